@@ -1,0 +1,1728 @@
+/* deepseek.c - the core: GGUF reader and writer, model loader, thread pool, MLA + MoE forward
+   pass with the latent KV cache. See deepseek.h for the API and the conventions.
+
+   Reading order: errors, GGUF reader (everything validated before use), GGUF writer, model
+   (hyper-parameters and weights), thread pool, matmul, the forward pass, the public API. */
+#include "deepseek.h"
+#include "quant/quant.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* errors                                                                                      */
+
+const char *ds_status_name(ds_status s) {
+    switch (s) {
+    case DS_OK: return "ok";
+    case DS_ERR_IO: return "i/o error";
+    case DS_ERR_FORMAT: return "invalid file";
+    case DS_ERR_UNSUPPORTED: return "unsupported";
+    case DS_ERR_NOMEM: return "out of memory";
+    case DS_ERR_ARG: return "invalid argument";
+    case DS_ERR_CONTEXT_FULL: return "context full";
+    }
+    return "unknown status";
+}
+
+static ds_status fail(ds_status s, char *err, size_t err_size, const char *fmt, ...) {
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GGUF reader                                                                                 */
+
+enum {
+    GGUF_U8, GGUF_I8, GGUF_U16, GGUF_I16, GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL, GGUF_STR,
+    GGUF_ARR, GGUF_U64, GGUF_I64, GGUF_F64, GGUF_NTYPES
+};
+static const size_t gguf_scalar_size[GGUF_NTYPES] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+
+#define GGUF_MAX_DIMS 4
+#define GGUF_DEFAULT_ALIGN 32
+
+typedef struct {
+    char *key;
+    uint32_t type;     /* GGUF_* */
+    uint32_t arr_type; /* element type when type == GGUF_ARR */
+    uint64_t n;        /* elements when type == GGUF_ARR */
+    const uint8_t *val; /* the value's bytes (an array's first element) in the mapping */
+} gguf_kv;
+
+typedef struct {
+    char *name;
+    int n_dims;
+    int64_t ne[GGUF_MAX_DIMS]; /* unused dims are 1 */
+    ds_type type;
+    uint64_t offset; /* from the start of the data section */
+    size_t size;
+    const uint8_t *data;
+} gguf_tensor;
+
+typedef struct {
+    char *path;
+    uint8_t *map;
+    size_t size;
+    uint32_t version;
+    size_t alignment;
+    gguf_kv *kv;
+    size_t n_kv;
+    gguf_tensor *t;
+    size_t n_t;
+    size_t data_off;
+} gguf_file;
+
+typedef struct {
+    const gguf_file *f;
+    size_t pos;
+    char *err;
+    size_t err_size;
+} gguf_cursor;
+
+static ds_status cur_fail(gguf_cursor *c, const char *fmt, ...) {
+    char msg[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail(DS_ERR_FORMAT, c->err, c->err_size, "%s: offset %zu: %s", c->f->path, c->pos, msg);
+}
+
+static ds_status cur_need(gguf_cursor *c, uint64_t n, const char *what) {
+    if (n > c->f->size - c->pos)
+        return cur_fail(c, "%s needs %llu bytes but the file ends after %zu", what,
+                        (unsigned long long)n, c->f->size - c->pos);
+    return DS_OK;
+}
+
+static ds_status cur_u32(gguf_cursor *c, uint32_t *v, const char *what) {
+    ds_status s = cur_need(c, 4, what);
+    if (s) return s;
+    memcpy(v, c->f->map + c->pos, 4);
+    c->pos += 4;
+    return DS_OK;
+}
+
+static ds_status cur_u64(gguf_cursor *c, uint64_t *v, const char *what) {
+    ds_status s = cur_need(c, 8, what);
+    if (s) return s;
+    memcpy(v, c->f->map + c->pos, 8);
+    c->pos += 8;
+    return DS_OK;
+}
+
+/* A GGUF string: u64 length then bytes. Returns a pointer into the mapping. */
+static ds_status cur_str(gguf_cursor *c, const char **p, uint64_t *len, const char *what) {
+    ds_status s = cur_u64(c, len, what);
+    if (s) return s;
+    if ((s = cur_need(c, *len, what))) return s;
+    *p = (const char *)c->f->map + c->pos;
+    c->pos += *len;
+    return DS_OK;
+}
+
+static char *dup_n(const char *p, size_t n) {
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+/* Names are used as C strings: refuse embedded NULs and absurd lengths. */
+static ds_status cur_name(gguf_cursor *c, char **out, const char *what) {
+    const char *p;
+    uint64_t n;
+    size_t at = c->pos;
+    ds_status s = cur_str(c, &p, &n, what);
+    if (s) return s;
+    if (n == 0 || n > 65535 || memchr(p, 0, n)) {
+        c->pos = at;
+        return cur_fail(c, "%s has an invalid length (%llu) or a NUL byte", what, (unsigned long long)n);
+    }
+    if (!(*out = dup_n(p, n))) return fail(DS_ERR_NOMEM, c->err, c->err_size, "out of memory");
+    return DS_OK;
+}
+
+static ds_status skip_value(gguf_cursor *c, uint32_t type, const char *key) {
+    if (type >= GGUF_NTYPES || type == GGUF_ARR)
+        return cur_fail(c, "metadata '%s': unknown value type %u", key, type);
+    if (type == GGUF_STR) {
+        const char *p;
+        uint64_t n;
+        return cur_str(c, &p, &n, key);
+    }
+    ds_status s = cur_need(c, gguf_scalar_size[type], key);
+    if (!s) c->pos += gguf_scalar_size[type];
+    return s;
+}
+
+static ds_status read_kv(gguf_cursor *c, gguf_kv *kv) {
+    ds_status s = cur_name(c, &kv->key, "metadata key");
+    if (s) return s;
+    if ((s = cur_u32(c, &kv->type, kv->key))) return s;
+    if (kv->type >= GGUF_NTYPES) return cur_fail(c, "metadata '%s': unknown value type %u", kv->key, kv->type);
+    if (kv->type != GGUF_ARR) {
+        kv->val = c->f->map + c->pos;
+        return skip_value(c, kv->type, kv->key);
+    }
+    if ((s = cur_u32(c, &kv->arr_type, kv->key))) return s;
+    if ((s = cur_u64(c, &kv->n, kv->key))) return s;
+    if (kv->arr_type >= GGUF_NTYPES || kv->arr_type == GGUF_ARR)
+        return cur_fail(c, "metadata '%s': unsupported array element type %u", kv->key, kv->arr_type);
+    kv->val = c->f->map + c->pos;
+    if (kv->arr_type != GGUF_STR) {
+        /* checked division first: n * size must not overflow */
+        if (kv->n > (c->f->size - c->pos) / gguf_scalar_size[kv->arr_type])
+            return cur_fail(c, "metadata '%s': array of %llu elements does not fit in the file",
+                            kv->key, (unsigned long long)kv->n);
+        c->pos += kv->n * gguf_scalar_size[kv->arr_type];
+        return DS_OK;
+    }
+    if (kv->n > (c->f->size - c->pos) / 8)
+        return cur_fail(c, "metadata '%s': array of %llu strings does not fit in the file", kv->key,
+                        (unsigned long long)kv->n);
+    for (uint64_t i = 0; i < kv->n; i++)
+        if ((s = skip_value(c, GGUF_STR, kv->key))) return s;
+    return DS_OK;
+}
+
+static const gguf_kv *gguf_find(const gguf_file *f, const char *key) {
+    for (size_t i = 0; i < f->n_kv; i++)
+        if (!strcmp(f->kv[i].key, key)) return &f->kv[i];
+    return NULL;
+}
+
+static const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name) {
+    for (size_t i = 0; i < f->n_t; i++)
+        if (!strcmp(f->t[i].name, name)) return &f->t[i];
+    return NULL;
+}
+
+static ds_status read_tensor_info(gguf_cursor *c, gguf_tensor *t) {
+    ds_status s = cur_name(c, &t->name, "tensor name");
+    if (s) return s;
+    uint32_t n_dims, type;
+    if ((s = cur_u32(c, &n_dims, t->name))) return s;
+    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
+        return cur_fail(c, "tensor '%s': %u dimensions (1 to %d allowed)", t->name, n_dims, GGUF_MAX_DIMS);
+    t->n_dims = (int)n_dims;
+    for (int d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = 1;
+    for (uint32_t d = 0; d < n_dims; d++) {
+        uint64_t ne;
+        if ((s = cur_u64(c, &ne, t->name))) return s;
+        if (ne == 0 || ne > INT64_MAX) return cur_fail(c, "tensor '%s': dimension %u is %llu", t->name, d, (unsigned long long)ne);
+        t->ne[d] = (int64_t)ne;
+    }
+    if ((s = cur_u32(c, &type, t->name))) return s;
+    if (!ds_type_name((ds_type)type)) return cur_fail(c, "tensor '%s': unknown type %u", t->name, type);
+    t->type = (ds_type)type;
+    if ((s = cur_u64(c, &t->offset, t->name))) return s;
+    /* bytes = row size * rows, every step overflow-checked */
+    size_t row = ds_type_row_size(t->type, t->ne[0]);
+    if (!row)
+        return cur_fail(c, "tensor '%s': row of %lld elements is not a whole number of %s blocks", t->name,
+                        (long long)t->ne[0], ds_type_name(t->type));
+    uint64_t bytes = row;
+    for (int d = 1; d < GGUF_MAX_DIMS; d++) {
+        if ((uint64_t)t->ne[d] > UINT64_MAX / bytes || bytes * (uint64_t)t->ne[d] > SIZE_MAX / 2)
+            return cur_fail(c, "tensor '%s': size overflows", t->name);
+        bytes *= (uint64_t)t->ne[d];
+    }
+    t->size = (size_t)bytes;
+    return DS_OK;
+}
+
+static int cmp_by_offset(const void *a, const void *b) {
+    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int cmp_by_name(const void *a, const void *b) {
+    return strcmp((*(const gguf_tensor *const *)a)->name, (*(const gguf_tensor *const *)b)->name);
+}
+
+static int cmp_kv_key(const void *a, const void *b) {
+    return strcmp((*(const gguf_kv *const *)a)->key, (*(const gguf_kv *const *)b)->key);
+}
+
+static ds_status check_duplicate_keys(gguf_file *f, char *err, size_t err_size) {
+    if (f->n_kv < 2) return DS_OK;
+    const gguf_kv **v = malloc(f->n_kv * sizeof *v);
+    if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    for (size_t i = 0; i < f->n_kv; i++) v[i] = &f->kv[i];
+    qsort(v, f->n_kv, sizeof *v, cmp_kv_key);
+    ds_status s = DS_OK;
+    for (size_t i = 1; i < f->n_kv && !s; i++)
+        if (!strcmp(v[i]->key, v[i - 1]->key))
+            s = fail(DS_ERR_FORMAT, err, err_size, "%s: metadata key '%s' appears twice", f->path, v[i]->key);
+    free(v);
+    return s;
+}
+
+/* Every tensor inside the data section, aligned, not overlapping another, names unique. */
+static ds_status check_tensor_layout(gguf_file *f, char *err, size_t err_size) {
+    if (!f->n_t) return DS_OK;
+    const gguf_tensor **v = malloc(f->n_t * sizeof *v);
+    if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    for (size_t i = 0; i < f->n_t; i++) v[i] = &f->t[i];
+    ds_status s = DS_OK;
+    size_t avail = f->size - f->data_off;
+    for (size_t i = 0; i < f->n_t && !s; i++) {
+        const gguf_tensor *t = v[i];
+        if (t->offset % f->alignment)
+            s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s': data offset %llu is not a multiple of the alignment %zu",
+                     f->path, t->name, (unsigned long long)t->offset, f->alignment);
+        else if (t->offset > avail || t->size > avail - t->offset)
+            s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s': data at file offset %llu + %zu bytes lies beyond the end of the file (%zu bytes)",
+                     f->path, t->name, (unsigned long long)(t->offset + f->data_off), t->size, f->size);
+    }
+    if (!s) {
+        qsort(v, f->n_t, sizeof *v, cmp_by_offset);
+        for (size_t i = 1; i < f->n_t && !s; i++)
+            if (v[i - 1]->offset + v[i - 1]->size > v[i]->offset)
+                s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensors '%s' and '%s' overlap (data offsets %llu and %llu)",
+                         f->path, v[i - 1]->name, v[i]->name, (unsigned long long)v[i - 1]->offset,
+                         (unsigned long long)v[i]->offset);
+    }
+    if (!s) {
+        qsort(v, f->n_t, sizeof *v, cmp_by_name);
+        for (size_t i = 1; i < f->n_t && !s; i++)
+            if (!strcmp(v[i - 1]->name, v[i]->name))
+                s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s' appears twice", f->path, v[i]->name);
+    }
+    free(v);
+    return s;
+}
+
+static void gguf_close(gguf_file *f) {
+    if (!f) return;
+    for (size_t i = 0; i < f->n_kv; i++) free(f->kv[i].key);
+    for (size_t i = 0; i < f->n_t; i++) free(f->t[i].name);
+    free(f->kv);
+    free(f->t);
+    if (f->map) munmap(f->map, f->size);
+    free(f->path);
+    free(f);
+}
+
+static ds_status gguf_map(gguf_file *f, const char *path, char *err, size_t err_size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(DS_ERR_IO, err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    ds_status s = DS_OK;
+    if (fstat(fd, &st) != 0) s = fail(DS_ERR_IO, err, err_size, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) s = fail(DS_ERR_IO, err, err_size, "%s: not a regular file", path);
+    else if (st.st_size < 24) s = fail(DS_ERR_FORMAT, err, err_size, "%s: %lld bytes is too small for a GGUF header", path, (long long)st.st_size);
+    if (!s) {
+        f->size = (size_t)st.st_size;
+        void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) s = fail(DS_ERR_IO, err, err_size, "%s: cannot map: %s", path, strerror(errno));
+        else f->map = p;
+    }
+    close(fd);
+    return s;
+}
+
+static ds_status gguf_parse(gguf_file *f, char *err, size_t err_size) {
+    gguf_cursor c = {f, 0, err, err_size};
+    uint32_t magic;
+    uint64_t n_t, n_kv;
+    ds_status s = cur_u32(&c, &magic, "magic");
+    if (s) return s;
+    if (memcmp(f->map, "GGUF", 4)) return fail(DS_ERR_FORMAT, err, err_size, "%s: not a GGUF file (bad magic)", f->path);
+    if ((s = cur_u32(&c, &f->version, "version"))) return s;
+    if (f->version != 2 && f->version != 3)
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: GGUF version %u is not supported (2 and 3 are)", f->path, f->version);
+    if ((s = cur_u64(&c, &n_t, "tensor count")) || (s = cur_u64(&c, &n_kv, "metadata count"))) return s;
+    /* each entry takes at least 8 + 1 + 4 bytes: larger counts cannot be real */
+    if (n_kv > (f->size - c.pos) / 13 || n_t > (f->size - c.pos) / 13)
+        return cur_fail(&c, "%llu tensors / %llu metadata entries cannot fit in a %zu-byte file",
+                        (unsigned long long)n_t, (unsigned long long)n_kv, f->size);
+    if (!(f->kv = calloc(n_kv ? n_kv : 1, sizeof *f->kv)) || !(f->t = calloc(n_t ? n_t : 1, sizeof *f->t)))
+        return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    for (; f->n_kv < n_kv; f->n_kv++)
+        if ((s = read_kv(&c, &f->kv[f->n_kv]))) { f->n_kv++; return s; }
+    if ((s = check_duplicate_keys(f, err, err_size))) return s;
+    f->alignment = GGUF_DEFAULT_ALIGN;
+    const gguf_kv *al = gguf_find(f, "general.alignment");
+    if (al) {
+        uint32_t a = 0;
+        if (al->type == GGUF_U32) memcpy(&a, al->val, 4);
+        if (!a || (a & (a - 1)) || a > (1u << 20))
+            return fail(DS_ERR_FORMAT, err, err_size, "%s: general.alignment must be a power of two u32", f->path);
+        f->alignment = a;
+    }
+    for (; f->n_t < n_t; f->n_t++)
+        if ((s = read_tensor_info(&c, &f->t[f->n_t]))) { f->n_t++; return s; }
+    f->data_off = (c.pos + f->alignment - 1) / f->alignment * f->alignment;
+    if (f->data_off > f->size) {
+        if (n_t) return cur_fail(&c, "the file ends before its tensor data");
+        f->data_off = f->size;
+    }
+    if ((s = check_tensor_layout(f, err, err_size))) return s;
+    for (size_t i = 0; i < f->n_t; i++) f->t[i].data = f->map + f->data_off + f->t[i].offset;
+    return DS_OK;
+}
+
+static ds_status gguf_open(const char *path, gguf_file **out, char *err, size_t err_size) {
+    gguf_file *f = calloc(1, sizeof *f);
+    *out = NULL;
+    if (!f || !(f->path = dup_n(path, strlen(path)))) {
+        free(f);
+        return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    }
+    ds_status s = gguf_map(f, path, err, err_size);
+    if (!s) s = gguf_parse(f, err, err_size);
+    if (s) {
+        gguf_close(f);
+        return s;
+    }
+    *out = f;
+    return DS_OK;
+}
+
+/* One integer of any GGUF integer type; 0 if the type is not an integer. */
+static int kv_int_at(uint32_t type, const uint8_t *p, int64_t *v) {
+    switch (type) {
+    case GGUF_U8: *v = *p; return 1;
+    case GGUF_I8: *v = (int8_t)*p; return 1;
+    case GGUF_U16: { uint16_t x; memcpy(&x, p, 2); *v = x; return 1; }
+    case GGUF_I16: { int16_t x; memcpy(&x, p, 2); *v = x; return 1; }
+    case GGUF_U32: { uint32_t x; memcpy(&x, p, 4); *v = x; return 1; }
+    case GGUF_I32: { int32_t x; memcpy(&x, p, 4); *v = x; return 1; }
+    case GGUF_U64: { uint64_t x; memcpy(&x, p, 8); if (x > INT64_MAX) return 0; *v = (int64_t)x; return 1; }
+    case GGUF_I64: { int64_t x; memcpy(&x, p, 8); *v = x; return 1; }
+    case GGUF_BOOL: *v = *p != 0; return 1;
+    }
+    return 0;
+}
+
+/* An integer key: a scalar of any integer type, or an array whose elements are all equal
+   (llama.cpp allows per-layer arrays; this runtime needs them uniform). */
+static ds_status meta_int(const gguf_file *f, const char *key, bool required, int64_t lo, int64_t hi,
+                          int64_t *v, char *err, size_t err_size) {
+    const gguf_kv *kv = gguf_find(f, key);
+    if (!kv) return required ? fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is missing", f->path, key) : DS_OK;
+    int64_t x = 0;
+    bool ok;
+    if (kv->type == GGUF_ARR) {
+        ok = kv->n > 0 && kv->arr_type != GGUF_STR;
+        for (uint64_t i = 0; ok && i < kv->n; i++) {
+            int64_t y;
+            ok = kv_int_at(kv->arr_type, kv->val + i * gguf_scalar_size[kv->arr_type], &y) && (i == 0 || y == x);
+            x = y;
+        }
+    } else {
+        ok = kv_int_at(kv->type, kv->val, &x);
+    }
+    if (!ok) return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not an integer (or a uniform integer array)", f->path, key);
+    if (x < lo || x > hi)
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' = %lld is out of range [%lld, %lld]", f->path, key,
+                    (long long)x, (long long)lo, (long long)hi);
+    *v = x;
+    return DS_OK;
+}
+
+static ds_status meta_float(const gguf_file *f, const char *key, bool required, float *v, char *err, size_t err_size) {
+    const gguf_kv *kv = gguf_find(f, key);
+    if (!kv) return required ? fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is missing", f->path, key) : DS_OK;
+    int64_t i;
+    if (kv->type == GGUF_F32) memcpy(v, kv->val, 4);
+    else if (kv->type == GGUF_F64) { double d; memcpy(&d, kv->val, 8); *v = (float)d; }
+    else if (kv_int_at(kv->type, kv->val, &i)) *v = (float)i;
+    else return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not a number", f->path, key);
+    if (!isfinite(*v)) return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not finite", f->path, key);
+    return DS_OK;
+}
+
+/* A string key copied into buf (truncated to fit); "" when absent. */
+static void meta_str(const gguf_file *f, const char *key, char *buf, size_t n) {
+    const gguf_kv *kv = gguf_find(f, key);
+    buf[0] = 0;
+    if (!kv || kv->type != GGUF_STR) return;
+    uint64_t len;
+    memcpy(&len, kv->val, 8);
+    size_t m = len < n - 1 ? (size_t)len : n - 1;
+    memcpy(buf, kv->val + 8, m);
+    buf[m] = 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GGUF writer                                                                                 */
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    bool oom;
+} byte_buf;
+
+static void buf_put(byte_buf *b, const void *src, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n) cap *= 2;
+        uint8_t *p = realloc(b->p, cap);
+        if (!p) { b->oom = true; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void buf_u32(byte_buf *b, uint32_t v) { buf_put(b, &v, 4); }
+static void buf_u64(byte_buf *b, uint64_t v) { buf_put(b, &v, 8); }
+static void buf_str(byte_buf *b, const char *s) {
+    size_t n = strlen(s);
+    buf_u64(b, n);
+    buf_put(b, s, n);
+}
+
+typedef struct {
+    char *key;
+    byte_buf val; /* type id and value, serialised */
+} writer_kv;
+
+typedef struct {
+    char *name;
+    ds_type type;
+    int n_dims;
+    int64_t ne[GGUF_MAX_DIMS];
+    size_t size;
+    uint64_t offset;
+} writer_tensor;
+
+struct ds_gguf_writer {
+    writer_kv *kv;
+    size_t n_kv, cap_kv;
+    writer_tensor *t;
+    size_t n_t, cap_t;
+    bool bad;          /* an allocation failed or a declaration was invalid */
+    char bad_msg[160];
+    FILE *fp;
+    char *path;
+    size_t next;       /* next tensor to write */
+    uint64_t written;  /* bytes of the data section written */
+};
+
+ds_gguf_writer *ds_gguf_writer_new(void) { return calloc(1, sizeof(ds_gguf_writer)); }
+
+void ds_gguf_writer_free(ds_gguf_writer *w) {
+    if (!w) return;
+    for (size_t i = 0; i < w->n_kv; i++) { free(w->kv[i].key); free(w->kv[i].val.p); }
+    for (size_t i = 0; i < w->n_t; i++) free(w->t[i].name);
+    free(w->kv);
+    free(w->t);
+    if (w->fp) fclose(w->fp);
+    free(w->path);
+    free(w);
+}
+
+static void writer_bad(ds_gguf_writer *w, const char *msg, const char *what) {
+    if (!w->bad) snprintf(w->bad_msg, sizeof w->bad_msg, "%s: %s", msg, what);
+    w->bad = true;
+}
+
+static byte_buf *writer_slot(ds_gguf_writer *w, const char *key, uint32_t type) {
+    writer_kv *kv = NULL;
+    for (size_t i = 0; i < w->n_kv; i++)
+        if (!strcmp(w->kv[i].key, key)) { kv = &w->kv[i]; kv->val.n = 0; break; }
+    if (!kv) {
+        if (w->n_kv == w->cap_kv) {
+            size_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
+            writer_kv *p = realloc(w->kv, cap * sizeof *p);
+            if (!p) { writer_bad(w, "out of memory", key); return NULL; }
+            w->kv = p;
+            w->cap_kv = cap;
+        }
+        kv = &w->kv[w->n_kv];
+        memset(kv, 0, sizeof *kv);
+        if (!(kv->key = dup_n(key, strlen(key)))) { writer_bad(w, "out of memory", key); return NULL; }
+        w->n_kv++;
+    }
+    buf_u32(&kv->val, type);
+    return &kv->val;
+}
+
+void ds_gguf_set_str(ds_gguf_writer *w, const char *key, const char *val) {
+    byte_buf *b = writer_slot(w, key, GGUF_STR);
+    if (b) buf_str(b, val);
+}
+void ds_gguf_set_u32(ds_gguf_writer *w, const char *key, uint32_t val) {
+    byte_buf *b = writer_slot(w, key, GGUF_U32);
+    if (b) buf_u32(b, val);
+}
+void ds_gguf_set_i32(ds_gguf_writer *w, const char *key, int32_t val) {
+    byte_buf *b = writer_slot(w, key, GGUF_I32);
+    if (b) buf_put(b, &val, 4);
+}
+void ds_gguf_set_f32(ds_gguf_writer *w, const char *key, float val) {
+    byte_buf *b = writer_slot(w, key, GGUF_F32);
+    if (b) buf_put(b, &val, 4);
+}
+void ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val) {
+    byte_buf *b = writer_slot(w, key, GGUF_BOOL);
+    uint8_t v = val != 0;
+    if (b) buf_put(b, &v, 1);
+}
+static byte_buf *writer_arr(ds_gguf_writer *w, const char *key, uint32_t elem, size_t n) {
+    byte_buf *b = writer_slot(w, key, GGUF_ARR);
+    if (b) { buf_u32(b, elem); buf_u64(b, n); }
+    return b;
+}
+void ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n) {
+    byte_buf *b = writer_arr(w, key, GGUF_STR, n);
+    for (size_t i = 0; b && i < n; i++) buf_str(b, vals[i]);
+}
+void ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals, size_t n) {
+    byte_buf *b = writer_arr(w, key, GGUF_I32, n);
+    if (b) buf_put(b, vals, n * 4);
+}
+void ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n) {
+    byte_buf *b = writer_arr(w, key, GGUF_F32, n);
+    if (b) buf_put(b, vals, n * 4);
+}
+
+void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne) {
+    if (w->fp) { writer_bad(w, "tensor declared after ds_gguf_writer_begin", name); return; }
+    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) { writer_bad(w, "bad dimension count", name); return; }
+    size_t size = ds_type_row_size(type, ne[0]);
+    for (int d = 1; d < n_dims && size; d++) {
+        if (ne[d] <= 0 || (uint64_t)ne[d] > SIZE_MAX / 2 / size) size = 0;
+        else size *= (size_t)ne[d];
+    }
+    if (!size) { writer_bad(w, "bad shape or type", name); return; }
+    if (w->n_t == w->cap_t) {
+        size_t cap = w->cap_t ? w->cap_t * 2 : 64;
+        writer_tensor *p = realloc(w->t, cap * sizeof *p);
+        if (!p) { writer_bad(w, "out of memory", name); return; }
+        w->t = p;
+        w->cap_t = cap;
+    }
+    writer_tensor *t = &w->t[w->n_t];
+    memset(t, 0, sizeof *t);
+    if (!(t->name = dup_n(name, strlen(name)))) { writer_bad(w, "out of memory", name); return; }
+    t->type = type;
+    t->n_dims = n_dims;
+    for (int d = 0; d < n_dims; d++) t->ne[d] = ne[d];
+    t->size = size;
+    w->n_t++;
+}
+
+static size_t writer_alignment(void) { return GGUF_DEFAULT_ALIGN; }
+
+static bool write_pad(FILE *fp, uint64_t pos, size_t align) {
+    static const uint8_t zeros[64];
+    size_t pad = (size_t)((align - pos % align) % align);
+    return fwrite(zeros, 1, pad, fp) == pad;
+}
+
+ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, size_t err_size) {
+    if (w->bad) return fail(DS_ERR_ARG, err, err_size, "%s: %s", path, w->bad_msg);
+    if (w->fp) return fail(DS_ERR_ARG, err, err_size, "%s: writer already begun", path);
+    byte_buf h = {0};
+    buf_put(&h, "GGUF", 4);
+    buf_u32(&h, 3);
+    buf_u64(&h, w->n_t);
+    buf_u64(&h, w->n_kv);
+    for (size_t i = 0; i < w->n_kv; i++) {
+        buf_str(&h, w->kv[i].key);
+        buf_put(&h, w->kv[i].val.p, w->kv[i].val.n);
+        if (w->kv[i].val.oom) h.oom = true;
+    }
+    uint64_t off = 0;
+    size_t align = writer_alignment();
+    for (size_t i = 0; i < w->n_t; i++) {
+        writer_tensor *t = &w->t[i];
+        buf_str(&h, t->name);
+        buf_u32(&h, (uint32_t)t->n_dims);
+        for (int d = 0; d < t->n_dims; d++) buf_u64(&h, (uint64_t)t->ne[d]);
+        buf_u32(&h, (uint32_t)t->type);
+        buf_u64(&h, off);
+        t->offset = off;
+        off += (t->size + align - 1) / align * align;
+    }
+    if (h.oom) { free(h.p); return fail(DS_ERR_NOMEM, err, err_size, "%s: out of memory", path); }
+    w->fp = fopen(path, "wb");
+    if (!w->fp) { free(h.p); return fail(DS_ERR_IO, err, err_size, "%s: cannot create: %s", path, strerror(errno)); }
+    bool ok = fwrite(h.p, 1, h.n, w->fp) == h.n && write_pad(w->fp, h.n, align);
+    free(h.p);
+    if (!(w->path = dup_n(path, strlen(path)))) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    if (!ok) return fail(DS_ERR_IO, err, err_size, "%s: write failed: %s", path, strerror(errno));
+    return DS_OK;
+}
+
+ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size) {
+    if (!w->fp) return fail(DS_ERR_ARG, err, err_size, "gguf writer: tensor data before ds_gguf_writer_begin");
+    if (w->next >= w->n_t) return fail(DS_ERR_ARG, err, err_size, "%s: more tensors written than declared", w->path);
+    writer_tensor *t = &w->t[w->next];
+    if (n_bytes != t->size)
+        return fail(DS_ERR_ARG, err, err_size, "%s: tensor '%s': %zu bytes given, %zu expected", w->path, t->name, n_bytes, t->size);
+    if (fwrite(data, 1, n_bytes, w->fp) != n_bytes || !write_pad(w->fp, n_bytes, writer_alignment()))
+        return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name, strerror(errno));
+    w->next++;
+    return DS_OK;
+}
+
+ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size) {
+    if (!w->fp) return fail(DS_ERR_ARG, err, err_size, "gguf writer: finish before begin");
+    if (w->next != w->n_t)
+        return fail(DS_ERR_ARG, err, err_size, "%s: %zu of %zu tensors written", w->path, w->next, w->n_t);
+    int rc = fclose(w->fp);
+    w->fp = NULL;
+    if (rc != 0) return fail(DS_ERR_IO, err, err_size, "%s: closing failed: %s", w->path, strerror(errno));
+    return DS_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* model                                                                                       */
+
+typedef struct {
+    int n_vocab, n_ctx_train, n_embd, n_layer, n_nextn;
+    int n_head, n_ff, q_lora_rank, kv_lora_rank;
+    int dn, dr, dv; /* per-head nope / rope / value dims */
+    int n_lead_dense;
+    int n_expert, n_expert_used, n_expert_shared, n_ff_exp;
+    int gating; /* 1 softmax, 2 sigmoid */
+    int n_group, n_group_used;
+    float expert_scale;
+    bool expert_norm;
+    float rms_eps;
+    float rope_base;
+    bool yarn;
+    float rope_factor, yarn_log_mul, beta_fast, beta_slow;
+    int rope_orig_ctx;
+    bool mla_split; /* attn_k_b + attn_v_b rather than the legacy attn_kv_b */
+} ds_hparams;
+
+/* A weight matrix (or a stack of them) in the mapping: rows of n_in elements. */
+typedef struct {
+    const uint8_t *data;
+    ds_type type;
+    const ds_type_traits *tr;
+    int64_t n_in, n_rows, n_mat; /* ne0, ne1, ne2 */
+    size_t row_size;
+} ds_weight;
+
+typedef struct {
+    const float *attn_norm, *q_a_norm, *kv_a_norm, *ffn_norm, *exp_bias;
+    ds_weight q_a, q_b, q, kv_a, k_b, v_b, kv_b, o;
+    ds_weight gate, up, down;                /* dense layers */
+    ds_weight gate_inp;                      /* router */
+    ds_weight gate_exps, up_exps, down_exps; /* routed experts, one matrix per expert */
+    ds_weight gate_sh, up_sh, down_sh;       /* shared experts, fused */
+} ds_layer;
+
+struct ds_model {
+    gguf_file *file;
+    ds_hparams hp;
+    ds_weight tok_embd, output;
+    const float *output_norm;
+    ds_layer *layers;
+    float **owned; /* 1-D tensors widened to float32 */
+    size_t n_owned;
+    int bos, eos;
+    char desc[320];
+};
+
+typedef struct {
+    ds_model *m;
+    char *err;
+    size_t err_size;
+} loader;
+
+static ds_status load_int(loader *L, const char *key, bool required, int64_t lo, int64_t hi, int *v) {
+    char full[128];
+    snprintf(full, sizeof full, "deepseek2.%s", key);
+    int64_t x = *v;
+    ds_status s = meta_int(L->m->file, full, required, lo, hi, &x, L->err, L->err_size);
+    *v = (int)x;
+    return s;
+}
+
+static ds_status load_float(loader *L, const char *key, bool required, float *v) {
+    char full[128];
+    snprintf(full, sizeof full, "deepseek2.%s", key);
+    return meta_float(L->m->file, full, required, v, L->err, L->err_size);
+}
+
+#define TRY(x) do { ds_status s_ = (x); if (s_) return s_; } while (0)
+
+static ds_status load_hparams(loader *L) {
+    ds_hparams *hp = &L->m->hp;
+    const gguf_file *f = L->m->file;
+    char arch[64];
+    meta_str(f, "general.architecture", arch, sizeof arch);
+    if (!arch[0]) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'general.architecture' is missing", f->path);
+    if (strcmp(arch, "deepseek2"))
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: architecture '%s' is not supported (this runtime runs 'deepseek2')", f->path, arch);
+    const int BIG = 1 << 24;
+    int n_block = 0, key_len = 0, val_len = 0, key_mla = 0, val_mla = 0;
+    TRY(load_int(L, "block_count", true, 1, 4096, &n_block));
+    TRY(load_int(L, "nextn_predict_layers", false, 0, n_block - 1, &hp->n_nextn));
+    hp->n_layer = n_block - hp->n_nextn;
+    TRY(load_int(L, "context_length", true, 1, INT_MAX, &hp->n_ctx_train));
+    TRY(load_int(L, "embedding_length", true, 1, BIG, &hp->n_embd));
+    TRY(load_int(L, "feed_forward_length", false, 0, BIG, &hp->n_ff));
+    TRY(load_int(L, "attention.head_count", true, 1, 4096, &hp->n_head));
+    TRY(load_int(L, "attention.q_lora_rank", false, 0, BIG, &hp->q_lora_rank));
+    TRY(load_int(L, "attention.kv_lora_rank", true, 1, BIG, &hp->kv_lora_rank));
+    TRY(load_int(L, "rope.dimension_count", true, 2, 4096, &hp->dr));
+    if (hp->dr % 2) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: rope.dimension_count %d is odd", f->path, hp->dr);
+    TRY(load_int(L, "attention.key_length", true, 1, BIG, &key_len));
+    TRY(load_int(L, "attention.value_length", true, 1, BIG, &val_len));
+    TRY(load_int(L, "attention.key_length_mla", false, 1, BIG, &key_mla));
+    TRY(load_int(L, "attention.value_length_mla", false, 1, BIG, &val_mla));
+    hp->mla_split = key_mla && val_mla;
+    hp->dn = (hp->mla_split ? key_mla : key_len) - hp->dr;
+    hp->dv = hp->mla_split ? val_mla : val_len;
+    if (hp->dn < 1) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: attention key length leaves no room for the rope dims", f->path);
+    TRY(load_int(L, "leading_dense_block_count", false, 0, hp->n_layer, &hp->n_lead_dense));
+    bool has_moe = hp->n_lead_dense < hp->n_layer;
+    TRY(load_int(L, "expert_count", has_moe, 0, 65536, &hp->n_expert));
+    TRY(load_int(L, "expert_used_count", has_moe, 0, hp->n_expert, &hp->n_expert_used));
+    TRY(load_int(L, "expert_shared_count", false, 0, 4096, &hp->n_expert_shared));
+    TRY(load_int(L, "expert_feed_forward_length", has_moe, 0, BIG, &hp->n_ff_exp));
+    if (has_moe && (hp->n_expert < 1 || hp->n_expert_used < 1))
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: MoE layers need expert_count and expert_used_count >= 1", f->path);
+    hp->gating = 1;
+    TRY(load_int(L, "expert_gating_func", false, 1, 2, &hp->gating));
+    hp->n_group = 1;
+    TRY(load_int(L, "expert_group_count", false, 1, 65536, &hp->n_group));
+    hp->n_group_used = hp->n_group;
+    TRY(load_int(L, "expert_group_used_count", false, 1, hp->n_group, &hp->n_group_used));
+    if (has_moe && hp->n_expert % hp->n_group)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts do not split into %d groups", f->path, hp->n_expert, hp->n_group);
+    if (has_moe && hp->n_expert_used > hp->n_group_used * (hp->n_expert / hp->n_group))
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts per token cannot come from %d groups", f->path, hp->n_expert_used, hp->n_group_used);
+    TRY(load_float(L, "expert_weights_scale", false, &hp->expert_scale));
+    int norm = 0;
+    TRY(load_int(L, "expert_weights_norm", false, 0, 1, &norm));
+    hp->expert_norm = norm;
+    hp->rms_eps = 1e-6f;
+    TRY(load_float(L, "attention.layer_norm_rms_epsilon", false, &hp->rms_eps));
+    hp->rope_base = 10000.0f;
+    TRY(load_float(L, "rope.freq_base", false, &hp->rope_base));
+    char scaling[32];
+    meta_str(f, "deepseek2.rope.scaling.type", scaling, sizeof scaling);
+    hp->rope_factor = 1.0f;
+    TRY(load_float(L, "rope.scaling.factor", false, &hp->rope_factor));
+    hp->yarn = !strcmp(scaling, "yarn") && hp->rope_factor > 1.0f;
+    if (scaling[0] && strcmp(scaling, "yarn") && strcmp(scaling, "none"))
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: rope scaling '%s' is not supported (yarn or none)", f->path, scaling);
+    hp->rope_orig_ctx = hp->n_ctx_train;
+    TRY(load_int(L, "rope.scaling.original_context_length", hp->yarn, 1, INT_MAX, &hp->rope_orig_ctx));
+    TRY(load_float(L, "rope.scaling.yarn_log_multiplier", false, &hp->yarn_log_mul));
+    hp->beta_fast = 32.0f;
+    hp->beta_slow = 1.0f;
+    TRY(load_float(L, "rope.scaling.yarn_beta_fast", false, &hp->beta_fast));
+    TRY(load_float(L, "rope.scaling.yarn_beta_slow", false, &hp->beta_slow));
+    if (hp->rope_base <= 1.0f || hp->rms_eps < 0 || hp->beta_fast <= 0 || hp->beta_slow <= 0)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: rope or norm parameters out of range", f->path);
+    return DS_OK;
+}
+
+/* Bind a named tensor: it must exist with exactly the expected shape and a type we compute with. */
+static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, bool required) {
+    const gguf_file *f = L->m->file;
+    const gguf_tensor *t = gguf_tensor_find(f, name);
+    memset(w, 0, sizeof *w);
+    if (!t) return required ? fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s' is missing", f->path, name) : DS_OK;
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != ne2 || t->ne[3] != 1)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
+                    f->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                    (long long)ne0, (long long)ne1, (long long)ne2);
+    const ds_type_traits *tr = ds_quant_traits(t->type);
+    if (!tr->dot_f32)
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: tensor '%s' has type %s, which this build cannot compute with yet (F32, F16, BF16)",
+                    f->path, name, tr->name);
+    w->data = t->data;
+    w->type = t->type;
+    w->tr = tr;
+    w->n_in = ne0;
+    w->n_rows = ne1;
+    w->n_mat = ne2;
+    w->row_size = ds_type_row_size(t->type, ne0);
+    return DS_OK;
+}
+
+/* A 1-D tensor as float32: used in place when F32, widened once otherwise. */
+static ds_status bind_vec(loader *L, const float **out, const char *name, int64_t n, bool required) {
+    ds_weight w;
+    *out = NULL;
+    TRY(bind(L, &w, name, n, 1, 1, required));
+    if (!w.data) return DS_OK;
+    if (w.type == DS_TYPE_F32 && ((uintptr_t)w.data % sizeof(float)) == 0) {
+        *out = (const float *)w.data;
+        return DS_OK;
+    }
+    ds_model *m = L->m;
+    float *v = malloc((size_t)n * sizeof *v);
+    float **o = realloc(m->owned, (m->n_owned + 1) * sizeof *o);
+    if (!v || !o) { free(v); if (o) m->owned = o; return fail(DS_ERR_NOMEM, L->err, L->err_size, "out of memory"); }
+    m->owned = o;
+    m->owned[m->n_owned++] = v;
+    w.tr->to_f32(w.data, v, n);
+    *out = v;
+    return DS_OK;
+}
+
+static ds_status bindf(loader *L, ds_weight *w, int il, const char *suffix, int64_t ne0, int64_t ne1, int64_t ne2, bool required) {
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s", il, suffix);
+    return bind(L, w, name, ne0, ne1, ne2, required);
+}
+
+static ds_status bind_vecf(loader *L, const float **out, int il, const char *suffix, int64_t n, bool required) {
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s", il, suffix);
+    return bind_vec(L, out, name, n, required);
+}
+
+static ds_status load_attention(loader *L, ds_layer *l, int il) {
+    const ds_hparams *hp = &L->m->hp;
+    int64_t D = hp->n_embd, H = hp->n_head, R = hp->kv_lora_rank, qk = hp->dn + hp->dr;
+    TRY(bind_vecf(L, &l->attn_norm, il, "attn_norm.weight", D, true));
+    if (hp->q_lora_rank) {
+        TRY(bindf(L, &l->q_a, il, "attn_q_a.weight", D, hp->q_lora_rank, 1, true));
+        TRY(bind_vecf(L, &l->q_a_norm, il, "attn_q_a_norm.weight", hp->q_lora_rank, true));
+        TRY(bindf(L, &l->q_b, il, "attn_q_b.weight", hp->q_lora_rank, H * qk, 1, true));
+    } else {
+        TRY(bindf(L, &l->q, il, "attn_q.weight", D, H * qk, 1, true));
+    }
+    TRY(bindf(L, &l->kv_a, il, "attn_kv_a_mqa.weight", D, R + hp->dr, 1, true));
+    TRY(bind_vecf(L, &l->kv_a_norm, il, "attn_kv_a_norm.weight", R, true));
+    if (hp->mla_split) {
+        TRY(bindf(L, &l->k_b, il, "attn_k_b.weight", hp->dn, R, H, true));
+        TRY(bindf(L, &l->v_b, il, "attn_v_b.weight", R, hp->dv, H, true));
+    } else {
+        TRY(bindf(L, &l->kv_b, il, "attn_kv_b.weight", R, H * (hp->dn + hp->dv), 1, true));
+    }
+    return bindf(L, &l->o, il, "attn_output.weight", H * hp->dv, D, 1, true);
+}
+
+static ds_status load_ffn(loader *L, ds_layer *l, int il) {
+    const ds_hparams *hp = &L->m->hp;
+    int64_t D = hp->n_embd, E = hp->n_expert, Fe = hp->n_ff_exp;
+    TRY(bind_vecf(L, &l->ffn_norm, il, "ffn_norm.weight", D, true));
+    if (il < hp->n_lead_dense) {
+        if (hp->n_ff < 1) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'deepseek2.feed_forward_length' is missing", L->m->file->path);
+        TRY(bindf(L, &l->gate, il, "ffn_gate.weight", D, hp->n_ff, 1, true));
+        TRY(bindf(L, &l->up, il, "ffn_up.weight", D, hp->n_ff, 1, true));
+        return bindf(L, &l->down, il, "ffn_down.weight", hp->n_ff, D, 1, true);
+    }
+    TRY(bindf(L, &l->gate_inp, il, "ffn_gate_inp.weight", D, E, 1, true));
+    TRY(bind_vecf(L, &l->exp_bias, il, "exp_probs_b.bias", E, false));
+    TRY(bindf(L, &l->gate_exps, il, "ffn_gate_exps.weight", D, Fe, E, true));
+    TRY(bindf(L, &l->up_exps, il, "ffn_up_exps.weight", D, Fe, E, true));
+    TRY(bindf(L, &l->down_exps, il, "ffn_down_exps.weight", Fe, D, E, true));
+    if (hp->n_expert_shared) {
+        int64_t Fs = Fe * hp->n_expert_shared;
+        TRY(bindf(L, &l->gate_sh, il, "ffn_gate_shexp.weight", D, Fs, 1, true));
+        TRY(bindf(L, &l->up_sh, il, "ffn_up_shexp.weight", D, Fs, 1, true));
+        TRY(bindf(L, &l->down_sh, il, "ffn_down_shexp.weight", Fs, D, 1, true));
+    }
+    return DS_OK;
+}
+
+static ds_status load_tensors(loader *L) {
+    ds_model *m = L->m;
+    const ds_hparams *hp = &m->hp;
+    const gguf_tensor *te = gguf_tensor_find(m->file, "token_embd.weight");
+    if (!te) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor 'token_embd.weight' is missing", m->file->path);
+    if (te->ne[1] < 1 || te->ne[1] > INT_MAX / 2)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor 'token_embd.weight' has a bad vocabulary size", m->file->path);
+    m->hp.n_vocab = (int)te->ne[1];
+    TRY(bind(L, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, 1, true));
+    TRY(bind_vec(L, &m->output_norm, "output_norm.weight", hp->n_embd, true));
+    TRY(bind(L, &m->output, "output.weight", hp->n_embd, hp->n_vocab, 1, false));
+    if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
+    if (!(m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers)))
+        return fail(DS_ERR_NOMEM, L->err, L->err_size, "out of memory");
+    for (int il = 0; il < hp->n_layer; il++) {
+        TRY(load_attention(L, &m->layers[il], il));
+        TRY(load_ffn(L, &m->layers[il], il));
+    }
+    return DS_OK;
+}
+
+static void describe(ds_model *m) {
+    const ds_hparams *hp = &m->hp;
+    snprintf(m->desc, sizeof m->desc,
+             "deepseek2: %d layers (%d dense) + %d MTP, d_model %d, %d heads, q_lora %d, kv_lora %d, "
+             "head dims %d+%d/%d, MLA %s, %d experts (%d used, %d shared, %s%s, %d/%d groups), vocab %d, ctx %d",
+             hp->n_layer, hp->n_lead_dense, hp->n_nextn, hp->n_embd, hp->n_head, hp->q_lora_rank, hp->kv_lora_rank,
+             hp->dn, hp->dr, hp->dv, hp->mla_split ? "split k_b/v_b" : "legacy kv_b", hp->n_expert, hp->n_expert_used,
+             hp->n_expert_shared, hp->gating == 2 ? "sigmoid" : "softmax", m->layers && hp->n_lead_dense < hp->n_layer &&
+             m->layers[hp->n_lead_dense].exp_bias ? "+bias" : "", hp->n_group_used, hp->n_group, hp->n_vocab, hp->n_ctx_train);
+}
+
+void ds_model_free(ds_model *m) {
+    if (!m) return;
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    gguf_close(m->file);
+    free(m);
+}
+
+ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_size) {
+    *out = NULL;
+    if (err && err_size) err[0] = 0;
+    ds_model *m = calloc(1, sizeof *m);
+    if (!m) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    loader L = {m, err, err_size};
+    ds_status s = gguf_open(path, &m->file, err, err_size);
+    if (!s) s = load_hparams(&L);
+    if (!s) s = load_tensors(&L);
+    if (s) {
+        ds_model_free(m);
+        return s;
+    }
+    int64_t id = -1;
+    m->bos = m->eos = -1;
+    if (!meta_int(m->file, "tokenizer.ggml.bos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0)) m->bos = (int)id;
+    id = -1;
+    if (!meta_int(m->file, "tokenizer.ggml.eos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0)) m->eos = (int)id;
+    describe(m);
+    *out = m;
+    return DS_OK;
+}
+
+int ds_model_n_vocab(const ds_model *m) { return m->hp.n_vocab; }
+int ds_model_n_ctx_train(const ds_model *m) { return m->hp.n_ctx_train; }
+int ds_model_n_layer(const ds_model *m) { return m->hp.n_layer; }
+int ds_model_bos(const ds_model *m) { return m->bos; }
+int ds_model_eos(const ds_model *m) { return m->eos; }
+const char *ds_model_desc(const ds_model *m) { return m->desc; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* thread pool: persistent workers; each job is split into one contiguous range per thread    */
+
+typedef void (*task_fn)(void *arg, int64_t i0, int64_t i1, int tid);
+
+typedef struct {
+    pthread_t *threads;
+    int n; /* threads including the caller */
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    uint64_t gen;
+    int busy;
+    bool quit;
+    task_fn fn;
+    void *arg;
+    int64_t n_items;
+} ds_pool;
+
+typedef struct {
+    ds_pool *pool;
+    int tid;
+} pool_worker;
+
+static void pool_range(const ds_pool *p, int tid, int64_t *i0, int64_t *i1) {
+    *i0 = p->n_items * tid / p->n;
+    *i1 = p->n_items * (tid + 1) / p->n;
+}
+
+static void *pool_main(void *arg) {
+    pool_worker *w = arg;
+    ds_pool *p = w->pool;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->wake, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        int64_t i0, i1;
+        pool_range(p, w->tid, &i0, &i1);
+        if (i0 < i1) p->fn(p->arg, i0, i1, w->tid);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(w);
+    return NULL;
+}
+
+/* Run fn over [0, n_items) on every thread; returns when all are done. */
+static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
+    if (n_items <= 0) return;
+    if (p->n == 1 || n_items == 1) {
+        fn(arg, 0, n_items, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->n_items = n_items;
+    p->busy = p->n - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    int64_t i0, i1;
+    pool_range(p, 0, &i0, &i1);
+    if (i0 < i1) fn(arg, i0, i1, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->busy) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void pool_free(ds_pool *p) {
+    if (!p) return;
+    if (p->threads) {
+        pthread_mutex_lock(&p->mu);
+        p->quit = true;
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 1; i < p->n; i++)
+            if (p->threads[i]) pthread_join(p->threads[i], NULL);
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->wake);
+        pthread_cond_destroy(&p->done);
+    }
+    free(p->threads);
+    free(p);
+}
+
+static ds_pool *pool_new(int n) {
+    ds_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = n;
+    if (!(p->threads = calloc((size_t)n, sizeof *p->threads))) { free(p); return NULL; }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    for (int i = 1; i < n; i++) {
+        pool_worker *w = malloc(sizeof *w);
+        if (!w) { p->n = i; pool_free(p); return NULL; }
+        w->pool = p;
+        w->tid = i;
+        if (pthread_create(&p->threads[i], NULL, pool_main, w)) {
+            free(w);
+            p->n = i;
+            pool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+int ds_physical_cores(void) {
+    /* count distinct (package, core) pairs; SMT siblings share one */
+    int n_cpu = (int)sysconf(_SC_NPROCESSORS_ONLN), cores = 0;
+    if (n_cpu < 1) return 1;
+    char (*seen)[64] = calloc((size_t)n_cpu, sizeof *seen);
+    for (int i = 0; seen && i < n_cpu; i++) {
+        char path[128], sib[64] = {0};
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list", i);
+        FILE *fp = fopen(path, "r");
+        if (!fp) continue;
+        if (!fgets(sib, sizeof sib, fp)) sib[0] = 0;
+        fclose(fp);
+        int dup = 0;
+        for (int j = 0; j < cores && !dup; j++) dup = !strcmp(seen[j], sib);
+        if (!dup && sib[0]) strcpy(seen[cores++], sib);
+    }
+    free(seen);
+    return cores > 0 ? cores : n_cpu;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* context                                                                                     */
+
+struct ds_context {
+    ds_model *m;
+    ds_pool *pool;
+    int n_ctx, n_batch, n_threads, n_past;
+    float kq_scale;
+    float *kv;      /* [n_layer][n_ctx][R + dr]: normalised latent, then the rotated shared k_pe */
+    float *rope;    /* [n_ctx][dr / 2][cos, sin] */
+    /* per-batch activations, n_batch rows each */
+    float *x, *xn, *tmp, *qa, *q, *kva, *qk, *lat, *att, *ffa, *ffb, *router, *moe_w, *moe_out, *exp_h;
+    int32_t *moe_idx, *exp_count, *exp_start, *exp_pairs, *exp_active;
+    float *scratch; /* per thread */
+    size_t scratch_len;
+    float *logits;
+    size_t logits_cap;
+    int n_logits;
+    char err[256];
+};
+
+/* ---- matmul: the one entry point for weights, y[t][r] = row_r . x[t] ---- */
+
+typedef struct {
+    ds_context *ctx;
+    const ds_weight *w;
+    const uint8_t *base; /* first row of matrix 0 */
+    int64_t rows;        /* rows per matrix */
+    size_t w_stride;     /* bytes from one matrix to the next */
+    const float *x;
+    int64_t ldx, x_stride;
+    float *y;
+    int64_t ldy, y_stride;
+    int T;
+} mm_job;
+
+static void mm_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const mm_job *j = arg;
+    const ds_weight *w = j->w;
+    float *wide = j->ctx->scratch + (size_t)tid * j->ctx->scratch_len;
+    /* with several tokens a narrow row is widened once and reused; same arithmetic either way */
+    bool widen = j->T > 1 && w->type != DS_TYPE_F32;
+    float (*dot)(const void *, const float *, int64_t) = widen ? ds_quant_traits(DS_TYPE_F32)->dot_f32 : w->tr->dot_f32;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t mat = i / j->rows, r = i % j->rows;
+        const uint8_t *row = j->base + mat * j->w_stride + r * w->row_size;
+        if (widen) w->tr->to_f32(row, wide, w->n_in);
+        const void *src = widen ? (const void *)wide : (const void *)row;
+        const float *x = j->x + mat * j->x_stride;
+        float *y = j->y + mat * j->y_stride + r;
+        for (int t = 0; t < j->T; t++) y[t * j->ldy] = dot(src, x + t * j->ldx, w->n_in);
+    }
+}
+
+/* y[t][r] = W x[t] for t < T; x rows ldx apart, y rows ldy apart. */
+static void matmul(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy) {
+    mm_job j = {ctx, w, w->data, w->n_rows, 0, x, ldx, 0, y, ldy, 0, T};
+    pool_run(ctx->pool, w->n_rows, mm_task, &j);
+}
+
+/* The same for each head h of a stack of per-head matrices: rows of matrix h start at
+   base + h * w_stride, x and y of head h are offset by h * x_stride and h * y_stride. */
+static void matmul_heads(ds_context *ctx, const ds_weight *w, const uint8_t *base, int64_t rows, size_t w_stride,
+                         int n_heads, const float *x, int64_t ldx, int64_t x_stride, float *y, int64_t ldy,
+                         int64_t y_stride, int T) {
+    mm_job j = {ctx, w, base, rows, w_stride, x, ldx, x_stride, y, ldy, y_stride, T};
+    pool_run(ctx->pool, rows * n_heads, mm_task, &j);
+}
+
+/* ---- small vector operations ---- */
+
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+static void rmsnorm_rows(float *y, int64_t ldy, const float *x, int64_t ldx, const float *w, int n, int T, float eps) {
+    for (int t = 0; t < T; t++) rmsnorm(y + t * ldy, x + t * ldx, w, n, eps);
+}
+
+/* Rotate interleaved pairs (x[2i], x[2i+1]) by the angles of one position. */
+static void rope(float *x, const float *cs, int dr) {
+    for (int i = 0; i < dr / 2; i++) {
+        float c = cs[2 * i], s = cs[2 * i + 1], a = x[2 * i], b = x[2 * i + 1];
+        x[2 * i] = a * c - b * s;
+        x[2 * i + 1] = a * s + b * c;
+    }
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+static void softmax(float *x, int n) {
+    float mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < n; i++) sum += (x[i] = expf(x[i] - mx));
+    for (int i = 0; i < n; i++) x[i] /= sum;
+}
+
+static void swiglu_rows(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = silu(g[i]) * u[i];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* forward pass: embeddings, then per layer MLA attention and the MLP or MoE, then the head    */
+
+static size_t kv_row(const ds_hparams *hp) { return (size_t)hp->kv_lora_rank + (size_t)hp->dr; }
+
+static float *kv_at(ds_context *ctx, int il, int pos) {
+    return ctx->kv + ((size_t)il * (size_t)ctx->n_ctx + (size_t)pos) * kv_row(&ctx->m->hp);
+}
+
+/* Queries against the latent cache: one item per (token, head). */
+typedef struct {
+    ds_context *ctx;
+    int il, T;
+} attn_job;
+
+static void attn_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const attn_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const int H = hp->n_head, R = hp->kv_lora_rank;
+    const int64_t row = (int64_t)kv_row(hp);
+    const ds_type_traits *f32 = ds_quant_traits(DS_TYPE_F32);
+    float *score = ctx->scratch + (size_t)tid * ctx->scratch_len;
+    const float *cache = kv_at(ctx, j->il, 0);
+    for (int64_t i = i0; i < i1; i++) {
+        int t = (int)(i / H), h = (int)(i % H), n = ctx->n_past + t + 1; /* causal: positions 0..pos */
+        const float *q = ctx->qk + ((size_t)t * H + h) * row;
+        for (int s = 0; s < n; s++) score[s] = f32->dot_f32(q, cache + s * row, row) * ctx->kq_scale;
+        softmax(score, n);
+        float *lat = ctx->lat + ((size_t)t * H + h) * R;
+        memset(lat, 0, (size_t)R * sizeof *lat);
+        for (int s = 0; s < n; s++) {
+            const float *c = cache + s * row;
+            for (int r = 0; r < R; r++) lat[r] += score[s] * c[r];
+        }
+    }
+}
+
+/* Legacy attn_kv_b: absorbing q_nope needs W_UK transposed, so accumulate its rows. */
+static void absorb_legacy_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const attn_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const ds_weight *w = &ctx->m->layers[j->il].kv_b;
+    const int H = hp->n_head, R = hp->kv_lora_rank, qdim = hp->dn + hp->dr;
+    float *wide = ctx->scratch + (size_t)tid * ctx->scratch_len;
+    for (int64_t i = i0; i < i1; i++) {
+        int t = (int)(i / H), h = (int)(i % H);
+        const float *qn = ctx->q + ((size_t)t * H + h) * qdim;
+        float *out = ctx->qk + ((size_t)t * H + h) * kv_row(hp);
+        memset(out, 0, (size_t)R * sizeof *out);
+        for (int d = 0; d < hp->dn; d++) {
+            w->tr->to_f32(w->data + ((size_t)h * (hp->dn + hp->dv) + d) * w->row_size, wide, R);
+            for (int r = 0; r < R; r++) out[r] += qn[d] * wide[r];
+        }
+    }
+}
+
+static void attention(ds_context *ctx, const ds_layer *l, int il, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, H = hp->n_head, R = hp->kv_lora_rank, dr = hp->dr, dn = hp->dn, dv = hp->dv;
+    const int qdim = dn + dr, row = (int)kv_row(hp);
+    rmsnorm_rows(ctx->xn, D, ctx->x, D, l->attn_norm, D, T, hp->rms_eps);
+    if (hp->q_lora_rank) {
+        matmul(ctx, &l->q_a, ctx->xn, D, T, ctx->qa, hp->q_lora_rank);
+        rmsnorm_rows(ctx->qa, hp->q_lora_rank, ctx->qa, hp->q_lora_rank, l->q_a_norm, hp->q_lora_rank, T, hp->rms_eps);
+        matmul(ctx, &l->q_b, ctx->qa, hp->q_lora_rank, T, ctx->q, (int64_t)H * qdim);
+    } else {
+        matmul(ctx, &l->q, ctx->xn, D, T, ctx->q, (int64_t)H * qdim);
+    }
+    /* the new tokens' latents and shared rope keys go into the cache first: the batch attends
+       to itself causally through it */
+    matmul(ctx, &l->kv_a, ctx->xn, D, T, ctx->kva, row);
+    for (int t = 0; t < T; t++) {
+        int pos = ctx->n_past + t;
+        float *dst = kv_at(ctx, il, pos), *src = ctx->kva + (size_t)t * row;
+        rmsnorm(dst, src, l->kv_a_norm, R, hp->rms_eps);
+        memcpy(dst + R, src + R, (size_t)dr * sizeof *dst);
+        rope(dst + R, ctx->rope + (size_t)pos * dr, dr);
+        for (int h = 0; h < H; h++) {
+            float *qpe = ctx->qk + ((size_t)t * H + h) * row + R;
+            memcpy(qpe, ctx->q + ((size_t)t * H + h) * qdim + dn, (size_t)dr * sizeof *qpe);
+            rope(qpe, ctx->rope + (size_t)pos * dr, dr);
+        }
+    }
+    /* absorbed attention: q_nope through W_UK into latent space, scores against the cache, the
+       weighted latent through W_UV */
+    attn_job aj = {ctx, il, T};
+    if (hp->mla_split) {
+        matmul_heads(ctx, &l->k_b, l->k_b.data, R, (size_t)R * l->k_b.row_size, H, ctx->q, (int64_t)H * qdim, qdim,
+                     ctx->qk, (int64_t)H * row, row, T);
+    } else {
+        pool_run(ctx->pool, (int64_t)T * H, absorb_legacy_task, &aj);
+    }
+    pool_run(ctx->pool, (int64_t)T * H, attn_task, &aj);
+    if (hp->mla_split)
+        matmul_heads(ctx, &l->v_b, l->v_b.data, dv, (size_t)dv * l->v_b.row_size, H, ctx->lat, (int64_t)H * R, R,
+                     ctx->att, (int64_t)H * dv, dv, T);
+    else
+        matmul_heads(ctx, &l->kv_b, l->kv_b.data + (size_t)dn * l->kv_b.row_size, dv, (size_t)(dn + dv) * l->kv_b.row_size,
+                     H, ctx->lat, (int64_t)H * R, R, ctx->att, (int64_t)H * dv, dv, T);
+    matmul(ctx, &l->o, ctx->att, (int64_t)H * dv, T, ctx->tmp, D);
+    for (int64_t i = 0; i < (int64_t)T * D; i++) ctx->x[i] += ctx->tmp[i];
+}
+
+static void dense_ffn(ds_context *ctx, const ds_weight *gate, const ds_weight *up, const ds_weight *down, int T, float *out) {
+    const int D = ctx->m->hp.n_embd;
+    const int64_t F = gate->n_rows;
+    matmul(ctx, gate, ctx->xn, D, T, ctx->ffa, F);
+    matmul(ctx, up, ctx->xn, D, T, ctx->ffb, F);
+    swiglu_rows(ctx->ffa, ctx->ffb, F * T);
+    matmul(ctx, down, ctx->ffa, F, T, out, D);
+}
+
+/* Router for one token, as DeepSeek's reference gate: scores (softmax or sigmoid), selection by
+   score + correction bias within the best groups (a group scores the sum of its two best biased
+   scores when there is a bias, its best score otherwise), weights from the unbiased scores. */
+static void route(const ds_hparams *hp, const float *bias, const float *logit, int32_t *idx, float *wt, float *tmp) {
+    const int E = hp->n_expert, K = hp->n_expert_used;
+    float *p = tmp, *sel = tmp + E;
+    for (int e = 0; e < E; e++) p[e] = hp->gating == 2 ? 1.0f / (1.0f + expf(-logit[e])) : logit[e];
+    if (hp->gating != 2) softmax(p, E);
+    for (int e = 0; e < E; e++) sel[e] = p[e] + (bias ? bias[e] : 0.0f);
+    if (hp->n_group > 1 && hp->n_group_used < hp->n_group) {
+        const int G = hp->n_group, gs = E / G;
+        float *gscore = tmp + 2 * E;
+        for (int g = 0; g < G; g++) {
+            float a = -INFINITY, b = -INFINITY; /* best and second best */
+            for (int e = g * gs; e < (g + 1) * gs; e++) {
+                if (sel[e] > a) { b = a; a = sel[e]; }
+                else if (sel[e] > b) b = sel[e];
+            }
+            gscore[g] = bias && gs > 1 ? a + b : a;
+        }
+        for (int k = 0; k < G - hp->n_group_used; k++) { /* drop the worst groups */
+            int worst = 0;
+            for (int g = 1; g < G; g++)
+                if (gscore[g] <= gscore[worst]) worst = g;
+            gscore[worst] = INFINITY;
+            for (int e = worst * gs; e < (worst + 1) * gs; e++) sel[e] = -INFINITY;
+        }
+    }
+    float sum = 0, *taken = tmp + 3 * E;
+    for (int e = 0; e < E; e++) taken[e] = 0;
+    for (int k = 0; k < K; k++) { /* first index wins ties, as argmax */
+        int best = -1;
+        for (int e = 0; e < E; e++)
+            if (!taken[e] && (best < 0 || sel[e] > sel[best])) best = e;
+        taken[best] = 1;
+        idx[k] = best;
+        wt[k] = p[best];
+        sum += wt[k];
+    }
+    float scale = hp->expert_scale != 0.0f ? hp->expert_scale : 1.0f;
+    for (int k = 0; k < K; k++) wt[k] = (hp->expert_norm ? wt[k] / sum : wt[k]) * scale;
+}
+
+/* Routed experts. Each active expert's (token, slot) pairs are listed contiguously in
+   exp_pairs; work items are (active expert, output row), so rows of all experts spread over
+   the threads and only the chosen experts' rows are read. */
+typedef struct {
+    ds_context *ctx;
+    const ds_layer *l;
+    int n_active;
+} moe_job;
+
+static void moe_up_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const moe_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, K = hp->n_expert_used;
+    const int64_t Fe = hp->n_ff_exp;
+    const ds_weight *gw = &j->l->gate_exps, *uw = &j->l->up_exps;
+    float *gwide = ctx->scratch + (size_t)tid * ctx->scratch_len, *uwide = gwide + D;
+    const ds_type_traits *f32 = ds_quant_traits(DS_TYPE_F32);
+    for (int64_t i = i0; i < i1; i++) {
+        int e = ctx->exp_active[i / Fe];
+        int64_t r = i % Fe;
+        const uint8_t *grow = gw->data + ((size_t)e * Fe + r) * gw->row_size;
+        const uint8_t *urow = uw->data + ((size_t)e * Fe + r) * uw->row_size;
+        int n = ctx->exp_count[e], start = ctx->exp_start[e];
+        bool widen = n > 1;
+        if (widen) { gw->tr->to_f32(grow, gwide, D); uw->tr->to_f32(urow, uwide, D); }
+        for (int k = 0; k < n; k++) {
+            const float *x = ctx->xn + (size_t)(ctx->exp_pairs[start + k] / K) * D;
+            float g = widen ? f32->dot_f32(gwide, x, D) : gw->tr->dot_f32(grow, x, D);
+            float u = widen ? f32->dot_f32(uwide, x, D) : uw->tr->dot_f32(urow, x, D);
+            ctx->exp_h[(size_t)(start + k) * Fe + r] = silu(g) * u;
+        }
+    }
+}
+
+static void moe_down_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const moe_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd;
+    const int64_t Fe = hp->n_ff_exp;
+    const ds_weight *dw = &j->l->down_exps;
+    float *wide = ctx->scratch + (size_t)tid * ctx->scratch_len;
+    const ds_type_traits *f32 = ds_quant_traits(DS_TYPE_F32);
+    for (int64_t i = i0; i < i1; i++) {
+        int e = ctx->exp_active[i / D];
+        int64_t r = i % D;
+        const uint8_t *row = dw->data + ((size_t)e * D + r) * dw->row_size;
+        int n = ctx->exp_count[e], start = ctx->exp_start[e];
+        bool widen = n > 1;
+        if (widen) dw->tr->to_f32(row, wide, Fe);
+        for (int k = 0; k < n; k++) {
+            const float *h = ctx->exp_h + (size_t)(start + k) * Fe;
+            float v = widen ? f32->dot_f32(wide, h, Fe) : dw->tr->dot_f32(row, h, Fe);
+            ctx->moe_out[(size_t)ctx->exp_pairs[start + k] * D + r] = v;
+        }
+    }
+}
+
+/* Group the (token, slot) pairs by expert; returns the number of experts in use. */
+static int group_by_expert(ds_context *ctx, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int E = hp->n_expert, K = hp->n_expert_used;
+    int n_active = 0, at = 0;
+    memset(ctx->exp_count, 0, (size_t)E * sizeof *ctx->exp_count);
+    for (int i = 0; i < T * K; i++) ctx->exp_count[ctx->moe_idx[i]]++;
+    for (int e = 0; e < E; e++) {
+        ctx->exp_start[e] = at;
+        at += ctx->exp_count[e];
+        if (ctx->exp_count[e]) ctx->exp_active[n_active++] = e;
+        ctx->exp_count[e] = 0;
+    }
+    for (int i = 0; i < T * K; i++) {
+        int e = ctx->moe_idx[i];
+        ctx->exp_pairs[ctx->exp_start[e] + ctx->exp_count[e]++] = i;
+    }
+    return n_active;
+}
+
+static void moe(ds_context *ctx, const ds_layer *l, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, E = hp->n_expert, K = hp->n_expert_used;
+    matmul(ctx, &l->gate_inp, ctx->xn, D, T, ctx->router, E);
+    for (int t = 0; t < T; t++)
+        route(hp, l->exp_bias, ctx->router + (size_t)t * E, ctx->moe_idx + (size_t)t * K, ctx->moe_w + (size_t)t * K, ctx->scratch);
+    moe_job j = {ctx, l, group_by_expert(ctx, T)};
+    pool_run(ctx->pool, (int64_t)j.n_active * hp->n_ff_exp, moe_up_task, &j);
+    pool_run(ctx->pool, (int64_t)j.n_active * D, moe_down_task, &j);
+    if (hp->n_expert_shared) dense_ffn(ctx, &l->gate_sh, &l->up_sh, &l->down_sh, T, ctx->tmp);
+    /* routed outputs summed in expert order (as the reference loops over experts), then the
+       shared experts' output added with weight 1 */
+    for (int t = 0; t < T; t++) {
+        float *x = ctx->x + (size_t)t * D, *y = ctx->ffb;
+        const int32_t *idx = ctx->moe_idx + (size_t)t * K;
+        memset(y, 0, (size_t)D * sizeof *y);
+        for (int e = 0; e < E; e++)
+            for (int k = 0; k < K; k++) {
+                if (idx[k] != e) continue;
+                const float *o = ctx->moe_out + ((size_t)t * K + k) * D;
+                float w = ctx->moe_w[(size_t)t * K + k];
+                for (int d = 0; d < D; d++) y[d] += o[d] * w;
+            }
+        for (int d = 0; d < D; d++) x[d] += hp->n_expert_shared ? y[d] + ctx->tmp[(size_t)t * D + d] : y[d];
+    }
+}
+
+static void ffn(ds_context *ctx, const ds_layer *l, int il, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd;
+    rmsnorm_rows(ctx->xn, D, ctx->x, D, l->ffn_norm, D, T, hp->rms_eps);
+    if (il < hp->n_lead_dense) {
+        dense_ffn(ctx, &l->gate, &l->up, &l->down, T, ctx->tmp);
+        for (int64_t i = 0; i < (int64_t)T * D; i++) ctx->x[i] += ctx->tmp[i];
+    } else {
+        moe(ctx, l, T);
+    }
+}
+
+/* Logits of the last n_out tokens of the batch into out. */
+static void head(ds_context *ctx, int T, int n_out, float *out) {
+    const ds_model *m = ctx->m;
+    const int D = m->hp.n_embd;
+    if (n_out == 0) return;
+    const float *x = ctx->x + (size_t)(T - n_out) * D;
+    rmsnorm_rows(ctx->xn, D, x, D, m->output_norm, D, n_out, m->hp.rms_eps);
+    matmul(ctx, &m->output, ctx->xn, D, n_out, out, m->hp.n_vocab);
+}
+
+static void forward(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out) {
+    const ds_model *m = ctx->m;
+    const int D = m->hp.n_embd;
+    for (int t = 0; t < T; t++)
+        m->tok_embd.tr->to_f32(m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_size, ctx->x + (size_t)t * D, D);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        attention(ctx, &m->layers[il], il, T);
+        ffn(ctx, &m->layers[il], il, T);
+    }
+    head(ctx, T, n_out, out);
+    ctx->n_past += T;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* context creation and the public API                                                         */
+
+/* Rotary angles with YaRN's frequency correction, as DeepSeek's reference computes them:
+   per-pair frequencies ramp from interpolated (/factor) to the original between the
+   correction dims of beta_fast and beta_slow; angles are float32 pos * inv_freq. */
+static void rope_table(ds_context *ctx) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int dr = hp->dr, half = dr / 2;
+    float low = 0, high = 0;
+    if (hp->yarn) {
+        double lb = 2.0 * log((double)hp->rope_base);
+        double dlo = dr * log(hp->rope_orig_ctx / (hp->beta_fast * 2.0 * M_PI)) / lb;
+        double dhi = dr * log(hp->rope_orig_ctx / (hp->beta_slow * 2.0 * M_PI)) / lb;
+        low = (float)fmax(floor(dlo), 0.0);
+        high = (float)fmin(ceil(dhi), dr - 1.0);
+        if (low == high) high += 0.001f;
+    }
+    for (int i = 0; i < half; i++) {
+        float base = (float)(1.0 / pow((double)hp->rope_base, (double)(2 * i) / dr));
+        float inv = base;
+        if (hp->yarn) {
+            float ramp = fminf(fmaxf(((float)i - low) / (high - low), 0.0f), 1.0f);
+            inv = base / hp->rope_factor * ramp + base * (1.0f - ramp);
+        }
+        for (int pos = 0; pos < ctx->n_ctx; pos++) {
+            float a = (float)pos * inv;
+            ctx->rope[((size_t)pos * half + i) * 2] = (float)cos((double)a);
+            ctx->rope[((size_t)pos * half + i) * 2 + 1] = (float)sin((double)a);
+        }
+    }
+    double mscale = hp->yarn ? 1.0 + hp->yarn_log_mul * log((double)hp->rope_factor) : 1.0;
+    ctx->kq_scale = (float)(mscale * mscale / sqrt((double)(hp->dn + hp->dr)));
+}
+
+ds_context_params ds_context_default_params(void) {
+    ds_context_params p = {0, 0, 0};
+    return p;
+}
+
+static int max_i(int a, int b) { return a > b ? a : b; }
+
+/* Widest row any matmul reads: sizes the per-thread scratch. */
+static int widest_row(const ds_hparams *hp) {
+    int w = max_i(hp->n_embd, hp->q_lora_rank);
+    w = max_i(w, hp->kv_lora_rank + hp->dr);
+    w = max_i(w, hp->n_ff);
+    w = max_i(w, hp->n_ff_exp * max_i(hp->n_expert_shared, 1));
+    w = max_i(w, hp->n_head * hp->dv);
+    return max_i(w, 4 * hp->n_expert);
+}
+
+static float *alloc_f(size_t n, bool *ok) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+static int32_t *alloc_i(size_t n, bool *ok) {
+    int32_t *p = calloc(n ? n : 1, sizeof(int32_t));
+    if (!p) *ok = false;
+    return p;
+}
+
+static bool alloc_buffers(ds_context *ctx) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const size_t B = (size_t)ctx->n_batch, D = (size_t)hp->n_embd, H = (size_t)hp->n_head, R = (size_t)hp->kv_lora_rank;
+    const size_t row = kv_row(hp), K = (size_t)hp->n_expert_used, E = (size_t)hp->n_expert;
+    const size_t F = (size_t)max_i(max_i(hp->n_ff, hp->n_ff_exp * hp->n_expert_shared), hp->n_embd);
+    bool ok = true;
+    ctx->kv = alloc_f((size_t)hp->n_layer * (size_t)ctx->n_ctx * row, &ok);
+    ctx->rope = alloc_f((size_t)ctx->n_ctx * (size_t)hp->dr, &ok);
+    ctx->x = alloc_f(B * D, &ok);
+    ctx->xn = alloc_f(B * D, &ok);
+    ctx->tmp = alloc_f(B * D, &ok);
+    ctx->qa = alloc_f(B * (size_t)hp->q_lora_rank, &ok);
+    ctx->q = alloc_f(B * H * (size_t)(hp->dn + hp->dr), &ok);
+    ctx->kva = alloc_f(B * row, &ok);
+    ctx->qk = alloc_f(B * H * row, &ok);
+    ctx->lat = alloc_f(B * H * R, &ok);
+    ctx->att = alloc_f(B * H * (size_t)hp->dv, &ok);
+    ctx->ffa = alloc_f(B * F, &ok);
+    ctx->ffb = alloc_f(B * F, &ok);
+    ctx->router = alloc_f(B * E, &ok);
+    ctx->moe_w = alloc_f(B * K, &ok);
+    ctx->moe_out = alloc_f(B * K * D, &ok);
+    ctx->exp_h = alloc_f(B * K * (size_t)hp->n_ff_exp, &ok);
+    ctx->moe_idx = alloc_i(B * K, &ok);
+    ctx->exp_count = alloc_i(E, &ok);
+    ctx->exp_start = alloc_i(E, &ok);
+    ctx->exp_active = alloc_i(E, &ok);
+    ctx->exp_pairs = alloc_i(B * K, &ok);
+    ctx->scratch_len = (size_t)max_i(2 * widest_row(hp), ctx->n_ctx);
+    ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
+    return ok;
+}
+
+void ds_context_free(ds_context *ctx) {
+    if (!ctx) return;
+    pool_free(ctx->pool);
+    float *f[] = {ctx->kv, ctx->rope, ctx->x, ctx->xn, ctx->tmp, ctx->qa, ctx->q, ctx->kva, ctx->qk, ctx->lat,
+                  ctx->att, ctx->ffa, ctx->ffb, ctx->router, ctx->moe_w, ctx->moe_out, ctx->exp_h, ctx->scratch,
+                  ctx->logits};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
+    int32_t *n[] = {ctx->moe_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
+    for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
+    free(ctx);
+}
+
+ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **out, char *err, size_t err_size) {
+    ds_context_params d = ds_context_default_params();
+    if (!p) p = &d;
+    *out = NULL;
+    if (p->n_ctx < 0 || p->n_threads < 0 || p->n_batch < 0 || p->n_threads > 1024)
+        return fail(DS_ERR_ARG, err, err_size, "context: negative n_ctx, n_threads or n_batch, or over 1024 threads");
+    ds_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    ctx->m = m;
+    ctx->n_ctx = p->n_ctx ? p->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
+    ctx->n_threads = p->n_threads ? p->n_threads : ds_physical_cores();
+    ctx->n_batch = p->n_batch ? p->n_batch : 512;
+    if (ctx->n_batch > ctx->n_ctx) ctx->n_batch = ctx->n_ctx;
+    if (!alloc_buffers(ctx) || !(ctx->pool = pool_new(ctx->n_threads))) {
+        ds_context_free(ctx);
+        return fail(DS_ERR_NOMEM, err, err_size, "out of memory for a context of %d positions", p->n_ctx);
+    }
+    rope_table(ctx);
+    *out = ctx;
+    return DS_OK;
+}
+
+static ds_status ctx_fail(ds_context *ctx, ds_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_logits) {
+    const int V = ctx->m->hp.n_vocab;
+    ctx->err[0] = 0;
+    ctx->n_logits = 0;
+    if (n_tokens < 1 || !tokens) return ctx_fail(ctx, DS_ERR_ARG, "empty batch");
+    if (n_tokens > ctx->n_ctx - ctx->n_past)
+        return ctx_fail(ctx, DS_ERR_CONTEXT_FULL, "%d tokens do not fit: %d of the context's %d positions are used",
+                        n_tokens, ctx->n_past, ctx->n_ctx);
+    for (int i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return ctx_fail(ctx, DS_ERR_ARG, "token %d at batch index %d is outside the vocabulary [0, %d)", tokens[i], i, V);
+    size_t need = (size_t)(all_logits ? n_tokens : 1) * (size_t)V;
+    if (need > ctx->logits_cap) {
+        float *p = realloc(ctx->logits, need * sizeof *p);
+        if (!p) return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for %zu logits", need);
+        ctx->logits = p;
+        ctx->logits_cap = need;
+    }
+    for (int i = 0; i < n_tokens; i += ctx->n_batch) {
+        int T = n_tokens - i < ctx->n_batch ? n_tokens - i : ctx->n_batch;
+        bool last = i + T == n_tokens;
+        if (all_logits) forward(ctx, tokens + i, T, T, ctx->logits + (size_t)i * V);
+        else forward(ctx, tokens + i, T, last ? 1 : 0, ctx->logits);
+    }
+    ctx->n_logits = all_logits ? n_tokens : 1;
+    return DS_OK;
+}
+
+const float *ds_logits(const ds_context *ctx, int i) {
+    if (i < 0 || i >= ctx->n_logits) return NULL;
+    return ctx->logits + (size_t)i * ctx->m->hp.n_vocab;
+}
+
+int ds_context_n_past(const ds_context *ctx) { return ctx->n_past; }
+int ds_context_n_ctx(const ds_context *ctx) { return ctx->n_ctx; }
+int ds_context_n_threads(const ds_context *ctx) { return ctx->n_threads; }
+void ds_context_reset(ds_context *ctx) { ctx->n_past = 0; ctx->n_logits = 0; }
+const char *ds_context_error(const ds_context *ctx) { return ctx->err; }

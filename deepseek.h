@@ -1,0 +1,167 @@
+/* deepseek.h - CPU inference for the DeepSeek model family (V2, V2-Lite, V3, R1) from GGUF files.
+
+   One header, one library. Everything a program needs is declared here; nothing else of the
+   core is public.
+
+   QUICK START
+
+       char err[256];
+       ds_model *m;
+       if (ds_model_load("model.gguf", &m, err, sizeof err) != DS_OK) { puts(err); return 1; }
+       ds_context_params p = ds_context_default_params();
+       p.n_threads = 4;
+       ds_context *ctx;
+       if (ds_context_new(m, &p, &ctx, err, sizeof err) != DS_OK) { puts(err); return 1; }
+       int32_t prompt[] = {0, 1544, 318};
+       if (ds_eval(ctx, prompt, 3, 0) != DS_OK) puts(ds_context_error(ctx));
+       const float *logits = ds_logits(ctx, 0);     // next-token logits, ds_model_n_vocab(m) floats
+       ...
+       ds_context_free(ctx);
+       ds_model_free(m);
+
+   MODEL FILES
+   GGUF v3 (v2 accepted), architecture `deepseek2` with llama.cpp's metadata keys and tensor names,
+   so the files people download for llama.cpp load here. Both MLA layouts are accepted: the
+   legacy fused `attn_kv_b` and the split `attn_k_b` + `attn_v_b`. The file is memory-mapped and
+   weights are used in place. Every count, length, type, shape and offset is validated before
+   use; a malformed file yields DS_ERR_FORMAT and a message naming the file, the item and the
+   byte offset, never a crash.
+
+   CONTEXTS
+   A context owns the KV cache (MLA latent only: kv_lora_rank + rope dims per token per layer),
+   the scratch memory and the worker threads. Several contexts may share one model. A context
+   is not thread-safe: call it from one thread at a time.
+
+   ds_eval appends tokens to the context's sequence: the first call evaluates the prompt as one
+   batch, later calls typically one token each. With all_logits != 0 the logits of every token
+   of the batch are kept (ds_logits(ctx, i), i < n_tokens); otherwise only the last one's
+   (ds_logits(ctx, 0)). Results are bit-identical for every thread count.
+
+   ERRORS
+   Functions return a ds_status. Loading and context creation write a one-line message into the
+   caller's buffer; ds_eval's message is read with ds_context_error. The library never prints
+   and never exits.
+
+   GGUF WRITING
+   ds_gguf_writer streams a GGUF v3 file: set metadata, declare every tensor (name, type,
+   shape), then write the tensors' bytes in declaration order. Only one tensor needs to be in
+   memory at a time, which is how the converter handles checkpoints larger than memory.
+*/
+#ifndef DEEPSEEK_H
+#define DEEPSEEK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    DS_OK = 0,
+    DS_ERR_IO,          /* a file could not be opened, read, mapped or written */
+    DS_ERR_FORMAT,      /* the file is not valid GGUF, or not a model this library understands */
+    DS_ERR_UNSUPPORTED, /* valid, but uses something not implemented (a tensor type, an architecture) */
+    DS_ERR_NOMEM,
+    DS_ERR_ARG,         /* a bad argument: token id out of range, empty batch, ... */
+    DS_ERR_CONTEXT_FULL /* the batch does not fit in the context's remaining positions */
+} ds_status;
+
+const char *ds_status_name(ds_status s);
+
+/* ---- tensor types: ggml's numbering, as stored in GGUF ---- */
+typedef enum {
+    DS_TYPE_F32 = 0, DS_TYPE_F16 = 1, DS_TYPE_Q4_0 = 2, DS_TYPE_Q4_1 = 3, DS_TYPE_Q5_0 = 6,
+    DS_TYPE_Q5_1 = 7, DS_TYPE_Q8_0 = 8, DS_TYPE_Q8_1 = 9, DS_TYPE_Q2_K = 10, DS_TYPE_Q3_K = 11,
+    DS_TYPE_Q4_K = 12, DS_TYPE_Q5_K = 13, DS_TYPE_Q6_K = 14, DS_TYPE_Q8_K = 15,
+    DS_TYPE_IQ2_XXS = 16, DS_TYPE_IQ2_XS = 17, DS_TYPE_IQ3_XXS = 18, DS_TYPE_IQ1_S = 19,
+    DS_TYPE_IQ4_NL = 20, DS_TYPE_IQ3_S = 21, DS_TYPE_IQ2_S = 22, DS_TYPE_IQ4_XS = 23,
+    DS_TYPE_I8 = 24, DS_TYPE_I16 = 25, DS_TYPE_I32 = 26, DS_TYPE_I64 = 27, DS_TYPE_F64 = 28,
+    DS_TYPE_IQ1_M = 29, DS_TYPE_BF16 = 30, DS_TYPE_TQ1_0 = 34, DS_TYPE_TQ2_0 = 35,
+    DS_TYPE_MXFP4 = 39,
+    DS_TYPE_COUNT = 40
+} ds_type;
+
+/* Name of a type ("F32", "Q4_K", ...), or NULL for an id ggml does not define. */
+const char *ds_type_name(ds_type t);
+/* Bytes of a row of n elements of type t; 0 if t is unknown or n is not a multiple of its block. */
+size_t ds_type_row_size(ds_type t, int64_t n);
+
+/* Exact conversions between float and the 16-bit formats (round to nearest even). */
+uint16_t ds_fp32_to_fp16(float f);
+float ds_fp16_to_fp32(uint16_t h);
+uint16_t ds_fp32_to_bf16(float f);
+float ds_bf16_to_fp32(uint16_t h);
+
+/* ---- models ---- */
+typedef struct ds_model ds_model;
+
+ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_size);
+void ds_model_free(ds_model *m);
+
+int ds_model_n_vocab(const ds_model *m);
+int ds_model_n_ctx_train(const ds_model *m); /* context_length from the file */
+int ds_model_n_layer(const ds_model *m);     /* decoder layers used for the logits (MTP excluded) */
+int ds_model_bos(const ds_model *m);         /* -1 when the file names none */
+int ds_model_eos(const ds_model *m);
+/* One line describing the model: architecture, sizes, MLA layout, routing. */
+const char *ds_model_desc(const ds_model *m);
+
+/* ---- contexts ---- */
+typedef struct ds_context ds_context;
+
+typedef struct {
+    int n_ctx;     /* positions the KV cache holds; 0 = min(model context, 4096) */
+    int n_threads; /* worker threads including the caller; 0 = physical cores */
+    int n_batch;   /* most tokens evaluated together; larger batches are split; 0 = 512 */
+} ds_context_params;
+
+ds_context_params ds_context_default_params(void);
+ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **out, char *err,
+                         size_t err_size);
+void ds_context_free(ds_context *ctx);
+
+/* Evaluate n_tokens tokens at the next positions. See CONTEXTS above. */
+ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_logits);
+/* Logits of token i of the last batch (n_vocab floats), or NULL if not kept. */
+const float *ds_logits(const ds_context *ctx, int i);
+int ds_context_n_past(const ds_context *ctx); /* positions filled */
+int ds_context_n_ctx(const ds_context *ctx);
+int ds_context_n_threads(const ds_context *ctx);
+void ds_context_reset(ds_context *ctx); /* forget the sequence; keep the memory */
+const char *ds_context_error(const ds_context *ctx);
+
+/* Physical cores of this machine (logical CPUs if unknown). */
+int ds_physical_cores(void);
+
+/* ---- GGUF writing ---- */
+typedef struct ds_gguf_writer ds_gguf_writer;
+
+ds_gguf_writer *ds_gguf_writer_new(void); /* NULL when out of memory */
+void ds_gguf_writer_free(ds_gguf_writer *w);
+
+/* Metadata, written in the order set. Setting a key twice replaces its value. */
+void ds_gguf_set_str(ds_gguf_writer *w, const char *key, const char *val);
+void ds_gguf_set_u32(ds_gguf_writer *w, const char *key, uint32_t val);
+void ds_gguf_set_i32(ds_gguf_writer *w, const char *key, int32_t val);
+void ds_gguf_set_f32(ds_gguf_writer *w, const char *key, float val);
+void ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val);
+void ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n);
+void ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals, size_t n);
+void ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n);
+
+/* Declare a tensor; ne[0] is the contiguous dimension (ggml order). */
+void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims,
+                        const int64_t *ne);
+/* Write header, metadata and tensor table to path. */
+ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, size_t err_size);
+/* The next declared tensor's bytes, exactly ds_type_row_size(type, ne0) * rows. */
+ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err,
+                                size_t err_size);
+/* Checks every tensor was written, flushes and closes. */
+ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

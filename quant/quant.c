@@ -1,0 +1,155 @@
+/* quant.c - the plain float formats (F32, F16, BF16) and ggml's type table.
+
+   Block quant formats are listed with their sizes so that files holding them validate and
+   report a clear "not supported yet" instead of being misread; their kernels arrive with the
+   quantization work. */
+#include "quant.h"
+
+#include <string.h>
+
+uint16_t ds_fp32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t mag = x & 0x7fffffffu;
+    if (mag >= 0x7f800000u) /* inf or nan: keep nan-ness with a quiet bit */
+        return (uint16_t)(sign | 0x7c00u | (mag > 0x7f800000u ? 0x200u : 0));
+    if (mag >= 0x477ff000u) /* rounds to >= 65520: overflow to inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (mag < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
+        if (mag < 0x33000000u) return (uint16_t)sign; /* below half the smallest subnormal */
+        uint32_t e = mag >> 23, m = (mag & 0x7fffffu) | 0x800000u, shift = 126 - e;
+        uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = (mag - 0x38000000u) >> 13, rem = mag & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+}
+
+float ds_fp16_to_fp32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ffu, x;
+    if (e == 0x1f) {
+        x = sign | 0x7f800000u | (m << 13);
+    } else if (e == 0) {
+        if (m == 0) {
+            x = sign;
+        } else { /* subnormal: normalise */
+            int shift = 0;
+            while (!(m & 0x400u)) { m <<= 1; shift++; }
+            x = sign | ((uint32_t)(113 - shift) << 23) | ((m & 0x3ffu) << 13);
+        }
+    } else {
+        x = sign | ((e + 112) << 23) | (m << 13);
+    }
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+uint16_t ds_fp32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet nan */
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+float ds_bf16_to_fp32(uint16_t h) {
+    uint32_t x = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* Eight independent partial sums: lets the compiler vectorise without -ffast-math and gives
+   the same order of additions whatever the thread count. */
+#define DOT_BODY(LOAD)                                                        \
+    float acc[8] = {0};                                                       \
+    int64_t i = 0;                                                            \
+    for (; i + 8 <= n; i += 8)                                                \
+        for (int k = 0; k < 8; k++) acc[k] += LOAD(i + k) * x[i + k];         \
+    for (; i < n; i++) acc[i & 7] += LOAD(i) * x[i];                          \
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+
+static float dot_f32(const void *row, const float *x, int64_t n) {
+    const float *w = row;
+#define LOAD_F32(j) w[j]
+    DOT_BODY(LOAD_F32)
+}
+
+static float dot_f16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+#define LOAD_F16(j) ds_fp16_to_fp32(w[j])
+    DOT_BODY(LOAD_F16)
+}
+
+static float dot_bf16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+#define LOAD_BF16(j) ds_bf16_to_fp32(w[j])
+    DOT_BODY(LOAD_BF16)
+}
+
+static void to_f32_f32(const void *row, float *out, int64_t n) { memcpy(out, row, (size_t)n * 4); }
+
+static void to_f32_f16(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) out[i] = ds_fp16_to_fp32(w[i]);
+}
+
+static void to_f32_bf16(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
+}
+
+/* Block sizes and bytes per block as ggml defines them (ggml.c type_traits). */
+static const ds_type_traits traits[DS_TYPE_COUNT] = {
+    [DS_TYPE_F32] = {"F32", 1, 4, dot_f32, to_f32_f32},
+    [DS_TYPE_F16] = {"F16", 1, 2, dot_f16, to_f32_f16},
+    [DS_TYPE_BF16] = {"BF16", 1, 2, dot_bf16, to_f32_bf16},
+    [DS_TYPE_Q4_0] = {"Q4_0", 32, 18, 0, 0},
+    [DS_TYPE_Q4_1] = {"Q4_1", 32, 20, 0, 0},
+    [DS_TYPE_Q5_0] = {"Q5_0", 32, 22, 0, 0},
+    [DS_TYPE_Q5_1] = {"Q5_1", 32, 24, 0, 0},
+    [DS_TYPE_Q8_0] = {"Q8_0", 32, 34, 0, 0},
+    [DS_TYPE_Q8_1] = {"Q8_1", 32, 36, 0, 0},
+    [DS_TYPE_Q2_K] = {"Q2_K", 256, 84, 0, 0},
+    [DS_TYPE_Q3_K] = {"Q3_K", 256, 110, 0, 0},
+    [DS_TYPE_Q4_K] = {"Q4_K", 256, 144, 0, 0},
+    [DS_TYPE_Q5_K] = {"Q5_K", 256, 176, 0, 0},
+    [DS_TYPE_Q6_K] = {"Q6_K", 256, 210, 0, 0},
+    [DS_TYPE_Q8_K] = {"Q8_K", 256, 292, 0, 0},
+    [DS_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, 0, 0},
+    [DS_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, 0, 0},
+    [DS_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, 0, 0},
+    [DS_TYPE_IQ1_S] = {"IQ1_S", 256, 50, 0, 0},
+    [DS_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18, 0, 0},
+    [DS_TYPE_IQ3_S] = {"IQ3_S", 256, 110, 0, 0},
+    [DS_TYPE_IQ2_S] = {"IQ2_S", 256, 82, 0, 0},
+    [DS_TYPE_IQ4_XS] = {"IQ4_XS", 256, 136, 0, 0},
+    [DS_TYPE_I8] = {"I8", 1, 1, 0, 0},
+    [DS_TYPE_I16] = {"I16", 1, 2, 0, 0},
+    [DS_TYPE_I32] = {"I32", 1, 4, 0, 0},
+    [DS_TYPE_I64] = {"I64", 1, 8, 0, 0},
+    [DS_TYPE_F64] = {"F64", 1, 8, 0, 0},
+    [DS_TYPE_IQ1_M] = {"IQ1_M", 256, 56, 0, 0},
+    [DS_TYPE_TQ1_0] = {"TQ1_0", 256, 54, 0, 0},
+    [DS_TYPE_TQ2_0] = {"TQ2_0", 256, 66, 0, 0},
+    [DS_TYPE_MXFP4] = {"MXFP4", 32, 17, 0, 0},
+};
+
+const ds_type_traits *ds_quant_traits(ds_type t) {
+    if ((unsigned)t >= DS_TYPE_COUNT || !traits[t].name) return NULL;
+    return &traits[t];
+}
+
+const char *ds_type_name(ds_type t) {
+    const ds_type_traits *tt = ds_quant_traits(t);
+    return tt ? tt->name : NULL;
+}
+
+size_t ds_type_row_size(ds_type t, int64_t n) {
+    const ds_type_traits *tt = ds_quant_traits(t);
+    if (!tt || n < 0 || n % tt->block_size) return 0;
+    return (size_t)(n / tt->block_size) * tt->type_size;
+}
