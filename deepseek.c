@@ -292,8 +292,8 @@ static ds_status check_tensor_layout(gguf_file *f, char *err, size_t err_size) {
             s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s': data offset %llu is not a multiple of the alignment %zu",
                      f->path, t->name, (unsigned long long)t->offset, f->alignment);
         else if (t->offset > avail || t->size > avail - t->offset)
-            s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s': data at file offset %llu + %zu bytes lies beyond the end of the file (%zu bytes)",
-                     f->path, t->name, (unsigned long long)(t->offset + f->data_off), t->size, f->size);
+            s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s': %zu bytes at data offset %llu lie beyond the end of the file (its data section holds %zu bytes)",
+                     f->path, t->name, t->size, (unsigned long long)t->offset, avail);
     }
     if (!s) {
         qsort(v, f->n_t, sizeof *v, cmp_by_offset);
@@ -611,6 +611,8 @@ void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n
         else size *= (size_t)ne[d];
     }
     if (!size) { writer_bad(w, "bad shape or type", name); return; }
+    for (size_t i = 0; i < w->n_t; i++)
+        if (!strcmp(w->t[i].name, name)) { writer_bad(w, "tensor declared twice", name); return; }
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? w->cap_t * 2 : 64;
         writer_tensor *p = realloc(w->t, cap * sizeof *p);

@@ -30,8 +30,8 @@ uint16_t ds_fp32_to_fp16(float f) {
 
 float ds_fp16_to_fp32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ffu, x;
-    if (e == 0x1f) {
-        x = sign | 0x7f800000u | (m << 13);
+    if (e == 0x1f) { /* inf, or nan made quiet as ggml does */
+        x = sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0);
     } else if (e == 0) {
         if (m == 0) {
             x = sign;

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Build the library, tools and tests, then run the test suite twice: a release build, and a
+# build with AddressSanitizer + UndefinedBehaviorSanitizer (leaks included). Installs missing
+# Debian packages first: the compiler and build tools, cJSON, cmocka, OpenBLAS.
+set -eu
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+# shellcheck disable=SC2086
+need_pkgs $BUILD_PKGS libcmocka-dev libopenblas-dev
+
+build() { # dir, extra meson options...
+    dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then meson setup --reconfigure "$dir" -Dtests=enabled "$@" >/dev/null
+    else meson setup "$dir" -Dtests=enabled "$@" >/dev/null; fi
+    meson compile -C "$dir"
+}
+
+build build
+meson test -C build --print-errorlogs
+build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+    meson test -C build-asan --print-errorlogs

@@ -1,0 +1,230 @@
+/* test_forward - a converted tiny checkpoint against DeepSeek's official logits.
+
+   usage: test_forward MODEL.gguf REFERENCE.safetensors TOLERANCE
+
+   REFERENCE holds `tokens` (the prompt), `logits` (every prompt position after one prefill),
+   `greedy` (32 greedy tokens) and `greedy_logits` (the logits each was chosen from). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "deepseek.h"
+#include "safetensors.h"
+
+typedef struct {
+    float *data;
+    int rows, cols;
+} matrix;
+
+static struct {
+    const char *model_path;
+    double tol;
+    ds_model *model;
+    int32_t *tokens, *greedy;
+    int n_tokens, n_greedy, n_vocab;
+    matrix logits, greedy_logits;
+} g;
+
+static int read_matrix(const safetensors_file *f, const char *name, matrix *m) {
+    char err[256];
+    const safetensors_tensor *t = safetensors_find(f, name);
+    if (!t || t->n_dims != 2) { fprintf(stderr, "reference: no 2-D tensor '%s'\n", name); return -1; }
+    m->rows = (int)t->shape[0];
+    m->cols = (int)t->shape[1];
+    m->data = malloc((size_t)t->n_elements * sizeof(float));
+    if (!m->data || safetensors_read_f32(t, m->data, (size_t)t->n_elements, err, sizeof err)) {
+        fprintf(stderr, "reference: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_ids(const safetensors_file *f, const char *name, int32_t **out, int *n) {
+    char err[256];
+    const safetensors_tensor *t = safetensors_find(f, name);
+    if (!t || t->n_dims != 1) { fprintf(stderr, "reference: no 1-D tensor '%s'\n", name); return -1; }
+    *n = (int)t->n_elements;
+    *out = malloc((size_t)*n * sizeof **out);
+    if (!*out || safetensors_read_i32(t, *out, (size_t)*n, err, sizeof err)) { fprintf(stderr, "reference: %s\n", err); return -1; }
+    return 0;
+}
+
+static int load_reference(const char *path) {
+    char err[256];
+    safetensors_file *f;
+    if (safetensors_open(path, &f, err, sizeof err)) { fprintf(stderr, "%s\n", err); return -1; }
+    int rc = read_ids(f, "tokens", &g.tokens, &g.n_tokens) || read_ids(f, "greedy", &g.greedy, &g.n_greedy) ||
+             read_matrix(f, "logits", &g.logits) || read_matrix(f, "greedy_logits", &g.greedy_logits);
+    safetensors_close(f);
+    return rc ? -1 : 0;
+}
+
+static double max_abs_diff(const float *a, const float *b, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++) {
+        double d = a[i] > b[i] ? (double)a[i] - b[i] : (double)b[i] - a[i];
+        if (d > m || d != d) m = d != d ? 1e30 : d;
+    }
+    return m;
+}
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+static ds_context *new_ctx(int n_threads, int n_batch, int n_ctx) {
+    char err[256];
+    ds_context_params p = ds_context_default_params();
+    p.n_threads = n_threads;
+    p.n_batch = n_batch;
+    p.n_ctx = n_ctx;
+    ds_context *ctx = NULL;
+    ds_status s = ds_context_new(g.model, &p, &ctx, err, sizeof err);
+    if (s) fail_msg("context: %s", err);
+    return ctx;
+}
+
+/* Every prompt position after one prefill; returns the logits (n_tokens x n_vocab). */
+static float *prefill(ds_context *ctx) {
+    assert_int_equal(ds_eval(ctx, g.tokens, g.n_tokens, 1), DS_OK);
+    size_t n = (size_t)g.n_tokens * g.n_vocab;
+    float *out = malloc(n * sizeof *out);
+    assert_non_null(out);
+    for (int t = 0; t < g.n_tokens; t++) memcpy(out + (size_t)t * g.n_vocab, ds_logits(ctx, t), g.n_vocab * sizeof *out);
+    return out;
+}
+
+static void check_prefill(int n_threads, int n_batch) {
+    ds_context *ctx = new_ctx(n_threads, n_batch, 0);
+    float *l = prefill(ctx);
+    double d = max_abs_diff(l, g.logits.data, g.n_tokens * g.n_vocab);
+    print_message("prefill, %d threads, batch %d: max |logit - reference| = %.3g (tolerance %.3g)\n", n_threads, n_batch, d, g.tol);
+    assert_true(d <= g.tol);
+    free(l);
+    ds_context_free(ctx);
+}
+
+static void prefill_1_thread(void **state) { (void)state; check_prefill(1, 0); }
+static void prefill_2_threads(void **state) { (void)state; check_prefill(2, 0); }
+/* a prompt split into uneven batches goes through the cache between them */
+static void prefill_in_batches_of_7(void **state) { (void)state; check_prefill(2, 7); }
+
+static void check_greedy(int n_threads) {
+    ds_context *ctx = new_ctx(n_threads, 0, 0);
+    assert_int_equal(ds_eval(ctx, g.tokens, g.n_tokens, 0), DS_OK);
+    double worst = 0;
+    for (int i = 0; i < g.n_greedy; i++) {
+        const float *l = ds_logits(ctx, 0);
+        assert_non_null(l);
+        double d = max_abs_diff(l, g.greedy_logits.data + (size_t)i * g.n_vocab, g.n_vocab);
+        worst = d > worst ? d : worst;
+        int32_t tok = argmax(l, g.n_vocab);
+        if (tok != g.greedy[i]) fail_msg("greedy step %d: token %d, reference %d", i, tok, g.greedy[i]);
+        assert_true(d <= g.tol);
+        assert_int_equal(ds_eval(ctx, &tok, 1, 0), DS_OK);
+    }
+    print_message("greedy %d tokens, %d threads: all equal; max |logit - reference| = %.3g\n", g.n_greedy, n_threads, worst);
+    ds_context_free(ctx);
+}
+
+static void greedy_1_thread(void **state) { (void)state; check_greedy(1); }
+static void greedy_2_threads(void **state) { (void)state; check_greedy(2); }
+
+/* The promise: results identical, bit for bit, whatever the thread count. */
+static void threads_bit_identical(void **state) {
+    (void)state;
+    float *ref = NULL;
+    for (int n = 1; n <= 4; n++) {
+        ds_context *ctx = new_ctx(n, 0, 0);
+        float *l = prefill(ctx);
+        if (!ref) ref = l;
+        else {
+            assert_memory_equal(ref, l, (size_t)g.n_tokens * g.n_vocab * sizeof *l);
+            free(l);
+        }
+        ds_context_free(ctx);
+    }
+    free(ref);
+}
+
+/* Two contexts on one model do not disturb each other; reset starts a sequence afresh. */
+static void contexts_share_model_and_reset(void **state) {
+    (void)state;
+    ds_context *a = new_ctx(1, 0, 0), *b = new_ctx(2, 0, 0);
+    float *la = prefill(a);
+    assert_int_equal(ds_eval(b, g.tokens, 5, 0), DS_OK);
+    ds_context_reset(a);
+    assert_int_equal(ds_context_n_past(a), 0);
+    float *la2 = prefill(a);
+    assert_memory_equal(la, la2, (size_t)g.n_tokens * g.n_vocab * sizeof *la);
+    free(la);
+    free(la2);
+    ds_context_free(a);
+    ds_context_free(b);
+}
+
+static void bad_batches_are_refused(void **state) {
+    (void)state;
+    ds_context *ctx = new_ctx(2, 0, g.n_tokens + 2);
+    int32_t bad[2] = {0, g.n_vocab};
+    assert_int_equal(ds_eval(ctx, bad, 2, 0), DS_ERR_ARG);
+    assert_non_null(strstr(ds_context_error(ctx), "outside the vocabulary"));
+    bad[1] = -1;
+    assert_int_equal(ds_eval(ctx, bad, 2, 0), DS_ERR_ARG);
+    assert_int_equal(ds_eval(ctx, g.tokens, 0, 0), DS_ERR_ARG);
+    assert_int_equal(ds_context_n_past(ctx), 0); /* nothing was evaluated */
+    assert_int_equal(ds_eval(ctx, g.tokens, g.n_tokens, 0), DS_OK);
+    assert_int_equal(ds_eval(ctx, g.tokens, 3, 0), DS_ERR_CONTEXT_FULL);
+    print_message("context full: %s\n", ds_context_error(ctx));
+    assert_int_equal(ds_eval(ctx, g.tokens, 2, 0), DS_OK);
+    assert_int_equal(ds_eval(ctx, g.tokens, 1, 0), DS_ERR_CONTEXT_FULL);
+    assert_null(ds_logits(ctx, 0)); /* a refused batch leaves no stale logits behind */
+    ds_context_free(ctx);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_forward MODEL.gguf REFERENCE.safetensors TOLERANCE\n");
+        return 2;
+    }
+    char err[512];
+    g.model_path = argv[1];
+    g.tol = atof(argv[3]);
+    if (!(g.tol > 0) || load_reference(argv[2])) return 2;
+    if (ds_model_load(argv[1], &g.model, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    g.n_vocab = ds_model_n_vocab(g.model);
+    if (g.logits.rows != g.n_tokens || g.logits.cols != g.n_vocab || g.greedy_logits.rows != g.n_greedy) {
+        fprintf(stderr, "reference and model disagree on sizes\n");
+        return 2;
+    }
+    printf("# %s\n# %s\n", argv[1], ds_model_desc(g.model));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(prefill_1_thread),
+        cmocka_unit_test(prefill_2_threads),
+        cmocka_unit_test(prefill_in_batches_of_7),
+        cmocka_unit_test(greedy_1_thread),
+        cmocka_unit_test(greedy_2_threads),
+        cmocka_unit_test(threads_bit_identical),
+        cmocka_unit_test(contexts_share_model_and_reset),
+        cmocka_unit_test(bad_batches_are_refused),
+    };
+    int rc = cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    ds_model_free(g.model);
+    free(g.tokens);
+    free(g.greedy);
+    free(g.logits.data);
+    free(g.greedy_logits.data);
+    return rc;
+}
