@@ -136,21 +136,21 @@ static int dump_logits(const char *path, ds_context *ctx, int n, int n_vocab) {
 /* Greedy decoding from the prompt's last logits; prints ids as they come. */
 static int generate(ds_context *ctx, const ds_model *m, const cli_args *a, const float *logits, int *n_gen) {
     int eos = ds_model_eos(m), n_vocab = ds_model_n_vocab(m);
-    for (*n_gen = 0; *n_gen < a->n_predict; ++*n_gen) {
+    for (*n_gen = 0; *n_gen < a->n_predict;) {
         int32_t tok = argmax(logits, n_vocab);
         printf(*n_gen ? " %d" : "%d", tok);
         fflush(stdout);
-        if (tok == eos && !a->ignore_eos) { ++*n_gen; break; }
-        if (*n_gen + 1 == a->n_predict) { ++*n_gen; break; }
+        ++*n_gen;
+        if ((tok == eos && !a->ignore_eos) || *n_gen == a->n_predict) break;
         if (ds_context_n_past(ctx) >= ds_context_n_ctx(ctx)) {
             fprintf(stderr, "\ndeepseek: context full (%d positions); stopping\n", ds_context_n_ctx(ctx));
-            ++*n_gen;
             break;
         }
         if (ds_eval(ctx, &tok, 1, 0)) { fprintf(stderr, "\ndeepseek: %s\n", ds_context_error(ctx)); return -1; }
         logits = ds_logits(ctx, 0);
     }
     if (*n_gen) printf("\n");
+    fflush(stdout);
     return 0;
 }
 
