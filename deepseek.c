@@ -20,6 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef DS_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* errors                                                                                      */
 
@@ -1164,6 +1168,7 @@ struct ds_context {
     int32_t *moe_idx, *exp_count, *exp_start, *exp_pairs, *exp_active;
     float *scratch; /* per thread */
     size_t scratch_len;
+    float *blas_scratch; /* per thread, one widened panel; NULL without BLAS */
     float *logits;
     size_t logits_cap;
     int n_logits;
@@ -1203,9 +1208,38 @@ static void mm_task(void *arg, int64_t i0, int64_t i1, int tid) {
     }
 }
 
+#ifdef DS_HAVE_OPENBLAS
+/* Prompt processing through sgemm. The rows are cut into panels of a fixed height whatever the
+   thread count, and each panel is one single-threaded sgemm, so the sums (and results) do not
+   depend on how many threads run. Narrow weights are widened one panel at a time. */
+enum { BLAS_MIN_TOKENS = 32, BLAS_PANEL = 64 };
+
+static void blas_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const mm_job *j = arg;
+    const ds_weight *w = j->w;
+    float *wide = j->ctx->blas_scratch + (size_t)tid * BLAS_PANEL * (size_t)w->n_in;
+    for (int64_t p = i0; p < i1; p++) {
+        int64_t r0 = p * BLAS_PANEL, n = w->n_rows - r0 < BLAS_PANEL ? w->n_rows - r0 : BLAS_PANEL;
+        const float *a = (const float *)(w->data + r0 * w->row_size);
+        if (w->type != DS_TYPE_F32 || (uintptr_t)a % sizeof(float)) {
+            for (int64_t r = 0; r < n; r++) w->tr->to_f32(w->data + (r0 + r) * w->row_size, wide + r * w->n_in, w->n_in);
+            a = wide;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, (int)n, (int)w->n_in, 1.0f, j->x, (int)j->ldx, a,
+                    (int)w->n_in, 0.0f, j->y + r0, (int)j->ldy);
+    }
+}
+#endif
+
 /* y[t][r] = W x[t] for t < T; x rows ldx apart, y rows ldy apart. */
 static void matmul(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy) {
     mm_job j = {ctx, w, w->data, w->n_rows, 0, x, ldx, 0, y, ldy, 0, T};
+#ifdef DS_HAVE_OPENBLAS
+    if (T >= BLAS_MIN_TOKENS && ctx->blas_scratch) {
+        pool_run(ctx->pool, (w->n_rows + BLAS_PANEL - 1) / BLAS_PANEL, blas_task, &j);
+        return;
+    }
+#endif
     pool_run(ctx->pool, w->n_rows, mm_task, &j);
 }
 
@@ -1645,6 +1679,10 @@ static bool alloc_buffers(ds_context *ctx) {
     ctx->exp_pairs = alloc_i(B * K, &ok);
     ctx->scratch_len = (size_t)max_i(2 * widest_row(hp), ctx->n_ctx);
     ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
+#ifdef DS_HAVE_OPENBLAS
+    if (ctx->n_batch >= BLAS_MIN_TOKENS)
+        ctx->blas_scratch = alloc_f((size_t)BLAS_PANEL * (size_t)widest_row(hp) * (size_t)ctx->n_threads, &ok);
+#endif
     return ok;
 }
 
@@ -1653,7 +1691,7 @@ void ds_context_free(ds_context *ctx) {
     pool_free(ctx->pool);
     float *f[] = {ctx->kv, ctx->rope, ctx->x, ctx->xn, ctx->tmp, ctx->qa, ctx->q, ctx->kva, ctx->qk, ctx->lat,
                   ctx->att, ctx->ffa, ctx->ffb, ctx->router, ctx->moe_w, ctx->moe_out, ctx->exp_h, ctx->scratch,
-                  ctx->logits};
+                  ctx->blas_scratch, ctx->logits};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     int32_t *n[] = {ctx->moe_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
     for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
@@ -1678,6 +1716,9 @@ ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **o
         return fail(DS_ERR_NOMEM, err, err_size, "out of memory for a context of %d positions", p->n_ctx);
     }
     rope_table(ctx);
+#ifdef DS_HAVE_OPENBLAS
+    openblas_set_num_threads(1); /* our threads call it, one panel each */
+#endif
     *out = ctx;
     return DS_OK;
 }
