@@ -524,8 +524,8 @@ struct ds_gguf_writer {
     char bad_msg[160];
     FILE *fp;
     char *path;
-    size_t next;       /* next tensor to write */
-    uint64_t written;  /* bytes of the data section written */
+    size_t next;       /* tensor being written */
+    size_t partial;    /* bytes of it written so far */
 };
 
 ds_gguf_writer *ds_gguf_writer_new(void) { return calloc(1, sizeof(ds_gguf_writer)); }
@@ -677,16 +677,32 @@ ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, s
     return DS_OK;
 }
 
-ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size) {
+ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size) {
+    const uint8_t *p = data;
     if (!w->fp) return fail(DS_ERR_ARG, err, err_size, "gguf writer: tensor data before ds_gguf_writer_begin");
-    if (w->next >= w->n_t) return fail(DS_ERR_ARG, err, err_size, "%s: more tensors written than declared", w->path);
-    writer_tensor *t = &w->t[w->next];
-    if (n_bytes != t->size)
-        return fail(DS_ERR_ARG, err, err_size, "%s: tensor '%s': %zu bytes given, %zu expected", w->path, t->name, n_bytes, t->size);
-    if (fwrite(data, 1, n_bytes, w->fp) != n_bytes || !write_pad(w->fp, n_bytes, writer_alignment()))
-        return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name, strerror(errno));
-    w->next++;
+    while (n_bytes) {
+        if (w->next >= w->n_t) return fail(DS_ERR_ARG, err, err_size, "%s: more tensor data written than declared", w->path);
+        writer_tensor *t = &w->t[w->next];
+        size_t take = t->size - w->partial < n_bytes ? t->size - w->partial : n_bytes;
+        if (fwrite(p, 1, take, w->fp) != take)
+            return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name, strerror(errno));
+        p += take;
+        n_bytes -= take;
+        if ((w->partial += take) == t->size) {
+            if (!write_pad(w->fp, t->size, writer_alignment()))
+                return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name, strerror(errno));
+            w->partial = 0;
+            w->next++;
+        }
+    }
     return DS_OK;
+}
+
+ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size) {
+    if (w->fp && w->next < w->n_t && (w->partial || n_bytes != w->t[w->next].size))
+        return fail(DS_ERR_ARG, err, err_size, "%s: tensor '%s': %zu bytes given, %zu expected", w->path,
+                    w->t[w->next].name, n_bytes, w->t[w->next].size - w->partial);
+    return ds_gguf_writer_write(w, data, n_bytes, err, err_size);
 }
 
 ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size) {

@@ -158,6 +158,10 @@ ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, s
 /* The next declared tensor's bytes, exactly ds_type_row_size(type, ne0) * rows. */
 ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err,
                                 size_t err_size);
+/* The same in pieces of any size: bytes continue the tensor being written, then the next
+   declared one, so a tensor never has to be in memory whole. */
+ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err,
+                               size_t err_size);
 /* Checks every tensor was written, flushes and closes. */
 ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size);
 

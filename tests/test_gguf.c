@@ -130,18 +130,28 @@ static void fill(const tspec *t, void *buf) {
 
 static const char *model_path = "test_gguf_valid.gguf";
 
-static int write_valid_model(void) {
+/* Whole tensors through ds_gguf_writer_tensor, or each in three uneven pieces through
+   ds_gguf_writer_write: the files must come out identical. */
+static int write_model(const char *path, bool in_pieces) {
     tspec s[64];
     int n = make_specs(s);
     char err[256];
     ds_gguf_writer *w = ds_gguf_writer_new();
     set_metadata(w);
     for (int i = 0; i < n; i++) ds_gguf_add_tensor(w, s[i].name, s[i].type, s[i].n_dims, s[i].ne);
-    ds_status st = ds_gguf_writer_begin(w, model_path, err, sizeof err);
+    ds_status st = ds_gguf_writer_begin(w, path, err, sizeof err);
+    rng = 12345;
     for (int i = 0; i < n && !st; i++) {
-        void *buf = malloc(tensor_bytes(&s[i]));
+        size_t bytes = tensor_bytes(&s[i]), cut1 = bytes / 3, cut2 = bytes - 6;
+        uint8_t *buf = malloc(bytes);
         fill(&s[i], buf);
-        st = ds_gguf_writer_tensor(w, buf, tensor_bytes(&s[i]), err, sizeof err);
+        if (!in_pieces) {
+            st = ds_gguf_writer_tensor(w, buf, bytes, err, sizeof err);
+        } else {
+            st = ds_gguf_writer_write(w, buf, cut1, err, sizeof err);
+            if (!st) st = ds_gguf_writer_write(w, buf + cut1, cut2 - cut1, err, sizeof err);
+            if (!st) st = ds_gguf_writer_write(w, buf + cut2, bytes - cut2, err, sizeof err);
+        }
         free(buf);
     }
     if (!st) st = ds_gguf_writer_finish(w, err, sizeof err);
@@ -591,17 +601,34 @@ static void writer_rejects_misuse(void **state) {
     unlink("test_gguf_w.gguf");
 }
 
+static uint8_t *slurp(const char *path, size_t *size) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    *size = (size_t)ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    uint8_t *b = malloc(*size ? *size : 1);
+    if (b && fread(b, 1, *size, fp) != *size) { free(b); b = NULL; }
+    fclose(fp);
+    return b;
+}
+
+static void writer_pieces_equal_whole(void **state) {
+    (void)state;
+    assert_int_equal(write_model("test_gguf_pieces.gguf", true), 0);
+    size_t n;
+    uint8_t *b = slurp("test_gguf_pieces.gguf", &n);
+    assert_non_null(b);
+    assert_int_equal(n, orig_size);
+    assert_memory_equal(b, orig, n);
+    free(b);
+    unlink("test_gguf_pieces.gguf");
+}
+
 static int setup(void **state) {
     (void)state;
-    if (write_valid_model()) return -1;
-    FILE *fp = fopen(model_path, "rb");
-    if (!fp) return -1;
-    fseek(fp, 0, SEEK_END);
-    orig_size = (size_t)ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    orig = malloc(orig_size);
-    if (!orig || fread(orig, 1, orig_size, fp) != orig_size) return -1;
-    fclose(fp);
+    if (write_model(model_path, false)) return -1;
+    if (!(orig = slurp(model_path, &orig_size))) return -1;
     walk();
     return 0;
 }
@@ -636,6 +663,7 @@ int main(void) {
         cmocka_unit_test(metadata_out_of_range),
         cmocka_unit_test(random_corruption),
         cmocka_unit_test(writer_rejects_misuse),
+        cmocka_unit_test(writer_pieces_equal_whole),
     };
     return cmocka_run_group_tests_name("gguf", tests, setup, teardown);
 }
