@@ -874,6 +874,9 @@ static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, in
                     f->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
                     (long long)ne0, (long long)ne1, (long long)ne2);
     const ds_type_traits *tr = ds_quant_traits(t->type);
+    if ((uintptr_t)t->data % (tr->type_size < 4 ? tr->type_size : 4))
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s' is not aligned for its type (general.alignment too small)",
+                    f->path, name);
     if (!tr->dot_f32)
         return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: tensor '%s' has type %s, which this build cannot compute with yet (F32, F16, BF16)",
                     f->path, name, tr->name);
@@ -1643,14 +1646,13 @@ ds_context_params ds_context_default_params(void) {
 
 static int max_i(int a, int b) { return a > b ? a : b; }
 
-/* Widest row any matmul reads: sizes the per-thread scratch. */
+/* Widest row any matmul reads (and the router's 4 x n_expert): sizes the per-thread scratch. */
 static int widest_row(const ds_hparams *hp) {
-    int w = max_i(hp->n_embd, hp->q_lora_rank);
-    w = max_i(w, hp->kv_lora_rank + hp->dr);
-    w = max_i(w, hp->n_ff);
-    w = max_i(w, hp->n_ff_exp * max_i(hp->n_expert_shared, 1));
-    w = max_i(w, hp->n_head * hp->dv);
-    return max_i(w, 4 * hp->n_expert);
+    const int widths[] = {hp->n_embd, hp->q_lora_rank, hp->kv_lora_rank + hp->dr, hp->dn, hp->n_ff,
+                          hp->n_ff_exp * max_i(hp->n_expert_shared, 1), hp->n_head * hp->dv, 4 * hp->n_expert};
+    int w = 1;
+    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) w = max_i(w, widths[i]);
+    return w;
 }
 
 static float *alloc_f(size_t n, bool *ok) {
