@@ -1,11 +1,15 @@
-/* quant.c - the plain float formats (F32, F16, BF16) and ggml's type table.
+/* quant.c - ggml's type table, and F16/BF16 conversion.
 
-   Block quant formats are listed with their sizes so that files holding them validate and
-   report a clear "not supported yet" instead of being misread; their kernels arrive with the
-   quantization work. */
+   The float formats (F32, F16, BF16) compute through the SIMD level's kernels. Block quant
+   formats are listed with their sizes so that files holding them validate and report a clear
+   "not supported yet" instead of being misread; their kernels arrive with the quantization
+   work. */
 #include "quant.h"
 
+#include <pthread.h>
 #include <string.h>
+
+#include "../simd/simd.h"
 
 uint16_t ds_fp32_to_fp16(float f) {
     uint32_t x;
@@ -62,51 +66,14 @@ float ds_bf16_to_fp32(uint16_t h) {
     return f;
 }
 
-/* Eight independent partial sums: lets the compiler vectorise without -ffast-math and gives
-   the same order of additions whatever the thread count. */
-#define DOT_BODY(LOAD)                                                        \
-    float acc[8] = {0};                                                       \
-    int64_t i = 0;                                                            \
-    for (; i + 8 <= n; i += 8)                                                \
-        for (int k = 0; k < 8; k++) acc[k] += LOAD(i + k) * x[i + k];         \
-    for (; i < n; i++) acc[i & 7] += LOAD(i) * x[i];                          \
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-
-static float dot_f32(const void *row, const float *x, int64_t n) {
-    const float *w = row;
-#define LOAD_F32(j) w[j]
-    DOT_BODY(LOAD_F32)
-}
-
-static float dot_f16(const void *row, const float *x, int64_t n) {
-    const uint16_t *w = row;
-#define LOAD_F16(j) ds_fp16_to_fp32(w[j])
-    DOT_BODY(LOAD_F16)
-}
-
-static float dot_bf16(const void *row, const float *x, int64_t n) {
-    const uint16_t *w = row;
-#define LOAD_BF16(j) ds_bf16_to_fp32(w[j])
-    DOT_BODY(LOAD_BF16)
-}
-
 static void to_f32_f32(const void *row, float *out, int64_t n) { memcpy(out, row, (size_t)n * 4); }
 
-static void to_f32_f16(const void *row, float *out, int64_t n) {
-    const uint16_t *w = row;
-    for (int64_t i = 0; i < n; i++) out[i] = ds_fp16_to_fp32(w[i]);
-}
-
-static void to_f32_bf16(const void *row, float *out, int64_t n) {
-    const uint16_t *w = row;
-    for (int64_t i = 0; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
-}
-
-/* Block sizes and bytes per block as ggml defines them (ggml.c type_traits). */
-static const ds_type_traits traits[DS_TYPE_COUNT] = {
-    [DS_TYPE_F32] = {"F32", 1, 4, dot_f32, to_f32_f32},
-    [DS_TYPE_F16] = {"F16", 1, 2, dot_f16, to_f32_f16},
-    [DS_TYPE_BF16] = {"BF16", 1, 2, dot_bf16, to_f32_bf16},
+/* Block sizes and bytes per block as ggml defines them (ggml.c type_traits); the float
+   formats' kernels come from the SIMD level chosen at start-up (see init_kernels). */
+static ds_type_traits traits[DS_TYPE_COUNT] = {
+    [DS_TYPE_F32] = {"F32", 1, 4, 0, 0},
+    [DS_TYPE_F16] = {"F16", 1, 2, 0, 0},
+    [DS_TYPE_BF16] = {"BF16", 1, 2, 0, 0},
     [DS_TYPE_Q4_0] = {"Q4_0", 32, 18, 0, 0},
     [DS_TYPE_Q4_1] = {"Q4_1", 32, 20, 0, 0},
     [DS_TYPE_Q5_0] = {"Q5_0", 32, 22, 0, 0},
@@ -138,7 +105,19 @@ static const ds_type_traits traits[DS_TYPE_COUNT] = {
     [DS_TYPE_MXFP4] = {"MXFP4", 32, 17, 0, 0},
 };
 
+static void init_kernels(void) {
+    const ds_simd_kernels *k = ds_simd_best();
+    traits[DS_TYPE_F32].dot_f32 = k->dot_f32;
+    traits[DS_TYPE_F32].to_f32 = to_f32_f32;
+    traits[DS_TYPE_F16].dot_f32 = k->dot_f16;
+    traits[DS_TYPE_F16].to_f32 = k->f16_to_f32;
+    traits[DS_TYPE_BF16].dot_f32 = k->dot_bf16;
+    traits[DS_TYPE_BF16].to_f32 = k->bf16_to_f32;
+}
+
 const ds_type_traits *ds_quant_traits(ds_type t) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_kernels);
     if ((unsigned)t >= DS_TYPE_COUNT || !traits[t].name) return NULL;
     return &traits[t];
 }

@@ -1,8 +1,9 @@
 /* quant.h - tensor storage formats: type traits and the row kernels the core calls.
 
    The core never looks inside a weight row itself: it asks this table for the row's byte size,
-   for a dot product of a row with float32 activations, and for a row widened to float32.
-   New formats (ggml's block quants) become new table entries. */
+   for a dot product of a row with float32 activations, and for a row widened to float32. The
+   float formats' kernels are the SIMD level's (simd/simd.h), chosen once at start-up. New
+   formats (ggml's block quants) become new table entries. */
 #ifndef DS_QUANT_H
 #define DS_QUANT_H
 

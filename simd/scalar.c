@@ -1,0 +1,46 @@
+/* scalar.c - the reference kernels, plain C11; the other levels are checked against these. */
+#include <string.h>
+
+#include "../deepseek.h"
+#include "simd.h"
+
+/* Eight independent partial sums, combined pairwise: the order the vector levels use too. */
+#define DOT_BODY(LOAD)                                                          \
+    float acc[8] = {0};                                                         \
+    int64_t i = 0;                                                              \
+    for (; i + 8 <= n; i += 8)                                                  \
+        for (int k = 0; k < 8; k++) acc[k] += LOAD(i + k) * x[i + k];           \
+    for (; i < n; i++) acc[i & 7] += LOAD(i) * x[i];                            \
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+
+static float dot_f32(const void *row, const float *x, int64_t n) {
+    const float *w = row;
+#define LOAD_F32(j) w[j]
+    DOT_BODY(LOAD_F32)
+}
+
+static float dot_f16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+#define LOAD_F16(j) ds_fp16_to_fp32(w[j])
+    DOT_BODY(LOAD_F16)
+}
+
+static float dot_bf16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+#define LOAD_BF16(j) ds_bf16_to_fp32(w[j])
+    DOT_BODY(LOAD_BF16)
+}
+
+static void f16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) out[i] = ds_fp16_to_fp32(w[i]);
+}
+
+static void bf16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
+}
+
+static const ds_simd_kernels kernels = {"scalar", dot_f32, dot_f16, dot_bf16, f16_to_f32, bf16_to_f32};
+
+const ds_simd_kernels *ds_simd_scalar(void) { return &kernels; }

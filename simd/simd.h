@@ -1,0 +1,30 @@
+/* simd.h - the dot-product and widening kernels of the float formats, one table per ISA level.
+
+   Every level computes the same functions as the scalar reference (simd/scalar.c); a test
+   checks they agree. The table in use is chosen once, at start-up, from what the CPU reports;
+   the environment variable DS_SIMD=scalar|avx2|avx512 forces a lower level (to test and to
+   compare). Vector kernels keep 8 or 16 float partial sums, so their results differ from the
+   scalar ones in the last bits, never between threads: every thread uses the same table. */
+#ifndef DS_SIMD_H
+#define DS_SIMD_H
+
+#include <stdint.h>
+
+typedef float (*ds_dot_fn)(const void *row, const float *x, int64_t n);
+typedef void (*ds_widen_fn)(const void *row, float *out, int64_t n);
+
+typedef struct {
+    const char *name;
+    ds_dot_fn dot_f32, dot_f16, dot_bf16;
+    ds_widen_fn f16_to_f32, bf16_to_f32;
+} ds_simd_kernels;
+
+/* Each level's table, or NULL when it is not built for this architecture or the CPU lacks it. */
+const ds_simd_kernels *ds_simd_scalar(void);
+const ds_simd_kernels *ds_simd_avx2(void);
+const ds_simd_kernels *ds_simd_avx512(void);
+
+/* The table to use: the best level the CPU runs, no higher than DS_SIMD asks. */
+const ds_simd_kernels *ds_simd_best(void);
+
+#endif

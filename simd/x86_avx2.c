@@ -1,0 +1,70 @@
+/* x86_avx2.c - AVX2 + FMA + F16C kernels. Compiled with those extensions enabled; called only
+   after dispatch.c has seen the CPU support them. */
+#include <immintrin.h>
+
+#include "../deepseek.h"
+#include "simd.h"
+
+/* Sum of the 8 lanes, pairwise. */
+static float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+static inline __m256 load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+static inline __m256 load_bf16(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+/* Two accumulators hide the FMA latency; the tail goes through the scalar conversion. */
+#define DOT8(LOADV, LOADS)                                                                   \
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                               \
+    int64_t i = 0;                                                                           \
+    for (; i + 16 <= n; i += 16) {                                                           \
+        a0 = _mm256_fmadd_ps(LOADV(w + i), _mm256_loadu_ps(x + i), a0);                      \
+        a1 = _mm256_fmadd_ps(LOADV(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);              \
+    }                                                                                        \
+    if (i + 8 <= n) {                                                                        \
+        a0 = _mm256_fmadd_ps(LOADV(w + i), _mm256_loadu_ps(x + i), a0);                      \
+        i += 8;                                                                              \
+    }                                                                                        \
+    float tail = 0;                                                                          \
+    for (; i < n; i++) tail += LOADS(w[i]) * x[i];                                           \
+    return hsum8(_mm256_add_ps(a0, a1)) + tail;
+
+static float dot_f32(const void *row, const float *x, int64_t n) {
+    const float *w = row;
+#define LOADV_F32(p) _mm256_loadu_ps(p)
+#define LOADS_F32(v) (v)
+    DOT8(LOADV_F32, LOADS_F32)
+}
+
+static float dot_f16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+    DOT8(load_f16, ds_fp16_to_fp32)
+}
+
+static float dot_bf16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+    DOT8(load_bf16, ds_bf16_to_fp32)
+}
+
+static void f16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_f16(w + i));
+    for (; i < n; i++) out[i] = ds_fp16_to_fp32(w[i]);
+}
+
+static void bf16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_bf16(w + i));
+    for (; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
+}
+
+static const ds_simd_kernels kernels = {"avx2", dot_f32, dot_f16, dot_bf16, f16_to_f32, bf16_to_f32};
+
+const ds_simd_kernels *ds_simd_avx2_table(void);
+const ds_simd_kernels *ds_simd_avx2_table(void) { return &kernels; }

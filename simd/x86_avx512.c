@@ -1,0 +1,65 @@
+/* x86_avx512.c - AVX-512 (F, BW, VL) kernels. Compiled with those extensions enabled; called
+   only after dispatch.c has seen the CPU and the OS support them. */
+#include <immintrin.h>
+
+#include "../deepseek.h"
+#include "simd.h"
+
+static inline __m512 load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+static inline __m512 load_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+/* The tail (n % 16) is a masked load: the conversion of the zero-filled lanes adds nothing. */
+#define DOT16(LOADV, MASKV)                                                                  \
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                               \
+    int64_t i = 0;                                                                           \
+    for (; i + 32 <= n; i += 32) {                                                           \
+        a0 = _mm512_fmadd_ps(LOADV(w + i), _mm512_loadu_ps(x + i), a0);                      \
+        a1 = _mm512_fmadd_ps(LOADV(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);            \
+    }                                                                                        \
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(LOADV(w + i), _mm512_loadu_ps(x + i), a0); \
+    if (i < n) {                                                                             \
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                      \
+        a1 = _mm512_fmadd_ps(MASKV(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);          \
+    }                                                                                        \
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+
+static float dot_f32(const void *row, const float *x, int64_t n) {
+    const float *w = row;
+#define LOADV_F32(p) _mm512_loadu_ps(p)
+#define MASKV_F32(m, p) _mm512_maskz_loadu_ps(m, p)
+    DOT16(LOADV_F32, MASKV_F32)
+}
+
+#define MASKV_F16(m, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p))
+static float dot_f16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+    DOT16(load_f16, MASKV_F16)
+}
+
+#define MASKV_BF16(m, p) \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16))
+static float dot_bf16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+    DOT16(load_bf16, MASKV_BF16)
+}
+
+static void f16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, load_f16(w + i));
+    for (; i < n; i++) out[i] = ds_fp16_to_fp32(w[i]);
+}
+
+static void bf16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, load_bf16(w + i));
+    for (; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
+}
+
+static const ds_simd_kernels kernels = {"avx512", dot_f32, dot_f16, dot_bf16, f16_to_f32, bf16_to_f32};
+
+const ds_simd_kernels *ds_simd_avx512_table(void);
+const ds_simd_kernels *ds_simd_avx512_table(void) { return &kernels; }
