@@ -24,6 +24,10 @@
 #include <cblas.h>
 #endif
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "GGUF files and this reader are little-endian"
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* errors                                                                                      */
 
@@ -116,21 +120,17 @@ static ds_status cur_need(gguf_cursor *c, uint64_t n, const char *what) {
     return DS_OK;
 }
 
-static ds_status cur_u32(gguf_cursor *c, uint32_t *v, const char *what) {
-    ds_status s = cur_need(c, 4, what);
+/* n little-endian bytes into v (the host is little-endian, as GGUF). */
+static ds_status cur_read(gguf_cursor *c, void *v, size_t n, const char *what) {
+    ds_status s = cur_need(c, n, what);
     if (s) return s;
-    memcpy(v, c->f->map + c->pos, 4);
-    c->pos += 4;
+    memcpy(v, c->f->map + c->pos, n);
+    c->pos += n;
     return DS_OK;
 }
 
-static ds_status cur_u64(gguf_cursor *c, uint64_t *v, const char *what) {
-    ds_status s = cur_need(c, 8, what);
-    if (s) return s;
-    memcpy(v, c->f->map + c->pos, 8);
-    c->pos += 8;
-    return DS_OK;
-}
+static ds_status cur_u32(gguf_cursor *c, uint32_t *v, const char *what) { return cur_read(c, v, 4, what); }
+static ds_status cur_u64(gguf_cursor *c, uint64_t *v, const char *what) { return cur_read(c, v, 8, what); }
 
 /* A GGUF string: u64 length then bytes. Returns a pointer into the mapping. */
 static ds_status cur_str(gguf_cursor *c, const char **p, uint64_t *len, const char *what) {
