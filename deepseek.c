@@ -1364,42 +1364,56 @@ static void absorb_legacy_task(void *arg, int64_t i0, int64_t i1, int tid) {
     }
 }
 
-static void attention(ds_context *ctx, const ds_layer *l, int il, int T) {
+/* q for every head: [q_nope (dn) | q_pe (dr)], from a low-rank pair or one projection. */
+static void project_q(ds_context *ctx, const ds_layer *l, int T) {
     const ds_hparams *hp = &ctx->m->hp;
-    const int D = hp->n_embd, H = hp->n_head, R = hp->kv_lora_rank, dr = hp->dr, dn = hp->dn, dv = hp->dv;
-    const int qdim = dn + dr, row = (int)kv_row(hp);
-    rmsnorm_rows(ctx->xn, D, ctx->x, D, l->attn_norm, D, T, hp->rms_eps);
-    if (hp->q_lora_rank) {
-        matmul(ctx, &l->q_a, ctx->xn, D, T, ctx->qa, hp->q_lora_rank);
-        rmsnorm_rows(ctx->qa, hp->q_lora_rank, ctx->qa, hp->q_lora_rank, l->q_a_norm, hp->q_lora_rank, T, hp->rms_eps);
-        matmul(ctx, &l->q_b, ctx->qa, hp->q_lora_rank, T, ctx->q, (int64_t)H * qdim);
-    } else {
-        matmul(ctx, &l->q, ctx->xn, D, T, ctx->q, (int64_t)H * qdim);
+    const int D = hp->n_embd, qr = hp->q_lora_rank, qd = hp->n_head * (hp->dn + hp->dr);
+    if (!qr) {
+        matmul(ctx, &l->q, ctx->xn, D, T, ctx->q, qd);
+        return;
     }
-    /* the new tokens' latents and shared rope keys go into the cache first: the batch attends
-       to itself causally through it */
-    matmul(ctx, &l->kv_a, ctx->xn, D, T, ctx->kva, row);
+    matmul(ctx, &l->q_a, ctx->xn, D, T, ctx->qa, qr);
+    rmsnorm_rows(ctx->qa, qr, ctx->qa, qr, l->q_a_norm, qr, T, hp->rms_eps);
+    matmul(ctx, &l->q_b, ctx->qa, qr, T, ctx->q, qd);
+}
+
+/* The new tokens' normalised latents and rotated shared k_pe go into the cache before any
+   score is taken: the batch attends to itself, causally, through it. Each head's q_pe is
+   rotated into the rope slot of its absorbed query. */
+static void cache_latents(ds_context *ctx, const ds_layer *l, int il, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int H = hp->n_head, R = hp->kv_lora_rank, dr = hp->dr, qdim = hp->dn + hp->dr, row = (int)kv_row(hp);
+    matmul(ctx, &l->kv_a, ctx->xn, hp->n_embd, T, ctx->kva, row);
     for (int t = 0; t < T; t++) {
         int pos = ctx->n_past + t;
+        const float *cs = ctx->rope + (size_t)pos * dr;
         float *dst = kv_at(ctx, il, pos), *src = ctx->kva + (size_t)t * row;
         rmsnorm(dst, src, l->kv_a_norm, R, hp->rms_eps);
         memcpy(dst + R, src + R, (size_t)dr * sizeof *dst);
-        rope(dst + R, ctx->rope + (size_t)pos * dr, dr);
+        rope(dst + R, cs, dr);
         for (int h = 0; h < H; h++) {
             float *qpe = ctx->qk + ((size_t)t * H + h) * row + R;
-            memcpy(qpe, ctx->q + ((size_t)t * H + h) * qdim + dn, (size_t)dr * sizeof *qpe);
-            rope(qpe, ctx->rope + (size_t)pos * dr, dr);
+            memcpy(qpe, ctx->q + ((size_t)t * H + h) * qdim + hp->dn, (size_t)dr * sizeof *qpe);
+            rope(qpe, cs, dr);
         }
     }
-    /* absorbed attention: q_nope through W_UK into latent space, scores against the cache, the
-       weighted latent through W_UV */
+}
+
+/* MLA, absorbed: q_nope through W_UK into latent space, scores against the cached latents
+   and k_pe, the weighted latent through W_UV, the heads through the output projection. */
+static void attention(ds_context *ctx, const ds_layer *l, int il, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, H = hp->n_head, R = hp->kv_lora_rank, dn = hp->dn, dv = hp->dv;
+    const int qdim = dn + hp->dr, row = (int)kv_row(hp);
+    rmsnorm_rows(ctx->xn, D, ctx->x, D, l->attn_norm, D, T, hp->rms_eps);
+    project_q(ctx, l, T);
+    cache_latents(ctx, l, il, T);
     attn_job aj = {ctx, il, T};
-    if (hp->mla_split) {
+    if (hp->mla_split)
         matmul_heads(ctx, &l->k_b, l->k_b.data, R, (size_t)R * l->k_b.row_size, H, ctx->q, (int64_t)H * qdim, qdim,
                      ctx->qk, (int64_t)H * row, row, T);
-    } else {
+    else
         pool_run(ctx->pool, (int64_t)T * H, absorb_legacy_task, &aj);
-    }
     pool_run(ctx->pool, (int64_t)T * H, attn_task, &aj);
     if (hp->mla_split)
         matmul_heads(ctx, &l->v_b, l->v_b.data, dv, (size_t)dv * l->v_b.row_size, H, ctx->lat, (int64_t)H * R, R,
