@@ -11,8 +11,12 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 # shellcheck disable=SC2086
 need_pkgs $BUILD_PKGS
-if [ -f build/build.ninja ]; then meson setup --reconfigure build >/dev/null; else meson setup build >/dev/null; fi
-meson compile -C build deepseek deepseek-convert >/dev/null
+quiet() { # run a build step, showing its output only when it fails
+    "$@" > build.log 2>&1 || { cat build.log; rm -f build.log; exit 1; }
+    rm -f build.log
+}
+if [ -f build/build.ninja ]; then quiet meson setup --reconfigure build; else quiet meson setup build; fi
+quiet meson compile -C build deepseek:executable deepseek-convert
 model=build/tiny-v3.gguf
 [ -f "$model" ] || build/deepseek-convert tests/data/tiny-v3 -o "$model" --tokenizer tests/data/tokenizer-tiny
 echo "prompt ids: 0 285 365 734 229 484 862 777"
