@@ -13,4 +13,10 @@ need_pkgs() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2
 }
 
+# Run a build step, showing its output only when it fails.
+quiet() {
+    "$@" > build.log 2>&1 || { cat build.log; rm -f build.log; exit 1; }
+    rm -f build.log
+}
+
 BUILD_PKGS="gcc libc6-dev meson ninja-build pkg-config libcjson-dev"

@@ -11,10 +11,6 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 # shellcheck disable=SC2086
 need_pkgs $BUILD_PKGS
-quiet() { # run a build step, showing its output only when it fails
-    "$@" > build.log 2>&1 || { cat build.log; rm -f build.log; exit 1; }
-    rm -f build.log
-}
 if [ -f build/build.ninja ]; then quiet meson setup --reconfigure build; else quiet meson setup build; fi
 quiet meson compile -C build deepseek:executable deepseek-convert
 model=build/tiny-v3.gguf

@@ -12,8 +12,8 @@ need_pkgs $BUILD_PKGS libcmocka-dev libopenblas-dev
 build() { # dir, extra meson options...
     dir=$1
     shift
-    if [ -f "$dir/build.ninja" ]; then meson setup --reconfigure "$dir" -Dtests=enabled "$@" >/dev/null
-    else meson setup "$dir" -Dtests=enabled "$@" >/dev/null; fi
+    if [ -f "$dir/build.ninja" ]; then quiet meson setup --reconfigure "$dir" -Dtests=enabled "$@"
+    else quiet meson setup "$dir" -Dtests=enabled "$@"; fi
     meson compile -C "$dir"
 }
 
