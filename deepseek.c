@@ -1187,6 +1187,7 @@ struct ds_context {
     int32_t *moe_idx, *exp_count, *exp_start, *exp_pairs, *exp_active;
     float *scratch; /* per thread */
     size_t scratch_len;
+    const float **xptr; /* per thread, n_batch activation rows a matmul reads */
     float *blas_scratch; /* per thread, one widened panel; NULL without BLAS */
     float *logits;
     size_t logits_cap;
@@ -1209,21 +1210,28 @@ typedef struct {
     int T;
 } mm_job;
 
+/* out[t] = row . xs[t] for t < T, four vectors per pass over the row. */
+static void row_dots(const ds_weight *w, const uint8_t *row, const float *const *xs, int T, float *out) {
+    int t = 0;
+    for (; t + 4 <= T; t += 4) w->tr->dot4_f32(row, xs + t, w->n_in, out + t);
+    for (; t < T; t++) out[t] = w->tr->dot_f32(row, xs[t], w->n_in);
+}
+
 static void mm_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const mm_job *j = arg;
-    const ds_weight *w = j->w;
-    float *wide = j->ctx->scratch + (size_t)tid * j->ctx->scratch_len;
-    /* with several tokens a narrow row is widened once and reused; same arithmetic either way */
-    bool widen = j->T > 1 && w->type != DS_TYPE_F32;
-    float (*dot)(const void *, const float *, int64_t) = widen ? ds_quant_traits(DS_TYPE_F32)->dot_f32 : w->tr->dot_f32;
+    ds_context *ctx = j->ctx;
+    const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
+    float *out = ctx->scratch + (size_t)tid * ctx->scratch_len;
+    int64_t mat_ready = -1;
     for (int64_t i = i0; i < i1; i++) {
         int64_t mat = i / j->rows, r = i % j->rows;
-        const uint8_t *row = j->base + mat * j->w_stride + r * w->row_size;
-        if (widen) w->tr->to_f32(row, wide, w->n_in);
-        const void *src = widen ? (const void *)wide : (const void *)row;
-        const float *x = j->x + mat * j->x_stride;
+        if (mat != mat_ready) {
+            for (int t = 0; t < j->T; t++) xs[t] = j->x + mat * j->x_stride + t * j->ldx;
+            mat_ready = mat;
+        }
+        row_dots(j->w, j->base + mat * j->w_stride + r * j->w->row_size, xs, j->T, out);
         float *y = j->y + mat * j->y_stride + r;
-        for (int t = 0; t < j->T; t++) y[t * j->ldy] = dot(src, x + t * j->ldx, w->n_in);
+        for (int t = 0; t < j->T; t++) y[t * j->ldy] = out[t];
     }
 }
 
@@ -1493,46 +1501,40 @@ static void moe_up_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const int D = hp->n_embd, K = hp->n_expert_used;
     const int64_t Fe = hp->n_ff_exp;
     const ds_weight *gw = &j->l->gate_exps, *uw = &j->l->up_exps;
-    float *gwide = ctx->scratch + (size_t)tid * ctx->scratch_len, *uwide = gwide + D;
-    const ds_type_traits *f32 = ds_quant_traits(DS_TYPE_F32);
+    const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
+    float *g = ctx->scratch + (size_t)tid * ctx->scratch_len, *u = g + ctx->n_batch;
+    int ready = -1;
     for (int64_t i = i0; i < i1; i++) {
-        int e = ctx->exp_active[i / Fe];
+        int e = ctx->exp_active[i / Fe], n = ctx->exp_count[e], start = ctx->exp_start[e];
         int64_t r = i % Fe;
-        const uint8_t *grow = gw->data + ((size_t)e * Fe + r) * gw->row_size;
-        const uint8_t *urow = uw->data + ((size_t)e * Fe + r) * uw->row_size;
-        int n = ctx->exp_count[e], start = ctx->exp_start[e];
-        bool widen = n > 1;
-        if (widen) { gw->tr->to_f32(grow, gwide, D); uw->tr->to_f32(urow, uwide, D); }
-        for (int k = 0; k < n; k++) {
-            const float *x = ctx->xn + (size_t)(ctx->exp_pairs[start + k] / K) * D;
-            float g = widen ? f32->dot_f32(gwide, x, D) : gw->tr->dot_f32(grow, x, D);
-            float u = widen ? f32->dot_f32(uwide, x, D) : uw->tr->dot_f32(urow, x, D);
-            ctx->exp_h[(size_t)(start + k) * Fe + r] = silu(g) * u;
+        if (e != ready) { /* the expert's tokens, for all its rows in this range */
+            for (int k = 0; k < n; k++) xs[k] = ctx->xn + (size_t)(ctx->exp_pairs[start + k] / K) * D;
+            ready = e;
         }
+        row_dots(gw, gw->data + ((size_t)e * Fe + r) * gw->row_size, xs, n, g);
+        row_dots(uw, uw->data + ((size_t)e * Fe + r) * uw->row_size, xs, n, u);
+        for (int k = 0; k < n; k++) ctx->exp_h[(size_t)(start + k) * Fe + r] = silu(g[k]) * u[k];
     }
 }
 
 static void moe_down_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const moe_job *j = arg;
     ds_context *ctx = j->ctx;
-    const ds_hparams *hp = &ctx->m->hp;
-    const int D = hp->n_embd;
-    const int64_t Fe = hp->n_ff_exp;
+    const int D = ctx->m->hp.n_embd;
+    const int64_t Fe = ctx->m->hp.n_ff_exp;
     const ds_weight *dw = &j->l->down_exps;
-    float *wide = ctx->scratch + (size_t)tid * ctx->scratch_len;
-    const ds_type_traits *f32 = ds_quant_traits(DS_TYPE_F32);
+    const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
+    float *out = ctx->scratch + (size_t)tid * ctx->scratch_len;
+    int ready = -1;
     for (int64_t i = i0; i < i1; i++) {
-        int e = ctx->exp_active[i / D];
+        int e = ctx->exp_active[i / D], n = ctx->exp_count[e], start = ctx->exp_start[e];
         int64_t r = i % D;
-        const uint8_t *row = dw->data + ((size_t)e * D + r) * dw->row_size;
-        int n = ctx->exp_count[e], start = ctx->exp_start[e];
-        bool widen = n > 1;
-        if (widen) dw->tr->to_f32(row, wide, Fe);
-        for (int k = 0; k < n; k++) {
-            const float *h = ctx->exp_h + (size_t)(start + k) * Fe;
-            float v = widen ? f32->dot_f32(wide, h, Fe) : dw->tr->dot_f32(row, h, Fe);
-            ctx->moe_out[(size_t)ctx->exp_pairs[start + k] * D + r] = v;
+        if (e != ready) {
+            for (int k = 0; k < n; k++) xs[k] = ctx->exp_h + (size_t)(start + k) * Fe;
+            ready = e;
         }
+        row_dots(dw, dw->data + ((size_t)e * D + r) * dw->row_size, xs, n, out);
+        for (int k = 0; k < n; k++) ctx->moe_out[(size_t)ctx->exp_pairs[start + k] * D + r] = out[k];
     }
 }
 
@@ -1709,8 +1711,10 @@ static bool alloc_buffers(ds_context *ctx) {
     ctx->exp_start = alloc_i(E, &ok);
     ctx->exp_active = alloc_i(E, &ok);
     ctx->exp_pairs = alloc_i(B * K, &ok);
-    ctx->scratch_len = (size_t)max_i(2 * widest_row(hp), ctx->n_ctx);
+    ctx->scratch_len = (size_t)max_i(max_i(2 * widest_row(hp), ctx->n_ctx), 2 * ctx->n_batch);
     ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
+    ctx->xptr = calloc((size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->xptr);
+    if (!ctx->xptr) ok = false;
 #ifdef DS_HAVE_OPENBLAS
     if (ctx->n_batch >= BLAS_MIN_TOKENS)
         ctx->blas_scratch = alloc_f((size_t)BLAS_PANEL * (size_t)widest_row(hp) * (size_t)ctx->n_threads, &ok);
@@ -1727,6 +1731,7 @@ void ds_context_free(ds_context *ctx) {
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     int32_t *n[] = {ctx->moe_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
     for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
+    free(ctx->xptr);
     free(ctx);
 }
 

@@ -17,6 +17,8 @@ typedef struct {
     size_t type_size;  /* bytes per block */
     /* dot(row, x) over n elements; NULL when the format cannot be computed with yet */
     float (*dot_f32)(const void *row, const float *x, int64_t n);
+    /* the same for four vectors, reading the row once; bit-identical to four dot_f32 */
+    void (*dot4_f32)(const void *row, const float *const x[4], int64_t n, float out[4]);
     /* row widened to float32; NULL as above */
     void (*to_f32)(const void *row, float *out, int64_t n);
 } ds_type_traits;

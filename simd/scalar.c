@@ -31,6 +31,17 @@ static float dot_bf16(const void *row, const float *x, int64_t n) {
     DOT_BODY(LOAD_BF16)
 }
 
+/* The reference for four vectors is four single dots. */
+static void dot4_f32(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    for (int k = 0; k < 4; k++) out[k] = dot_f32(row, x[k], n);
+}
+static void dot4_f16(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    for (int k = 0; k < 4; k++) out[k] = dot_f16(row, x[k], n);
+}
+static void dot4_bf16(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    for (int k = 0; k < 4; k++) out[k] = dot_bf16(row, x[k], n);
+}
+
 static void f16_to_f32(const void *row, float *out, int64_t n) {
     const uint16_t *w = row;
     for (int64_t i = 0; i < n; i++) out[i] = ds_fp16_to_fp32(w[i]);
@@ -41,6 +52,7 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
 }
 
-static const ds_simd_kernels kernels = {"scalar", dot_f32, dot_f16, dot_bf16, f16_to_f32, bf16_to_f32};
+static const ds_simd_kernels kernels = {"scalar", dot_f32, dot_f16, dot_bf16, dot4_f32, dot4_f16, dot4_bf16,
+                                        f16_to_f32, bf16_to_f32};
 
 const ds_simd_kernels *ds_simd_scalar(void) { return &kernels; }

@@ -11,11 +11,15 @@
 #include <stdint.h>
 
 typedef float (*ds_dot_fn)(const void *row, const float *x, int64_t n);
+/* Four dot products of one row with four activation vectors, reading the row once; out[k]
+   is bit for bit what the single dot of the same level gives for x[k]. */
+typedef void (*ds_dot4_fn)(const void *row, const float *const x[4], int64_t n, float out[4]);
 typedef void (*ds_widen_fn)(const void *row, float *out, int64_t n);
 
 typedef struct {
     const char *name;
     ds_dot_fn dot_f32, dot_f16, dot_bf16;
+    ds_dot4_fn dot4_f32, dot4_f16, dot4_bf16;
     ds_widen_fn f16_to_f32, bf16_to_f32;
 } ds_simd_kernels;
 

@@ -50,6 +50,45 @@ static float dot_bf16(const void *row, const float *x, int64_t n) {
     DOT8(load_bf16, ds_bf16_to_fp32)
 }
 
+/* DOT8 for four vectors at once: each keeps the single version's two accumulators and tail,
+   so its sums are the same bit for bit; the row is loaded (and converted) once for all four. */
+#define DOT8X4(LOADV, LOADS)                                                                 \
+    __m256 a[4][2];                                                                          \
+    for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm256_setzero_ps();                     \
+    int64_t i = 0;                                                                           \
+    for (; i + 16 <= n; i += 16) {                                                           \
+        __m256 w0 = LOADV(w + i), w1 = LOADV(w + i + 8);                                     \
+        for (int k = 0; k < 4; k++) {                                                        \
+            a[k][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[k] + i), a[k][0]);               \
+            a[k][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[k] + i + 8), a[k][1]);           \
+        }                                                                                    \
+    }                                                                                        \
+    if (i + 8 <= n) {                                                                        \
+        __m256 w0 = LOADV(w + i);                                                            \
+        for (int k = 0; k < 4; k++) a[k][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[k] + i), a[k][0]); \
+        i += 8;                                                                              \
+    }                                                                                        \
+    for (int k = 0; k < 4; k++) {                                                            \
+        float tail = 0;                                                                      \
+        for (int64_t j = i; j < n; j++) tail += LOADS(w[j]) * x[k][j];                       \
+        out[k] = hsum8(_mm256_add_ps(a[k][0], a[k][1])) + tail;                              \
+    }
+
+static void dot4_f32(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    const float *w = row;
+    DOT8X4(LOADV_F32, LOADS_F32)
+}
+
+static void dot4_f16(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    const uint16_t *w = row;
+    DOT8X4(load_f16, ds_fp16_to_fp32)
+}
+
+static void dot4_bf16(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    const uint16_t *w = row;
+    DOT8X4(load_bf16, ds_bf16_to_fp32)
+}
+
 static void f16_to_f32(const void *row, float *out, int64_t n) {
     const uint16_t *w = row;
     int64_t i = 0;
@@ -64,7 +103,8 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
     for (; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
 }
 
-static const ds_simd_kernels kernels = {"avx2", dot_f32, dot_f16, dot_bf16, f16_to_f32, bf16_to_f32};
+static const ds_simd_kernels kernels = {"avx2", dot_f32, dot_f16, dot_bf16, dot4_f32, dot4_f16, dot4_bf16,
+                                        f16_to_f32, bf16_to_f32};
 
 const ds_simd_kernels *ds_simd_avx2_table(void);
 const ds_simd_kernels *ds_simd_avx2_table(void) { return &kernels; }

@@ -45,6 +45,45 @@ static float dot_bf16(const void *row, const float *x, int64_t n) {
     DOT16(load_bf16, MASKV_BF16)
 }
 
+/* DOT16 for four vectors at once, with the single version's accumulators, so the sums agree
+   bit for bit; the row is loaded (and converted) once for all four. */
+#define DOT16X4(LOADV, MASKV)                                                                \
+    __m512 a[4][2];                                                                          \
+    for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm512_setzero_ps();                     \
+    int64_t i = 0;                                                                           \
+    for (; i + 32 <= n; i += 32) {                                                           \
+        __m512 w0 = LOADV(w + i), w1 = LOADV(w + i + 16);                                    \
+        for (int k = 0; k < 4; k++) {                                                        \
+            a[k][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), a[k][0]);               \
+            a[k][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[k] + i + 16), a[k][1]);          \
+        }                                                                                    \
+    }                                                                                        \
+    for (; i + 16 <= n; i += 16) {                                                           \
+        __m512 w0 = LOADV(w + i);                                                            \
+        for (int k = 0; k < 4; k++) a[k][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), a[k][0]); \
+    }                                                                                        \
+    if (i < n) {                                                                             \
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                      \
+        __m512 w0 = MASKV(m, w + i);                                                         \
+        for (int k = 0; k < 4; k++) a[k][1] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x[k] + i), a[k][1]); \
+    }                                                                                        \
+    for (int k = 0; k < 4; k++) out[k] = _mm512_reduce_add_ps(_mm512_add_ps(a[k][0], a[k][1]));
+
+static void dot4_f32(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    const float *w = row;
+    DOT16X4(LOADV_F32, MASKV_F32)
+}
+
+static void dot4_f16(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    const uint16_t *w = row;
+    DOT16X4(load_f16, MASKV_F16)
+}
+
+static void dot4_bf16(const void *row, const float *const x[4], int64_t n, float out[4]) {
+    const uint16_t *w = row;
+    DOT16X4(load_bf16, MASKV_BF16)
+}
+
 static void f16_to_f32(const void *row, float *out, int64_t n) {
     const uint16_t *w = row;
     int64_t i = 0;
@@ -59,7 +98,8 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
     for (; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
 }
 
-static const ds_simd_kernels kernels = {"avx512", dot_f32, dot_f16, dot_bf16, f16_to_f32, bf16_to_f32};
+static const ds_simd_kernels kernels = {"avx512", dot_f32, dot_f16, dot_bf16, dot4_f32, dot4_f16, dot4_bf16,
+                                        f16_to_f32, bf16_to_f32};
 
 const ds_simd_kernels *ds_simd_avx512_table(void);
 const ds_simd_kernels *ds_simd_avx512_table(void) { return &kernels; }

@@ -1,5 +1,6 @@
 /* test_simd - every SIMD level this CPU runs computes what the scalar reference computes:
-   dot products within float rounding of the scalar ones, widening bit for bit. Lengths cover
+   dot products within float rounding of the scalar ones, widening bit for bit, and the
+   four-vector dots bit for bit equal to the single ones of the same level. Lengths cover
    the vector loops, their tails and the empty row; values cover zeros, large and tiny
    magnitudes and (for F16/BF16) every exponent. */
 #include <math.h>
@@ -102,10 +103,41 @@ static void widen_then_dot_is_the_same(const ds_simd_kernels *k) {
     free(wide);
 }
 
+/* Four vectors at once must give exactly the single dot's bits (the core mixes the two). */
+static void dot4_is_four_dots(const ds_simd_kernels *k) {
+    rows *r = malloc(sizeof *r);
+    static float x[4][MAXN];
+    fill(r, 2);
+    for (int v = 0; v < 4; v++)
+        for (int i = 0; i < MAXN; i++) x[v][i] = frand();
+    const float *const xs[4] = {x[0], x[1] + 1, x[2], x[3] + 3}; /* unaligned ones too */
+    for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
+        int n = lengths[li] - (lengths[li] == MAXN ? 3 : 0);
+        float o[4];
+        k->dot4_f32(r->w, xs, n, o);
+        for (int v = 0; v < 4; v++) {
+            float one = k->dot_f32(r->w, xs[v], n);
+            if (memcmp(&one, &o[v], sizeof one)) fail_msg("%s dot4_f32 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
+        }
+        k->dot4_f16(r->h, xs, n, o);
+        for (int v = 0; v < 4; v++) {
+            float one = k->dot_f16(r->h, xs[v], n);
+            if (memcmp(&one, &o[v], sizeof one)) fail_msg("%s dot4_f16 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
+        }
+        k->dot4_bf16(r->b, xs, n, o);
+        for (int v = 0; v < 4; v++) {
+            float one = k->dot_bf16(r->b, xs[v], n);
+            if (memcmp(&one, &o[v], sizeof one)) fail_msg("%s dot4_bf16 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
+        }
+    }
+    free(r);
+}
+
 static void scalar_level(void **state) {
     (void)state;
     check_level(ds_simd_scalar());
     widen_then_dot_is_the_same(ds_simd_scalar());
+    dot4_is_four_dots(ds_simd_scalar());
 }
 
 static void avx2_level(void **state) {
@@ -114,6 +146,7 @@ static void avx2_level(void **state) {
     if (!k) skip();
     check_level(k);
     widen_then_dot_is_the_same(k);
+    dot4_is_four_dots(k);
 }
 
 static void avx512_level(void **state) {
@@ -122,6 +155,7 @@ static void avx512_level(void **state) {
     if (!k) skip();
     check_level(k);
     widen_then_dot_is_the_same(k);
+    dot4_is_four_dots(k);
 }
 
 int main(void) {
