@@ -1210,11 +1210,21 @@ typedef struct {
     int T;
 } mm_job;
 
-/* out[t] = row . xs[t] for t < T, four vectors per pass over the row. */
+/* out[t] = row . xs[t] for t < T, four vectors per pass over the row. Two or three left
+   over still take one pass (the spare lanes repeat the last vector); a single one is a plain
+   dot, the decoding case, where extra lanes would only cost. */
 static void row_dots(const ds_weight *w, const uint8_t *row, const float *const *xs, int T, float *out) {
     int t = 0;
     for (; t + 4 <= T; t += 4) w->tr->dot4_f32(row, xs + t, w->n_in, out + t);
-    for (; t < T; t++) out[t] = w->tr->dot_f32(row, xs[t], w->n_in);
+    if (T - t == 1) {
+        out[t] = w->tr->dot_f32(row, xs[t], w->n_in);
+    } else if (T > t) {
+        const float *pad[4];
+        float o[4];
+        for (int k = 0; k < 4; k++) pad[k] = xs[t + k < T ? t + k : T - 1];
+        w->tr->dot4_f32(row, pad, w->n_in, o);
+        for (int k = 0; t + k < T; k++) out[t + k] = o[k];
+    }
 }
 
 static void mm_task(void *arg, int64_t i0, int64_t i1, int tid) {
