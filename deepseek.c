@@ -11,6 +11,8 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1041,18 +1043,24 @@ int ds_model_eos(const ds_model *m) { return m->eos; }
 const char *ds_model_desc(const ds_model *m) { return m->desc; }
 
 /* ------------------------------------------------------------------------------------------ */
-/* thread pool: persistent workers; each job is split into one contiguous range per thread    */
+/* thread pool: persistent workers; each job is split into one contiguous range per thread.    */
+/* A forward pass runs hundreds of short jobs per token, so workers spin a while on the job    */
+/* counter before sleeping on the condition variable, and the caller spins for completion.     */
 
 typedef void (*task_fn)(void *arg, int64_t i0, int64_t i1, int tid);
+
+enum { POOL_SPINS = 1 << 16 };
 
 typedef struct {
     pthread_t *threads;
     int n; /* threads including the caller */
+    atomic_uint_fast64_t gen; /* bumped once per job */
+    atomic_int pending;       /* workers still inside the current job */
+    atomic_int sleepers;
+    atomic_bool quit;
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    uint64_t gen;
-    int busy;
-    bool quit;
+    pthread_cond_t wake;
+    /* the current job: written before gen is bumped, read after it is seen */
     task_fn fn;
     void *arg;
     int64_t n_items;
@@ -1063,30 +1071,60 @@ typedef struct {
     int tid;
 } pool_worker;
 
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 static void pool_range(const ds_pool *p, int tid, int64_t *i0, int64_t *i1) {
     *i0 = p->n_items * tid / p->n;
     *i1 = p->n_items * (tid + 1) / p->n;
+}
+
+/* Wait for a generation other than seen (or quit): spin, then sleep. */
+static uint64_t pool_wait_job(ds_pool *p, uint64_t seen) {
+    uint64_t g;
+    for (int spins = 0; (g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit);) {
+        if (++spins < POOL_SPINS) {
+            cpu_relax();
+            continue;
+        }
+        pthread_mutex_lock(&p->mu);
+        atomic_fetch_add(&p->sleepers, 1);
+        while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->mu);
+        atomic_fetch_sub(&p->sleepers, 1);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return g;
 }
 
 static void *pool_main(void *arg) {
     pool_worker *w = arg;
     ds_pool *p = w->pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->quit) break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
+        seen = pool_wait_job(p, seen);
+        if (atomic_load(&p->quit)) break;
         int64_t i0, i1;
         pool_range(p, w->tid, &i0, &i1);
         if (i0 < i1) p->fn(p->arg, i0, i1, w->tid);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
-    pthread_mutex_unlock(&p->mu);
     free(w);
     return NULL;
+}
+
+static void pool_wake(ds_pool *p) {
+    /* seq_cst bump of gen, then the sleepers read: a worker going to sleep either is counted
+       here or sees the new generation under the mutex */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 /* Run fn over [0, n_items) on every thread; returns when all are done. */
@@ -1096,34 +1134,31 @@ static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
         fn(arg, 0, n_items, 0);
         return;
     }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->arg = arg;
     p->n_items = n_items;
-    p->busy = p->n - 1;
-    p->gen++;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store(&p->pending, p->n - 1);
+    atomic_fetch_add(&p->gen, 1);
+    pool_wake(p);
     int64_t i0, i1;
     pool_range(p, 0, &i0, &i1);
     if (i0 < i1) fn(arg, i0, i1, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->busy) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0;)
+        if (++spins < POOL_SPINS) cpu_relax();
+        else sched_yield();
 }
 
 static void pool_free(ds_pool *p) {
     if (!p) return;
     if (p->threads) {
+        atomic_store(&p->quit, true);
         pthread_mutex_lock(&p->mu);
-        p->quit = true;
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
         for (int i = 1; i < p->n; i++)
             if (p->threads[i]) pthread_join(p->threads[i], NULL);
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->wake);
-        pthread_cond_destroy(&p->done);
     }
     free(p->threads);
     free(p);
@@ -1133,10 +1168,13 @@ static ds_pool *pool_new(int n) {
     ds_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = n;
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->quit, false);
     if (!(p->threads = calloc((size_t)n, sizeof *p->threads))) { free(p); return NULL; }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
     for (int i = 1; i < n; i++) {
         pool_worker *w = malloc(sizeof *w);
         if (!w) { p->n = i; pool_free(p); return NULL; }

@@ -56,7 +56,7 @@ static int parse_threads(const char *s, bench_args *a) {
 }
 
 static int parse_args(int argc, char **argv, bench_args *a) {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             printf("usage: deepseek-bench -m MODEL.gguf [--pp N (512)] [--tg N (128)] [-t 1,2,... (physical cores)] [--reps N (3)]\n");
@@ -71,7 +71,6 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (!strcmp(o, "-t")) bad = parse_threads(v, a);
         else { fprintf(stderr, "deepseek-bench: %s: unknown option (see -h)\n", o); return -1; }
         if (bad) return -1;
-        i++;
     }
     if (!a->model) { fprintf(stderr, "deepseek-bench: no model given (-m FILE)\n"); return -1; }
     return 0;
