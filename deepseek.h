@@ -37,6 +37,10 @@
    of the batch are kept (ds_logits(ctx, i), i < n_tokens); otherwise only the last one's
    (ds_logits(ctx, 0)). Results are bit-identical for every thread count.
 
+   Worker threads spin briefly between jobs before sleeping. When the library is built with
+   OpenBLAS, creating a context sets OpenBLAS to one thread (process-wide): the workers call
+   sgemm on fixed panels themselves.
+
    ERRORS
    Functions return a ds_status. Loading and context creation write a one-line message into the
    caller's buffer; ds_eval's message is read with ds_context_error. The library never prints
