@@ -1223,7 +1223,7 @@ struct ds_context {
     /* per-batch activations, n_batch rows each */
     float *x, *xn, *tmp, *qa, *q, *kva, *qk, *lat, *att, *ffa, *ffb, *router, *moe_w, *moe_out, *exp_h;
     int32_t *moe_idx, *exp_count, *exp_start, *exp_pairs, *exp_active;
-    float *scratch; /* per thread */
+    float *scratch; /* per thread: attention scores, a widened row, dot products */
     size_t scratch_len;
     const float **xptr; /* per thread, n_batch activation rows a matmul reads */
     float *blas_scratch; /* per thread, one widened panel; NULL without BLAS */
