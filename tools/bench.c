@@ -6,6 +6,7 @@
    batch; t/s = pp / time. tg: reset, one token, then tg single-token evaluations; t/s = tg /
    time. Every run and the median are printed. Speed belongs here, never in a test. */
 #include "deepseek.h"
+#include "args.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -34,15 +35,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "deepseek-bench: %s needs an integer in [%d, %d], got '%s'\n", opt, lo, hi, s ? s : "");
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    return args_int("deepseek-bench", opt, s, lo, hi, out);
 }
 
 static int parse_threads(const char *s, bench_args *a) {

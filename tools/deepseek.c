@@ -3,6 +3,7 @@
    deepseek -m model.gguf --ids "0 1544 318" -n 32 --temp 0 --print-ids
    deepseek -m model.gguf --ids "0 1544 318" --dump-logits logits.f32 */
 #include "deepseek.h"
+#include "args.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -40,15 +41,7 @@ static void usage(FILE *fp) {
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "deepseek: %s needs an integer in [%d, %d], got '%s'\n", opt, lo, hi, s ? s : "");
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    return args_int("deepseek", opt, s, lo, hi, out);
 }
 
 static int parse_args(int argc, char **argv, cli_args *a) {
