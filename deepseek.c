@@ -1710,7 +1710,8 @@ ds_context_params ds_context_default_params(void) {
 
 static int max_i(int a, int b) { return a > b ? a : b; }
 
-/* Widest row any matmul reads (and the router's 4 x n_expert): sizes the per-thread scratch. */
+/* Widest row any matmul reads (and the router's 4 x n_expert): bounds a widened row in the
+   per-thread scratch and the BLAS panels. */
 static int widest_row(const ds_hparams *hp) {
     const int widths[] = {hp->n_embd, hp->q_lora_rank, hp->kv_lora_rank + hp->dr, hp->dn, hp->n_ff,
                           hp->n_ff_exp * max_i(hp->n_expert_shared, 1), hp->n_head * hp->dv, 4 * hp->n_expert};
@@ -1759,7 +1760,7 @@ static bool alloc_buffers(ds_context *ctx) {
     ctx->exp_start = alloc_i(E, &ok);
     ctx->exp_active = alloc_i(E, &ok);
     ctx->exp_pairs = alloc_i(B * K, &ok);
-    ctx->scratch_len = (size_t)max_i(max_i(2 * widest_row(hp), ctx->n_ctx), 2 * ctx->n_batch);
+    ctx->scratch_len = (size_t)max_i(max_i(widest_row(hp), ctx->n_ctx), 2 * ctx->n_batch);
     ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
     ctx->xptr = calloc((size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->xptr);
     if (!ctx->xptr) ok = false;

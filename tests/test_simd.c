@@ -83,8 +83,8 @@ static void check_level(const ds_simd_kernels *k) {
     free(wref);
 }
 
-/* The prompt path widens a row once and uses dot_f32; decoding uses dot_f16 on the row
-   itself. Each level must give the same bits both ways, or prefill and decode would drift. */
+/* A row widened to F32 and dotted gives the direct dot's bits at every level, so code may
+   take either path (the core widens rows for its BLAS panels and the legacy MLA layout). */
 static void widen_then_dot_is_the_same(const ds_simd_kernels *k) {
     rows *r = malloc(sizeof *r);
     float *wide = malloc(MAXN * sizeof *wide);
