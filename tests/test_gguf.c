@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "deepseek.h"
 
 /* ---- a small valid model ---- */
@@ -599,18 +601,6 @@ static void writer_rejects_misuse(void **state) {
     assert_int_equal(ds_gguf_writer_finish(w, err, sizeof err), DS_ERR_ARG); /* 0 of 1 written */
     ds_gguf_writer_free(w);
     unlink("test_gguf_w.gguf");
-}
-
-static uint8_t *slurp(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    *size = (size_t)ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc(*size ? *size : 1);
-    if (b && fread(b, 1, *size, fp) != *size) { free(b); b = NULL; }
-    fclose(fp);
-    return b;
 }
 
 static void writer_pieces_equal_whole(void **state) {

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "safetensors.h"
 
 enum { N_SHARDS = 3 };
@@ -76,18 +78,6 @@ static int run_convert(const char *from, const char *out) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "'%s' '%s' -o '%s' --name tiny --tokenizer '%s' 2>/dev/null", convert, from, out, tokenizer);
     return system(cmd);
-}
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    *n = (size_t)ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc(*n ? *n : 1);
-    if (b && fread(b, 1, *n, fp) != *n) { free(b); b = NULL; }
-    fclose(fp);
-    return b;
 }
 
 static void assert_same_file(const char *a, const char *b) {
