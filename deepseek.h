@@ -111,6 +111,111 @@ int ds_model_eos(const ds_model *m);
 /* One line describing the model: architecture, sizes, MLA layout, routing. */
 const char *ds_model_desc(const ds_model *m);
 
+/* ---- text: tokenizer and detokenizer (see TEXT above) ---- */
+
+/* Encode UTF-8 text. Added tokens (chat markers, BOS, ...) in the text are recognised, as
+   Hugging Face does; BOS is prepended when add_bos != 0 and the model names one. Returns the
+   token count n (never more than len + 1). At most cap ids are written: if n > cap, call again
+   with a larger buffer. Returns -1 with a message in err when the model has no tokenizer or the
+   text is not valid UTF-8 (ds_utf8_lossy repairs such text). */
+int ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out,
+                int cap, char *err, size_t err_size);
+/* Whether the file has tokenizer.ggml.add_bos_token set (DeepSeek's files do). */
+int ds_model_add_bos(const ds_model *m);
+/* Number of ids with a token string (0 when the file has no tokenizer). */
+int ds_model_n_tokens(const ds_model *m);
+/* The raw bytes of one token (byte-level symbols mapped back to bytes; added tokens as their
+   UTF-8 text), which need not be complete UTF-8. *len receives the length. NULL for an id
+   without a token string. */
+const char *ds_token_bytes(const ds_model *m, int32_t id, size_t *len);
+/* 1 for a control token (BOS, EOS, pad, ...): those are dropped when decoding with
+   skip_special. Chat markers are not control tokens in DeepSeek's files. */
+int ds_token_is_control(const ds_model *m, int32_t id);
+/* Decode ids as Hugging Face does: the tokens' bytes concatenated, each maximal invalid UTF-8
+   subpart replaced by U+FFFD. Returns the length of the text; writes at most cap bytes
+   including a terminating NUL. */
+size_t ds_detokenize(const ds_model *m, const int32_t *ids, int n, int skip_special, char *buf,
+                     size_t cap);
+
+/* Streaming decoder: text token by token, never half a character. */
+typedef struct ds_detok ds_detok;
+ds_detok *ds_detok_new(const ds_model *m, int skip_special); /* NULL when out of memory */
+/* Complete characters the token finishes (possibly ""); *len gets their length. The pointer is
+   valid until the next call. Bytes that may still become a character are held back. */
+const char *ds_detok_push(ds_detok *d, int32_t id, size_t *len);
+/* End of stream: held-back bytes, each maximal invalid subpart as U+FFFD. */
+const char *ds_detok_flush(ds_detok *d, size_t *len);
+void ds_detok_free(ds_detok *d);
+
+/* Copy in[0..n) to out replacing each maximal invalid UTF-8 subpart by U+FFFD; out needs room
+   for 3 * n bytes. Returns the bytes written; *n_invalid (if not NULL) gets the replacements. */
+size_t ds_utf8_lossy(const char *in, size_t n, char *out, size_t *n_invalid);
+
+/* ---- chat templates ---- */
+
+typedef struct {
+    const char *type;      /* "function" */
+    const char *name;
+    const char *arguments; /* JSON text */
+} ds_tool_call;
+
+typedef struct {
+    const char *role;    /* "system", "user", "assistant" or "tool" */
+    const char *content; /* NULL: an assistant turn made only of tool calls */
+    const ds_tool_call *tool_calls;
+    int n_tool_calls;
+} ds_chat_message;
+
+/* The chat formats this library renders. A GGUF's tokenizer.chat_template (Jinja) is not
+   interpreted: it is recognised as one of these, which are rendered byte for byte as the
+   template would be. */
+typedef enum {
+    DS_CHAT_UNKNOWN = 0,
+    DS_CHAT_DEEPSEEK3,   /* DeepSeek-V3: <｜User｜>...<｜Assistant｜>..., tool calls */
+    DS_CHAT_DEEPSEEK_R1, /* DeepSeek-R1: as V3, earlier answers' reasoning dropped, ends in <think>\n */
+    DS_CHAT_DEEPSEEK2    /* DeepSeek-V2 / V2-Lite chat: "User: ...\n\nAssistant: ..." */
+} ds_chat_style;
+
+ds_chat_style ds_chat_detect(const char *jinja_template); /* DS_CHAT_UNKNOWN for NULL */
+const char *ds_chat_style_name(ds_chat_style s);
+/* 1 when the style's generation prompt leaves the model inside a <think> block (R1). */
+int ds_chat_opens_think(ds_chat_style s);
+/* Render messages as the template does. bos/eos are the token strings the template inserts.
+   Returns the text's length; writes at most cap bytes including a terminating NUL. Returns -1
+   for a message the template cannot render (unknown role, missing content). */
+long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
+                    int n_msgs, int add_generation_prompt, char *buf, size_t cap);
+/* The style of the model's tokenizer.chat_template. */
+ds_chat_style ds_model_chat_style(const ds_model *m);
+/* ds_chat_render with the model's style and BOS/EOS strings. */
+long ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs,
+                   int add_generation_prompt, char *buf, size_t cap);
+
+/* ---- sampling ---- */
+
+typedef struct {
+    float temp;           /* 0: greedy (argmax, first on ties) */
+    int top_k;            /* keep the k most likely; 0: off */
+    float top_p;          /* keep the smallest set with this much probability; 1: off */
+    float min_p;          /* drop tokens below min_p * p(most likely); 0: off */
+    float repeat_penalty; /* 1: off; >1 makes tokens of the recent history less likely */
+    int repeat_last_n;    /* how many recent tokens the penalty looks at */
+    uint64_t seed;        /* same seed, same logits: same choices */
+} ds_sampler_params;
+
+typedef struct ds_sampler ds_sampler;
+
+/* DeepSeek's advice for R1: temp 0.6, top_p 0.95; top_k and min_p off; no penalty
+   (repeat_last_n 64 for when it is turned on); seed 0. */
+ds_sampler_params ds_sampler_default_params(void);
+ds_sampler *ds_sampler_new(const ds_sampler_params *p, int n_vocab); /* NULL: bad params/no memory */
+void ds_sampler_free(ds_sampler *s);
+/* Choose a token from n_vocab logits (not modified). */
+int32_t ds_sampler_sample(ds_sampler *s, const float *logits);
+/* Record a token in the history the repetition penalty looks at (prompt tokens too). */
+void ds_sampler_accept(ds_sampler *s, int32_t token);
+void ds_sampler_reset(ds_sampler *s); /* clear the history; the random state continues */
+
 /* ---- contexts ---- */
 typedef struct ds_context ds_context;
 
@@ -133,6 +238,9 @@ int ds_context_n_past(const ds_context *ctx); /* positions filled */
 int ds_context_n_ctx(const ds_context *ctx);
 int ds_context_n_threads(const ds_context *ctx);
 void ds_context_reset(ds_context *ctx); /* forget the sequence; keep the memory */
+/* Keep only the first n_past positions (0 <= n_past <= ds_context_n_past), e.g. to re-use a
+   chat's common prefix. */
+ds_status ds_context_rewind(ds_context *ctx, int n_past);
 const char *ds_context_error(const ds_context *ctx);
 
 /* Physical cores of this machine (logical CPUs if unknown). */
