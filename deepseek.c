@@ -22,6 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #ifdef DS_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
@@ -756,8 +759,11 @@ typedef struct {
     ds_weight gate_sh, up_sh, down_sh;       /* shared experts, fused */
 } ds_layer;
 
+typedef struct ds_vocab ds_vocab;
+
 struct ds_model {
     gguf_file *file;
+    ds_vocab *vocab; /* NULL when the file has no tokenizer */
     ds_hparams hp;
     ds_weight tok_embd, output;
     const float *output_norm;
@@ -1003,13 +1009,28 @@ static void describe(ds_model *m) {
              m->layers[hp->n_lead_dense].exp_bias ? "+bias" : "", hp->n_group_used, hp->n_group, hp->n_vocab, hp->n_ctx_train);
 }
 
+static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_t err_size);
+static void vocab_free(ds_vocab *v);
+static int vocab_size(const ds_vocab *v);
+static int vocab_special(const ds_vocab *v, bool eos);
+
 void ds_model_free(ds_model *m) {
     if (!m) return;
+    vocab_free(m->vocab);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
     gguf_close(m->file);
     free(m);
+}
+
+/* A file without tensors that holds a tokenizer (deepseek-convert --vocab-only) loads as a
+   vocabulary: it tokenizes and decodes but cannot make a context. */
+static ds_status load_vocab_only(ds_model *m, char *err, size_t err_size) {
+    if (!m->vocab) return fail(DS_ERR_FORMAT, err, err_size, "%s: the file has neither tensors nor a tokenizer", m->file->path);
+    m->hp.n_vocab = vocab_size(m->vocab);
+    snprintf(m->desc, sizeof m->desc, "vocabulary only: %d tokens", m->hp.n_vocab);
+    return DS_OK;
 }
 
 ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_size) {
@@ -1019,18 +1040,29 @@ ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_
     if (!m) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     loader L = {m, err, err_size};
     ds_status s = gguf_open(path, &m->file, err, err_size);
-    if (!s) s = load_hparams(&L);
-    if (!s) s = load_tensors(&L);
+    if (!s) s = vocab_load(m->file, &m->vocab, err, err_size);
+    bool vocab_only = !s && m->file->n_t == 0;
+    if (!s && vocab_only) s = load_vocab_only(m, err, err_size);
+    if (!s && !vocab_only) s = load_hparams(&L);
+    if (!s && !vocab_only) s = load_tensors(&L);
+    if (!s && m->vocab && vocab_size(m->vocab) > m->hp.n_vocab)
+        s = fail(DS_ERR_FORMAT, err, err_size, "%s: the tokenizer has %d tokens but the embedding only %d rows", path,
+                 vocab_size(m->vocab), m->hp.n_vocab);
     if (s) {
         ds_model_free(m);
         return s;
     }
-    int64_t id = -1;
     m->bos = m->eos = -1;
-    if (!meta_int(m->file, "tokenizer.ggml.bos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0)) m->bos = (int)id;
-    id = -1;
-    if (!meta_int(m->file, "tokenizer.ggml.eos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0)) m->eos = (int)id;
-    describe(m);
+    if (m->vocab) {
+        m->bos = vocab_special(m->vocab, false);
+        m->eos = vocab_special(m->vocab, true);
+    } else { /* ids alone still say where generation stops */
+        int64_t id = -1;
+        if (!meta_int(m->file, "tokenizer.ggml.bos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0)) m->bos = (int)id;
+        id = -1;
+        if (!meta_int(m->file, "tokenizer.ggml.eos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0)) m->eos = (int)id;
+    }
+    if (!vocab_only) describe(m);
     *out = m;
     return DS_OK;
 }
@@ -1041,6 +1073,1183 @@ int ds_model_n_layer(const ds_model *m) { return m->hp.n_layer; }
 int ds_model_bos(const ds_model *m) { return m->bos; }
 int ds_model_eos(const ds_model *m) { return m->eos; }
 const char *ds_model_desc(const ds_model *m) { return m->desc; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* vocabulary and tokenizer                                                                    */
+
+/* Byte-level BPE exactly as Hugging Face's tokenizers runs DeepSeek's tokenizer.json: added
+   tokens are cut out of the text first (leftmost-longest, always, as HF does even without
+   add_special_tokens), the text between them is split by the pre-tokenizer's regexes in turn,
+   each piece's bytes become byte-level symbols and merges apply lowest rank first. GGUF keeps
+   no regexes, only a name (tokenizer.ggml.pre), so the regexes live in a table here. */
+
+enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER = 4, TOK_UNUSED = 5, TOK_BYTE = 6 };
+
+typedef struct {
+    const char *name;
+    const char *regex[4]; /* applied in order, each "Isolated" (matches and gaps are pieces) */
+} pre_rule;
+
+/* The Split regexes of the tokenizer.json the name stands for, exactly as written there (after
+   JSON decoding), in Oniguruma syntax; compile_split() turns \s into Oniguruma's meaning. More
+   families (deepseek-llm, deepseek-coder, qwen2) are one entry each, once there are golden
+   vectors to hold them to. */
+static const pre_rule PRE_RULES[] = {
+    {"deepseek-v3",
+     {"\\p{N}{1,3}",
+      "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+",
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+      " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+      NULL}},
+};
+
+/* Oniguruma's \s is Unicode White_Space; PCRE2's (with UCP) adds U+180E, and JavaScript's adds
+   U+FEFF and drops U+0085. The fixtures follow Oniguruma, so \s is spelled out. */
+#define WHITE_SPACE "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+
+/* Max nodes of the added-token trie, as an index type. */
+typedef struct {
+    int32_t child, sibling, token; /* first child, next sibling, token ending here or -1 */
+    uint8_t byte;
+} trie_node;
+
+struct ds_vocab {
+    int n;
+    uint8_t *type;
+    char *bytes;        /* every token's decoded bytes, concatenated */
+    uint32_t *off;      /* token i's bytes are bytes[off[i] .. off[i + 1]) */
+    uint32_t *str_slot; /* token string -> id + 1, open addressing (only while loading) */
+    uint64_t *pair_key; /* merge (left id, right id) -> rank and result, open addressing */
+    int32_t *pair_rank, *pair_out;
+    size_t pair_mask;
+    int32_t byte_tok[256];
+    trie_node *trie;
+    int n_trie;
+    bool trie_first[256];
+    pcre2_code *re[4];
+    int n_re;
+    bool add_bos;
+    int bos, eos;
+    char pre[64];
+    char *chat_template;
+    char unusable[160]; /* why text cannot be tokenized (unknown pre-tokenizer); "" if it can */
+};
+
+/* GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves, the other 68
+   bytes in increasing order for U+0100.. U+0143. */
+static int byte_to_cp(int b) {
+    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) return b;
+    int k = 0;
+    for (int c = 0; c < b; c++)
+        if (!((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF))) k++;
+    return 0x100 + k;
+}
+
+static int put_utf8(uint32_t cp, char *o) {
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 63)); o[2] = (char)(0x80 | (cp & 63));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 63));
+    o[2] = (char)(0x80 | (cp >> 6 & 63)); o[3] = (char)(0x80 | (cp & 63));
+    return 4;
+}
+
+/* Length of the UTF-8 character at s (n > 0 bytes available): k > 0 a valid character;
+   0 a valid prefix cut off by the end; -k an invalid maximal subpart of k bytes (Unicode's
+   "maximal subpart" rule, which from_utf8_lossy and the WHATWG decoder follow). */
+static int utf8_char(const uint8_t *s, size_t n) {
+    uint8_t c = s[0], lo = 0x80, hi = 0xBF;
+    int need;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) { need = 2; lo = c == 0xE0 ? 0xA0 : 0x80; hi = c == 0xED ? 0x9F : 0xBF; }
+    else if (c >= 0xF0 && c <= 0xF4) { need = 3; lo = c == 0xF0 ? 0x90 : 0x80; hi = c == 0xF4 ? 0x8F : 0xBF; }
+    else return -1;
+    for (int i = 1; i <= need; i++) {
+        if ((size_t)i >= n) return 0;
+        if (s[i] < lo || s[i] > hi) return -i;
+        lo = 0x80, hi = 0xBF;
+    }
+    return need + 1;
+}
+
+static uint32_t utf8_cp(const uint8_t *s, int k) {
+    if (k == 1) return s[0];
+    uint32_t cp = s[0] & (0x7F >> k);
+    for (int i = 1; i < k; i++) cp = cp << 6 | (s[i] & 63);
+    return cp;
+}
+
+size_t ds_utf8_lossy(const char *in, size_t n, char *out, size_t *n_invalid) {
+    const uint8_t *s = (const uint8_t *)in;
+    size_t w = 0, bad = 0;
+    for (size_t i = 0; i < n;) {
+        int k = utf8_char(s + i, n - i);
+        if (k > 0) {
+            memcpy(out + w, s + i, (size_t)k);
+            w += (size_t)k;
+            i += (size_t)k;
+            continue;
+        }
+        memcpy(out + w, "\xEF\xBF\xBD", 3);
+        w += 3;
+        bad++;
+        i += k < 0 ? (size_t)-k : n - i; /* a cut-off prefix is one maximal subpart */
+    }
+    if (n_invalid) *n_invalid = bad;
+    return w;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n) {
+    const uint8_t *s = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+    return h ^ h >> 29;
+}
+
+static uint64_t hash_u64(uint64_t x) {
+    x *= 0x9E3779B97F4A7C15ull;
+    return x ^ x >> 31;
+}
+
+static size_t pow2_above(size_t n) {
+    size_t c = 16;
+    while (c < 2 * n) c *= 2;
+    return c;
+}
+
+/* One GGUF string of a string array; advances *p. */
+static void gguf_next_str(const uint8_t **p, const char **s, uint32_t *len) {
+    uint64_t n;
+    memcpy(&n, *p, 8);
+    *s = (const char *)*p + 8;
+    *len = (uint32_t)n;
+    *p += 8 + n;
+}
+
+typedef struct {
+    ds_vocab *v;
+    const gguf_file *f;
+    const char **str; /* token strings as stored, during loading */
+    uint32_t *len;
+    size_t slot_mask;
+    char *err;
+    size_t err_size;
+} vocab_loader;
+
+static int str_lookup(const vocab_loader *V, const char *s, size_t n) {
+    for (size_t h = hash_bytes(s, n) & V->slot_mask;; h = (h + 1) & V->slot_mask) {
+        uint32_t e = V->v->str_slot[h];
+        if (!e) return -1;
+        if (V->len[e - 1] == n && !memcmp(V->str[e - 1], s, n)) return (int)e - 1;
+    }
+}
+
+static ds_status vocab_fail(vocab_loader *V, const char *fmt, ...) {
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail(DS_ERR_FORMAT, V->err, V->err_size, "%s: %s", V->f->path, msg);
+}
+
+static const gguf_kv *vocab_array(vocab_loader *V, const char *key, uint32_t elem, uint64_t n, bool required,
+                                  ds_status *s) {
+    const gguf_kv *kv = gguf_find(V->f, key);
+    *s = DS_OK;
+    if (!kv) {
+        if (required) *s = vocab_fail(V, "metadata '%s' is missing", key);
+        return NULL;
+    }
+    if (kv->type != GGUF_ARR || kv->arr_type != elem || (n && kv->n != n)) {
+        *s = vocab_fail(V, "metadata '%s' is not an array of %llu %s", key, (unsigned long long)n,
+                        elem == GGUF_STR ? "strings" : "int32");
+        return NULL;
+    }
+    return kv;
+}
+
+/* Tokens and their types; the string -> id table; every token's decoded bytes. */
+static ds_status vocab_tokens(vocab_loader *V, const gguf_kv *tokens) {
+    ds_vocab *v = V->v;
+    ds_status s;
+    if (tokens->n < 1 || tokens->n > INT_MAX / 4) return vocab_fail(V, "tokenizer.ggml.tokens has %llu entries",
+                                                                    (unsigned long long)tokens->n);
+    v->n = (int)tokens->n;
+    const gguf_kv *types = vocab_array(V, "tokenizer.ggml.token_type", GGUF_I32, tokens->n, false, &s);
+    if (s) return s;
+    V->slot_mask = pow2_above((size_t)v->n) - 1;
+    V->str = malloc((size_t)v->n * sizeof *V->str);
+    V->len = malloc((size_t)v->n * sizeof *V->len);
+    v->type = malloc((size_t)v->n);
+    v->off = malloc(((size_t)v->n + 1) * sizeof *v->off);
+    v->str_slot = calloc(V->slot_mask + 1, sizeof *v->str_slot);
+    if (!V->str || !V->len || !v->type || !v->off || !v->str_slot) return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+    const uint8_t *p = tokens->val;
+    size_t total = 0;
+    for (int i = 0; i < v->n; i++) {
+        gguf_next_str(&p, &V->str[i], &V->len[i]);
+        int32_t t = TOK_NORMAL;
+        if (types) memcpy(&t, types->val + 4 * (size_t)i, 4);
+        if (t < TOK_NORMAL || t > TOK_BYTE) return vocab_fail(V, "tokenizer.ggml.token_type[%d] = %d is not a token type", i, t);
+        v->type[i] = (uint8_t)t;
+        total += V->len[i];
+        if (total > UINT32_MAX) return vocab_fail(V, "tokenizer.ggml.tokens: more than 4 GiB of text");
+        if (str_lookup(V, V->str[i], V->len[i]) >= 0) continue; /* first one wins, as in HF's vocab */
+        size_t h = hash_bytes(V->str[i], V->len[i]) & V->slot_mask;
+        while (v->str_slot[h]) h = (h + 1) & V->slot_mask;
+        v->str_slot[h] = (uint32_t)i + 1;
+    }
+    return DS_OK;
+}
+
+/* Byte-level decoding of token strings: a token whose characters are all byte symbols stands
+   for those bytes; any other token (added tokens, symbols outside the alphabet) for its own
+   UTF-8 text, as HF's ByteLevel decoder does. */
+static ds_status vocab_bytes(vocab_loader *V) {
+    ds_vocab *v = V->v;
+    int cp_byte[0x144];
+    for (int i = 0; i < 0x144; i++) cp_byte[i] = -1;
+    for (int b = 0; b < 256; b++) cp_byte[byte_to_cp(b)] = b;
+    size_t total = 0;
+    for (int i = 0; i < v->n; i++) total += V->len[i];
+    if (!(v->bytes = malloc(total + 1))) return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+    uint32_t w = 0;
+    for (int i = 0; i < v->n; i++) {
+        const uint8_t *s = (const uint8_t *)V->str[i];
+        uint32_t n = V->len[i], start = w;
+        bool symbols = v->type[i] != TOK_CONTROL && v->type[i] != TOK_USER;
+        for (uint32_t j = 0; symbols && j < n;) {
+            int k = utf8_char(s + j, n - j);
+            if (k <= 0) return vocab_fail(V, "tokenizer.ggml.tokens[%d] is not valid UTF-8", i);
+            uint32_t cp = utf8_cp(s + j, k);
+            if (cp >= 0x144 || cp_byte[cp] < 0) symbols = false;
+            else v->bytes[w++] = (char)cp_byte[cp];
+            j += (uint32_t)k;
+        }
+        if (!symbols) {
+            w = start;
+            memcpy(v->bytes + w, s, n);
+            w += n;
+        }
+        v->off[i] = start;
+    }
+    v->off[v->n] = w;
+    for (int b = 0; b < 256; b++) {
+        char sym[4];
+        int k = put_utf8((uint32_t)byte_to_cp(b), sym);
+        v->byte_tok[b] = str_lookup(V, sym, (size_t)k);
+        if (v->byte_tok[b] < 0) return vocab_fail(V, "the vocabulary has no token for byte 0x%02X", b);
+    }
+    return DS_OK;
+}
+
+static size_t pair_slot(const ds_vocab *v, uint64_t key) {
+    size_t h = hash_u64(key) & v->pair_mask;
+    while (v->pair_rank[h] >= 0 && v->pair_key[h] != key) h = (h + 1) & v->pair_mask;
+    return h;
+}
+
+static uint64_t pair_of(int32_t a, int32_t b) { return (uint64_t)(uint32_t)a << 32 | (uint32_t)b; }
+
+/* Merge "left right" number i: both parts and their concatenation must be tokens. */
+static ds_status vocab_merges(vocab_loader *V) {
+    ds_vocab *v = V->v;
+    ds_status s;
+    const gguf_kv *kv = vocab_array(V, "tokenizer.ggml.merges", GGUF_STR, 0, false, &s);
+    if (s) return s;
+    uint64_t n = kv ? kv->n : 0;
+    if (n > INT32_MAX / 2) return vocab_fail(V, "tokenizer.ggml.merges has %llu entries", (unsigned long long)n);
+    v->pair_mask = pow2_above((size_t)n) - 1;
+    v->pair_key = malloc((v->pair_mask + 1) * sizeof *v->pair_key);
+    v->pair_rank = malloc((v->pair_mask + 1) * sizeof *v->pair_rank);
+    v->pair_out = malloc((v->pair_mask + 1) * sizeof *v->pair_out);
+    char *cat = malloc(64);
+    size_t cat_cap = 64;
+    if (!v->pair_key || !v->pair_rank || !v->pair_out || !cat) { free(cat); return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory"); }
+    memset(v->pair_rank, 0xFF, (v->pair_mask + 1) * sizeof *v->pair_rank);
+    const uint8_t *p = kv ? kv->val : NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        const char *m;
+        uint32_t len;
+        gguf_next_str(&p, &m, &len);
+        const char *sp = len > 1 ? memchr(m + 1, ' ', len - 1) : NULL; /* a part may be " " itself */
+        int a = sp ? str_lookup(V, m, (size_t)(sp - m)) : -1;
+        int b = sp ? str_lookup(V, sp + 1, (size_t)(m + len - sp - 1)) : -1;
+        if (len + 1 > cat_cap) {
+            char *c2 = realloc(cat, cat_cap = len + 1);
+            if (!c2) { free(cat); return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory"); }
+            cat = c2;
+        }
+        int out = -1;
+        if (a >= 0 && b >= 0) {
+            size_t la = (size_t)(sp - m);
+            memcpy(cat, m, la);
+            memcpy(cat + la, sp + 1, len - la - 1);
+            out = str_lookup(V, cat, len - 1);
+        }
+        if (out < 0) {
+            free(cat);
+            return vocab_fail(V, "tokenizer.ggml.merges[%llu] '%.*s' does not join two tokens into a token",
+                              (unsigned long long)i, (int)(len < 60 ? len : 60), m);
+        }
+        size_t h = pair_slot(v, pair_of(a, b));
+        if (v->pair_rank[h] >= 0) continue; /* a repeated merge keeps its first rank */
+        v->pair_key[h] = pair_of(a, b);
+        v->pair_rank[h] = (int32_t)i;
+        v->pair_out[h] = out;
+    }
+    free(cat);
+    return DS_OK;
+}
+
+/* A byte trie of the added tokens (control and user-defined), for leftmost-longest matching. */
+static ds_status vocab_trie(vocab_loader *V) {
+    ds_vocab *v = V->v;
+    size_t cap = 1;
+    for (int i = 0; i < v->n; i++)
+        if (v->type[i] == TOK_CONTROL || v->type[i] == TOK_USER) cap += V->len[i];
+    if (cap > INT32_MAX) return vocab_fail(V, "added tokens too long");
+    if (!(v->trie = malloc(cap * sizeof *v->trie))) return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+    v->trie[0] = (trie_node){-1, -1, -1, 0};
+    v->n_trie = 1;
+    for (int i = 0; i < v->n; i++) {
+        if ((v->type[i] != TOK_CONTROL && v->type[i] != TOK_USER) || !V->len[i]) continue;
+        int32_t node = 0;
+        for (uint32_t j = 0; j < V->len[i]; j++) {
+            uint8_t c = (uint8_t)V->str[i][j];
+            int32_t ch = v->trie[node].child;
+            while (ch >= 0 && v->trie[ch].byte != c) ch = v->trie[ch].sibling;
+            if (ch < 0) {
+                ch = v->n_trie++;
+                v->trie[ch] = (trie_node){-1, v->trie[node].child, -1, c};
+                v->trie[node].child = ch;
+            }
+            node = ch;
+        }
+        if (v->trie[node].token < 0) v->trie[node].token = i;
+        v->trie_first[(uint8_t)V->str[i][0]] = true;
+    }
+    return DS_OK;
+}
+
+/* Rewrite an Oniguruma regex for PCRE2: \s and \S as Oniguruma means them. */
+static char *onig_to_pcre2(const char *re) {
+    size_t n = strlen(re), class_at = 0; /* where the open class's items start */
+    char *out = malloc(n * 64 + 1), *w = out;
+    bool in_class = false;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (re[i] == '\\' && i + 1 < n && (re[i + 1] == 's' || re[i + 1] == 'S')) {
+            bool neg = re[i + 1] == 'S';
+            if (in_class && neg) { free(out); return NULL; } /* [\S] has no class-item spelling */
+            w += sprintf(w, in_class ? "%s" : neg ? "[^%s]" : "[%s]", WHITE_SPACE);
+            i++;
+        } else if (re[i] == '\\' && i + 1 < n) {
+            *w++ = re[i++];
+            *w++ = re[i];
+        } else {
+            bool opens = re[i] == '[' && !in_class;
+            if (re[i] == ']' && in_class && (size_t)(w - out) > class_at) in_class = false; /* "[]" and "[^]" start with a literal ] */
+            *w++ = re[i];
+            if (opens) {
+                in_class = true;
+                if (i + 1 < n && re[i + 1] == '^') *w++ = re[++i];
+                class_at = (size_t)(w - out);
+            }
+        }
+    }
+    *w = 0;
+    return out;
+}
+
+static ds_status vocab_regexes(vocab_loader *V) {
+    ds_vocab *v = V->v;
+    meta_str(V->f, "tokenizer.ggml.pre", v->pre, sizeof v->pre);
+    if (!v->pre[0]) snprintf(v->pre, sizeof v->pre, "default");
+    const pre_rule *rule = NULL;
+    for (size_t i = 0; i < sizeof PRE_RULES / sizeof PRE_RULES[0]; i++)
+        if (!strcmp(PRE_RULES[i].name, v->pre)) rule = &PRE_RULES[i];
+    if (!rule) {
+        snprintf(v->unusable, sizeof v->unusable, "%s: pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported; "
+                 "supported: deepseek-v3", V->f->path, v->pre);
+        return DS_OK;
+    }
+    for (v->n_re = 0; v->n_re < 4 && rule->regex[v->n_re]; v->n_re++) {
+        char *pat = onig_to_pcre2(rule->regex[v->n_re]);
+        int code;
+        PCRE2_SIZE at;
+        if (!pat) return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+        v->re[v->n_re] = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &at, NULL);
+        free(pat);
+        if (!v->re[v->n_re]) return fail(DS_ERR_UNSUPPORTED, V->err, V->err_size, "pre-tokenizer '%s': regex %d does not compile (PCRE2 error %d at %zu)",
+                                     v->pre, v->n_re, code, (size_t)at);
+        pcre2_jit_compile(v->re[v->n_re], PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    }
+    return DS_OK;
+}
+
+static void vocab_free(ds_vocab *v) {
+    if (!v) return;
+    for (int i = 0; i < v->n_re; i++) pcre2_code_free(v->re[i]);
+    free(v->type);
+    free(v->bytes);
+    free(v->off);
+    free(v->str_slot);
+    free(v->pair_key);
+    free(v->pair_rank);
+    free(v->pair_out);
+    free(v->trie);
+    free(v->chat_template);
+    free(v);
+}
+
+static ds_status vocab_meta(vocab_loader *V) {
+    ds_vocab *v = V->v;
+    int64_t x = -1;
+    v->bos = v->eos = -1;
+    TRY(meta_int(V->f, "tokenizer.ggml.bos_token_id", false, 0, v->n - 1, &x, V->err, V->err_size));
+    v->bos = (int)x;
+    x = -1;
+    TRY(meta_int(V->f, "tokenizer.ggml.eos_token_id", false, 0, v->n - 1, &x, V->err, V->err_size));
+    v->eos = (int)x;
+    x = 0;
+    TRY(meta_int(V->f, "tokenizer.ggml.add_bos_token", false, 0, 1, &x, V->err, V->err_size));
+    v->add_bos = x && v->bos >= 0;
+    const gguf_kv *kv = gguf_find(V->f, "tokenizer.chat_template");
+    if (kv && kv->type == GGUF_STR) {
+        uint64_t len;
+        memcpy(&len, kv->val, 8);
+        if (!(v->chat_template = dup_n((const char *)kv->val + 8, (size_t)len)))
+            return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+    }
+    return DS_OK;
+}
+
+/* The file's tokenizer, or *out = NULL when it has none. A broken tokenizer fails the load; one
+   whose pre-tokenizer is unknown loads (ids and decoding work) and refuses to encode. */
+static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_t err_size) {
+    char model[32];
+    *out = NULL;
+    meta_str(f, "tokenizer.ggml.model", model, sizeof model);
+    if (!model[0]) return DS_OK;
+    ds_vocab *v = calloc(1, sizeof *v);
+    if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    vocab_loader V = {v, f, NULL, NULL, 0, err, err_size};
+    ds_status s = DS_OK;
+    if (strcmp(model, "gpt2")) {
+        snprintf(v->unusable, sizeof v->unusable, "%s: tokenizer model '%s' is not supported (byte-level BPE, 'gpt2', is)", f->path, model);
+    }
+    const gguf_kv *tokens = vocab_array(&V, "tokenizer.ggml.tokens", GGUF_STR, 0, true, &s);
+    if (!s) s = vocab_tokens(&V, tokens);
+    if (!s) s = vocab_meta(&V);
+    if (!s && !v->unusable[0]) s = vocab_bytes(&V);
+    if (!s && !v->unusable[0]) s = vocab_merges(&V);
+    if (!s && !v->unusable[0]) s = vocab_trie(&V);
+    if (!s && !v->unusable[0]) s = vocab_regexes(&V);
+    free(V.str);
+    free(V.len);
+    free(v->str_slot);
+    v->str_slot = NULL;
+    if (s) { vocab_free(v); return s; }
+    *out = v;
+    return DS_OK;
+}
+
+/* ---- encoding ---- */
+
+typedef struct {
+    uint64_t *key; /* hash of the piece; 0 = empty */
+    uint32_t *at, *len; /* the piece's ids in ids[], and their count */
+    uint32_t *plen;     /* the piece's byte length, to reject hash collisions cheaply */
+    char **text;
+    int32_t *ids;
+    size_t n_ids, cap_ids, mask, used;
+} bpe_cache;
+
+typedef struct {
+    const ds_vocab *v;
+    int32_t *out;
+    int cap;
+    int64_t n;
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jit;
+    int32_t *sym, *prev, *next; /* the piece's symbols as a linked list */
+    uint64_t *heap;             /* candidate merges: rank << 32 | left position */
+    size_t cap_sym;
+    bpe_cache cache;
+    void (*piece_fn)(const char *, size_t, void *); /* ds_pretokenize: pieces, not ids */
+    void *user;
+    int rc; /* a PCRE2 error, or -1 out of memory */
+} tok_run;
+
+static void emit(tok_run *r, int32_t id) {
+    if (r->n < r->cap) r->out[r->n] = id;
+    r->n++;
+}
+
+static void heap_push(uint64_t *h, size_t *n, uint64_t x) {
+    size_t i = (*n)++;
+    while (i && h[(i - 1) / 2] > x) { h[i] = h[(i - 1) / 2]; i = (i - 1) / 2; }
+    h[i] = x;
+}
+
+static uint64_t heap_pop(uint64_t *h, size_t *n) {
+    uint64_t top = h[0], x = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && h[c + 1] < h[c]) c++;
+        if (h[c] >= x) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+    return top;
+}
+
+static void push_pair(tok_run *r, size_t *nh, int32_t left) {
+    int32_t right = r->next[left];
+    if (left < 0 || right < 0) return;
+    size_t h = pair_slot(r->v, pair_of(r->sym[left], r->sym[right]));
+    if (r->v->pair_rank[h] >= 0) heap_push(r->heap, nh, (uint64_t)r->v->pair_rank[h] << 32 | (uint32_t)left);
+}
+
+static bool bpe_scratch(tok_run *r, size_t n) {
+    if (n <= r->cap_sym) return true;
+    size_t cap = n * 2;
+    int32_t *a = realloc(r->sym, cap * 4), *b = a ? realloc(r->prev, cap * 4) : NULL;
+    if (a) r->sym = a;
+    if (b) r->prev = b;
+    int32_t *c = b ? realloc(r->next, cap * 4) : NULL;
+    if (c) r->next = c;
+    uint64_t *d = c ? realloc(r->heap, cap * 2 * 8) : NULL; /* up to 2n candidates are queued */
+    if (d) r->heap = d;
+    if (!d) return false;
+    r->cap_sym = cap;
+    return true;
+}
+
+/* Merge one piece: the lowest-ranked adjacent pair first, the leftmost of equal pairs first. */
+static void bpe_piece(tok_run *r, const uint8_t *s, size_t n) {
+    if (!bpe_scratch(r, n)) { r->rc = -1; return; }
+    size_t nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        r->sym[i] = r->v->byte_tok[s[i]];
+        r->prev[i] = (int32_t)i - 1;
+        r->next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
+    }
+    for (size_t i = 0; i + 1 < n; i++) push_pair(r, &nh, (int32_t)i);
+    while (nh) {
+        uint64_t top = heap_pop(r->heap, &nh);
+        int32_t left = (int32_t)(uint32_t)top, right = r->next[left];
+        if (r->sym[left] < 0 || right < 0) continue;
+        size_t h = pair_slot(r->v, pair_of(r->sym[left], r->sym[right]));
+        if (r->v->pair_rank[h] != (int32_t)(top >> 32)) continue; /* stale: a neighbour changed */
+        r->sym[left] = r->v->pair_out[h];
+        r->sym[right] = -1;
+        r->next[left] = r->next[right];
+        if (r->next[right] >= 0) r->prev[r->next[right]] = left;
+        push_pair(r, &nh, r->prev[left]);
+        push_pair(r, &nh, left);
+    }
+    for (int32_t i = 0; i >= 0; i = r->next[i]) emit(r, r->sym[i]);
+}
+
+/* Long texts repeat their words: remember each short piece's ids. */
+static bool cache_get(tok_run *r, const uint8_t *s, size_t n, uint64_t h) {
+    bpe_cache *c = &r->cache;
+    for (size_t i = h & c->mask; c->key[i]; i = (i + 1) & c->mask) {
+        if (c->key[i] == h && c->plen[i] == n && !memcmp(c->text[i], s, n)) {
+            for (uint32_t k = 0; k < c->len[i]; k++) emit(r, c->ids[c->at[i] + k]);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void cache_put(tok_run *r, const uint8_t *s, size_t n, uint64_t h, int64_t first) {
+    bpe_cache *c = &r->cache;
+    size_t k = (size_t)(r->n - first);
+    if (c->used * 4 >= c->mask * 3 || r->n > r->cap) return; /* full, or the ids were not kept */
+    if (c->n_ids + k > c->cap_ids) {
+        size_t cap = (c->n_ids + k) * 2;
+        int32_t *p = realloc(c->ids, cap * sizeof *p);
+        if (!p) return;
+        c->ids = p;
+        c->cap_ids = cap;
+    }
+    char *t = dup_n((const char *)s, n);
+    if (!t) return;
+    size_t i = h & c->mask;
+    while (c->key[i]) i = (i + 1) & c->mask;
+    c->key[i] = h;
+    c->text[i] = t;
+    c->plen[i] = (uint32_t)n;
+    c->at[i] = (uint32_t)c->n_ids;
+    c->len[i] = (uint32_t)k;
+    memcpy(c->ids + c->n_ids, r->out + first, k * sizeof *c->ids);
+    c->n_ids += k;
+    c->used++;
+}
+
+static void bpe(tok_run *r, const uint8_t *s, size_t n) {
+    if (n == 1) { emit(r, r->v->byte_tok[s[0]]); return; }
+    bool cached = r->cache.key && n <= 64;
+    uint64_t h = cached ? hash_bytes(s, n) | 1 : 0;
+    if (cached && cache_get(r, s, n, h)) return;
+    int64_t first = r->n;
+    bpe_piece(r, s, n);
+    if (cached) cache_put(r, s, n, h, first);
+}
+
+/* Pre-tokenizer step `level` on one piece: matches and the gaps between them go to the next. */
+static void split(tok_run *r, int level, const uint8_t *s, size_t n) {
+    if (r->rc || !n) return;
+    if (level == r->v->n_re) {
+        if (r->piece_fn) r->piece_fn((const char *)s, n, r->user);
+        else bpe(r, s, n);
+        return;
+    }
+    size_t pos = 0, last = 0;
+    while (pos < n) {
+        int rc = pcre2_match(r->v->re[level], s, n, pos, PCRE2_NO_UTF_CHECK, r->md, r->mctx);
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) { r->rc = rc; return; }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
+        size_t a = ov[0], b = ov[1];
+        split(r, level + 1, s + last, a - last);
+        split(r, level + 1, s + a, b - a);
+        last = b;
+        if (b == a && b >= n) break;
+        pos = b > a ? b : b + (size_t)utf8_char(s + b, n - b); /* an empty match moves on */
+    }
+    split(r, level + 1, s + last, n - last);
+}
+
+/* The added token starting at s, longest first: its length, or 0. */
+static size_t added_at(const ds_vocab *v, const uint8_t *s, size_t n, int32_t *tok) {
+    int32_t node = 0;
+    size_t best = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t ch = v->trie[node].child;
+        while (ch >= 0 && v->trie[ch].byte != s[i]) ch = v->trie[ch].sibling;
+        if (ch < 0) break;
+        node = ch;
+        if (v->trie[node].token >= 0) { best = i + 1; *tok = v->trie[node].token; }
+    }
+    return best;
+}
+
+static void run_free(tok_run *r) {
+    pcre2_match_data_free(r->md);
+    pcre2_match_context_free(r->mctx);
+    pcre2_jit_stack_free(r->jit);
+    free(r->sym);
+    free(r->prev);
+    free(r->next);
+    free(r->heap);
+    bpe_cache *c = &r->cache;
+    for (size_t i = 0; c->key && i <= c->mask; i++)
+        if (c->key[i]) free(c->text[i]);
+    free(c->key);
+    free(c->at);
+    free(c->len);
+    free(c->plen);
+    free(c->text);
+    free(c->ids);
+}
+
+static bool run_init(tok_run *r, size_t len) {
+    r->md = pcre2_match_data_create(1, NULL);
+    r->mctx = pcre2_match_context_create(NULL);
+    r->jit = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
+    if (!r->md || !r->mctx || !r->jit) return false;
+    pcre2_jit_stack_assign(r->mctx, NULL, r->jit);
+    if (len < 4096) return true;
+    bpe_cache *c = &r->cache;
+    c->mask = (1u << 16) - 1;
+    c->key = calloc(c->mask + 1, sizeof *c->key);
+    c->at = malloc((c->mask + 1) * sizeof *c->at);
+    c->len = malloc((c->mask + 1) * sizeof *c->len);
+    c->plen = malloc((c->mask + 1) * sizeof *c->plen);
+    c->text = malloc((c->mask + 1) * sizeof *c->text);
+    return c->key && c->at && c->len && c->plen && c->text;
+}
+
+static ds_status tok_check_utf8(const uint8_t *s, size_t len, char *err, size_t err_size) {
+    for (size_t i = 0; i < len;) {
+        if (s[i] < 0x80) { i++; continue; }
+        int k = utf8_char(s + i, len - i);
+        if (k <= 0) return fail(DS_ERR_ARG, err, err_size, "text is not valid UTF-8 at byte offset %zu", i);
+        i += (size_t)k;
+    }
+    return DS_OK;
+}
+
+/* Shared by ds_tokenize and ds_pretokenize: checks, then added tokens, then the regex steps. */
+static int tokenize_run(const ds_model *m, tok_run *r, const char *text, size_t len, int add_bos, char *err,
+                        size_t err_size) {
+    const ds_vocab *v = m->vocab;
+    const uint8_t *s = (const uint8_t *)text;
+    if (err && err_size) err[0] = 0;
+    if (!v) { fail(DS_ERR_ARG, err, err_size, "%s: the model file has no tokenizer", m->file->path); return -1; }
+    if (v->unusable[0]) { fail(DS_ERR_UNSUPPORTED, err, err_size, "%s", v->unusable); return -1; }
+    if (len > (size_t)INT_MAX - 1) { fail(DS_ERR_ARG, err, err_size, "text of %zu bytes is too long to tokenize", len); return -1; }
+    if (tok_check_utf8(s, len, err, err_size)) return -1;
+    r->v = v;
+    if (!run_init(r, r->piece_fn ? 0 : len)) { fail(DS_ERR_NOMEM, err, err_size, "out of memory"); return -1; }
+    if (add_bos && v->bos >= 0) emit(r, v->bos);
+    size_t seg = 0;
+    for (size_t i = 0; i < len && !r->rc;) {
+        int32_t tok;
+        size_t k = v->trie_first[s[i]] ? added_at(v, s + i, len - i, &tok) : 0;
+        if (!k) { i++; continue; }
+        split(r, 0, s + seg, i - seg);
+        if (r->piece_fn) r->piece_fn(text + i, k, r->user);
+        else emit(r, tok);
+        seg = i += k;
+    }
+    split(r, 0, s + seg, len - seg);
+    if (r->rc == -1) { fail(DS_ERR_NOMEM, err, err_size, "out of memory"); return -1; }
+    if (r->rc) {
+        PCRE2_UCHAR msg[120];
+        pcre2_get_error_message(r->rc, msg, sizeof msg);
+        fail(DS_ERR_ARG, err, err_size, "pre-tokenizer regex failed: %s", (const char *)msg);
+        return -1;
+    }
+    return 0;
+}
+
+int ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out, int cap, char *err,
+                size_t err_size) {
+    tok_run r = {.out = out, .cap = cap < 0 ? 0 : cap};
+    int rc = tokenize_run(m, &r, text, len, add_bos, err, err_size);
+    run_free(&r);
+    return rc ? -1 : (int)r.n;
+}
+
+int ds_pretokenize(const ds_model *m, const char *text, size_t len, void (*fn)(const char *, size_t, void *),
+                   void *user, char *err, size_t err_size) {
+    tok_run r = {.piece_fn = fn, .user = user};
+    int rc = tokenize_run(m, &r, text, len, 0, err, err_size);
+    run_free(&r);
+    return rc;
+}
+
+/* ---- decoding ---- */
+
+struct ds_detok {
+    const ds_vocab *v;
+    int skip_special;
+    uint8_t pend[4]; /* the start of a character the next token may finish */
+    int n_pend;
+    byte_buf out;
+};
+
+int ds_model_add_bos(const ds_model *m) { return m->vocab && m->vocab->add_bos; }
+int ds_model_n_tokens(const ds_model *m) { return m->vocab ? m->vocab->n : 0; }
+
+const char *ds_token_bytes(const ds_model *m, int32_t id, size_t *len) {
+    const ds_vocab *v = m->vocab;
+    if (!v || id < 0 || id >= v->n || !v->bytes) { *len = 0; return NULL; }
+    *len = v->off[id + 1] - v->off[id];
+    return v->bytes + v->off[id];
+}
+
+int ds_token_is_control(const ds_model *m, int32_t id) {
+    const ds_vocab *v = m->vocab;
+    return v && id >= 0 && id < v->n && v->type[id] == TOK_CONTROL;
+}
+
+/* Append bytes to the decoded text: complete characters go out, invalid subparts become
+   U+FFFD, an unfinished character waits in pend. */
+static void detok_bytes(ds_detok *d, const uint8_t *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        d->pend[d->n_pend++] = s[i];
+        while (d->n_pend) {
+            int k = utf8_char(d->pend, (size_t)d->n_pend);
+            if (k == 0) break;
+            size_t used = k > 0 ? (size_t)k : (size_t)-k;
+            buf_put(&d->out, k > 0 ? (const void *)d->pend : "\xEF\xBF\xBD", k > 0 ? used : 3);
+            d->n_pend -= (int)used;
+            memmove(d->pend, d->pend + used, (size_t)d->n_pend);
+        }
+    }
+}
+
+static void detok_token(ds_detok *d, int32_t id) {
+    const ds_vocab *v = d->v;
+    if (!v || id < 0 || id >= v->n || !v->bytes || (d->skip_special && v->type[id] == TOK_CONTROL)) return;
+    detok_bytes(d, (const uint8_t *)v->bytes + v->off[id], v->off[id + 1] - v->off[id]);
+}
+
+static void detok_end(ds_detok *d) {
+    if (d->n_pend) buf_put(&d->out, "\xEF\xBF\xBD", 3);
+    d->n_pend = 0;
+}
+
+ds_detok *ds_detok_new(const ds_model *m, int skip_special) {
+    ds_detok *d = calloc(1, sizeof *d);
+    if (d) { d->v = m->vocab; d->skip_special = skip_special; }
+    return d;
+}
+
+static const char *detok_text(ds_detok *d, size_t *len) {
+    buf_put(&d->out, "", 1); /* callers may treat it as a C string */
+    *len = d->out.oom ? 0 : d->out.n - 1;
+    return d->out.oom ? "" : (const char *)d->out.p;
+}
+
+const char *ds_detok_push(ds_detok *d, int32_t id, size_t *len) {
+    d->out.n = 0;
+    d->out.oom = false;
+    detok_token(d, id);
+    return detok_text(d, len);
+}
+
+const char *ds_detok_flush(ds_detok *d, size_t *len) {
+    d->out.n = 0;
+    d->out.oom = false;
+    detok_end(d);
+    return detok_text(d, len);
+}
+
+void ds_detok_free(ds_detok *d) {
+    if (!d) return;
+    free(d->out.p);
+    free(d);
+}
+
+size_t ds_detokenize(const ds_model *m, const int32_t *ids, int n, int skip_special, char *buf, size_t cap) {
+    ds_detok d = {.v = m->vocab, .skip_special = skip_special};
+    for (int i = 0; i < n; i++) detok_token(&d, ids[i]);
+    detok_end(&d);
+    size_t len = d.out.n;
+    if (cap) {
+        size_t k = len < cap - 1 ? len : cap - 1;
+        if (k) memcpy(buf, d.out.p, k);
+        buf[k] = 0;
+    }
+    free(d.out.p);
+    return len;
+}
+
+static int vocab_size(const ds_vocab *v) { return v->n; }
+static int vocab_special(const ds_vocab *v, bool eos) { return eos ? v->eos : v->bos; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* chat templates                                                                              */
+
+/* Chat templates without a Jinja interpreter: a GGUF's tokenizer.chat_template is
+   recognised as one of DeepSeek's templates, whose output is then reproduced byte for byte,
+   quirks included (tests/data/chat-templates/README.md has the templates and golden renderings).
+
+   "Reproduced" means: what Hugging Face transformers' apply_chat_template gives for the same
+   messages. A message maps to the Jinja dict as: content NULL is None, n_tool_calls > 0 is a
+   'tool_calls' key (absent otherwise), a tool call is {type, function: {name, arguments}}. Where
+   the template would raise (None + str, for instance) the render fails with -1; roles a template
+   does not test for are skipped, as the template skips them. NULL bos/eos are empty strings (an
+   absent token renders as nothing). -1 also answers an unknown style and malformed arguments
+   (n_msgs < 0, msgs NULL with n_msgs > 0, n_tool_calls < 0 or > 0 with tool_calls NULL). */
+/* The markers, in UTF-8: ｜ is U+FF5C and ▁ is U+2581, not ASCII. */
+#define CHAT_USER "<｜User｜>"
+#define CHAT_ASSISTANT "<｜Assistant｜>"
+#define CHAT_EOS "<｜end▁of▁sentence｜>"
+#define CHAT_CALLS_BEGIN "<｜tool▁calls▁begin｜>"
+#define CHAT_CALLS_END "<｜tool▁calls▁end｜>"
+#define CHAT_CALL_BEGIN "<｜tool▁call▁begin｜>"
+#define CHAT_CALL_END "<｜tool▁call▁end｜>"
+#define CHAT_OUTPUTS_BEGIN "<｜tool▁outputs▁begin｜>"
+#define CHAT_OUTPUTS_END "<｜tool▁outputs▁end｜>"
+#define CHAT_OUTPUT_BEGIN "<｜tool▁output▁begin｜>"
+#define CHAT_OUTPUT_END "<｜tool▁output▁end｜>"
+#define CHAT_SEP "<｜tool▁sep｜>"
+
+/* ---- detection ---- */
+
+static int chat_has(const char *s, const char *needle) { return strstr(s, needle) != NULL; }
+
+/* "<｜Assistant｜><think>" then a newline, written in the template either as a Jinja escape
+   (R1's JSON has '\\n') or as the character itself (a JSON '\n'). */
+static int chat_has_think_prompt(const char *t) {
+    static const char open[] = CHAT_ASSISTANT "<think>";
+    for (const char *p = strstr(t, open); p; p = strstr(p + 1, open)) {
+        const char *q = p + sizeof open - 1;
+        if (*q == '\n' || (q[0] == '\\' && q[1] == 'n')) return 1;
+    }
+    return 0;
+}
+
+/* Distinctive substrings, as llama.cpp's llm_chat_detect_template does:
+   - V2: "'Assistant: ' + message['content'] + eos_token" (DeepSeek LLM / V2 / V2-Lite chat).
+   - The <｜User｜>/<｜Assistant｜> family splits into:
+     * V3.1-style hybrid templates, which open answers with "<｜Assistant｜></think>" and switch on
+       a `thinking` variable: not reproduced, so UNKNOWN rather than a wrong V3 rendering.
+     * R1, which differs from V3 in that earlier answers lose their reasoning
+       (content.split('</think>')[-1]) and, since the 2025-02 revision, the generation prompt
+       opens a think block ('<｜Assistant｜><think>\n'); either mark means R1. Its tool calls also
+       differ (see chat_r1_assistant). R1's earlier revision (no <think>\n) and the R1 distills'
+       template (V3's tool calls, <think>\n) are rendered as that latest R1 template, which is
+       what DeepSeek recommends for the model but not their exact text.
+     * V3: the rest of the family, which must also name <｜end▁of▁sentence｜>. */
+ds_chat_style ds_chat_detect(const char *t) {
+    if (!t) return DS_CHAT_UNKNOWN;
+    if (chat_has(t, "'Assistant: ' + message['content'] + eos_token")) return DS_CHAT_DEEPSEEK2;
+    if (!chat_has(t, CHAT_USER) || !chat_has(t, CHAT_ASSISTANT)) return DS_CHAT_UNKNOWN;
+    if (chat_has(t, CHAT_ASSISTANT "</think>")) return DS_CHAT_UNKNOWN;
+    if (chat_has(t, "split('</think>')[-1]") || chat_has_think_prompt(t))
+        return DS_CHAT_DEEPSEEK_R1;
+    if (chat_has(t, CHAT_EOS)) return DS_CHAT_DEEPSEEK3;
+    return DS_CHAT_UNKNOWN;
+}
+
+const char *ds_chat_style_name(ds_chat_style s) {
+    switch (s) {
+    case DS_CHAT_UNKNOWN: return "unknown";
+    case DS_CHAT_DEEPSEEK3: return "deepseek3";
+    case DS_CHAT_DEEPSEEK_R1: return "deepseek-r1";
+    case DS_CHAT_DEEPSEEK2: return "deepseek2";
+    }
+    return "unknown";
+}
+
+int ds_chat_opens_think(ds_chat_style s) { return s == DS_CHAT_DEEPSEEK_R1; }
+
+/* ---- output ---- */
+
+/* Writes what fits into the caller's buffer (always NUL-terminated when cap > 0) and counts the
+   full length, so one pass both renders and sizes. A NULL piece is the template's error of
+   concatenating None: it marks the whole render failed. */
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t len;
+    int failed;
+} chat_buf;
+
+static void chat_put(chat_buf *o, const char *s) {
+    if (!s) {
+        o->failed = 1;
+        return;
+    }
+    size_t n = strlen(s);
+    if (o->len < o->cap) {
+        size_t room = o->cap - 1 - o->len, k = n < room ? n : room;
+        memcpy(o->buf + o->len, s, k);
+        o->buf[o->len + k] = '\0';
+    }
+    o->len = n > SIZE_MAX - o->len ? SIZE_MAX : o->len + n;
+}
+
+static int chat_is_role(const ds_chat_message *m, const char *role) {
+    return m->role && strcmp(m->role, role) == 0;
+}
+
+/* ---- DeepSeek V3 and R1 ---- */
+
+typedef struct {
+    int is_first;        /* a first tool call was written: never reset, as in the template */
+    int is_tool;         /* inside tool outputs */
+    int is_output_first; /* no tool output written yet: never reset either */
+} chat_v3_state;
+
+/* type<｜tool▁sep｜>name\n```json\nargs\n```<｜tool▁call▁end｜> */
+static void chat_put_call(chat_buf *o, const ds_tool_call *c) {
+    chat_put(o, c->type);
+    chat_put(o, CHAT_SEP);
+    chat_put(o, c->name);
+    chat_put(o, "\n```json\n");
+    chat_put(o, c->arguments);
+    chat_put(o, "\n```" CHAT_CALL_END);
+}
+
+/* All system messages, joined by a blank line, go first whatever their position. */
+static void chat_put_system(chat_buf *o, const ds_chat_message *msgs, int n) {
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        if (!chat_is_role(&msgs[i], "system")) continue;
+        if (!first) chat_put(o, "\n\n");
+        chat_put(o, msgs[i].content);
+        first = 0;
+    }
+}
+
+/* V3 takes the tool-call path on content None alone (text with calls loses the calls). Every
+   call but the conversation's very first is followed by <｜tool▁calls▁end｜><｜end▁of▁sentence｜>,
+   so a lone call gets neither; and as is_first is never reset, every later call-only turn
+   starts with "\n<｜tool▁call▁begin｜>" and no <｜Assistant｜>. */
+static void chat_v3_assistant(chat_buf *o, chat_v3_state *st, const ds_chat_message *m) {
+    if (!m->content) {
+        st->is_tool = 0;
+        for (int i = 0; i < m->n_tool_calls; i++) {
+            if (!st->is_first) {
+                chat_put(o, CHAT_ASSISTANT CHAT_CALLS_BEGIN CHAT_CALL_BEGIN);
+                chat_put_call(o, &m->tool_calls[i]);
+                st->is_first = 1;
+            } else {
+                chat_put(o, "\n" CHAT_CALL_BEGIN);
+                chat_put_call(o, &m->tool_calls[i]);
+                chat_put(o, CHAT_CALLS_END CHAT_EOS);
+            }
+        }
+        return;
+    }
+    /* after tool outputs the answer continues them: no <｜Assistant｜> */
+    chat_put(o, st->is_tool ? CHAT_OUTPUTS_END : CHAT_ASSISTANT);
+    chat_put(o, m->content);
+    chat_put(o, CHAT_EOS);
+    st->is_tool = 0;
+}
+
+/* The text after the last "</think>" (Jinja's content.split('</think>')[-1]). */
+static const char *chat_after_reasoning(const char *s) {
+    for (const char *p = strstr(s, "</think>"); p; p = strstr(s, "</think>")) s = p + 8;
+    return s;
+}
+
+/* R1 tests for a 'tool_calls' key; text before the calls is kept (reasoning included) only in
+   the first call-writing turn, and each such turn ends with <｜tool▁calls▁end｜>. Plain answers
+   lose their reasoning, except right after tool outputs. */
+static void chat_r1_assistant(chat_buf *o, chat_v3_state *st, const ds_chat_message *m) {
+    if (m->n_tool_calls > 0) {
+        st->is_tool = 0;
+        for (int i = 0; i < m->n_tool_calls; i++) {
+            if (!st->is_first) {
+                chat_put(o, CHAT_ASSISTANT);
+                if (m->content) chat_put(o, m->content);
+                chat_put(o, CHAT_CALLS_BEGIN CHAT_CALL_BEGIN);
+                st->is_first = 1;
+            } else {
+                chat_put(o, "\n" CHAT_CALL_BEGIN);
+            }
+            chat_put_call(o, &m->tool_calls[i]);
+        }
+        chat_put(o, CHAT_CALLS_END CHAT_EOS);
+        return;
+    }
+    if (st->is_tool) {
+        chat_put(o, CHAT_OUTPUTS_END);
+        chat_put(o, m->content);
+    } else {
+        chat_put(o, CHAT_ASSISTANT); /* a NULL content fails: '</think>' in None raises */
+        chat_put(o, m->content ? chat_after_reasoning(m->content) : NULL);
+    }
+    chat_put(o, CHAT_EOS);
+    st->is_tool = 0;
+}
+
+static void chat_v3_tool(chat_buf *o, chat_v3_state *st, const ds_chat_message *m, int r1) {
+    st->is_tool = 1;
+    if (st->is_output_first) chat_put(o, CHAT_OUTPUTS_BEGIN);
+    else if (!r1) chat_put(o, "\n");
+    st->is_output_first = 0;
+    chat_put(o, CHAT_OUTPUT_BEGIN);
+    chat_put(o, m->content);
+    chat_put(o, CHAT_OUTPUT_END);
+}
+
+static void chat_render_v3(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n,
+                           int add_gen, int r1) {
+    chat_v3_state st = {0, 0, 1};
+    chat_put(o, bos);
+    chat_put_system(o, msgs, n);
+    for (int i = 0; i < n && !o->failed; i++) {
+        const ds_chat_message *m = &msgs[i];
+        if (chat_is_role(m, "user")) {
+            st.is_tool = 0; /* without <｜tool▁outputs▁end｜>: the template's own omission */
+            chat_put(o, CHAT_USER);
+            chat_put(o, m->content);
+        } else if (chat_is_role(m, "assistant")) {
+            (r1 ? chat_r1_assistant : chat_v3_assistant)(o, &st, m);
+        } else if (chat_is_role(m, "tool")) {
+            chat_v3_tool(o, &st, m, r1);
+        }
+    }
+    if (st.is_tool) chat_put(o, CHAT_OUTPUTS_END);
+    else if (add_gen) chat_put(o, r1 ? CHAT_ASSISTANT "<think>\n" : CHAT_ASSISTANT);
+}
+
+/* ---- DeepSeek V2 ---- */
+
+/* Messages in order (a system message where it stands); tool calls and tool messages are not
+   part of this format and are ignored, but an assistant turn still needs its text. */
+static void chat_render_v2(chat_buf *o, const char *bos, const char *eos,
+                           const ds_chat_message *msgs, int n, int add_gen) {
+    chat_put(o, bos);
+    for (int i = 0; i < n && !o->failed; i++) {
+        const ds_chat_message *m = &msgs[i];
+        if (chat_is_role(m, "user")) {
+            chat_put(o, "User: ");
+            chat_put(o, m->content);
+            chat_put(o, "\n\n");
+        } else if (chat_is_role(m, "assistant")) {
+            chat_put(o, "Assistant: ");
+            chat_put(o, m->content);
+            chat_put(o, eos);
+        } else if (chat_is_role(m, "system")) {
+            chat_put(o, m->content);
+            chat_put(o, "\n\n");
+        }
+    }
+    if (add_gen) chat_put(o, "Assistant:");
+}
+
+long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
+                    int n_msgs, int add_generation_prompt, char *buf, size_t cap) {
+    chat_buf o = {buf, buf ? cap : 0, 0, 0};
+    if (o.cap) buf[0] = '\0';
+    if (n_msgs < 0 || (n_msgs > 0 && !msgs)) return -1;
+    for (int i = 0; i < n_msgs; i++) {
+        int nc = msgs[i].n_tool_calls;
+        if (nc < 0 || (nc > 0 && !msgs[i].tool_calls)) return -1;
+    }
+    bos = bos ? bos : "";
+    eos = eos ? eos : "";
+    switch (s) {
+    case DS_CHAT_DEEPSEEK3:
+    case DS_CHAT_DEEPSEEK_R1:
+        chat_render_v3(&o, bos, msgs, n_msgs, add_generation_prompt, s == DS_CHAT_DEEPSEEK_R1);
+        break;
+    case DS_CHAT_DEEPSEEK2:
+        chat_render_v2(&o, bos, eos, msgs, n_msgs, add_generation_prompt);
+        break;
+    case DS_CHAT_UNKNOWN:
+    default: return -1;
+    }
+    if (o.failed || o.len > LONG_MAX) {
+        if (o.cap) buf[0] = '\0';
+        return -1;
+    }
+    return (long)o.len;
+}
+
+ds_chat_style ds_model_chat_style(const ds_model *m) {
+    return ds_chat_detect(m->vocab ? m->vocab->chat_template : NULL);
+}
+
+/* The template writes BOS and EOS as text; their token strings are that text. */
+static const char *token_text(const ds_model *m, int id, char *buf, size_t cap) {
+    size_t len;
+    const char *s = id >= 0 ? ds_token_bytes(m, id, &len) : NULL;
+    if (!s || len >= cap) return "";
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    return buf;
+}
+
+long ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs, int add_generation_prompt, char *buf,
+                   size_t cap) {
+    char bos[128], eos[128];
+    return ds_chat_render(ds_model_chat_style(m), token_text(m, m->bos, bos, sizeof bos),
+                          token_text(m, m->eos, eos, sizeof eos), msgs, n_msgs, add_generation_prompt, buf, cap);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* thread pool: persistent workers; each job is split into one contiguous range per thread.    */
@@ -1788,6 +2997,7 @@ ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **o
     ds_context_params d = ds_context_default_params();
     if (!p) p = &d;
     *out = NULL;
+    if (!m->layers) return fail(DS_ERR_ARG, err, err_size, "%s holds only a vocabulary: it can tokenize, not run", m->file->path);
     if (p->n_ctx < 0 || p->n_threads < 0 || p->n_batch < 0 || p->n_threads > 1024)
         return fail(DS_ERR_ARG, err, err_size, "context: negative n_ctx, n_threads or n_batch, or over 1024 threads");
     ds_context *ctx = calloc(1, sizeof *ctx);
@@ -1854,4 +3064,12 @@ int ds_context_n_past(const ds_context *ctx) { return ctx->n_past; }
 int ds_context_n_ctx(const ds_context *ctx) { return ctx->n_ctx; }
 int ds_context_n_threads(const ds_context *ctx) { return ctx->n_threads; }
 void ds_context_reset(ds_context *ctx) { ctx->n_past = 0; ctx->n_logits = 0; }
+
+ds_status ds_context_rewind(ds_context *ctx, int n_past) {
+    if (n_past < 0 || n_past > ctx->n_past)
+        return ctx_fail(ctx, DS_ERR_ARG, "rewind to %d: the context holds %d positions", n_past, ctx->n_past);
+    ctx->n_past = n_past; /* later positions are simply overwritten */
+    ctx->n_logits = 0;
+    return DS_OK;
+}
 const char *ds_context_error(const ds_context *ctx) { return ctx->err; }

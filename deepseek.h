@@ -120,6 +120,11 @@ const char *ds_model_desc(const ds_model *m);
    text is not valid UTF-8 (ds_utf8_lossy repairs such text). */
 int ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out,
                 int cap, char *err, size_t err_size);
+/* The pieces the text is cut into before BPE (added tokens are pieces too), each passed to
+   fn in order; for checking the pre-tokenizer stage on its own. Returns 0, or -1 as ds_tokenize. */
+int ds_pretokenize(const ds_model *m, const char *text, size_t len,
+                   void (*fn)(const char *piece, size_t n, void *user), void *user, char *err,
+                   size_t err_size);
 /* Whether the file has tokenizer.ggml.add_bos_token set (DeepSeek's files do). */
 int ds_model_add_bos(const ds_model *m);
 /* Number of ids with a token string (0 when the file has no tokenizer). */
@@ -181,8 +186,9 @@ const char *ds_chat_style_name(ds_chat_style s);
 /* 1 when the style's generation prompt leaves the model inside a <think> block (R1). */
 int ds_chat_opens_think(ds_chat_style s);
 /* Render messages as the template does. bos/eos are the token strings the template inserts.
-   Returns the text's length; writes at most cap bytes including a terminating NUL. Returns -1
-   for a message the template cannot render (unknown role, missing content). */
+   Returns the text's length; writes at most cap bytes including a terminating NUL. Roles the
+   template does not know are skipped, as the template skips them; -1 where the template itself
+   would fail (content NULL where it needs text) and for DS_CHAT_UNKNOWN. */
 long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
                     int n_msgs, int add_generation_prompt, char *buf, size_t cap);
 /* The style of the model's tokenizer.chat_template. */

@@ -19,4 +19,4 @@ quiet() {
     rm -f build.log
 }
 
-BUILD_PKGS="gcc libc6-dev meson ninja-build pkg-config libcjson-dev"
+BUILD_PKGS="gcc libc6-dev meson ninja-build pkg-config libcjson-dev libpcre2-dev"

@@ -58,14 +58,14 @@ typedef struct {
     const char *hf_dir, *out_path, *tok_dir, *name, *tok_pre;
     ds_type wtype;
     uint32_t file_type;
-    int mla_split, mtp;
+    int mla_split, mtp, vocab_only;
 } options;
 
 static void usage(FILE *fp)
 {
     fputs("usage: deepseek-convert HF_DIR -o OUT.gguf [--outtype f32|f16|bf16] [--tokenizer DIR]\n"
           "                        [--mla split|legacy] [--no-mtp | --mtp] [--name NAME]\n"
-          "                        [--tokenizer-pre NAME]\n"
+          "                        [--tokenizer-pre NAME] [--vocab-only]\n"
           "  HF_DIR          config.json + model.safetensors (or the index and its shards,\n"
           "                  or every *.safetensors)\n"
           "  --outtype       storage of 2-D/3-D weights (default f32); norms, router and biases\n"
@@ -77,7 +77,10 @@ static void usage(FILE *fp)
           "                  names it: blk.N.nextn.*)\n"
           "  --name          general.name (default: the folder's name)\n"
           "  --tokenizer-pre write this tokenizer.ggml.pre (llama.cpp's pre-tokenizer name)\n"
-          "                  instead of detecting deepseek-v3 / deepseek-llm from the regexes\n",
+          "                  instead of detecting deepseek-v3 / deepseek-llm from the regexes\n"
+          "  --vocab-only    write only the tokenizer (and the hyper-parameters when HF_DIR has a\n"
+          "                  config.json): a small GGUF that deepseek and deepseek-tokenize load\n"
+          "                  for tokenizing; HF_DIR may then be just a tokenizer folder\n",
           fp);
 }
 
@@ -143,6 +146,8 @@ static int parse_args(int argc, char **argv, options *o, char *err)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 1;
+        } else if (strcmp(a, "--vocab-only") == 0) {
+            o->vocab_only = 1;
         } else if (strcmp(a, "--no-mtp") == 0 || strcmp(a, "--mtp") == 0) {
             o->mtp = strcmp(a, "--mtp") == 0;
         } else if (takes_value(a)) {
@@ -1249,35 +1254,6 @@ static int load_added(const cJSON *tj, const char *path, tokenizer *tk, added_se
     return as->content && as->special ? 0 : fail(err, "out of memory");
 }
 
-/* The converter's does_token_look_special. */
-static int looks_special(const char *t)
-{
-    static const char *const exact[] = {"<pad>", "<mask>", "<2mass>", "[@BOS@]"};
-    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
-        if (strcmp(t, exact[i]) == 0)
-            return 1;
-    }
-    return (starts_with(t, "<|") && ends_with(t, "|>")) ||
-           (starts_with(t, "<\xEF\xBD\x9C") && ends_with(t, "\xEF\xBD\x9C>")) ||
-           (starts_with(t, "<unused") && ends_with(t, ">"));
-}
-
-/* User-defined tokens are stored pre-normalised: U+2581 becomes a space. */
-static void unescape_spaces(char *s)
-{
-    char *w = s;
-    for (const char *r = s; *r;) {
-        if ((unsigned char)r[0] == 0xE2 && (unsigned char)r[1] == 0x96 &&
-            (unsigned char)r[2] == 0x81) {
-            *w++ = ' ';
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
 static int finish_tokens(tokenizer *tk, const added_set *as, char *err)
 {
     for (size_t i = 0; i < tk->n; i++) {
@@ -1289,10 +1265,11 @@ static int finish_tokens(tokenizer *tk, const added_set *as, char *err)
                 return -1;
             tk->types[i] = TOKEN_UNUSED;
         } else if (added_is(as, tk->tokens[i], &special)) {
-            tk->types[i] = special || looks_special(tk->tokens[i]) ? TOKEN_CONTROL
-                                                                   : TOKEN_USER_DEFINED;
-            if (tk->types[i] == TOKEN_USER_DEFINED)
-                unescape_spaces(tk->tokens[i]);
+            /* HF's own flag, where gguf-py also makes every <｜...｜> a control token and
+               rewrites U+2581 in the others: DeepSeek marks its chat markers not special, so
+               Hugging Face keeps them when decoding with skip_special_tokens, and their text
+               is exactly what the chat template writes. */
+            tk->types[i] = special ? TOKEN_CONTROL : TOKEN_USER_DEFINED;
         } else {
             tk->types[i] = TOKEN_NORMAL;
         }
@@ -1431,6 +1408,31 @@ static int load_tokenizer_json(const cJSON *tj, const char *path, const options 
     return rc;
 }
 
+/* One slot per id of the model's vocabulary (config.json's vocab_size, padded as llama.cpp
+   pads); without a config, one per id the tokenizer uses. */
+static int alloc_tokens(const cJSON *tj, const char *path, tokenizer *tk, char *err)
+{
+    if (tk->n == 0) {
+        const cJSON *e, *vocab = cJSON_GetObjectItemCaseSensitive(
+                             cJSON_GetObjectItemCaseSensitive(tj, "model"), "vocab");
+        const cJSON *added = cJSON_GetObjectItemCaseSensitive(tj, "added_tokens");
+        double top = -1;
+        cJSON_ArrayForEach(e, vocab) if (cJSON_IsNumber(e) && e->valuedouble > top) top = e->valuedouble;
+        cJSON_ArrayForEach(e, added)
+        {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+            if (cJSON_IsNumber(id) && id->valuedouble > top)
+                top = id->valuedouble;
+        }
+        if (top < 0 || top >= INT32_MAX)
+            return fail(err, "%s: no usable token ids", path);
+        tk->n = (size_t)top + 1;
+    }
+    tk->tokens = calloc(tk->n, sizeof *tk->tokens);
+    tk->types = calloc(tk->n, sizeof *tk->types);
+    return tk->tokens && tk->types ? 0 : fail(err, "out of memory");
+}
+
 static int load_tokenizer_files(const char *dir, const char *tj_path, const options *o,
                                 const config *c, tokenizer *tk, char *err)
 {
@@ -1441,7 +1443,7 @@ static int load_tokenizer_files(const char *dir, const char *tj_path, const opti
         tc = read_json(tc_path, err);
     if (!tc_path)
         fail(err, "out of memory");
-    else if (tj && (tc || !file_exists(tc_path))) {
+    else if (tj && (tc || !file_exists(tc_path)) && alloc_tokens(tj, tj_path, tk, err) == 0) {
         rc = load_tokenizer_json(tj, tj_path, o, tk, err);
         if (rc == 0) {
             load_specials(tj, tc, c, tk);
@@ -1474,12 +1476,7 @@ static int load_tokenizer(const options *o, const config *c, tokenizer *tk, char
         return rc;
     }
     tk->n = (size_t)c->n_vocab;
-    tk->tokens = calloc(tk->n, sizeof *tk->tokens);
-    tk->types = calloc(tk->n, sizeof *tk->types);
-    if (!tk->tokens || !tk->types)
-        rc = fail(err, "out of memory");
-    else
-        rc = load_tokenizer_files(dir, tj_path, o, c, tk, err);
+    rc = load_tokenizer_files(dir, tj_path, o, c, tk, err);
     free(tj_path);
     return rc;
 }
@@ -1893,6 +1890,52 @@ static int run(const options *o, char *err)
     return rc;
 }
 
+/* --vocab-only: the tokenizer, plus the hyper-parameters when HF_DIR has a config.json. */
+static int run_vocab_only(const options *o, char *err)
+{
+    config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    for (int i = 0; i < 7; i++)
+        cfg.special_id[i] = -1;
+    char *cfg_path = join_path(o->hf_dir, "config.json"), name_buf[256];
+    int has_cfg = cfg_path && file_exists(cfg_path), rc = 0;
+    free(cfg_path);
+    if (has_cfg)
+        rc = read_config(o->hf_dir, &cfg, err);
+    options vo = *o;
+    if (!vo.tok_dir)
+        vo.tok_dir = o->hf_dir; /* a missing tokenizer.json is an error here */
+    tokenizer tk = {0};
+    if (rc == 0)
+        rc = load_tokenizer(&vo, &cfg, &tk, err);
+    ds_gguf_writer *w = rc == 0 ? ds_gguf_writer_new() : NULL;
+    if (rc == 0 && !w)
+        rc = fail(err, "out of memory");
+    if (rc == 0) {
+        const char *name = o->name ? o->name : default_name(o->hf_dir, name_buf, sizeof name_buf);
+        plan none = {0};
+        none.opt = o;
+        none.cfg = &cfg;
+        if (has_cfg)
+            meta_model(w, o, &cfg, &none, name);
+        else {
+            ds_gguf_set_str(w, "general.architecture", "deepseek2");
+            ds_gguf_set_str(w, "general.name", name);
+        }
+        ds_gguf_set_str(w, "general.type", "vocab");
+        meta_tokenizer(w, &tk);
+        if (ds_gguf_writer_begin(w, o->out_path, err, ERR_LEN) != DS_OK ||
+            ds_gguf_writer_finish(w, err, ERR_LEN) != DS_OK)
+            rc = -1;
+    }
+    if (rc == 0)
+        fprintf(stderr, "deepseek-convert: wrote %s: vocabulary only, %zu tokens, %zu merges\n",
+                o->out_path, tk.n, tk.n_merges);
+    ds_gguf_writer_free(w);
+    free_tokenizer(&tk);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     char err[ERR_LEN] = "";
@@ -1901,7 +1944,7 @@ int main(int argc, char **argv)
     if (rc == 1)
         return 0;
     if (rc == 0)
-        rc = run(&o, err);
+        rc = o.vocab_only ? run_vocab_only(&o, err) : run(&o, err);
     if (rc != 0) {
         fprintf(stderr, "deepseek-convert: %s\n", err);
         return 1;

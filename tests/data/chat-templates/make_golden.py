@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Render the DeepSeek chat templates with Jinja2 as Hugging Face transformers does and write the
+golden rows test_chat checks ds_chat_render against (see README.md).
+
+usage: make_golden.py FIXTURES_DIR    (the folder holding tokenizer-deepseek-v3/, tokenizer-tiny/)
+
+Writes deepseek-r1.jsonl, deepseek-v2.jsonl and deepseek-v3.jsonl next to this script. Every
+conversation is rendered with add_generation_prompt true and false. A row whose "text" is null is
+one where the template raises an error (the renderer must refuse it too)."""
+import json
+import os
+import sys
+
+import jinja2
+import jinja2.ext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BOS = "<｜begin▁of▁sentence｜>"
+EOS = "<｜end▁of▁sentence｜>"
+
+
+def environment():
+    # transformers' _compile_jinja_template: sandboxed, trim_blocks, lstrip_blocks,
+    # loopcontrols, and a raise_exception global
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[jinja2.ext.loopcontrols])
+    env.globals["raise_exception"] = raise_exception
+    return env
+
+
+def call(name, args):
+    return {"type": "function", "function": {"name": name, "arguments": args}}
+
+
+def extra_conversations():
+    """Conversations beyond the fixtures': reasoning stripping, tool-call quirks, errors."""
+    u = lambda c: {"role": "user", "content": c}
+    a = lambda c: {"role": "assistant", "content": c}
+    s = lambda c: {"role": "system", "content": c}
+    t = lambda c: {"role": "tool", "content": c}
+    calls = lambda content, *cs: {"role": "assistant", "content": content, "tool_calls": list(cs)}
+    weather = call("get_weather", '{"city": "Paris"}')
+    time_ = call("get_time", '{"tz": "Europe/Paris"}')
+    return [
+        # several reasoning turns: R1 keeps only what follows the last </think>
+        [s("Think step by step."), u("2+2?"), a("<think>\n2+2 is 4.\n</think>\n\n4."),
+         u("3*3?"), a("<think>3*3 = 9</think>9"), u("And 10/2?")],
+        # no </think>: kept whole; two </think>: only the text after the second
+        [u("Start."), a("<think>\nan unfinished thought"), u("Go on.")],
+        [u("Q"), a("<think>a</think>b</think>\n\nc"), u("Again?"), a("</think>"), u("More.")],
+        [u("Hi"), a(""), u("Empty answer?")],
+        [u("Hi"), a("<think>only reasoning</think>")],
+        # an assistant message with text and tool calls, then a second tool-call turn
+        [u("Weather and time in Paris?"),
+         calls("<think>need tools</think>Let me check.", weather, time_, call("noop", "{}")),
+         t("18 C"), t("14:00"), t("ok"),
+         a("<think>combine</think>It is 18 C at 14:00."), u("And tomorrow?"),
+         calls(None, weather), t("20 C"),
+         a("Tomorrow: 20 C.")],
+        # tool outputs followed by a user turn, and by a reasoning answer
+        [u("Check."), calls(None, weather), t("18 C"), u("Thanks, now summarise.")],
+        [u("Check."), calls(None, weather), t("18 C"), a("<think>easy</think>18 C.")],
+        # roles the templates do not know are skipped; system messages anywhere
+        [{"role": "developer", "content": "ignored?"}, u("Hi"),
+         s("A late system message."), {"role": "function", "content": "x"}, a("Hello.")],
+        [s("Only a system prompt.")],
+        [],
+        [s("First.\nTwo lines."), s(""), s("Third: 中文 😀"), u("Hello")],
+        # null content: an error in some templates, nothing in others
+        [u("Hi"), a(None)],
+        [u(None)],
+        [u("Hi"), t(None)],
+        [s(None), u("Hi")],
+    ]
+
+
+def fixture_conversations(fixtures):
+    seen, convs = set(), []
+    for sub in ("tokenizer-deepseek-v3", "tokenizer-tiny"):
+        with open(os.path.join(fixtures, sub, "chat.jsonl"), encoding="utf-8") as f:
+            for line in f:
+                msgs = json.loads(line)["messages"]
+                key = json.dumps(msgs, sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    convs.append(msgs)
+    return convs
+
+
+def render_rows(template, conversations):
+    tmpl = environment().from_string(template)
+    rows = []
+    for msgs in conversations:
+        for agp in (True, False):
+            try:
+                text = tmpl.render(messages=msgs, add_generation_prompt=agp, bos_token=BOS,
+                                   eos_token=EOS, pad_token=EOS)
+            except Exception:  # noqa: BLE001 - any template error means "cannot render"
+                text = None
+            rows.append({"messages": msgs, "add_generation_prompt": agp, "text": text})
+    return rows
+
+
+def write_rows(name, rows):
+    with open(os.path.join(HERE, name), "w", encoding="utf-8", newline="\n") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"{name}: {len(rows)} rows, {sum(r['text'] is None for r in rows)} errors")
+
+
+def main():
+    fixtures = sys.argv[1]
+    with open(os.path.join(fixtures, "tokenizer-deepseek-v3", "tokenizer_config.json"),
+              encoding="utf-8") as f:
+        v3 = json.load(f)["chat_template"]
+    convs = fixture_conversations(fixtures) + extra_conversations()
+    for style in ("deepseek-r1", "deepseek-v2"):
+        with open(os.path.join(HERE, style + ".jinja"), encoding="utf-8") as f:
+            write_rows(style + ".jsonl", render_rows(f.read(), convs))
+    # V3's own fixtures cover the common cases; these add its quirks on the extra conversations
+    write_rows("deepseek-v3.jsonl", render_rows(v3, extra_conversations()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+/* test_chat - chat templates: every golden row rendered byte for byte, template detection, the
+   length / truncation contract of ds_chat_render and the inputs it must refuse.
+
+   usage: test_chat STYLE TEMPLATE ROWS [STYLE TEMPLATE ROWS ...]
+     STYLE     the name ds_chat_style_name gives the style TEMPLATE must be detected as
+     TEMPLATE  a tokenizer_config.json (its chat_template) or a template file (.jinja, read whole)
+     ROWS      .jsonl of {"messages", "add_generation_prompt", "text"} rendered by that template;
+               "text": null marks a conversation the template refuses (raises an error)
+   Rows are rendered with the style detected from TEMPLATE and DeepSeek-V3's BOS / EOS strings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "chatjson.h"
+#include "testutil.h"
+
+#include "deepseek.h"
+
+#define BOS "<｜begin▁of▁sentence｜>"
+#define EOS "<｜end▁of▁sentence｜>"
+
+typedef struct {
+    const char *style, *template_path, *rows_path;
+    char *template; /* loaded by main */
+} golden_set;
+
+static golden_set *sets;
+static int n_sets;
+
+/* ---- loading ---- */
+
+static char *load_text(const char *path) {
+    size_t n;
+    uint8_t *b = slurp(path, &n);
+    if (!b) return NULL;
+    char *s = realloc(b, n + 1);
+    if (!s) {
+        free(b);
+        return NULL;
+    }
+    s[n] = '\0';
+    return s;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* A tokenizer_config.json's chat_template, or a whole template file. */
+static char *load_template(const char *path) {
+    char *text = load_text(path);
+    if (!text || !ends_with(path, ".json")) return text;
+    cJSON *cfg = cJSON_Parse(text);
+    free(text);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+    char *tmpl = NULL;
+    if (cJSON_IsString(t) && (tmpl = malloc(strlen(t->valuestring) + 1)))
+        strcpy(tmpl, t->valuestring);
+    cJSON_Delete(cfg);
+    return tmpl;
+}
+
+static const char *template_of(const char *style) {
+    for (int i = 0; i < n_sets; i++)
+        if (strcmp(sets[i].style, style) == 0) return sets[i].template;
+    return NULL;
+}
+
+/* ---- golden rows ---- */
+
+static void print_escaped(const char *label, const char *s) {
+    fprintf(stderr, "  %s: \"", label);
+    for (; *s; s++) {
+        if (*s == '\n') fputs("\\n", stderr);
+        else if (*s == '"' || *s == '\\') fprintf(stderr, "\\%c", *s);
+        else fputc(*s, stderr);
+    }
+    fputs("\"\n", stderr);
+}
+
+/* 0 when the row renders as expected; the first difference is printed otherwise. */
+static int check_row(ds_chat_style style, const cJSON *row, int line) {
+    const cJSON *expect = cJSON_GetObjectItemCaseSensitive(row, "text");
+    int agp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "add_generation_prompt"));
+    conversation c = to_conversation(cJSON_GetObjectItemCaseSensitive(row, "messages"));
+    long n = ds_chat_render(style, BOS, EOS, c.msgs, c.n, agp, NULL, 0);
+    int bad = 0;
+    if (!cJSON_IsString(expect)) {
+        bad = n != -1;
+        if (bad) fprintf(stderr, "line %d: rendered %ld bytes, the template refuses it\n", line, n);
+    } else if (n != (long)strlen(expect->valuestring)) {
+        fprintf(stderr, "line %d: length %ld, expected %zu\n", line, n,
+                strlen(expect->valuestring));
+        bad = 1;
+    } else {
+        char *buf = malloc((size_t)n + 1);
+        assert_non_null(buf);
+        assert_int_equal(ds_chat_render(style, BOS, EOS, c.msgs, c.n, agp, buf, (size_t)n + 1), n);
+        bad = memcmp(buf, expect->valuestring, (size_t)n + 1) != 0;
+        if (bad) {
+            fprintf(stderr, "line %d differs\n", line);
+            print_escaped("expected", expect->valuestring);
+            print_escaped("rendered", buf);
+        }
+        free(buf);
+    }
+    free_conversation(&c);
+    return bad;
+}
+
+static void test_golden(void **state) {
+    const golden_set *g = *state;
+    assert_non_null(g->template);
+    ds_chat_style style = ds_chat_detect(g->template);
+    assert_string_equal(ds_chat_style_name(style), g->style);
+
+    char *text = load_text(g->rows_path);
+    assert_non_null(text);
+    int rows = 0, failures = 0;
+    for (char *line = text, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        assert_non_null(end); /* every row ends with a newline */
+        *end = '\0';
+        cJSON *row = cJSON_Parse(line);
+        assert_non_null(row);
+        failures += check_row(style, row, ++rows);
+        cJSON_Delete(row);
+    }
+    free(text);
+    printf("# %s: %d rows as %s\n", g->rows_path, rows, g->style);
+    assert_true(rows > 0);
+    assert_int_equal(failures, 0);
+}
+
+/* ---- detection ---- */
+
+/* s with the first occurrence of from replaced by to (malloc'd), or NULL if from is absent. */
+static char *replace(const char *s, const char *from, const char *to) {
+    const char *p = s ? strstr(s, from) : NULL;
+    if (!p) return NULL;
+    size_t a = (size_t)(p - s), nf = strlen(from), nt = strlen(to), rest = strlen(p + nf);
+    char *r = malloc(a + nt + rest + 1);
+    assert_non_null(r);
+    memcpy(r, s, a);
+    memcpy(r + a, to, nt);
+    memcpy(r + a + nt, p + nf, rest + 1);
+    return r;
+}
+
+static void expect_detect(const char *tmpl, ds_chat_style want) {
+    assert_non_null(tmpl);
+    assert_string_equal(ds_chat_style_name(ds_chat_detect(tmpl)), ds_chat_style_name(want));
+}
+
+static void test_detect_unknown(void **state) {
+    (void)state;
+    assert_int_equal(ds_chat_detect(NULL), DS_CHAT_UNKNOWN);
+    expect_detect("", DS_CHAT_UNKNOWN);
+    expect_detect("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+                  "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_"
+                  "prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}", DS_CHAT_UNKNOWN);
+    /* ASCII look-alikes of the markers are not DeepSeek's */
+    expect_detect("{{'<|User|>' + m}}{{'<|Assistant|>' + m + '<|end_of_sentence|>'}}",
+                  DS_CHAT_UNKNOWN);
+    /* V3.1's hybrid thinking template: not a style we reproduce */
+    expect_detect("{{'<｜User｜>' + message['content']}}{%- if ns.is_last_user -%}"
+                  "{{'<｜Assistant｜></think>'}}{%- endif -%}{{content + '<｜end▁of▁sentence｜>'}}"
+                  "{%- if not thinking -%}{{'</think>'}}{%- else -%}{{'<think>'}}{%- endif -%}",
+                  DS_CHAT_UNKNOWN);
+}
+
+/* R1's revisions and relatives, derived from the real templates so that only the distinguishing
+   detail changes. */
+static void test_detect_variants(void **state) {
+    (void)state;
+    const char *v3 = template_of("deepseek3"), *r1 = template_of("deepseek-r1");
+    if (!v3 || !r1) skip();
+    static const char v3_prompt[] = "{{'<｜Assistant｜>'}}{% endif %}";
+    char *v;
+
+    /* V3's template with R1's generation prompt, "\n" as Jinja escape or as the character */
+    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>\\n'}}{% endif %}"),
+                  DS_CHAT_DEEPSEEK_R1);
+    free(v);
+    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>\n'}}{% endif %}"),
+                  DS_CHAT_DEEPSEEK_R1);
+    free(v);
+    /* "<think>" alone after the marker is not R1's prompt */
+    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>'}}{% endif %}"),
+                  DS_CHAT_DEEPSEEK3);
+    free(v);
+    /* R1 before its generation prompt opened <think>: the reasoning split still tells */
+    expect_detect(v = replace(r1, "<｜Assistant｜><think>\\n'", "<｜Assistant｜>'"),
+                  DS_CHAT_DEEPSEEK_R1);
+    free(v);
+    /* without the split and the <think> prompt R1's template is V3's family */
+    char *w = replace(r1, "<｜Assistant｜><think>\\n'", "<｜Assistant｜>'");
+    expect_detect(v = replace(w, "{% set content = content.split('</think>')[-1] %}", ""),
+                  DS_CHAT_DEEPSEEK3);
+    free(v);
+    free(w);
+}
+
+static void test_names(void **state) {
+    (void)state;
+    assert_string_equal(ds_chat_style_name(DS_CHAT_UNKNOWN), "unknown");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK3), "deepseek3");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK_R1), "deepseek-r1");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK2), "deepseek2");
+    assert_string_equal(ds_chat_style_name((ds_chat_style)99), "unknown");
+    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK_R1), 1);
+    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK3), 0);
+    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK2), 0);
+    assert_int_equal(ds_chat_opens_think(DS_CHAT_UNKNOWN), 0);
+}
+
+/* ---- the buffer contract ---- */
+
+static const ds_chat_message chat[] = {
+    {"system", "Be brief.", NULL, 0},
+    {"user", "Hi", NULL, 0},
+    {"assistant", "<think>greet</think>Hello!", NULL, 0},
+    {"user", "Bye", NULL, 0},
+};
+#define N_CHAT ((int)(sizeof chat / sizeof chat[0]))
+
+static void test_render_basics(void **state) {
+    (void)state;
+    char buf[512];
+    long n = ds_chat_render(DS_CHAT_DEEPSEEK_R1, BOS, EOS, chat, N_CHAT, 1, buf, sizeof buf);
+    assert_int_equal(n, strlen(buf));
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜>Hello!" EOS
+                        "<｜User｜>Bye<｜Assistant｜><think>\n");
+    ds_chat_render(DS_CHAT_DEEPSEEK3, BOS, EOS, chat, N_CHAT, 0, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜><think>greet</think>Hello!"
+                        EOS "<｜User｜>Bye");
+    ds_chat_render(DS_CHAT_DEEPSEEK2, "<s>", "</s>", chat, N_CHAT, 1, buf, sizeof buf);
+    assert_string_equal(buf, "<s>Be brief.\n\nUser: Hi\n\nAssistant: <think>greet</think>Hello!"
+                        "</s>User: Bye\n\nAssistant:");
+    /* no messages; NULL bos / eos are empty */
+    assert_int_equal(ds_chat_render(DS_CHAT_DEEPSEEK3, NULL, NULL, NULL, 0, 1, buf, sizeof buf),
+                     strlen("<｜Assistant｜>"));
+    assert_string_equal(buf, "<｜Assistant｜>");
+    ds_chat_render(DS_CHAT_DEEPSEEK2, NULL, NULL, chat + 2, 1, 0, buf, sizeof buf);
+    assert_string_equal(buf, "Assistant: <think>greet</think>Hello!");
+}
+
+/* cap == 0 (buf may be NULL) sizes; a short buffer gets a NUL-terminated prefix and nothing past
+   cap is touched. */
+static void test_truncation(void **state) {
+    (void)state;
+    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
+        char full[512];
+        long n = ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, NULL, 0);
+        assert_true(n > 0 && n < (long)sizeof full);
+        assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, 0), n);
+        assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full,
+                                        sizeof full), n);
+        for (size_t cap = 1; cap <= (size_t)n + 2; cap++) {
+            char buf[520];
+            memset(buf, 'X', sizeof buf);
+            assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, cap),
+                             n);
+            size_t k = cap - 1 < (size_t)n ? cap - 1 : (size_t)n;
+            assert_memory_equal(buf, full, k);
+            assert_int_equal(buf[k], '\0');
+            for (size_t i = cap; i < sizeof buf; i++) assert_int_equal(buf[i], 'X');
+        }
+    }
+}
+
+/* ---- refusals, and what is not one ---- */
+
+static void expect_refused(ds_chat_style s, const ds_chat_message *m, int n) {
+    char buf[64] = "untouched";
+    assert_int_equal(ds_chat_render(s, BOS, EOS, m, n, 1, buf, sizeof buf), -1);
+    assert_string_equal(buf, "");
+    assert_int_equal(ds_chat_render(s, BOS, EOS, m, n, 1, NULL, 0), -1);
+}
+
+static void test_refusals(void **state) {
+    (void)state;
+    const ds_tool_call call = {"function", "f", "{}"}, no_name = {"function", NULL, "{}"};
+    const ds_tool_call no_type = {NULL, "f", "{}"}, no_args = {"function", "f", NULL};
+    const ds_chat_message user_null[] = {{"user", NULL, NULL, 0}};
+    const ds_chat_message system_null[] = {{"system", NULL, NULL, 0}, {"user", "x", NULL, 0}};
+    const ds_chat_message tool_null[] = {{"user", "x", NULL, 0}, {"tool", NULL, NULL, 0}};
+    const ds_chat_message answer_null[] = {{"user", "x", NULL, 0}, {"assistant", NULL, NULL, 0}};
+    const ds_chat_message calls_no_array[] = {{"assistant", NULL, NULL, 1}};
+    const ds_chat_message calls_negative[] = {{"assistant", NULL, &call, -1}};
+    for (int s = DS_CHAT_UNKNOWN; s <= DS_CHAT_DEEPSEEK2; s++) {
+        expect_refused((ds_chat_style)s, user_null, 1);
+        expect_refused((ds_chat_style)s, system_null, 2);
+        expect_refused((ds_chat_style)s, chat, -1);
+        expect_refused((ds_chat_style)s, NULL, 1);
+        expect_refused((ds_chat_style)s, calls_no_array, 1);
+        expect_refused((ds_chat_style)s, calls_negative, 1);
+    }
+    expect_refused(DS_CHAT_UNKNOWN, chat, N_CHAT);
+    expect_refused((ds_chat_style)99, chat, N_CHAT);
+    /* tool outputs need text in V3 / R1; V2 has no tool role and skips them */
+    expect_refused(DS_CHAT_DEEPSEEK3, tool_null, 2);
+    expect_refused(DS_CHAT_DEEPSEEK_R1, tool_null, 2);
+    assert_true(ds_chat_render(DS_CHAT_DEEPSEEK2, BOS, EOS, tool_null, 2, 1, NULL, 0) > 0);
+    /* an answer of None: V3 loops over no tool calls; R1 tests '</think>' in None; V2 adds it */
+    assert_true(ds_chat_render(DS_CHAT_DEEPSEEK3, BOS, EOS, answer_null, 2, 1, NULL, 0) > 0);
+    expect_refused(DS_CHAT_DEEPSEEK_R1, answer_null, 2);
+    expect_refused(DS_CHAT_DEEPSEEK2, answer_null, 2);
+    /* every part of a written tool call is concatenated */
+    const ds_tool_call *bad[] = {&no_name, &no_type, &no_args};
+    for (int i = 0; i < 3; i++) {
+        const ds_chat_message m[] = {{"user", "x", NULL, 0}, {"assistant", NULL, bad[i], 1}};
+        expect_refused(DS_CHAT_DEEPSEEK3, m, 2);
+        expect_refused(DS_CHAT_DEEPSEEK_R1, m, 2);
+        expect_refused(DS_CHAT_DEEPSEEK2, m, 2); /* 'Assistant: ' + None */
+    }
+}
+
+/* Roles a template does not test for are skipped, a NULL role too. */
+static void test_unknown_roles(void **state) {
+    (void)state;
+    const ds_chat_message with[] = {
+        {"developer", "a", NULL, 0}, {"user", "Hi", NULL, 0}, {NULL, "b", NULL, 0},
+        {"User", "c", NULL, 0}, {"assistant", "Yes", NULL, 0},
+    };
+    const ds_chat_message without[] = {{"user", "Hi", NULL, 0}, {"assistant", "Yes", NULL, 0}};
+    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
+        char a[256], b[256];
+        long na = ds_chat_render((ds_chat_style)s, BOS, EOS, with, 5, 1, a, sizeof a);
+        long nb = ds_chat_render((ds_chat_style)s, BOS, EOS, without, 2, 1, b, sizeof b);
+        assert_true(na > 0);
+        assert_int_equal(na, nb);
+        assert_string_equal(a, b);
+    }
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv) {
+    if (argc < 4 || (argc - 1) % 3) {
+        fprintf(stderr, "usage: %s STYLE TEMPLATE ROWS [STYLE TEMPLATE ROWS ...]\n", argv[0]);
+        return 2;
+    }
+    n_sets = (argc - 1) / 3;
+    sets = calloc((size_t)n_sets, sizeof *sets);
+    static const struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_detect_unknown),
+        cmocka_unit_test(test_detect_variants),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_render_basics),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_unknown_roles),
+    };
+    size_t n_fixed = sizeof fixed / sizeof fixed[0], n_tests = n_fixed + (size_t)n_sets;
+    struct CMUnitTest *tests = calloc(n_tests, sizeof *tests);
+    if (!sets || !tests) return 2;
+    for (int i = 0; i < n_sets; i++) {
+        golden_set *g = &sets[i];
+        *g = (golden_set){argv[1 + 3 * i], argv[2 + 3 * i], argv[3 + 3 * i], NULL};
+        g->template = load_template(g->template_path);
+        if (!g->template) fprintf(stderr, "%s: no chat template\n", g->template_path);
+        tests[i] = (struct CMUnitTest)cmocka_unit_test_prestate(test_golden, g);
+        tests[i].name = g->rows_path;
+    }
+    memcpy(tests + n_sets, fixed, sizeof fixed);
+    int rc = _cmocka_run_group_tests("chat", tests, n_tests, NULL, NULL);
+    for (int i = 0; i < n_sets; i++) free(sets[i].template);
+    free(sets);
+    free(tests);
+    return rc;
+}

@@ -1,0 +1,395 @@
+/* test_tokenizer - the tokenizer and detokenizer against Hugging Face's vectors.
+
+   usage: test_tokenizer TOKENIZER.gguf FIXTURE_DIR
+
+   The GGUF is made from the fixture's tokenizer.json by our own deepseek-convert --vocab-only,
+   so this checks the whole path a model file takes. Every row of encode.jsonl, decode.jsonl,
+   decode_skip_special.jsonl, pretokenize.jsonl and chat.jsonl (ids of the rendered text)
+   present in FIXTURE_DIR must match exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "deepseek.h"
+#include "chatjson.h"
+#include "testutil.h"
+
+static ds_model *model;
+static const char *fixture;
+
+/* Each line of FIXTURE_DIR/name parsed as JSON, or n = 0 when the file is absent. */
+typedef struct {
+    cJSON **rows;
+    int n;
+} jsonl;
+
+/* cJSON strings end at U+0000, which the fixtures' texts contain: the escape is swapped for
+   U+10FFFF (absent from the fixtures) before parsing, and back by str_of(). */
+static const char NUL_STAND_IN[] = "\xF4\x8F\xBF\xBF";
+
+static void protect_nul(char *line) {
+    for (char *p = line; *p; p++) {
+        if (*p != '\\') continue;
+        if (!strncmp(p, "\\u0000", 6)) {
+            memcpy(p, NUL_STAND_IN, 4);
+            memmove(p + 4, p + 6, strlen(p + 6) + 1);
+            p += 3;
+        } else if (p[1]) {
+            p++;
+        }
+    }
+}
+
+static jsonl read_jsonl(const char *name) {
+    char path[512];
+    size_t size;
+    jsonl j = {0};
+    snprintf(path, sizeof path, "%s/%s", fixture, name);
+    char *text = (char *)slurp(path, &size);
+    if (!text) return j;
+    text = realloc(text, size + 1);
+    text[size] = 0;
+    for (char *line = text, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl) nl = line + strlen(line) - 1;
+        else *nl = 0;
+        if (!*line) continue;
+        protect_nul(line);
+        j.rows = realloc(j.rows, (size_t)(j.n + 1) * sizeof *j.rows);
+        j.rows[j.n] = cJSON_Parse(line);
+        assert_non_null(j.rows[j.n]);
+        j.n++;
+    }
+    free(text);
+    return j;
+}
+
+static void free_jsonl(jsonl *j) {
+    for (int i = 0; i < j->n; i++) cJSON_Delete(j->rows[i]);
+    free(j->rows);
+}
+
+static int read_ids(const cJSON *arr, int32_t **out) {
+    int n = cJSON_GetArraySize(arr);
+    *out = malloc((size_t)(n ? n : 1) * sizeof **out);
+    for (int i = 0; i < n; i++) (*out)[i] = (int32_t)cJSON_GetArrayItem(arr, i)->valuedouble;
+    return n;
+}
+
+static void print_ids(const char *what, const int32_t *ids, int n) {
+    fprintf(stderr, "  %s:", what);
+    for (int i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
+    fprintf(stderr, "\n");
+}
+
+/* Tokenize text; returns the count, ids in *out (malloc'd). */
+static int encode(const char *text, size_t len, int add_bos, int32_t **out) {
+    char err[256];
+    *out = malloc((len + 2) * sizeof **out);
+    int n = ds_tokenize(model, text, len, add_bos, *out, (int)len + 2, err, sizeof err);
+    if (n < 0) fprintf(stderr, "tokenize failed: %s\n", err);
+    assert_true(n >= 0 && n <= (int)len + 1);
+    return n;
+}
+
+/* The string under key, with U+0000 restored: a malloc'd copy, its length in *len. */
+static char *unprotect(const cJSON *s, size_t *len) {
+    assert_true(cJSON_IsString(s));
+    char *t = malloc(strlen(s->valuestring) + 1), *w = t;
+    for (const char *r = s->valuestring; *r;) {
+        if (!strncmp(r, NUL_STAND_IN, 4)) { *w++ = 0; r += 4; }
+        else *w++ = *r++;
+    }
+    *w = 0;
+    *len = (size_t)(w - t);
+    return t;
+}
+
+static char *str_of(const cJSON *row, const char *key, size_t *len) {
+    return unprotect(cJSON_GetObjectItemCaseSensitive(row, key), len);
+}
+
+/* Rows whose "text" must encode to "ids" (encode.jsonl, and chat.jsonl's rendered text). */
+static int check_encode_rows(const char *file) {
+    jsonl j = read_jsonl(file);
+    int bad = 0;
+    for (int r = 0; r < j.n; r++) {
+        size_t len;
+        char *text = str_of(j.rows[r], "text", &len);
+        int32_t *want, *got;
+        int nw = read_ids(cJSON_GetObjectItemCaseSensitive(j.rows[r], "ids"), &want);
+        int ng = encode(text, len, 0, &got);
+        if (ng != nw || memcmp(want, got, (size_t)nw * sizeof *want)) {
+            fprintf(stderr, "%s line %d: \"%s\"\n", file, r + 1, text);
+            print_ids("want", want, nw);
+            print_ids("got ", got, ng);
+            bad++;
+        }
+        free(want);
+        free(got);
+        free(text);
+    }
+    free_jsonl(&j);
+    return bad;
+}
+
+static void test_encode(void **state) {
+    (void)state;
+    assert_int_equal(check_encode_rows("encode.jsonl"), 0);
+}
+
+/* chat.jsonl end to end: the model's own template (recognised from the GGUF) renders the
+   text, which then encodes to the ids. */
+static void test_chat(void **state) {
+    (void)state;
+    jsonl j = read_jsonl("chat.jsonl");
+    assert_true(j.n > 0);
+    assert_int_equal(ds_model_chat_style(model), DS_CHAT_DEEPSEEK3);
+    for (int r = 0; r < j.n; r++) {
+        size_t len;
+        char *want = str_of(j.rows[r], "text", &len);
+        conversation c = to_conversation(cJSON_GetObjectItemCaseSensitive(j.rows[r], "messages"));
+        int gen = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j.rows[r], "add_generation_prompt"));
+        long n = ds_chat_apply(model, c.msgs, c.n, gen, NULL, 0);
+        assert_int_equal(n, (long)len);
+        char *got = malloc((size_t)n + 1);
+        assert_int_equal(ds_chat_apply(model, c.msgs, c.n, gen, got, (size_t)n + 1), n);
+        if (strcmp(got, want)) fprintf(stderr, "chat.jsonl line %d: got \"%s\"\n", r + 1, got);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        free_conversation(&c);
+    }
+    free_jsonl(&j);
+    assert_int_equal(check_encode_rows("chat.jsonl"), 0);
+}
+
+static char *decode(const int32_t *ids, int n, int skip, size_t *len) {
+    *len = ds_detokenize(model, ids, n, skip, NULL, 0);
+    char *buf = malloc(*len + 1);
+    assert_int_equal(ds_detokenize(model, ids, n, skip, buf, *len + 1), *len);
+    assert_int_equal(buf[*len], 0);
+    return buf;
+}
+
+/* The streaming decoder, token by token, must give the same text as the whole-sequence one. */
+static char *decode_stream(const int32_t *ids, int n, int skip, size_t *len) {
+    ds_detok *d = ds_detok_new(model, skip);
+    char *out = malloc(1);
+    *len = 0;
+    for (int i = 0; i <= n; i++) {
+        size_t k;
+        const char *piece = i < n ? ds_detok_push(d, ids[i], &k) : ds_detok_flush(d, &k);
+        out = realloc(out, *len + k + 1);
+        memcpy(out + *len, piece, k);
+        *len += k;
+    }
+    out[*len] = 0;
+    ds_detok_free(d);
+    return out;
+}
+
+static int check_decode_rows(const char *file, int skip) {
+    jsonl j = read_jsonl(file);
+    int bad = 0;
+    for (int r = 0; r < j.n; r++) {
+        size_t want_len, got_len, stream_len;
+        char *want = str_of(j.rows[r], "text", &want_len);
+        int32_t *ids;
+        int n = read_ids(cJSON_GetObjectItemCaseSensitive(j.rows[r], "ids"), &ids);
+        char *got = decode(ids, n, skip, &got_len), *streamed = decode_stream(ids, n, skip, &stream_len);
+        if (got_len != want_len || memcmp(got, want, want_len)) {
+            fprintf(stderr, "%s line %d: want \"%s\" got \"%s\"\n", file, r + 1, want, got);
+            bad++;
+        }
+        if (stream_len != got_len || memcmp(streamed, got, got_len)) {
+            fprintf(stderr, "%s line %d: streamed \"%s\" differs from \"%s\"\n", file, r + 1, streamed, got);
+            bad++;
+        }
+        free(got);
+        free(streamed);
+        free(ids);
+        free(want);
+    }
+    free_jsonl(&j);
+    return bad;
+}
+
+static void test_decode(void **state) {
+    (void)state;
+    assert_int_equal(check_decode_rows("decode.jsonl", 0), 0);
+    assert_int_equal(check_decode_rows("decode_skip_special.jsonl", 1), 0);
+}
+
+typedef struct {
+    char **piece;
+    size_t *len;
+    int n;
+} pieces;
+
+static void collect(const char *p, size_t n, void *user) {
+    pieces *ps = user;
+    ps->piece = realloc(ps->piece, (size_t)(ps->n + 1) * sizeof *ps->piece);
+    ps->len = realloc(ps->len, (size_t)(ps->n + 1) * sizeof *ps->len);
+    ps->piece[ps->n] = malloc(n + 1);
+    memcpy(ps->piece[ps->n], p, n);
+    ps->piece[ps->n][n] = 0;
+    ps->len[ps->n++] = n;
+}
+
+static void test_pretokenize(void **state) {
+    (void)state;
+    jsonl j = read_jsonl("pretokenize.jsonl");
+    int bad = 0;
+    for (int r = 0; r < j.n; r++) {
+        size_t len;
+        char *text = str_of(j.rows[r], "text", &len);
+        const cJSON *want = cJSON_GetObjectItemCaseSensitive(j.rows[r], "pieces");
+        pieces got = {0};
+        char err[256];
+        assert_int_equal(ds_pretokenize(model, text, len, collect, &got, err, sizeof err), 0);
+        bool same = got.n == cJSON_GetArraySize(want);
+        for (int i = 0; same && i < got.n; i++) {
+            size_t wl;
+            char *w = unprotect(cJSON_GetArrayItem(want, i), &wl);
+            same = wl == got.len[i] && !memcmp(w, got.piece[i], wl);
+            free(w);
+        }
+        if (!same) {
+            fprintf(stderr, "pretokenize.jsonl line %d: \"%s\" gives", r + 1, text);
+            for (int i = 0; i < got.n; i++) fprintf(stderr, " [%s]", got.piece[i]);
+            fprintf(stderr, "\n");
+            bad++;
+        }
+        for (int i = 0; i < got.n; i++) free(got.piece[i]);
+        free(got.piece);
+        free(got.len);
+        free(text);
+    }
+    free_jsonl(&j);
+    assert_int_equal(bad, 0);
+}
+
+/* Every encode.jsonl text decodes back to itself. */
+static void test_round_trip(void **state) {
+    (void)state;
+    jsonl j = read_jsonl("encode.jsonl");
+    for (int r = 0; r < j.n; r++) {
+        size_t len, back_len;
+        char *text = str_of(j.rows[r], "text", &len);
+        int32_t *ids;
+        int n = encode(text, len, 0, &ids);
+        char *back = decode(ids, n, 0, &back_len);
+        assert_int_equal(back_len, len);
+        assert_memory_equal(back, text, len);
+        free(back);
+        free(ids);
+        free(text);
+    }
+    free_jsonl(&j);
+}
+
+static void test_bos_and_buffer(void **state) {
+    (void)state;
+    const char *text = "Hello world, 12345!";
+    int32_t *raw, *with_bos;
+    int n = encode(text, strlen(text), 0, &raw);
+    int nb = encode(text, strlen(text), 1, &with_bos);
+    assert_true(ds_model_add_bos(model));
+    assert_int_equal(nb, n + 1);
+    assert_int_equal(with_bos[0], ds_model_bos(model));
+    assert_memory_equal(with_bos + 1, raw, (size_t)n * sizeof *raw);
+    /* a short buffer: the full count comes back and nothing is written past cap */
+    int32_t small[3] = {-7, -7, -7};
+    char err[128];
+    assert_int_equal(ds_tokenize(model, text, strlen(text), 0, small, 2, err, sizeof err), n);
+    assert_int_equal(small[0], raw[0]);
+    assert_int_equal(small[2], -7);
+    assert_int_equal(ds_tokenize(model, "", 0, 0, small, 3, err, sizeof err), 0);
+    free(raw);
+    free(with_bos);
+}
+
+static void test_invalid_utf8(void **state) {
+    (void)state;
+    static const char *const bad[] = {"ab\xC0\x80", "\xED\xA0\x80", "x\xF4\x90\x80\x80", "\xE4\xB8", "\xFF"};
+    char err[128];
+    int32_t ids[16];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        assert_int_equal(ds_tokenize(model, bad[i], strlen(bad[i]), 0, ids, 16, err, sizeof err), -1);
+        assert_non_null(strstr(err, "not valid UTF-8 at byte offset"));
+    }
+    /* U+0000 is valid text */
+    assert_true(ds_tokenize(model, "a\0b", 3, 0, ids, 16, err, sizeof err) >= 2);
+}
+
+/* Random bytes: repaired with ds_utf8_lossy, they encode and decode back exactly. */
+static void test_random_bytes(void **state) {
+    (void)state;
+    size_t n = 3 << 20, invalid;
+    char *raw = malloc(n), *text = malloc(3 * n), *back;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        /* mostly ASCII and UTF-8 lead/continuation bytes, so that long valid stretches occur */
+        raw[i] = (char)(x % 4 ? (x >> 8) % 128 : (x >> 16) % 256);
+    }
+    size_t len = ds_utf8_lossy(raw, n, text, &invalid);
+    assert_true(invalid > 0);
+    int32_t *ids;
+    int k = encode(text, len, 0, &ids);
+    size_t back_len;
+    back = decode(ids, k, 0, &back_len);
+    assert_int_equal(back_len, len);
+    assert_memory_equal(back, text, len);
+    free(raw);
+    free(text);
+    free(back);
+    free(ids);
+}
+
+static void test_lossy(void **state) {
+    (void)state;
+    char out[64];
+    size_t bad;
+    /* one U+FFFD per maximal invalid subpart (the fixture's decode rows, as bytes) */
+    assert_int_equal(ds_utf8_lossy("\xE4\xB8", 2, out, &bad), 3);
+    assert_int_equal(bad, 1);
+    assert_int_equal(ds_utf8_lossy("\xC0\x80", 2, out, &bad), 6);
+    assert_int_equal(ds_utf8_lossy("\xED\xA0\x80", 3, out, &bad), 9);
+    assert_int_equal(ds_utf8_lossy("\xF4\x90\x80\x80", 4, out, &bad), 12);
+    assert_int_equal(ds_utf8_lossy("a\xE4\xB8\xAD", 4, out, &bad), 4);
+    assert_int_equal(bad, 0);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_tokenizer TOKENIZER.gguf FIXTURE_DIR\n");
+        return 2;
+    }
+    char err[256];
+    if (ds_model_load(argv[1], &model, err, sizeof err) != DS_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    fixture = argv[2];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_encode),       cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_pretokenize),  cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_bos_and_buffer),
+        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_lossy),
+        cmocka_unit_test(test_random_bytes),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ds_model_free(model);
+    return rc;
+}

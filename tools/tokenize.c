@@ -1,0 +1,134 @@
+/* deepseek-tokenize - the token ids of a text, as the model's tokenizer makes them.
+
+   deepseek-tokenize -m model.gguf -p "你好, world 12345"
+   deepseek-tokenize -m vocab.gguf -f input.txt --pieces */
+#include "deepseek.h"
+#include "text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    const char *model, *prompt, *file;
+    int no_bos, pieces, check, stats;
+} tok_args;
+
+static void usage(FILE *fp) {
+    fputs("usage: deepseek-tokenize -m MODEL.gguf (-p TEXT | -f FILE) [--no-bos] [--pieces] [--check] [--stats]\n"
+          "\n"
+          "Prints the ids space-separated on one line.\n"
+          "\n"
+          "  -m, --model FILE   GGUF model, or a vocabulary-only GGUF (deepseek-convert --vocab-only)\n"
+          "  -p, --prompt TEXT  the text\n"
+          "  -f, --file FILE    the text from a file ('-' for stdin); invalid UTF-8 is replaced by\n"
+          "                     U+FFFD, with a warning\n"
+          "      --no-bos       do not add the BOS token the model asks for\n"
+          "      --pieces       one token per line instead: id, then the token's text\n"
+          "      --check        decode the ids again; fail unless that gives back the text\n"
+          "      --stats        token count and encoding speed on stderr\n"
+          "  -h, --help         this help\n",
+          fp);
+}
+
+static int parse_args(int argc, char **argv, tok_args *a) {
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage(stdout); exit(0); }
+        else if (!strcmp(o, "--no-bos")) a->no_bos = 1;
+        else if (!strcmp(o, "--pieces")) a->pieces = 1;
+        else if (!strcmp(o, "--check")) a->check = 1;
+        else if (!strcmp(o, "--stats")) a->stats = 1;
+        else if (v && (!strcmp(o, "-m") || !strcmp(o, "--model"))) a->model = argv[++i];
+        else if (v && (!strcmp(o, "-p") || !strcmp(o, "--prompt"))) a->prompt = argv[++i];
+        else if (v && (!strcmp(o, "-f") || !strcmp(o, "--file"))) a->file = argv[++i];
+        else { fprintf(stderr, "deepseek-tokenize: %s: unknown option or missing value (see -h)\n", o); return -1; }
+    }
+    if (!a->model) { fprintf(stderr, "deepseek-tokenize: no model given (-m FILE)\n"); return -1; }
+    if (!a->prompt == !a->file) { fprintf(stderr, "deepseek-tokenize: give the text as either -p TEXT or -f FILE\n"); return -1; }
+    return 0;
+}
+
+/* A token's bytes, readable: printable text as is, the rest as C escapes. */
+static void print_piece(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\\' || c == '\'') printf("\\%c", c);
+        else if (c < 0x20 || c == 0x7F) printf("\\x%02X", c);
+        else putchar(c);
+    }
+}
+
+static void print_ids(const ds_model *m, const int32_t *ids, int n, int pieces) {
+    for (int i = 0; i < n; i++) {
+        if (!pieces) { printf(i ? " %d" : "%d", ids[i]); continue; }
+        size_t len;
+        const char *s = ds_token_bytes(m, ids[i], &len);
+        printf("%6d -> '", ids[i]);
+        print_piece(s ? s : "", len);
+        puts("'");
+    }
+    if (!pieces) putchar('\n');
+}
+
+/* Decoding must give back the text, apart from the BOS the tokenizer added. */
+static int check_round_trip(const ds_model *m, const int32_t *ids, int n, int bos_added, const char *text,
+                            size_t len) {
+    size_t k = ds_detokenize(m, ids + bos_added, n - bos_added, 0, NULL, 0);
+    char *back = malloc(k + 1);
+    if (!back) { fprintf(stderr, "deepseek-tokenize: out of memory\n"); return -1; }
+    ds_detokenize(m, ids + bos_added, n - bos_added, 0, back, k + 1);
+    int same = k == len && !memcmp(back, text, len);
+    free(back);
+    if (!same) { fprintf(stderr, "deepseek-tokenize: round trip FAILED: decoding gives %zu bytes, the text has %zu\n", k, len); return -1; }
+    fprintf(stderr, "deepseek-tokenize: round trip ok: %d tokens decode to the %zu bytes of text\n", n, len);
+    return 0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int run(const tok_args *a) {
+    char err[512];
+    ds_model *m;
+    size_t len = 0;
+    char *text = a->prompt ? strdup(a->prompt) : text_read_file("deepseek-tokenize", a->file, &len);
+    if (a->prompt && text) len = strlen(text);
+    if (text) text = text_repair("deepseek-tokenize", a->prompt ? "the prompt" : a->file, text, &len);
+    if (!text) return 1;
+    if (ds_model_load(a->model, &m, err, sizeof err)) {
+        fprintf(stderr, "deepseek-tokenize: %s\n", err);
+        free(text);
+        return 1;
+    }
+    int bos = !a->no_bos && ds_model_add_bos(m), rc = 1;
+    int32_t *ids = malloc((len + 1) * sizeof *ids);
+    double t0 = now_s();
+    int n = ids ? ds_tokenize(m, text, len, bos, ids, (int)len + 1, err, sizeof err) : -1;
+    double dt = now_s() - t0;
+    if (n < 0) fprintf(stderr, "deepseek-tokenize: %s\n", ids ? err : "out of memory");
+    else {
+        print_ids(m, ids, n, a->pieces);
+        if (a->stats)
+            fprintf(stderr, "deepseek-tokenize: %zu bytes -> %d tokens in %.3f s: %.1f MB/s, %.2f bytes/token\n", len, n,
+                    dt, len / 1e6 / (dt > 0 ? dt : 1e-9), n ? (double)len / n : 0.0);
+        rc = a->check && check_round_trip(m, ids, n, bos, text, len) ? 1 : 0;
+    }
+    if (fflush(stdout) || ferror(stdout)) { fprintf(stderr, "deepseek-tokenize: cannot write the output\n"); rc = 1; }
+    free(ids);
+    free(text);
+    ds_model_free(m);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    tok_args a = {0};
+    if (parse_args(argc, argv, &a)) return 1;
+    return run(&a);
+}
