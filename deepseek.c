@@ -7,6 +7,7 @@
 #include "quant/quant.h"
 
 #include <errno.h>
+#include <float.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -1943,6 +1944,382 @@ size_t ds_detokenize(const ds_model *m, const int32_t *ids, int n, int skip_spec
 
 static int vocab_size(const ds_vocab *v) { return v->n; }
 static int vocab_special(const ds_vocab *v, bool eos) { return eos ? v->eos : v->bos; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* sampler                                                                                     */
+
+/* token sampling: repetition penalty, greedy, top-k, top-p, min-p, temperature.
+
+   The chain is llama.cpp's: penalty, then top-k, top-p and min-p on the softmax of the penalised
+   logits (top-p's mass is relative to what top-k kept), then temperature, softmax over the
+   survivors and one draw. The vocabulary is never fully sorted: top-k keeps a heap of size k;
+   top-p buckets the probability mass by distance to the maximum (one pass), keeps the buckets
+   up to the one where the cut falls, and finds the cut there with a quickselect steered by mass
+   rather than rank (expected linear). */
+/* ------------------------------------------------------------------------------------------ */
+/* sampling                                                                                    */
+
+enum { SMP_BUCKETS = 1024 };
+
+typedef struct {
+    double w; /* a weight, set by the step that needs it */
+    float logit;
+    int32_t id;
+} smp_cand;
+
+struct ds_sampler {
+    ds_sampler_params p;
+    int n_vocab;
+    uint64_t rng[4];  /* xoshiro256**: the same stream on every platform */
+    int32_t *hist;    /* ring of the last p.repeat_last_n accepted tokens */
+    int hist_len, hist_pos;
+    uint8_t *mark;    /* n_vocab flags, all zero between calls: penalise each token once */
+    smp_cand *cand;   /* n_vocab: the usable logits of the current call */
+    double *bucket;   /* SMP_BUCKETS: probability mass by distance to the maximum (top-p) */
+};
+
+ds_sampler_params ds_sampler_default_params(void) {
+    return (ds_sampler_params){
+        .temp = 0.6f, .top_k = 0, .top_p = 0.95f, .min_p = 0.0f,
+        .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0,
+    };
+}
+
+static uint64_t smp_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static uint64_t smp_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t smp_next(uint64_t s[4]) {
+    uint64_t r = smp_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = smp_rotl(s[3], 45);
+    return r;
+}
+
+/* [0, 1) with 53 random bits: every value is exact in a double. */
+static double smp_uniform(uint64_t s[4]) { return (double)(smp_next(s) >> 11) * 0x1.0p-53; }
+
+/* Written so that NaN fails every test. Infinite penalties are refused: 0 * inf is NaN. */
+static bool smp_params_ok(const ds_sampler_params *p) {
+    return p->temp >= 0 && p->top_k >= 0 && p->top_p > 0 && p->top_p <= 1 && p->min_p >= 0 &&
+           p->min_p <= 1 && p->repeat_penalty > 0 && p->repeat_penalty <= FLT_MAX &&
+           p->repeat_last_n >= 0;
+}
+
+ds_sampler *ds_sampler_new(const ds_sampler_params *p, int n_vocab) {
+    ds_sampler_params d = ds_sampler_default_params();
+    if (!p) p = &d;
+    if (!smp_params_ok(p) || n_vocab <= 0) return NULL;
+    ds_sampler *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    uint64_t x = p->seed;
+    for (int i = 0; i < 4; i++) s->rng[i] = smp_splitmix64(&x);
+    /* +1: malloc(0) may return NULL, which would read as out of memory. */
+    s->hist = malloc(((size_t)p->repeat_last_n + 1) * sizeof *s->hist);
+    s->mark = calloc((size_t)n_vocab, 1);
+    s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
+    s->bucket = malloc(SMP_BUCKETS * sizeof *s->bucket);
+    if (!s->hist || !s->mark || !s->cand || !s->bucket) {
+        ds_sampler_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ds_sampler_free(ds_sampler *s) {
+    if (!s) return;
+    free(s->hist);
+    free(s->mark);
+    free(s->cand);
+    free(s->bucket);
+    free(s);
+}
+
+/* Out-of-range tokens take their place in the window but are never penalised. */
+void ds_sampler_accept(ds_sampler *s, int32_t token) {
+    if (!s || s->p.repeat_last_n == 0) return;
+    s->hist[s->hist_pos] = token;
+    s->hist_pos = (s->hist_pos + 1) % s->p.repeat_last_n;
+    if (s->hist_len < s->p.repeat_last_n) s->hist_len++;
+}
+
+void ds_sampler_reset(ds_sampler *s) {
+    if (!s) return;
+    s->hist_len = s->hist_pos = 0;
+}
+
+/* llama.cpp's rule: dividing a negative logit would make the token more likely. */
+static float smp_penalize(float x, float penalty) { return x > 0 ? x / penalty : x * penalty; }
+
+static void smp_mark_history(ds_sampler *s, uint8_t v) {
+    for (int i = 0; i < s->hist_len; i++) {
+        int32_t t = s->hist[i];
+        if (t >= 0 && t < s->n_vocab) s->mark[t] = v;
+    }
+}
+
+static bool smp_penalty_on(const ds_sampler *s) {
+    return s->p.repeat_penalty != 1.0f && s->hist_len > 0;
+}
+
+/* The penalised logit of token i, with NaN read as -inf and +inf clamped to FLT_MAX so that
+   differences to the maximum stay finite. */
+static float smp_logit(const ds_sampler *s, const float *logits, int i, bool pen) {
+    float x = logits[i];
+    if (pen && s->mark[i]) x = smp_penalize(x, s->p.repeat_penalty);
+    if (x != x) return -INFINITY;
+    return x > FLT_MAX ? FLT_MAX : x;
+}
+
+/* Argmax, lowest id on ties; 0 when every logit is NaN or -inf. */
+static int32_t smp_argmax(ds_sampler *s, const float *logits) {
+    bool pen = smp_penalty_on(s);
+    if (pen) smp_mark_history(s, 1);
+    int32_t best = 0;
+    float mx = -INFINITY;
+    for (int i = 0; i < s->n_vocab; i++) {
+        float x = smp_logit(s, logits, i, pen);
+        if (x > mx) {
+            mx = x;
+            best = i;
+        }
+    }
+    if (pen) smp_mark_history(s, 0);
+    return best;
+}
+
+/* Fills s->cand with the tokens that can be chosen (not -inf), in id order; returns the count
+   and sets *mx to their largest logit. */
+static int smp_candidates(ds_sampler *s, const float *logits, float *mx) {
+    bool pen = smp_penalty_on(s);
+    if (pen) smp_mark_history(s, 1);
+    smp_cand *a = s->cand;
+    int n = 0;
+    float m = -INFINITY;
+    for (int i = 0; i < s->n_vocab; i++) {
+        float x = smp_logit(s, logits, i, pen);
+        if (x == -INFINITY) continue;
+        a[n++] = (smp_cand){0, x, i};
+        m = x > m ? x : m;
+    }
+    if (pen) smp_mark_history(s, 0);
+    *mx = m;
+    return n;
+}
+
+/* A strict total order (ids are distinct), so every selection below is deterministic. */
+static bool smp_better(smp_cand a, smp_cand b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+static void smp_swap(smp_cand *a, smp_cand *b) {
+    smp_cand t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Sift down in a heap whose root is its worst element. */
+static void smp_sift(smp_cand *h, int n, int i) {
+    smp_cand x = h[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && smp_better(h[c], h[c + 1])) c++;
+        if (smp_better(h[c], x)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+/* Permutes a[0..n) so that a[0..m) holds its m best, best first, in O(n log m) and in place:
+   a heap of the m best so far, whose root is the one to evict, then a heapsort of it. */
+static void smp_select_best(smp_cand *a, int n, int m) {
+    for (int i = m / 2 - 1; i >= 0; i--) smp_sift(a, m, i);
+    for (int i = m; i < n; i++) {
+        if (smp_better(a[i], a[0])) {
+            smp_swap(&a[0], &a[i]);
+            smp_sift(a, m, 0);
+        }
+    }
+    for (int end = m - 1; end > 0; end--) {
+        smp_swap(&a[0], &a[end]);
+        smp_sift(a, end, 0);
+    }
+}
+
+/* Four running sums: with one, each addition would wait for the last (spilled across exp). */
+static double smp_sum(const smp_cand *a, int n) {
+    double z[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        for (int j = 0; j < 4; j++) z[j] += a[i + j].w;
+    }
+    for (; i < n; i++) z[0] += a[i].w;
+    return (z[0] + z[1]) + (z[2] + z[3]);
+}
+
+/* Softmax weights at temperature t, relative to the maximum (which weighs 1: no overflow);
+   returns their sum. */
+static double smp_weigh(smp_cand *a, int n, float mx, double t) {
+    for (int i = 0; i < n; i++) a[i].w = exp(((double)a[i].logit - mx) / t);
+    return smp_sum(a, n);
+}
+
+/* The bucket of a logit: 1/32 nat wide, counted down from the maximum, the last one holding
+   everything past 32 nats. Monotonic in the logit, so buckets 0..c hold a best-first prefix. */
+static int smp_bucket(float x, float mx) {
+    float d = (mx - x) * 32.0f;
+    return d < SMP_BUCKETS - 1 ? (int)d : SMP_BUCKETS - 1;
+}
+
+/* Weighs the candidates; returns their total, and in *cut the bucket where the best-first
+   running total reaches top_p of it: the top-p cut lies in that bucket. */
+static double smp_weigh_buckets(ds_sampler *s, int n, float mx, double top_p, int *cut) {
+    smp_cand *a = s->cand;
+    double *h = s->bucket;
+    memset(h, 0, SMP_BUCKETS * sizeof *h);
+    for (int i = 0; i < n; i++) {
+        a[i].w = exp((double)a[i].logit - mx);
+        h[smp_bucket(a[i].logit, mx)] += a[i].w;
+    }
+    double z = 0, cum = 0;
+    for (int b = 0; b < SMP_BUCKETS; b++) z += h[b];
+    int c = 0;
+    while (c < SMP_BUCKETS - 1 && (cum += h[c]) < top_p * z) c++;
+    *cut = c;
+    return z;
+}
+
+/* Drops the candidates in buckets past c, keeping the order. */
+static int smp_prune(smp_cand *a, int n, float mx, int c) {
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        a[k] = a[i];
+        k += smp_bucket(a[i].logit, mx) <= c;
+    }
+    return k;
+}
+
+/* Keeps the tokens with p >= min_p * p(max), in order (a sorted array stays sorted). */
+static int smp_min_p(smp_cand *a, int n, float min_p, float mx) {
+    double lim = log(min_p);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if ((double)a[i].logit - mx >= lim) a[k++] = a[i];
+    return k;
+}
+
+/* Walks best-first a[lo..hi) adding weights to *cum; returns one past the element where *cum
+   reaches target, or hi. */
+static int smp_walk(const smp_cand *a, int lo, int hi, double *cum, double target) {
+    for (int i = lo; i < hi; i++) {
+        *cum += a[i].w;
+        if (*cum >= target) return i + 1;
+    }
+    return hi;
+}
+
+/* Median of three as the pivot, moved to a[hi - 1]; then everything better than it to the
+   front. Returns the pivot's final index and the weight in front of it. */
+static int smp_partition(smp_cand *a, int lo, int hi, double *front) {
+    int mid = lo + (hi - lo) / 2;
+    if (smp_better(a[mid], a[lo])) smp_swap(&a[mid], &a[lo]);
+    if (smp_better(a[hi - 1], a[lo])) smp_swap(&a[hi - 1], &a[lo]);
+    if (smp_better(a[mid], a[hi - 1])) smp_swap(&a[mid], &a[hi - 1]);
+    smp_cand pivot = a[hi - 1];
+    int i = lo;
+    *front = 0;
+    for (int j = lo; j < hi - 1; j++) {
+        if (smp_better(a[j], pivot)) {
+            *front += a[j].w;
+            smp_swap(&a[i++], &a[j]);
+        }
+    }
+    smp_swap(&a[i], &a[hi - 1]);
+    return i;
+}
+
+/* Moves the shortest best-first prefix of a[0..n) whose weight reaches target to the front, in
+   no particular order, and returns its length (n if the whole does not reach it). A quickselect
+   steered by weight instead of rank: expected O(n), no sort. Past 2 log2(n) levels (an unlucky
+   input) or below 32 elements, the rest of the range is sorted and walked instead. */
+static int smp_top_p(smp_cand *a, int n, double target) {
+    int lo = 0, hi = n, depth = 0;
+    double cum = 0; /* the weight of a[0..lo), all of it kept */
+    for (int m = n; m > 1; m /= 2) depth += 2;
+    while (hi - lo > 32 && depth-- > 0) {
+        double front;
+        int p = smp_partition(a, lo, hi, &front);
+        if (cum + front >= target) {
+            hi = p;
+            continue;
+        }
+        cum += front + a[p].w;
+        if (cum >= target) return p + 1;
+        lo = p + 1;
+    }
+    smp_select_best(a + lo, hi - lo, hi - lo);
+    return smp_walk(a, lo, hi, &cum, target);
+}
+
+/* Applies top-k, top-p and min-p to the n candidates; returns how many survive in s->cand. */
+static int smp_truncate(ds_sampler *s, int n, float mx) {
+    const ds_sampler_params *p = &s->p;
+    smp_cand *a = s->cand;
+    if (p->top_k > 0 && p->top_k < n) {
+        smp_select_best(a, n, p->top_k);
+        n = p->top_k;
+        if (p->min_p > 0.0f && p->top_p >= 1.0f) return smp_min_p(a, n, p->min_p, mx);
+        if (p->top_p >= 1.0f) return n;
+        /* Sorted now: top-p is a walk. Its mass is relative to the k kept, as in llama.cpp. */
+        double target = p->top_p * smp_weigh(a, n, mx, 1.0), cum = 0;
+        if (p->min_p > 0.0f) n = smp_min_p(a, n, p->min_p, mx);
+        return smp_walk(a, 0, n, &cum, target);
+    }
+    if (p->top_p >= 1.0f) return p->min_p > 0.0f ? smp_min_p(a, n, p->min_p, mx) : n;
+    /* Top-p runs before min-p in llama.cpp, so its mass counts the tokens min-p drops. Both
+       keep a best-first prefix, so the order they cut in does not matter otherwise. */
+    int cut;
+    double target = p->top_p * smp_weigh_buckets(s, n, mx, p->top_p, &cut);
+    n = smp_prune(a, n, mx, cut);
+    if (p->min_p > 0.0f) n = smp_min_p(a, n, p->min_p, mx);
+    return smp_top_p(a, n, target);
+}
+
+/* Temperature, softmax and one draw. a[0..n) holds the maximum, so the total is >= 1. */
+static int32_t smp_draw(ds_sampler *s, smp_cand *a, int n, float mx) {
+    double total = smp_weigh(a, n, mx, s->p.temp);
+    double r = smp_uniform(s->rng) * total, cum = 0;
+    int last = 0;
+    for (int i = 0; i < n; i++) {
+        cum += a[i].w;
+        if (r < cum) return a[i].id;
+        if (a[i].w > 0) last = i;
+    }
+    return a[last].id; /* r rounded past the running sum, which adds in another order */
+}
+
+/* With nothing usable (every logit NaN or -inf) the answer is token 0. */
+int32_t ds_sampler_sample(ds_sampler *s, const float *logits) {
+    if (!s || !logits) return 0;
+    if (s->p.temp <= 0) return smp_argmax(s, logits);
+    float mx;
+    int n = smp_candidates(s, logits, &mx);
+    if (n == 0) return 0;
+    return smp_draw(s, s->cand, smp_truncate(s, n, mx), mx);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* chat templates                                                                              */

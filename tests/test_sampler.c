@@ -258,6 +258,71 @@ static void combined_settings(void **state) {
     for (int i = 0; i < 5; i++) check_law(l, 400, &ps[i], 12000);
 }
 
+/* At an enormous temperature the survivors are drawn uniformly, so enough draws show the
+   exact set: every token of the model's set must come, and no other. Random vocabularies and
+   settings, to land the top-p cut on every kind of element (a pivot, a bucket's edge, a tie). */
+static void survivors_are_exactly_the_set(void **state) {
+    (void)state;
+    static float l[1000];
+    static int counts[1000];
+    static double prob[1000];
+    int checked = 0;
+    for (int round = 0; round < 400 && checked < 120; round++) {
+        int n = 33 + (int)(unif() * 967);
+        random_logits(l, n, 0.5 + 8 * unif());
+        if (round % 2) /* ties: the cut inside a group of equal logits, broken by id */
+            for (int i = 0; i < n; i++) l[i] = roundf(l[i]);
+        float top_p = (float)(0.05 + 0.95 * unif());
+        int top_k = unif() < 0.3 ? 1 + (int)(unif() * 60) : 0;
+        float min_p = unif() < 0.3 ? (float)(0.2 * unif()) : 0;
+        ds_sampler_params p = params(1e30f, top_k, top_p, min_p);
+        model(l, n, &p, prob);
+        int k = 0;
+        for (int i = 0; i < n; i++) k += prob[i] > 0;
+        if (k > 40) continue;
+        checked++;
+        ds_sampler *s = new_sampler(&p, n);
+        draw(s, l, n, 30 * k + 100, counts);
+        for (int i = 0; i < n; i++)
+            if ((counts[i] > 0) != (prob[i] > 0))
+                fail_msg("n %d top_k %d top_p %g min_p %g: token %d drawn %d times, model p %g", n,
+                         top_k, top_p, min_p, i, counts[i], prob[i]);
+        ds_sampler_free(s);
+    }
+    assert_int_equal(checked, 120);
+}
+
+/* The cut inside a large group of tied logits: the sampler sees a long stretch of equal
+   weights (ordered by id, as in the model), which sends it through its selection in many
+   shapes. One token above the group, a tail below; top_p lands halfway into the j-th member. */
+static void top_p_cut_inside_ties(void **state) {
+    (void)state;
+    static float l[600];
+    static int counts[600], perm[600];
+    static double prob[600];
+    for (int round = 0; round < 150; round++) {
+        int n = 300 + (int)(unif() * 300), g = 40 + (int)(unif() * 250), j = 1 + (int)(unif() * 12);
+        for (int i = 0; i < n; i++) perm[i] = i;
+        for (int i = n - 1; i > 0; i--) {
+            int r = (int)(unif() * (i + 1)), t = perm[i];
+            perm[i] = perm[r];
+            perm[r] = t;
+        }
+        l[perm[0]] = 1;
+        for (int i = 1; i < n; i++) l[perm[i]] = i <= g ? 0 : -5;
+        double z = 1 + g * exp(-1.0) + (n - 1 - g) * exp(-6.0);
+        ds_sampler_params p = params(1e30f, 0, (float)((1 + (j - 0.5) * exp(-1.0)) / z), 0);
+        model(l, n, &p, prob);
+        ds_sampler *s = new_sampler(&p, n);
+        draw(s, l, n, 25 * (j + 1) + 60, counts);
+        for (int i = 0; i < n; i++)
+            if ((counts[i] > 0) != (prob[i] > 0))
+                fail_msg("n %d g %d j %d: token %d drawn %d times, model p %g", n, g, j, i,
+                         counts[i], prob[i]);
+        ds_sampler_free(s);
+    }
+}
+
 /* ---- the distribution ---- */
 
 static void temp_1_is_softmax(void **state) {
@@ -545,6 +610,8 @@ int main(void) {
         cmocka_unit_test(truncation_comes_before_temperature),
         cmocka_unit_test(min_p_drops_the_tail),
         cmocka_unit_test(combined_settings),
+        cmocka_unit_test(survivors_are_exactly_the_set),
+        cmocka_unit_test(top_p_cut_inside_ties),
         cmocka_unit_test(temp_1_is_softmax),
         cmocka_unit_test(temperature_sharpens_and_flattens),
         cmocka_unit_test(infinities_and_nan),

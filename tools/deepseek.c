@@ -1,76 +1,139 @@
 /* deepseek - run a DeepSeek GGUF model from the command line.
 
-   deepseek -m model.gguf --ids "0 1544 318" -n 32 --temp 0 --print-ids
-   deepseek -m model.gguf --ids "0 1544 318" --dump-logits logits.f32 */
+   deepseek -m r1.gguf -p "Why is the sky blue?" -n 256     text completion, streamed
+   deepseek -m r1.gguf -cnv                                  chat through the model's template
+   deepseek -m r1.gguf -cnv --reasoning hide                 the same without the <think> part
+   deepseek -m model.gguf --ids "0 1544 318" --temp 0 --print-ids   ids in, ids out */
 #include "deepseek.h"
 #include "args.h"
+#include "text.h"
+#include "think.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
-    const char *model, *ids, *dump, *prompt;
+    const char *model, *ids, *dump, *prompt, *file, *system;
     int n_predict, n_threads, n_ctx;
-    double temp;
-    int print_ids, ignore_eos, verbose;
+    ds_sampler_params sp;
+    int seed_given, chat, hide_reasoning, print_ids, ignore_eos, verbose, verbose_prompt;
 } cli_args;
 
 static void usage(FILE *fp) {
+    ds_sampler_params d = ds_sampler_default_params();
     fprintf(fp,
-            "usage: deepseek -m MODEL.gguf --ids \"ID ID ...\" [options]\n"
+            "usage: deepseek -m MODEL.gguf (-p TEXT | -f FILE | --ids \"ID ...\" | -cnv) [options]\n"
             "\n"
-            "  -m, --model FILE      GGUF model (architecture deepseek2)\n"
-            "      --ids \"...\"       prompt as token ids, separated by spaces or commas\n"
-            "  -p, --prompt TEXT     prompt as text (not available yet: needs the tokenizer; use --ids)\n"
-            "  -n, --n-predict N     tokens to generate (default 0; generation stops early at EOS)\n"
-            "      --temp T          sampling temperature; only 0 (greedy) is implemented so far (default 0)\n"
-            "  -t, --threads N       threads (default: physical cores, %d here)\n"
-            "  -c, --ctx-size N      context positions (default: min(model context, 4096))\n"
-            "      --dump-logits F   write float32 little-endian logits [n_prompt][n_vocab] of every prompt position\n"
-            "      --print-ids       print the generated ids, space-separated, on stdout\n"
-            "      --ignore-eos      keep generating past the end-of-sequence token\n"
-            "  -v, --verbose         print the model description\n"
-            "  -h, --help            this help\n"
+            "  -m, --model FILE        GGUF model (architecture deepseek2)\n"
+            "  -p, --prompt TEXT       prompt text (BOS added when the model asks for it)\n"
+            "  -f, --file FILE         prompt text from a file\n"
+            "      --ids \"...\"         prompt as token ids, separated by spaces or commas\n"
+            "  -cnv, -i, --conversation  interactive chat through the model's chat template, with\n"
+            "                          history; -p then is the first message. Ctrl-C stops an answer,\n"
+            "                          Ctrl-D or /exit leaves; end a line with \\ to go on typing\n"
+            "  -sys, --system TEXT     system prompt for the chat\n"
+            "      --reasoning MODE    show (default: dimmed on a terminal) or hide the <think> part\n"
+            "  -n, --n-predict N       tokens to generate (default -1: until end of text or a full context)\n"
+            "  -c, --ctx-size N        context positions (default: min(model context, 4096))\n"
+            "  -t, --threads N         threads (default: physical cores, %d here)\n"
             "\n"
-            "Until the tokenizer lands, generated tokens are printed as ids.\n",
-            ds_physical_cores());
+            "sampling (defaults: DeepSeek's advice for R1):\n"
+            "      --temp T            temperature; 0 = greedy (default %.2f)\n"
+            "      --top-k N           keep the N most likely tokens; 0 = off (default %d)\n"
+            "      --top-p P           keep the most likely tokens up to probability P; 1 = off (default %.2f)\n"
+            "      --min-p P           drop tokens below P x the best one's probability; 0 = off (default %.2f)\n"
+            "      --repeat-penalty F  penalise tokens of the last --repeat-last-n; 1 = off (default %.2f)\n"
+            "      --repeat-last-n N   (default %d)\n"
+            "  -s, --seed N            random seed (default: a new one each run, printed at the end)\n"
+            "\n"
+            "output:\n"
+            "      --print-ids         print generated token ids instead of text\n"
+            "      --dump-logits F     write float32 logits [n_prompt][n_vocab] of every prompt position\n"
+            "      --verbose-prompt    print the prompt's tokens on stderr\n"
+            "      --ignore-eos        keep generating past the end-of-text token\n"
+            "  -v, --verbose           print the model description\n"
+            "  -h, --help              this help\n"
+            "\n"
+            "A vocabulary-only GGUF (deepseek-convert --vocab-only) prints the prompt's token ids.\n",
+            ds_physical_cores(), d.temp, d.top_k, d.top_p, d.min_p, d.repeat_penalty, d.repeat_last_n);
 }
 
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
-    return args_int("deepseek", opt, s, lo, hi, out);
+static int is(const char *o, const char *a, const char *b) { return !strcmp(o, a) || (b && !strcmp(o, b)); }
+
+static int parse_flag(const char *o, cli_args *a) {
+    if (is(o, "--print-ids", NULL)) a->print_ids = 1;
+    else if (is(o, "--ignore-eos", NULL)) a->ignore_eos = 1;
+    else if (is(o, "-v", "--verbose")) a->verbose = 1;
+    else if (is(o, "--verbose-prompt", NULL)) a->verbose_prompt = 1;
+    else if (is(o, "-cnv", "--conversation") || is(o, "-i", "--interactive")) a->chat = 1;
+    else return 0;
+    return 1;
+}
+
+static int parse_sampling(const char *o, const char *v, cli_args *a) {
+    const char *P = "deepseek";
+    if (is(o, "--temp", NULL)) return args_float(P, o, v, 0, 100, &a->sp.temp);
+    if (is(o, "--top-k", NULL)) return args_int(P, o, v, 0, INT_MAX, &a->sp.top_k);
+    if (is(o, "--top-p", NULL)) return args_float(P, o, v, 1e-6, 1, &a->sp.top_p);
+    if (is(o, "--min-p", NULL)) return args_float(P, o, v, 0, 1, &a->sp.min_p);
+    if (is(o, "--repeat-penalty", NULL)) return args_float(P, o, v, 1e-3, 100, &a->sp.repeat_penalty);
+    if (is(o, "--repeat-last-n", NULL)) return args_int(P, o, v, 0, 1 << 20, &a->sp.repeat_last_n);
+    if (is(o, "-s", "--seed")) {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (!*v || *end || errno || *v == '-') { fprintf(stderr, "deepseek: %s needs a non-negative integer, got '%s'\n", o, v); return -1; }
+        a->sp.seed = s;
+        a->seed_given = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* 0 taken, 1 not an option with a value, -1 a bad value (reported). */
+static int parse_value(const char *o, const char *v, cli_args *a) {
+    int rc = parse_sampling(o, v, a);
+    if (rc <= 0) return rc;
+    if (is(o, "-m", "--model")) a->model = v;
+    else if (is(o, "--ids", NULL)) a->ids = v;
+    else if (is(o, "-p", "--prompt")) a->prompt = v;
+    else if (is(o, "-f", "--file")) a->file = v;
+    else if (is(o, "-sys", "--system")) a->system = v;
+    else if (is(o, "--dump-logits", NULL)) a->dump = v;
+    else if (is(o, "-n", "--n-predict")) return args_int("deepseek", o, v, -1, INT_MAX, &a->n_predict);
+    else if (is(o, "-t", "--threads")) return args_int("deepseek", o, v, 1, 1024, &a->n_threads);
+    else if (is(o, "-c", "--ctx-size")) return args_int("deepseek", o, v, 1, 1 << 24, &a->n_ctx);
+    else if (is(o, "--reasoning", NULL)) {
+        if (strcmp(v, "show") && strcmp(v, "hide")) { fprintf(stderr, "deepseek: --reasoning is show or hide, got '%s'\n", v); return -1; }
+        a->hide_reasoning = !strcmp(v, "hide");
+    } else return 1;
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, cli_args *a) {
+    a->sp = ds_sampler_default_params();
+    a->n_predict = -1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage(stdout); exit(0); }
-        else if (!strcmp(o, "--print-ids")) { a->print_ids = 1; takes = 0; }
-        else if (!strcmp(o, "--ignore-eos")) { a->ignore_eos = 1; takes = 0; }
-        else if (!strcmp(o, "-v") || !strcmp(o, "--verbose")) { a->verbose = 1; takes = 0; }
-        else if (!v) { fprintf(stderr, "deepseek: %s: unknown option or missing value (see -h)\n", o); return -1; }
-        else if (!strcmp(o, "-m") || !strcmp(o, "--model")) a->model = v;
-        else if (!strcmp(o, "--ids")) a->ids = v;
-        else if (!strcmp(o, "-p") || !strcmp(o, "--prompt")) a->prompt = v;
-        else if (!strcmp(o, "--dump-logits")) a->dump = v;
-        else if (!strcmp(o, "-n") || !strcmp(o, "--n-predict")) { if (parse_int(o, v, 0, INT_MAX, &a->n_predict)) return -1; }
-        else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) { if (parse_int(o, v, 1, 1024, &a->n_threads)) return -1; }
-        else if (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")) { if (parse_int(o, v, 1, 1 << 24, &a->n_ctx)) return -1; }
-        else if (!strcmp(o, "--temp")) {
-            char *end;
-            a->temp = strtod(v, &end);
-            if (!*v || *end || a->temp < 0) { fprintf(stderr, "deepseek: --temp needs a number >= 0, got '%s'\n", v); return -1; }
-        } else { fprintf(stderr, "deepseek: %s: unknown option (see -h)\n", o); return -1; }
-        i += takes;
+        if (is(o, "-h", "--help")) { usage(stdout); exit(0); }
+        if (parse_flag(o, a)) continue;
+        int rc = v ? parse_value(o, v, a) : 1;
+        if (rc < 0) return -1;
+        if (rc > 0) { fprintf(stderr, "deepseek: %s: unknown option or missing value (see -h)\n", o); return -1; }
+        i++;
     }
-    if (a->prompt) { fprintf(stderr, "deepseek: -p needs the tokenizer, which is not implemented yet; give the prompt as --ids\n"); return -1; }
     if (!a->model) { fprintf(stderr, "deepseek: no model given (-m FILE); see -h\n"); return -1; }
-    if (!a->ids) { fprintf(stderr, "deepseek: no prompt given (--ids \"...\"); see -h\n"); return -1; }
-    if (a->temp != 0) { fprintf(stderr, "deepseek: only --temp 0 (greedy) is implemented so far\n"); return -1; }
+    int n_src = !!a->prompt + !!a->file + !!a->ids;
+    if (n_src > 1) { fprintf(stderr, "deepseek: give one prompt: -p, -f or --ids\n"); return -1; }
+    if (!n_src && !a->chat) { fprintf(stderr, "deepseek: no prompt given (-p TEXT, -f FILE, --ids, or -cnv to chat); see -h\n"); return -1; }
+    if (a->chat && a->ids) { fprintf(stderr, "deepseek: --ids cannot start a chat; use -p\n"); return -1; }
+    if (!a->seed_given) a->sp.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
     return 0;
 }
 
@@ -110,11 +173,113 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
+/* ---- Ctrl-C: stops the answer being generated ---- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+/* No SA_RESTART, so a read waiting for the user returns on Ctrl-C as well. */
+static void catch_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* ---- generation ---- */
+
+typedef struct {
+    ds_model *m;
+    ds_context *ctx;
+    ds_sampler *smp;
+    const cli_args *a;
+    int32_t *past; /* the tokens in the context, to reuse a chat's common prefix */
+    int n_past, cap_past;
+    int n_prompt, n_gen;     /* totals for the timings */
+    double ms_prompt, ms_gen;
+} session;
+
+static int remember(session *S, const int32_t *ids, int n) {
+    if (S->n_past + n > S->cap_past) {
+        int cap = (S->n_past + n) * 2;
+        int32_t *p = realloc(S->past, (size_t)cap * sizeof *p);
+        if (!p) { fprintf(stderr, "deepseek: out of memory\n"); return -1; }
+        S->past = p;
+        S->cap_past = cap;
+    }
+    memcpy(S->past + S->n_past, ids, (size_t)n * sizeof *ids);
+    S->n_past += n;
+    return 0;
+}
+
+/* Bring the context to exactly ids: keep the common prefix, evaluate the rest. */
+static int feed(session *S, const int32_t *ids, int n, int all_logits) {
+    int k = 0;
+    while (k < n && k < S->n_past && S->past[k] == ids[k]) k++;
+    if (k == n) k--; /* logits are needed for the last token */
+    if (n > ds_context_n_ctx(S->ctx)) {
+        fprintf(stderr, "deepseek: the prompt has %d tokens but the context holds %d (raise -c)\n", n, ds_context_n_ctx(S->ctx));
+        return -1;
+    }
+    ds_context_rewind(S->ctx, k);
+    S->n_past = k;
+    for (int i = k; i < n; i++) ds_sampler_accept(S->smp, ids[i]);
+    double t = now_ms();
+    if (ds_eval(S->ctx, ids + k, n - k, all_logits)) { fprintf(stderr, "deepseek: %s\n", ds_context_error(S->ctx)); return -1; }
+    S->ms_prompt += now_ms() - t;
+    S->n_prompt += n - k;
+    return remember(S, ids + k, n - k);
+}
+
+/* Sample and evaluate until EOS, -n, a full context or Ctrl-C; the text (or ids) streams to
+   stdout and the text is also kept in *text (for the chat history). */
+static int generate(session *S, const float *logits, text_out *o, char **text, size_t *text_len) {
+    const cli_args *a = S->a;
+    int eos = ds_model_eos(S->m), rc = 0;
+    ds_detok *d = ds_detok_new(S->m, 1);
+    size_t cap = 256;
+    *text = malloc(cap);
+    *text_len = 0;
+    if (!d || !*text) { ds_detok_free(d); fprintf(stderr, "deepseek: out of memory\n"); return -1; }
+    double t = now_ms();
+    for (int i = 0; a->n_predict < 0 || i < a->n_predict; i++) {
+        if (interrupted) break;
+        int32_t tok = ds_sampler_sample(S->smp, logits);
+        if (tok == eos && !a->ignore_eos) break;
+        ds_sampler_accept(S->smp, tok);
+        S->n_gen++;
+        size_t n;
+        const char *s = ds_detok_push(d, tok, &n);
+        if (a->print_ids) printf(i ? " %d" : "%d", tok), fflush(stdout);
+        else text_put(o, s, n);
+        if (*text_len + n + 1 > cap) {
+            char *p = realloc(*text, cap = 2 * (*text_len + n + 1));
+            if (!p) { rc = -1; break; }
+            *text = p;
+        }
+        memcpy(*text + *text_len, s, n);
+        *text_len += n;
+        if (a->n_predict >= 0 && i + 1 == a->n_predict) break;
+        if (ds_context_n_past(S->ctx) >= ds_context_n_ctx(S->ctx)) {
+            fprintf(stderr, "\ndeepseek: the context is full (%d positions); stopping\n", ds_context_n_ctx(S->ctx));
+            break;
+        }
+        if (ds_eval(S->ctx, &tok, 1, 0) || remember(S, &tok, 1)) { fprintf(stderr, "\ndeepseek: %s\n", ds_context_error(S->ctx)); rc = -1; break; }
+        logits = ds_logits(S->ctx, 0);
+    }
+    size_t n;
+    const char *s = ds_detok_flush(d, &n);
+    if (!a->print_ids) text_put(o, s, n), text_end(o);
+    if (*text_len + n + 1 <= cap) memcpy(*text + *text_len, s, n), *text_len += n;
+    (*text)[*text_len] = 0;
+    ds_detok_free(d);
+    S->ms_gen += now_ms() - t;
+    return rc;
 }
 
 static int dump_logits(const char *path, ds_context *ctx, int n, int n_vocab) {
@@ -126,59 +291,238 @@ static int dump_logits(const char *path, ds_context *ctx, int n, int n_vocab) {
     return 0;
 }
 
-/* Greedy decoding from the prompt's last logits; prints ids as they come. */
-static int generate(ds_context *ctx, const ds_model *m, const cli_args *a, const float *logits, int *n_gen) {
-    int eos = ds_model_eos(m), n_vocab = ds_model_n_vocab(m);
-    for (*n_gen = 0; *n_gen < a->n_predict;) {
-        int32_t tok = argmax(logits, n_vocab);
-        printf(*n_gen ? " %d" : "%d", tok);
-        fflush(stdout);
-        ++*n_gen;
-        if ((tok == eos && !a->ignore_eos) || *n_gen == a->n_predict) break;
-        if (ds_context_n_past(ctx) >= ds_context_n_ctx(ctx)) {
-            fprintf(stderr, "\ndeepseek: context full (%d positions); stopping\n", ds_context_n_ctx(ctx));
-            break;
-        }
-        if (ds_eval(ctx, &tok, 1, 0)) { fprintf(stderr, "\ndeepseek: %s\n", ds_context_error(ctx)); return -1; }
-        logits = ds_logits(ctx, 0);
+/* Text to ids, or a message. */
+static int tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t **ids, int *n) {
+    char err[256];
+    *ids = malloc((len + 1) * sizeof **ids);
+    *n = *ids ? ds_tokenize(m, text, len, add_bos, *ids, (int)len + 1, err, sizeof err) : -1;
+    if (*n >= 0) return 0;
+    fprintf(stderr, "deepseek: %s\n", *ids ? err : "out of memory");
+    free(*ids);
+    *ids = NULL;
+    return -1;
+}
+
+static void print_prompt_tokens(const ds_model *m, const int32_t *ids, int n, FILE *fp) {
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        const char *s = ds_token_bytes(m, ids[i], &len);
+        fprintf(fp, "%6d -> '%.*s'\n", ids[i], s ? (int)len : 0, s ? s : "");
     }
-    if (*n_gen) printf("\n");
-    fflush(stdout);
+}
+
+/* The prompt of -p, -f or --ids. */
+static int prompt_ids(const cli_args *a, const ds_model *m, int32_t **ids, int *n) {
+    if (a->ids) return parse_ids(a->ids, ds_model_n_vocab(m), ids, n);
+    size_t len = 0;
+    char *text = a->prompt ? strdup(a->prompt) : text_read_file("deepseek", a->file, &len);
+    if (a->prompt && text) len = strlen(text);
+    if (text) text = text_repair("deepseek", a->prompt ? "the prompt" : a->file, text, &len);
+    if (!text) return -1;
+    int rc = tokenize(m, text, len, ds_model_add_bos(m), ids, n);
+    free(text);
+    if (!rc && !*n) { fprintf(stderr, "deepseek: the prompt is empty\n"); free(*ids); return -1; }
+    return rc;
+}
+
+static int run_once(session *S) {
+    const cli_args *a = S->a;
+    int32_t *ids;
+    int n;
+    if (prompt_ids(a, S->m, &ids, &n)) return -1;
+    if (a->verbose_prompt) print_prompt_tokens(S->m, ids, n, stderr);
+    int rc = feed(S, ids, n, a->dump != NULL);
+    if (!rc && a->dump) rc = dump_logits(a->dump, S->ctx, n, ds_model_n_vocab(S->m));
+    text_out o = {.fp = stdout};
+    char *text = NULL;
+    size_t len;
+    if (!rc && a->n_predict) rc = generate(S, ds_logits(S->ctx, a->dump ? n - 1 : 0), &o, &text, &len);
+    if (!rc && (a->print_ids || (text && len && text[len - 1] != '\n'))) putchar('\n');
+    free(text);
+    free(ids);
+    return rc;
+}
+
+/* ---- chat ---- */
+
+typedef struct {
+    ds_chat_message *msg;
+    int n, cap;
+} history;
+
+static int add_message(history *h, const char *role, char *content) {
+    if (h->n == h->cap) {
+        int cap = h->cap ? 2 * h->cap : 16;
+        ds_chat_message *p = realloc(h->msg, (size_t)cap * sizeof *p);
+        if (!p) { free(content); return -1; }
+        h->msg = p;
+        h->cap = cap;
+    }
+    h->msg[h->n++] = (ds_chat_message){role, content, NULL, 0};
+    return 0;
+}
+
+static void drop_message(history *h) { free((char *)h->msg[--h->n].content); }
+
+/* One user turn, "\"-continued lines joined; NULL at end of input. */
+static char *read_turn(int tty) {
+    char *turn = NULL, *line = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (tty) fputs(turn ? ". " : "> ", stdout), fflush(stdout);
+        errno = 0;
+        ssize_t k = getline(&line, &cap, stdin);
+        if (k < 0 && errno == EINTR && interrupted) { /* Ctrl-C at the prompt: a fresh line */
+            interrupted = 0;
+            clearerr(stdin);
+            if (tty) putchar('\n');
+            free(turn), turn = NULL, len = 0;
+            continue;
+        }
+        if (k < 0) break;
+        if (k && line[k - 1] == '\n') line[--k] = 0;
+        int more = k && line[k - 1] == '\\';
+        if (more) line[--k] = '\n';
+        char *t = realloc(turn, len + (size_t)k + 1);
+        if (!t) break;
+        turn = t;
+        memcpy(turn + len, line, (size_t)k);
+        len += (size_t)k;
+        turn[len] = 0;
+        if (!more) { free(line); return turn; }
+    }
+    free(line);
+    if (turn) return turn; /* a last line without a newline */
+    return NULL;
+}
+
+static char *render(const ds_model *m, const history *h, size_t *len) {
+    long n = ds_chat_apply(m, h->msg, h->n, 1, NULL, 0);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!s) return NULL;
+    ds_chat_apply(m, h->msg, h->n, 1, s, (size_t)n + 1);
+    *len = (size_t)n;
+    return s;
+}
+
+/* One exchange: render the whole conversation (so the template decides what the model sees,
+   e.g. R1 drops earlier reasoning), evaluate what differs from the context, answer. */
+static int chat_turn(session *S, history *h, text_out *o) {
+    size_t len;
+    int32_t *ids;
+    int n;
+    char *text = render(S->m, h, &len);
+    if (!text) { fprintf(stderr, "deepseek: the chat template cannot render this conversation\n"); return -1; }
+    int rc = tokenize(S->m, text, len, 0, &ids, &n); /* the template writes BOS itself */
+    free(text);
+    if (rc) return -1;
+    if (S->a->verbose_prompt) print_prompt_tokens(S->m, ids, n, stderr);
+    if (n > ds_context_n_ctx(S->ctx)) {
+        fprintf(stderr, "deepseek: the conversation has %d tokens but the context holds %d; /exit and start again, or raise -c\n",
+                n, ds_context_n_ctx(S->ctx));
+        free(ids);
+        return 1;
+    }
+    rc = feed(S, ids, n, 0);
+    free(ids);
+    if (rc) return -1;
+    o->in_think = ds_chat_opens_think(ds_model_chat_style(S->m));
+    o->at_start = 1;
+    o->trim = 0;
+    char *answer;
+    size_t answer_len;
+    interrupted = 0;
+    rc = generate(S, ds_logits(S->ctx, 0), o, &answer, &answer_len);
+    fputs(interrupted ? "\n[stopped]\n" : "\n", stdout);
+    interrupted = 0;
+    if (rc) { free(answer); return -1; }
+    return add_message(h, "assistant", answer);
+}
+
+static int run_chat(session *S) {
+    const cli_args *a = S->a;
+    ds_chat_style style = ds_model_chat_style(S->m);
+    if (style == DS_CHAT_UNKNOWN) {
+        fprintf(stderr, "deepseek: %s has no chat template this program knows (DeepSeek V2, V3 or R1); use -p for plain completion\n", a->model);
+        return -1;
+    }
+    int tty = isatty(STDIN_FILENO), rc = 0;
+    text_out o = {.hide = a->hide_reasoning, .dim = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"), .fp = stdout};
+    history h = {0};
+    if (a->system && add_message(&h, "system", strdup(a->system))) return -1;
+    fprintf(stderr, "deepseek: chatting with the %s template; Ctrl-C stops an answer, Ctrl-D or /exit leaves\n", ds_chat_style_name(style));
+    char *first = a->prompt ? strdup(a->prompt) : NULL;
+    if (a->file) {
+        size_t len;
+        first = text_read_file("deepseek", a->file, &len);
+        if (!first) rc = -1;
+    }
+    while (!rc) {
+        char *turn = first ? first : read_turn(tty);
+        first = NULL;
+        if (!turn || !strcmp(turn, "/exit")) { free(turn); break; }
+        size_t len = strlen(turn);
+        if (!(turn = text_repair("deepseek", "the message", turn, &len))) { rc = -1; break; }
+        if (add_message(&h, "user", turn)) { rc = -1; break; }
+        catch_sigint();
+        int r = chat_turn(S, &h, &o);
+        if (r > 0) drop_message(&h); /* too long: forget it, keep chatting */
+        if (r < 0) rc = -1;
+    }
+    while (h.n) drop_message(&h);
+    free(h.msg);
+    return rc;
+}
+
+static void timings(const session *S, double ms_load) {
+    fflush(stdout); /* the text first, where both go to one place */
+    fprintf(stderr, "timings: load %.1f ms | prompt %d tokens %.1f ms (%.2f tok/s) | generation %d tokens %.1f ms (%.2f tok/s) | %d threads | seed %llu\n",
+            ms_load, S->n_prompt, S->ms_prompt, S->n_prompt * 1e3 / (S->ms_prompt + 1e-9), S->n_gen, S->ms_gen,
+            S->n_gen * 1e3 / (S->ms_gen + 1e-9), ds_context_n_threads(S->ctx), (unsigned long long)S->a->sp.seed);
+}
+
+/* A vocabulary-only file: the prompt's ids are all it can give. */
+static int run_vocab_only(const cli_args *a, const ds_model *m) {
+    int32_t *ids;
+    int n;
+    if (a->chat || prompt_ids(a, m, &ids, &n)) {
+        if (a->chat) fprintf(stderr, "deepseek: %s holds only a vocabulary: it can tokenize a prompt, not chat\n", a->model);
+        return 1;
+    }
+    fprintf(stderr, "deepseek: %s holds only a vocabulary; the prompt's token ids:\n", a->model);
+    for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+    putchar('\n');
+    free(ids);
     return 0;
 }
 
 static int run(const cli_args *a) {
     char err[512];
-    ds_model *m = NULL;
-    ds_context *ctx = NULL;
-    int32_t *ids = NULL;
-    int n_ids = 0, rc = 1, n_gen = 0;
+    session S = {.a = a};
     double t0 = now_ms();
-    if (ds_model_load(a->model, &m, err, sizeof err)) { fprintf(stderr, "deepseek: %s\n", err); return 1; }
-    if (a->verbose) fprintf(stderr, "%s\n", ds_model_desc(m));
+    if (ds_model_load(a->model, &S.m, err, sizeof err)) { fprintf(stderr, "deepseek: %s\n", err); return 1; }
+    if (a->verbose) fprintf(stderr, "%s\n", ds_model_desc(S.m));
+    int rc = 1;
+    if (!ds_model_n_layer(S.m)) {
+        rc = run_vocab_only(a, S.m);
+        ds_model_free(S.m);
+        return rc;
+    }
     ds_context_params p = ds_context_default_params();
     p.n_ctx = a->n_ctx;
     p.n_threads = a->n_threads;
-    if (parse_ids(a->ids, ds_model_n_vocab(m), &ids, &n_ids)) goto done;
-    if (ds_context_new(m, &p, &ctx, err, sizeof err)) { fprintf(stderr, "deepseek: %s\n", err); goto done; }
-    if (n_ids > ds_context_n_ctx(ctx)) {
-        fprintf(stderr, "deepseek: the prompt has %d tokens but the context holds %d (raise -c)\n", n_ids, ds_context_n_ctx(ctx));
-        goto done;
+    if (ds_context_new(S.m, &p, &S.ctx, err, sizeof err)) fprintf(stderr, "deepseek: %s\n", err);
+    else if (!(S.smp = ds_sampler_new(&a->sp, ds_model_n_vocab(S.m)))) fprintf(stderr, "deepseek: bad sampling parameters\n");
+    else {
+        double ms_load = now_ms() - t0;
+        if (!a->chat) catch_sigint();
+        rc = (a->chat ? run_chat(&S) : run_once(&S)) ? 1 : 0;
+        timings(&S, ms_load);
     }
-    double t1 = now_ms();
-    if (ds_eval(ctx, ids, n_ids, a->dump != NULL)) { fprintf(stderr, "deepseek: %s\n", ds_context_error(ctx)); goto done; }
-    double t2 = now_ms();
-    if (a->dump && dump_logits(a->dump, ctx, n_ids, ds_model_n_vocab(m))) goto done;
-    if (generate(ctx, m, a, ds_logits(ctx, a->dump ? n_ids - 1 : 0), &n_gen)) goto done;
-    double t3 = now_ms();
-    fprintf(stderr, "timings: load %.1f ms | prompt %d tokens %.1f ms (%.2f tok/s) | generation %d tokens %.1f ms (%.2f tok/s) | %d threads\n",
-            t1 - t0, n_ids, t2 - t1, n_ids * 1e3 / (t2 - t1 + 1e-9), n_gen, t3 - t2,
-            n_gen > 1 ? (n_gen - 1) * 1e3 / (t3 - t2 + 1e-9) : 0.0, ds_context_n_threads(ctx));
-    rc = 0;
-done:
-    free(ids);
-    ds_context_free(ctx);
-    ds_model_free(m);
+    free(S.past);
+    ds_sampler_free(S.smp);
+    ds_context_free(S.ctx);
+    ds_model_free(S.m);
     return rc;
 }
 
