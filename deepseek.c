@@ -1616,8 +1616,8 @@ static uint64_t heap_pop(uint64_t *h, size_t *n) {
 }
 
 static void push_pair(tok_run *r, size_t *nh, int32_t left) {
+    if (left < 0 || r->next[left] < 0) return;
     int32_t right = r->next[left];
-    if (left < 0 || right < 0) return;
     size_t h = pair_slot(r->v, pair_of(r->sym[left], r->sym[right]));
     if (r->v->pair_rank[h] >= 0) heap_push(r->heap, nh, (uint64_t)r->v->pair_rank[h] << 32 | (uint32_t)left);
 }

@@ -46,6 +46,22 @@
    caller's buffer; ds_eval's message is read with ds_context_error. The library never prints
    and never exits.
 
+   TEXT
+   A file with tokenizer.ggml.* metadata (byte-level BPE, "gpt2") tokenizes exactly as Hugging
+   Face's tokenizers does with the model's tokenizer.json: added tokens (chat markers, BOS, ...)
+   are matched anywhere in the text, longest first; the rest is split by the regexes of the
+   pre-tokenizer named by tokenizer.ggml.pre ("deepseek-v3"; others are refused with a message)
+   and merged by rank. Decoding maps tokens back to bytes and replaces invalid UTF-8 as Hugging
+   Face does; ds_detok does the same token by token for streaming. A file holding only a
+   vocabulary (deepseek-convert --vocab-only) loads for tokenizing; it cannot make a context.
+
+       int32_t ids[64];
+       int n = ds_tokenize(m, "Hello", 5, ds_model_add_bos(m), ids, 64, err, sizeof err);
+
+   Chat: ds_chat_apply renders messages with the model's chat template (DeepSeek V3, R1 and V2
+   are recognised and reproduced byte for byte; no Jinja engine), and the text is then
+   tokenized without adding BOS, since the template writes it. Sampling: ds_sampler.
+
    GGUF WRITING
    ds_gguf_writer streams a GGUF v3 file: set metadata, declare every tensor (name, type,
    shape), then write the tensors' bytes in declaration order. Only one tensor needs to be in

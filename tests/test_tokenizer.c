@@ -371,6 +371,53 @@ static void test_lossy(void **state) {
     assert_int_equal(bad, 0);
 }
 
+static const char *gguf_path;
+
+/* Load a damaged copy; if it loads, tokenizing and decoding must still be safe. */
+static int try_damaged(const uint8_t *b, size_t n) {
+    char path[] = "test_tokenizer_damaged.gguf", err[256];
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, n, fp), n);
+    fclose(fp);
+    ds_model *m;
+    int loaded = ds_model_load(path, &m, err, sizeof err) == DS_OK;
+    if (!loaded) assert_true(strlen(err) > 0);
+    if (loaded) {
+        static const char text[] = "Hello w\xC3\xB6rld 12345 <\xEF\xBD\x9CUser\xEF\xBD\x9C>  \n\t!";
+        int32_t ids[64];
+        int k = ds_tokenize(m, text, sizeof text - 1, 1, ids, 64, err, sizeof err);
+        assert_true(k <= 64);
+        char out[512];
+        if (k > 0) ds_detokenize(m, ids, k, 0, out, sizeof out);
+        ds_model_free(m);
+    }
+    remove(path);
+    return loaded;
+}
+
+/* Truncated and corrupted vocabularies are refused with a message or still work: never a crash. */
+static void test_damaged_files(void **state) {
+    (void)state;
+    size_t n;
+    uint8_t *orig = slurp(gguf_path, &n), *b = malloc(n);
+    assert_non_null(orig);
+    int loaded = 0, tries = 0;
+    for (size_t cut = 0; cut < n; cut += 1 + cut / 8, tries++) loaded += try_damaged(orig, cut);
+    uint64_t x = 12345;
+    for (int i = 0; i < 400; i++, tries++) {
+        memcpy(b, orig, n);
+        for (int k = 0; k < 1 + i % 4; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            b[x % n] = (uint8_t)(x >> 32);
+        }
+        loaded += try_damaged(b, n);
+    }
+    print_message("  %d damaged files, %d still loaded\n", tries, loaded);
+    free(orig);
+    free(b);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: test_tokenizer TOKENIZER.gguf FIXTURE_DIR\n");
@@ -382,12 +429,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     fixture = argv[2];
+    gguf_path = argv[1];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode),       cmocka_unit_test(test_decode),
         cmocka_unit_test(test_pretokenize),  cmocka_unit_test(test_chat),
         cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_bos_and_buffer),
         cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_lossy),
-        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_random_bytes), cmocka_unit_test(test_damaged_files),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ds_model_free(model);
