@@ -120,6 +120,7 @@ static void init_kernels(void) {
     traits[DS_TYPE_BF16].dot4_f32 = k->dot4_bf16;
     traits[DS_TYPE_BF16].to_f32 = k->bf16_to_f32;
     ds_quant_init_legacy(traits);
+    ds_quant_init_k(traits);
 }
 
 const ds_type_traits *ds_quant_traits(ds_type t) {
