@@ -121,6 +121,7 @@ static void init_kernels(void) {
     traits[DS_TYPE_BF16].to_f32 = k->bf16_to_f32;
     ds_quant_init_legacy(traits);
     ds_quant_init_k(traits);
+    ds_quant_init_iq(traits);
 }
 
 const ds_type_traits *ds_quant_traits(ds_type t) {
