@@ -1,10 +1,11 @@
 /* quant.c - ggml's type table, and F16/BF16 conversion.
 
-   The float formats (F32, F16, BF16) compute through the SIMD level's kernels. Block quant
-   formats are listed with their sizes so that files holding them validate and report a clear
-   "not supported yet" instead of being misread; their kernels arrive with the quantization
-   work. */
+   The float formats (F32, F16, BF16) compute through the SIMD level's kernels. Every ggml type
+   is listed with its sizes so that files holding any of them validate; the block formats'
+   scalar kernels (quant/q_*.c) fill in their entries at start-up, and formats without kernels
+   get a clear "not supported yet" instead of being misread. */
 #include "quant.h"
+#include "quant_impl.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -70,40 +71,42 @@ static void to_f32_f32(const void *row, float *out, int64_t n) { memcpy(out, row
 
 /* Block sizes and bytes per block as ggml defines them (ggml.c type_traits); the float
    formats' kernels come from the SIMD level chosen at start-up (see init_kernels). */
+#define T(nm, block, bytes) {.name = nm, .block_size = block, .type_size = bytes}
 static ds_type_traits traits[DS_TYPE_COUNT] = {
-    [DS_TYPE_F32] = {"F32", 1, 4, 0, 0, 0},
-    [DS_TYPE_F16] = {"F16", 1, 2, 0, 0, 0},
-    [DS_TYPE_BF16] = {"BF16", 1, 2, 0, 0, 0},
-    [DS_TYPE_Q4_0] = {"Q4_0", 32, 18, 0, 0, 0},
-    [DS_TYPE_Q4_1] = {"Q4_1", 32, 20, 0, 0, 0},
-    [DS_TYPE_Q5_0] = {"Q5_0", 32, 22, 0, 0, 0},
-    [DS_TYPE_Q5_1] = {"Q5_1", 32, 24, 0, 0, 0},
-    [DS_TYPE_Q8_0] = {"Q8_0", 32, 34, 0, 0, 0},
-    [DS_TYPE_Q8_1] = {"Q8_1", 32, 36, 0, 0, 0},
-    [DS_TYPE_Q2_K] = {"Q2_K", 256, 84, 0, 0, 0},
-    [DS_TYPE_Q3_K] = {"Q3_K", 256, 110, 0, 0, 0},
-    [DS_TYPE_Q4_K] = {"Q4_K", 256, 144, 0, 0, 0},
-    [DS_TYPE_Q5_K] = {"Q5_K", 256, 176, 0, 0, 0},
-    [DS_TYPE_Q6_K] = {"Q6_K", 256, 210, 0, 0, 0},
-    [DS_TYPE_Q8_K] = {"Q8_K", 256, 292, 0, 0, 0},
-    [DS_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, 0, 0, 0},
-    [DS_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, 0, 0, 0},
-    [DS_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, 0, 0, 0},
-    [DS_TYPE_IQ1_S] = {"IQ1_S", 256, 50, 0, 0, 0},
-    [DS_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18, 0, 0, 0},
-    [DS_TYPE_IQ3_S] = {"IQ3_S", 256, 110, 0, 0, 0},
-    [DS_TYPE_IQ2_S] = {"IQ2_S", 256, 82, 0, 0, 0},
-    [DS_TYPE_IQ4_XS] = {"IQ4_XS", 256, 136, 0, 0, 0},
-    [DS_TYPE_I8] = {"I8", 1, 1, 0, 0, 0},
-    [DS_TYPE_I16] = {"I16", 1, 2, 0, 0, 0},
-    [DS_TYPE_I32] = {"I32", 1, 4, 0, 0, 0},
-    [DS_TYPE_I64] = {"I64", 1, 8, 0, 0, 0},
-    [DS_TYPE_F64] = {"F64", 1, 8, 0, 0, 0},
-    [DS_TYPE_IQ1_M] = {"IQ1_M", 256, 56, 0, 0, 0},
-    [DS_TYPE_TQ1_0] = {"TQ1_0", 256, 54, 0, 0, 0},
-    [DS_TYPE_TQ2_0] = {"TQ2_0", 256, 66, 0, 0, 0},
-    [DS_TYPE_MXFP4] = {"MXFP4", 32, 17, 0, 0, 0},
+    [DS_TYPE_F32] = T("F32", 1, 4),
+    [DS_TYPE_F16] = T("F16", 1, 2),
+    [DS_TYPE_BF16] = T("BF16", 1, 2),
+    [DS_TYPE_Q4_0] = T("Q4_0", 32, 18),
+    [DS_TYPE_Q4_1] = T("Q4_1", 32, 20),
+    [DS_TYPE_Q5_0] = T("Q5_0", 32, 22),
+    [DS_TYPE_Q5_1] = T("Q5_1", 32, 24),
+    [DS_TYPE_Q8_0] = T("Q8_0", 32, 34),
+    [DS_TYPE_Q8_1] = T("Q8_1", 32, 36),
+    [DS_TYPE_Q2_K] = T("Q2_K", 256, 84),
+    [DS_TYPE_Q3_K] = T("Q3_K", 256, 110),
+    [DS_TYPE_Q4_K] = T("Q4_K", 256, 144),
+    [DS_TYPE_Q5_K] = T("Q5_K", 256, 176),
+    [DS_TYPE_Q6_K] = T("Q6_K", 256, 210),
+    [DS_TYPE_Q8_K] = T("Q8_K", 256, 292),
+    [DS_TYPE_IQ2_XXS] = T("IQ2_XXS", 256, 66),
+    [DS_TYPE_IQ2_XS] = T("IQ2_XS", 256, 74),
+    [DS_TYPE_IQ3_XXS] = T("IQ3_XXS", 256, 98),
+    [DS_TYPE_IQ1_S] = T("IQ1_S", 256, 50),
+    [DS_TYPE_IQ4_NL] = T("IQ4_NL", 32, 18),
+    [DS_TYPE_IQ3_S] = T("IQ3_S", 256, 110),
+    [DS_TYPE_IQ2_S] = T("IQ2_S", 256, 82),
+    [DS_TYPE_IQ4_XS] = T("IQ4_XS", 256, 136),
+    [DS_TYPE_I8] = T("I8", 1, 1),
+    [DS_TYPE_I16] = T("I16", 1, 2),
+    [DS_TYPE_I32] = T("I32", 1, 4),
+    [DS_TYPE_I64] = T("I64", 1, 8),
+    [DS_TYPE_F64] = T("F64", 1, 8),
+    [DS_TYPE_IQ1_M] = T("IQ1_M", 256, 56),
+    [DS_TYPE_TQ1_0] = T("TQ1_0", 256, 54),
+    [DS_TYPE_TQ2_0] = T("TQ2_0", 256, 66),
+    [DS_TYPE_MXFP4] = T("MXFP4", 32, 17),
 };
+#undef T
 
 static void init_kernels(void) {
     const ds_simd_kernels *k = ds_simd_best();
@@ -116,6 +119,9 @@ static void init_kernels(void) {
     traits[DS_TYPE_BF16].dot_f32 = k->dot_bf16;
     traits[DS_TYPE_BF16].dot4_f32 = k->dot4_bf16;
     traits[DS_TYPE_BF16].to_f32 = k->bf16_to_f32;
+    ds_quant_init_legacy(traits);
+    ds_quant_init_k(traits);
+    ds_quant_init_iq(traits);
 }
 
 const ds_type_traits *ds_quant_traits(ds_type t) {

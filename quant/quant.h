@@ -2,11 +2,18 @@
 
    The core never looks inside a weight row itself: it asks this table for the row's byte size,
    for a dot product of a row with float32 activations, and for a row widened to float32. The
-   float formats' kernels are the SIMD level's (simd/simd.h), chosen once at start-up. New
-   formats (ggml's block quants) become new table entries. */
+   float formats' kernels are the SIMD level's (simd/simd.h), chosen once at start-up.
+
+   ggml's block formats with kernels (quant/q_*.c) have them in scalar C, with ggml's exact
+   layout and arithmetic (quant_impl.h): dequantization that gives ggml's floats bit for bit,
+   ggml's quantizers (the bytes of llama.cpp's files), and ggml's dot product of a weight row
+   with an activation row in the format ggml pairs it with (vec_dot_type: Q8_0, Q8_1 or Q8_K,
+   made by from_f32). Their dot_f32 stays NULL until the forward pass computes with them.
+   Every kernel takes n, the row length, as a multiple of block_size. */
 #ifndef DS_QUANT_H
 #define DS_QUANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "../deepseek.h"
@@ -19,8 +26,21 @@ typedef struct {
     float (*dot_f32)(const void *row, const float *x, int64_t n);
     /* the same for four vectors, reading the row once; bit-identical to four dot_f32 */
     void (*dot4_f32)(const void *row, const float *const x[4], int64_t n, float out[4]);
-    /* row widened to float32; NULL as above */
+    /* row widened to float32 (block formats: ggml's dequantize_row_*); NULL as above */
     void (*to_f32)(const void *row, float *out, int64_t n);
+
+    /* The block formats' kernels; NULL where a format has none. */
+    /* x[n] as one row of this type, as ggml_quantize_chunk writes it: imatrix holds n importance
+       weights, or is NULL for ggml's reference quantizer. Returns the bytes written, 0 when the
+       format needs an importance matrix (needs_imatrix) and has none. */
+    size_t (*quantize)(const float *x, void *row, int64_t n, const float *imatrix);
+    bool needs_imatrix;
+    /* activation formats (Q8_0, Q8_1, Q8_K): x[n] as ggml's generic CPU code quantizes an
+       activation row (its reference rounding) */
+    void (*from_f32)(const float *x, void *row, int64_t n);
+    /* dot(row, act) over n elements, act a row of vec_dot_type; ggml's generic vec_dot */
+    float (*vec_dot)(const void *row, const void *act, int64_t n);
+    ds_type vec_dot_type;
 } ds_type_traits;
 
 /* Traits of type t, or NULL for ids ggml does not define. */
