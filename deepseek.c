@@ -722,6 +722,82 @@ ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* GGUF reading API: the reader above, for tools that copy or rewrite files                     */
+
+struct ds_gguf {
+    gguf_file *f;
+};
+
+ds_status ds_gguf_open(const char *path, ds_gguf **out, char *err, size_t err_size) {
+    *out = NULL;
+    ds_gguf *g = calloc(1, sizeof *g);
+    if (!g) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    ds_status s = gguf_open(path, &g->f, err, err_size);
+    if (s) { free(g); return s; }
+    *out = g;
+    return DS_OK;
+}
+
+void ds_gguf_close(ds_gguf *g) {
+    if (!g) return;
+    gguf_close(g->f);
+    free(g);
+}
+
+size_t ds_gguf_n_kv(const ds_gguf *g) { return g->f->n_kv; }
+const char *ds_gguf_kv_key(const ds_gguf *g, size_t i) { return i < g->f->n_kv ? g->f->kv[i].key : NULL; }
+
+const char *ds_gguf_get_str(const ds_gguf *g, const char *key, size_t *len) {
+    const gguf_kv *kv = gguf_find(g->f, key);
+    if (!kv || kv->type != GGUF_STR) return NULL;
+    uint64_t n;
+    memcpy(&n, kv->val, 8);
+    *len = (size_t)n;
+    return (const char *)kv->val + 8;
+}
+
+int ds_gguf_get_int(const ds_gguf *g, const char *key, int64_t *v) {
+    const gguf_kv *kv = gguf_find(g->f, key);
+    return kv && kv->type != GGUF_ARR && kv_int_at(kv->type, kv->val, v);
+}
+
+/* Bytes of one value of a non-array type at p (strings: length and text). */
+static size_t value_size(uint32_t type, const uint8_t *p) {
+    if (type != GGUF_STR) return gguf_scalar_size[type];
+    uint64_t n;
+    memcpy(&n, p, 8);
+    return 8 + (size_t)n;
+}
+
+void ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i) {
+    if (i >= g->f->n_kv) return;
+    const gguf_kv *kv = &g->f->kv[i];
+    const uint8_t *start = kv->val, *end = kv->val;
+    if (kv->type == GGUF_ARR) {
+        start -= 12; /* element type and count precede the elements */
+        for (uint64_t k = 0; k < kv->n; k++) end += value_size(kv->arr_type, end);
+    } else {
+        end += value_size(kv->type, end);
+    }
+    byte_buf *b = writer_slot(w, kv->key, kv->type);
+    if (b) buf_put(b, start, (size_t)(end - start));
+}
+
+size_t ds_gguf_n_tensors(const ds_gguf *g) { return g->f->n_t; }
+
+void ds_gguf_tensor(const ds_gguf *g, size_t i, ds_gguf_tensor_info *info) {
+    memset(info, 0, sizeof *info);
+    if (i >= g->f->n_t) return;
+    const gguf_tensor *t = &g->f->t[i];
+    info->name = t->name;
+    info->type = t->type;
+    info->n_dims = t->n_dims;
+    for (int d = 0; d < 4; d++) info->ne[d] = t->ne[d];
+    info->data = t->data;
+    info->size = t->size;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* model                                                                                       */
 
 typedef struct {

@@ -299,6 +299,32 @@ ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_byt
 /* Checks every tensor was written, flushes and closes. */
 ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size);
 
+/* ---- GGUF reading: a file's metadata and tensors, validated as ds_model_load validates ---- */
+typedef struct ds_gguf ds_gguf;
+
+typedef struct {
+    const char *name;
+    ds_type type;
+    int n_dims;
+    int64_t ne[4];    /* ne[0] contiguous; unused dims are 1 */
+    const void *data; /* in the file's mapping */
+    size_t size;      /* bytes */
+} ds_gguf_tensor_info;
+
+ds_status ds_gguf_open(const char *path, ds_gguf **out, char *err, size_t err_size);
+void ds_gguf_close(ds_gguf *g);
+size_t ds_gguf_n_kv(const ds_gguf *g);
+const char *ds_gguf_kv_key(const ds_gguf *g, size_t i);
+/* A string value, or NULL when key is absent or not a string (the pointer is NUL-terminated
+   only up to *len bytes: use the length). */
+const char *ds_gguf_get_str(const ds_gguf *g, const char *key, size_t *len);
+/* An integer value of any integer type (or bool); 0 when absent or not an integer. */
+int ds_gguf_get_int(const ds_gguf *g, const char *key, int64_t *v);
+/* Copy metadata entry i, whatever its type, into a writer (same key, same value). */
+void ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i);
+size_t ds_gguf_n_tensors(const ds_gguf *g);
+void ds_gguf_tensor(const ds_gguf *g, size_t i, ds_gguf_tensor_info *info);
+
 #ifdef __cplusplus
 }
 #endif

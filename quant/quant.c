@@ -107,6 +107,7 @@ static ds_type_traits traits[DS_TYPE_COUNT] = {
     [DS_TYPE_MXFP4] = T("MXFP4", 32, 17),
 };
 #undef T
+static ds_type_traits scalar[DS_TYPE_COUNT];
 
 static void init_kernels(void) {
     const ds_simd_kernels *k = ds_simd_best();
@@ -122,14 +123,23 @@ static void init_kernels(void) {
     ds_quant_init_legacy(traits);
     ds_quant_init_k(traits);
     ds_quant_init_iq(traits);
+    memcpy(scalar, traits, sizeof traits);
+    for (int t = 0; t < DS_TYPE_COUNT; t++) {
+        if (k->vec_dot[t]) traits[t].vec_dot = k->vec_dot[t];
+        if (k->vec_dot4[t]) traits[t].vec_dot4 = k->vec_dot4[t];
+        if (k->act_quant[t]) traits[t].from_f32 = k->act_quant[t];
+    }
 }
 
-const ds_type_traits *ds_quant_traits(ds_type t) {
+static const ds_type_traits *lookup(const ds_type_traits *table, ds_type t) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_kernels);
-    if ((unsigned)t >= DS_TYPE_COUNT || !traits[t].name) return NULL;
-    return &traits[t];
+    if ((unsigned)t >= DS_TYPE_COUNT || !table[t].name) return NULL;
+    return &table[t];
 }
+
+const ds_type_traits *ds_quant_traits(ds_type t) { return lookup(traits, t); }
+const ds_type_traits *ds_quant_scalar_traits(ds_type t) { return lookup(scalar, t); }
 
 const char *ds_type_name(ds_type t) {
     const ds_type_traits *tt = ds_quant_traits(t);

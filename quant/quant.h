@@ -40,10 +40,16 @@ typedef struct {
     void (*from_f32)(const float *x, void *row, int64_t n);
     /* dot(row, act) over n elements, act a row of vec_dot_type; ggml's generic vec_dot */
     float (*vec_dot)(const void *row, const void *act, int64_t n);
+    /* four activation rows, reading the weight row once; out[k] is what vec_dot gives */
+    void (*vec_dot4)(const void *row, const void *const act[4], int64_t n, float out[4]);
     ds_type vec_dot_type;
 } ds_type_traits;
 
-/* Traits of type t, or NULL for ids ggml does not define. */
+/* Traits of type t, or NULL for ids ggml does not define. The block formats' kernels are the
+   SIMD level's where it has one (simd/simd.h), else the scalar ones. */
 const ds_type_traits *ds_quant_traits(ds_type t);
+/* The same with only the scalar reference kernels of the block formats: what every SIMD kernel
+   is tested against. */
+const ds_type_traits *ds_quant_scalar_traits(ds_type t);
 
 #endif

@@ -52,7 +52,11 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
 }
 
-static const ds_simd_kernels kernels = {"scalar", dot_f32, dot_f16, dot_bf16, dot4_f32, dot4_f16, dot4_bf16,
-                                        f16_to_f32, bf16_to_f32};
+static const ds_simd_kernels kernels = {
+    .name = "scalar",
+    .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_bf16 = dot_bf16,
+    .dot4_f32 = dot4_f32, .dot4_f16 = dot4_f16, .dot4_bf16 = dot4_bf16,
+    .f16_to_f32 = f16_to_f32, .bf16_to_f32 = bf16_to_f32,
+};
 
 const ds_simd_kernels *ds_simd_scalar(void) { return &kernels; }

@@ -10,17 +10,32 @@
 
 #include <stdint.h>
 
+#include "../deepseek.h"
+
 typedef float (*ds_dot_fn)(const void *row, const float *x, int64_t n);
 /* Four dot products of one row with four activation vectors, reading the row once; out[k]
    is bit for bit what the single dot of the same level gives for x[k]. */
 typedef void (*ds_dot4_fn)(const void *row, const float *const x[4], int64_t n, float out[4]);
 typedef void (*ds_widen_fn)(const void *row, float *out, int64_t n);
 
+/* ggml's block formats (quant/): a weight row against an activation row of the format ggml
+   pairs it with (Q8_0, Q8_1 or Q8_K), four activation rows at once, and float rows quantized to
+   an activation format. */
+typedef float (*ds_vec_dot_fn)(const void *row, const void *act, int64_t n);
+typedef void (*ds_vec_dot4_fn)(const void *row, const void *const act[4], int64_t n, float out[4]);
+typedef void (*ds_act_quant_fn)(const float *x, void *row, int64_t n);
+
 typedef struct {
     const char *name;
     ds_dot_fn dot_f32, dot_f16, dot_bf16;
     ds_dot4_fn dot4_f32, dot4_f16, dot4_bf16;
     ds_widen_fn f16_to_f32, bf16_to_f32;
+    /* Indexed by ds_type; NULL where the level has no kernel of its own, and the scalar code
+       of quant/ is used. An activation quantizer must give the scalar one's bytes exactly; a
+       dot product may differ from the scalar one in float rounding only. */
+    ds_vec_dot_fn vec_dot[DS_TYPE_COUNT];
+    ds_vec_dot4_fn vec_dot4[DS_TYPE_COUNT];
+    ds_act_quant_fn act_quant[DS_TYPE_COUNT];
 } ds_simd_kernels;
 
 /* Each level's table, or NULL when it is not built for this architecture or the CPU lacks it. */

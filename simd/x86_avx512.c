@@ -104,8 +104,12 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
     for (; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
 }
 
-static const ds_simd_kernels kernels = {"avx512", dot_f32, dot_f16, dot_bf16, dot4_f32, dot4_f16, dot4_bf16,
-                                        f16_to_f32, bf16_to_f32};
+static const ds_simd_kernels kernels = {
+    .name = "avx512",
+    .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_bf16 = dot_bf16,
+    .dot4_f32 = dot4_f32, .dot4_f16 = dot4_f16, .dot4_bf16 = dot4_bf16,
+    .f16_to_f32 = f16_to_f32, .bf16_to_f32 = bf16_to_f32,
+};
 
 const ds_simd_kernels *ds_simd_avx512_table(void);
 const ds_simd_kernels *ds_simd_avx512_table(void) { return &kernels; }

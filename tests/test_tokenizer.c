@@ -399,7 +399,7 @@ static int try_damaged(const uint8_t *b, size_t n) {
 /* Truncated and corrupted vocabularies are refused with a message or still work: never a crash. */
 static void test_damaged_files(void **state) {
     (void)state;
-    size_t n;
+    size_t n = 0;
     uint8_t *orig = slurp(gguf_path, &n), *b = malloc(n);
     assert_non_null(orig);
     int loaded = 0, tries = 0;
