@@ -823,6 +823,7 @@ typedef struct {
     const uint8_t *data;
     ds_type type;
     const ds_type_traits *tr;
+    const ds_type_traits *act; /* block formats: the activation format they dot with; else NULL */
     int64_t n_in, n_rows, n_mat; /* ne0, ne1, ne2 */
     size_t row_size;
 } ds_weight;
@@ -841,6 +842,7 @@ typedef struct ds_vocab ds_vocab;
 struct ds_model {
     gguf_file *file;
     ds_vocab *vocab; /* NULL when the file has no tokenizer */
+    bool quantized;  /* some weight is in a block format: contexts need quantized activations */
     ds_hparams hp;
     ds_weight tok_embd, output;
     const float *output_norm;
@@ -962,12 +964,19 @@ static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, in
     if ((uintptr_t)t->data % (tr->type_size < 4 ? tr->type_size : 4))
         return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s' is not aligned for its type (general.alignment too small)",
                     f->path, name);
-    if (!tr->dot_f32)
-        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: tensor '%s' has type %s, which this build cannot compute with yet (F32, F16, BF16)",
-                    f->path, name, tr->name);
+    bool block = !tr->dot_f32 && tr->vec_dot && tr->to_f32;
+    if (!tr->dot_f32 && !block)
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
+                    "%s: tensor '%s' has type %s, which this build cannot compute with yet (F32, F16, BF16, Q4_0, Q4_1, "
+                    "Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS, IQ1_S)", f->path, name, tr->name);
+    if (ne0 % tr->block_size)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s': rows of %lld do not split into %s blocks of %d",
+                    f->path, name, (long long)ne0, tr->name, tr->block_size);
     w->data = t->data;
     w->type = t->type;
     w->tr = tr;
+    w->act = block ? ds_quant_traits(tr->vec_dot_type) : NULL;
+    if (block) L->m->quantized = true;
     w->n_in = ne0;
     w->n_rows = ne1;
     w->n_mat = ne2;
@@ -2888,6 +2897,9 @@ struct ds_context {
     float *scratch; /* per thread: attention scores, a widened row, dot products */
     size_t scratch_len;
     const float **xptr; /* per thread, n_batch activation rows a matmul reads */
+    const void **qptr;  /* per thread, 2 x n_batch quantized activation rows (gate and up may differ) */
+    uint8_t *actq[2];   /* activations quantized for block-format weights, two inputs at a time */
+    size_t actq_cap;
     float *blas_scratch; /* per thread, one widened panel; NULL without BLAS */
     float *logits;
     size_t logits_cap;
@@ -2896,6 +2908,41 @@ struct ds_context {
 };
 
 /* ---- matmul: the one entry point for weights, y[t][r] = row_r . x[t] ---- */
+
+/* Activations for a block-format weight: each input row quantized once to the format the
+   weight dots with (Q8_0, Q8_1 or Q8_K, as ggml does), then read by every row of the weight. */
+typedef struct {
+    const ds_type_traits *tr; /* NULL: the input stays float */
+    const uint8_t *data;      /* row i (matrix m, token t: i = m * T + t) at data + i * row_bytes */
+    size_t row_bytes;
+} qact;
+
+typedef struct {
+    const ds_type_traits *tr;
+    const float *x;
+    int64_t ldx, x_stride, n;
+    int T;
+    uint8_t *out;
+    size_t row_bytes;
+} quant_job;
+
+static void quant_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const quant_job *j = arg;
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++)
+        j->tr->from_f32(j->x + (i / j->T) * j->x_stride + (i % j->T) * j->ldx, j->out + i * j->row_bytes, j->n);
+}
+
+/* Quantize n_mat x T rows of n elements (row t of matrix m at x + m * x_stride + t * ldx) into
+   activation buffer `slot`. */
+static qact quantize_act(ds_context *ctx, const ds_type_traits *tr, const float *x, int64_t ldx, int64_t x_stride,
+                         int n_mat, int T, int64_t n, int slot) {
+    quant_job j = {tr, x, ldx, x_stride, n, T, ctx->actq[slot], (size_t)(n / tr->block_size) * tr->type_size};
+    int64_t rows = (int64_t)n_mat * T;
+    if (rows * n < 16384) quant_task(&j, 0, rows, 0); /* waking the workers would cost more */
+    else pool_run(ctx->pool, rows, quant_task, &j);
+    return (qact){tr, j.out, j.row_bytes};
+}
 
 typedef struct {
     ds_context *ctx;
@@ -2908,6 +2955,7 @@ typedef struct {
     float *y;
     int64_t ldy, y_stride;
     int T;
+    qact xq; /* the input quantized, for a block-format weight */
 } mm_job;
 
 /* out[t] = row . xs[t] for t < T, four vectors per pass over the row. Two or three left
@@ -2927,19 +2975,33 @@ static void row_dots(const ds_weight *w, const uint8_t *row, const float *const 
     }
 }
 
+/* The same for a block-format row against quantized activation rows. */
+static void row_dots_q(const ds_weight *w, const uint8_t *row, const void *const *xs, int T, float *out) {
+    int t = 0;
+    if (w->tr->vec_dot4)
+        for (; t + 4 <= T; t += 4) w->tr->vec_dot4(row, xs + t, w->n_in, out + t);
+    for (; t < T; t++) out[t] = w->tr->vec_dot(row, xs[t], w->n_in);
+}
+
 static void mm_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const mm_job *j = arg;
     ds_context *ctx = j->ctx;
     const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
+    const void **qs = ctx->qptr + (size_t)tid * 2 * (size_t)ctx->n_batch;
     float *out = ctx->scratch + (size_t)tid * ctx->scratch_len;
     int64_t mat_ready = -1;
     for (int64_t i = i0; i < i1; i++) {
         int64_t mat = i / j->rows, r = i % j->rows;
         if (mat != mat_ready) {
-            for (int t = 0; t < j->T; t++) xs[t] = j->x + mat * j->x_stride + t * j->ldx;
+            for (int t = 0; t < j->T; t++) {
+                xs[t] = j->x + mat * j->x_stride + t * j->ldx;
+                if (j->xq.tr) qs[t] = j->xq.data + (size_t)(mat * j->T + t) * j->xq.row_bytes;
+            }
             mat_ready = mat;
         }
-        row_dots(j->w, j->base + mat * j->w_stride + r * j->w->row_size, xs, j->T, out);
+        const uint8_t *row = j->base + mat * j->w_stride + r * j->w->row_size;
+        if (j->xq.tr) row_dots_q(j->w, row, qs, j->T, out);
+        else row_dots(j->w, row, xs, j->T, out);
         float *y = j->y + mat * j->y_stride + r;
         for (int t = 0; t < j->T; t++) y[t * j->ldy] = out[t];
     }
@@ -2968,9 +3030,16 @@ static void blas_task(void *arg, int64_t i0, int64_t i1, int tid) {
 }
 #endif
 
-/* y[t][r] = W x[t] for t < T; x rows ldx apart, y rows ldy apart. */
-static void matmul(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy) {
-    mm_job j = {ctx, w, w->data, w->n_rows, 0, x, ldx, 0, y, ldy, 0, T};
+/* y[t][r] = W x[t] for t < T; x rows ldx apart, y rows ldy apart. pre: x already quantized
+   for W's activation format (or NULL). */
+static void matmul_pre(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy,
+                       const qact *pre) {
+    mm_job j = {ctx, w, w->data, w->n_rows, 0, x, ldx, 0, y, ldy, 0, T, {0}};
+    if (w->act) {
+        j.xq = pre && pre->tr == w->act ? *pre : quantize_act(ctx, w->act, x, ldx, 0, 1, T, w->n_in, 0);
+        pool_run(ctx->pool, w->n_rows, mm_task, &j);
+        return;
+    }
 #ifdef DS_HAVE_OPENBLAS
     if (T >= BLAS_MIN_TOKENS && ctx->blas_scratch) {
         pool_run(ctx->pool, (w->n_rows + BLAS_PANEL - 1) / BLAS_PANEL, blas_task, &j);
@@ -2980,12 +3049,17 @@ static void matmul(ds_context *ctx, const ds_weight *w, const float *x, int64_t 
     pool_run(ctx->pool, w->n_rows, mm_task, &j);
 }
 
+static void matmul(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy) {
+    matmul_pre(ctx, w, x, ldx, T, y, ldy, NULL);
+}
+
 /* The same for each head h of a stack of per-head matrices: rows of matrix h start at
    base + h * w_stride, x and y of head h are offset by h * x_stride and h * y_stride. */
 static void matmul_heads(ds_context *ctx, const ds_weight *w, const uint8_t *base, int64_t rows, size_t w_stride,
                          int n_heads, const float *x, int64_t ldx, int64_t x_stride, float *y, int64_t ldy,
                          int64_t y_stride, int T) {
-    mm_job j = {ctx, w, base, rows, w_stride, x, ldx, x_stride, y, ldy, y_stride, T};
+    mm_job j = {ctx, w, base, rows, w_stride, x, ldx, x_stride, y, ldy, y_stride, T, {0}};
+    if (w->act) j.xq = quantize_act(ctx, w->act, x, ldx, x_stride, n_heads, T, w->n_in, 0);
     pool_run(ctx->pool, rows * n_heads, mm_task, &j);
 }
 
@@ -3146,8 +3220,10 @@ static void attention(ds_context *ctx, const ds_layer *l, int il, int T) {
 static void dense_ffn(ds_context *ctx, const ds_weight *gate, const ds_weight *up, const ds_weight *down, int T, float *out) {
     const int D = ctx->m->hp.n_embd;
     const int64_t F = gate->n_rows;
-    matmul(ctx, gate, ctx->xn, D, T, ctx->ffa, F);
-    matmul(ctx, up, ctx->xn, D, T, ctx->ffb, F);
+    qact in = {0};
+    if (gate->act) in = quantize_act(ctx, gate->act, ctx->xn, D, 0, 1, T, D, 1); /* shared by up */
+    matmul_pre(ctx, gate, ctx->xn, D, T, ctx->ffa, F, &in);
+    matmul_pre(ctx, up, ctx->xn, D, T, ctx->ffb, F, &in);
     swiglu_rows(ctx->ffa, ctx->ffb, F * T);
     matmul(ctx, down, ctx->ffa, F, T, out, D);
 }
@@ -3202,7 +3278,16 @@ typedef struct {
     ds_context *ctx;
     const ds_layer *l;
     int n_active;
+    qact gate_in, up_in, down_in; /* inputs quantized for block-format experts */
 } moe_job;
+
+/* Token rows for one expert: float rows, or their quantized twins when the weight needs them. */
+static void dots(const ds_weight *w, const uint8_t *row, const float *const *xs, const void *const *qs, int n, float *out) {
+    if (w->act) row_dots_q(w, row, qs, n, out);
+    else row_dots(w, row, xs, n, out);
+}
+
+static const void *qrow(const qact *q, size_t i) { return q->tr ? q->data + i * q->row_bytes : NULL; }
 
 static void moe_up_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const moe_job *j = arg;
@@ -3212,17 +3297,23 @@ static void moe_up_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const int64_t Fe = hp->n_ff_exp;
     const ds_weight *gw = &j->l->gate_exps, *uw = &j->l->up_exps;
     const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
+    const void **gq = ctx->qptr + (size_t)tid * 2 * (size_t)ctx->n_batch, **uq = gq + ctx->n_batch;
     float *g = ctx->scratch + (size_t)tid * ctx->scratch_len, *u = g + ctx->n_batch;
     int ready = -1;
     for (int64_t i = i0; i < i1; i++) {
         int e = ctx->exp_active[i / Fe], n = ctx->exp_count[e], start = ctx->exp_start[e];
         int64_t r = i % Fe;
         if (e != ready) { /* the expert's tokens, for all its rows in this range */
-            for (int k = 0; k < n; k++) xs[k] = ctx->xn + (size_t)(ctx->exp_pairs[start + k] / K) * D;
+            for (int k = 0; k < n; k++) {
+                size_t tok = (size_t)(ctx->exp_pairs[start + k] / K);
+                xs[k] = ctx->xn + tok * D;
+                gq[k] = qrow(&j->gate_in, tok);
+                uq[k] = qrow(&j->up_in, tok);
+            }
             ready = e;
         }
-        row_dots(gw, gw->data + ((size_t)e * Fe + r) * gw->row_size, xs, n, g);
-        row_dots(uw, uw->data + ((size_t)e * Fe + r) * uw->row_size, xs, n, u);
+        dots(gw, gw->data + ((size_t)e * Fe + r) * gw->row_size, xs, gq, n, g);
+        dots(uw, uw->data + ((size_t)e * Fe + r) * uw->row_size, xs, uq, n, u);
         for (int k = 0; k < n; k++) ctx->exp_h[(size_t)(start + k) * Fe + r] = silu(g[k]) * u[k];
     }
 }
@@ -3234,16 +3325,20 @@ static void moe_down_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const int64_t Fe = ctx->m->hp.n_ff_exp;
     const ds_weight *dw = &j->l->down_exps;
     const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
+    const void **qs = ctx->qptr + (size_t)tid * 2 * (size_t)ctx->n_batch;
     float *out = ctx->scratch + (size_t)tid * ctx->scratch_len;
     int ready = -1;
     for (int64_t i = i0; i < i1; i++) {
         int e = ctx->exp_active[i / D], n = ctx->exp_count[e], start = ctx->exp_start[e];
         int64_t r = i % D;
         if (e != ready) {
-            for (int k = 0; k < n; k++) xs[k] = ctx->exp_h + (size_t)(start + k) * Fe;
+            for (int k = 0; k < n; k++) {
+                xs[k] = ctx->exp_h + (size_t)(start + k) * Fe;
+                qs[k] = qrow(&j->down_in, (size_t)(start + k));
+            }
             ready = e;
         }
-        row_dots(dw, dw->data + ((size_t)e * D + r) * dw->row_size, xs, n, out);
+        dots(dw, dw->data + ((size_t)e * D + r) * dw->row_size, xs, qs, n, out);
         for (int k = 0; k < n; k++) ctx->moe_out[(size_t)ctx->exp_pairs[start + k] * D + r] = out[k];
     }
 }
@@ -3274,8 +3369,12 @@ static void moe(ds_context *ctx, const ds_layer *l, int T) {
     matmul(ctx, &l->gate_inp, ctx->xn, D, T, ctx->router, E);
     for (int t = 0; t < T; t++)
         route(hp, l->exp_bias, ctx->router + (size_t)t * E, ctx->moe_idx + (size_t)t * K, ctx->moe_w + (size_t)t * K, ctx->scratch);
-    moe_job j = {ctx, l, group_by_expert(ctx, T)};
+    moe_job j = {ctx, l, group_by_expert(ctx, T), {0}, {0}, {0}};
+    const ds_type_traits *ga = l->gate_exps.act, *ua = l->up_exps.act, *da = l->down_exps.act;
+    if (ga) j.gate_in = quantize_act(ctx, ga, ctx->xn, D, 0, 1, T, D, 0);
+    if (ua) j.up_in = ua == ga ? j.gate_in : quantize_act(ctx, ua, ctx->xn, D, 0, 1, T, D, 1);
     pool_run(ctx->pool, (int64_t)j.n_active * hp->n_ff_exp, moe_up_task, &j);
+    if (da) j.down_in = quantize_act(ctx, da, ctx->exp_h, hp->n_ff_exp, 0, 1, T * K, hp->n_ff_exp, 0);
     pool_run(ctx->pool, (int64_t)j.n_active * D, moe_down_task, &j);
     if (hp->n_expert_shared) dense_ffn(ctx, &l->gate_sh, &l->up_sh, &l->down_sh, T, ctx->tmp);
     /* routed outputs summed in expert order (as the reference loops over experts), then the
@@ -3425,7 +3524,15 @@ static bool alloc_buffers(ds_context *ctx) {
     ctx->scratch_len = (size_t)max_i(max_i(widest_row(hp), ctx->n_ctx), 2 * ctx->n_batch);
     ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
     ctx->xptr = calloc((size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->xptr);
-    if (!ctx->xptr) ok = false;
+    ctx->qptr = calloc(2 * (size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->qptr);
+    if (!ctx->xptr || !ctx->qptr) ok = false;
+    if (ctx->m->quantized) { /* the most elements one quantized input holds: a batch of rows, of heads, of expert slots */
+        size_t heads = H * (size_t)max_i(max_i(hp->dn, hp->kv_lora_rank), hp->dv);
+        size_t elems = B * (size_t)max_i(max_i(widest_row(hp), (int)heads), (int)(K * (size_t)hp->n_ff_exp));
+        ctx->actq_cap = elems / 8 * 10 + 4096; /* Q8_K, the largest, takes 292 bytes per 256 */
+        for (int i = 0; i < 2; i++)
+            if (!(ctx->actq[i] = malloc(ctx->actq_cap))) ok = false;
+    }
 #ifdef DS_HAVE_OPENBLAS
     if (ctx->n_batch >= BLAS_MIN_TOKENS)
         ctx->blas_scratch = alloc_f((size_t)BLAS_PANEL * (size_t)widest_row(hp) * (size_t)ctx->n_threads, &ok);
@@ -3443,6 +3550,9 @@ void ds_context_free(ds_context *ctx) {
     int32_t *n[] = {ctx->moe_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
     for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
     free(ctx->xptr);
+    free(ctx->qptr);
+    free(ctx->actq[0]);
+    free(ctx->actq[1]);
     free(ctx);
 }
 

@@ -1,0 +1,157 @@
+/* test_quantized - GGUF files quantized by llama.cpp itself, against llama.cpp's logits.
+
+   usage: test_quantized SUMMARY.json FIXTURE TYPE MODEL.gguf LOGITS.safetensors
+
+   The fixture (tests/data/llama-quantized/README.md) holds llama.cpp's logits for every prompt
+   position; its summary.json gives the acceptance for another runtime on the same file: a
+   bound on the mean absolute difference and on how many positions' argmax agree. The file's
+   weights are used in place, with activations quantized per matmul input as ggml does. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "deepseek.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+static struct {
+    ds_model *model;
+    int32_t *tokens;
+    float *logits; /* llama.cpp's, [n_tokens][n_vocab] */
+    int n_tokens, n_vocab, argmax_min;
+    double mean_max;
+} g;
+
+static int load_tolerance(const char *summary, const char *fixture, const char *type) {
+    size_t n;
+    char *text = (char *)slurp(summary, &n);
+    if (!text) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, n);
+    free(text);
+    const cJSON *fx = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "fixtures"), fixture);
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(fx, "quantized"), type);
+    const cJSON *tol = cJSON_GetObjectItemCaseSensitive(q, "suggested_tolerance");
+    const cJSON *mean = cJSON_GetObjectItemCaseSensitive(tol, "mean_abs_max");
+    const cJSON *agree = cJSON_GetObjectItemCaseSensitive(tol, "argmax_agree_min");
+    int ok = cJSON_IsNumber(mean) && cJSON_IsNumber(agree);
+    if (ok) {
+        g.mean_max = mean->valuedouble;
+        g.argmax_min = agree->valueint;
+    }
+    cJSON_Delete(root);
+    return ok ? 0 : -1;
+}
+
+static int load_logits(const char *path) {
+    char err[256];
+    safetensors_file *f;
+    if (safetensors_open(path, &f, err, sizeof err)) { fprintf(stderr, "%s\n", err); return -1; }
+    const safetensors_tensor *t = safetensors_find(f, "tokens"), *l = safetensors_find(f, "logits");
+    int rc = -1;
+    if (t && l && l->n_dims == 2) {
+        g.n_tokens = (int)t->n_elements;
+        g.tokens = malloc((size_t)g.n_tokens * sizeof *g.tokens);
+        g.logits = malloc((size_t)l->n_elements * sizeof *g.logits);
+        rc = safetensors_read_i32(t, g.tokens, (size_t)g.n_tokens, err, sizeof err) ||
+             safetensors_read_f32(l, g.logits, (size_t)l->n_elements, err, sizeof err) ? -1 : 0;
+    }
+    safetensors_close(f);
+    return rc;
+}
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Our logits for the prompt, evaluated n_batch tokens at a time (0: one batch). */
+static float *run(int n_threads, int n_batch) {
+    char err[256];
+    ds_context_params p = ds_context_default_params();
+    p.n_threads = n_threads;
+    p.n_batch = n_batch;
+    ds_context *ctx;
+    if (ds_context_new(g.model, &p, &ctx, err, sizeof err)) fail_msg("context: %s", err);
+    size_t V = (size_t)g.n_vocab;
+    float *out = malloc((size_t)g.n_tokens * V * sizeof *out);
+    int step = n_batch ? n_batch : g.n_tokens;
+    for (int t0 = 0; t0 < g.n_tokens; t0 += step) {
+        int n = g.n_tokens - t0 < step ? g.n_tokens - t0 : step;
+        assert_int_equal(ds_eval(ctx, g.tokens + t0, n, 1), DS_OK);
+        for (int t = 0; t < n; t++) memcpy(out + (size_t)(t0 + t) * V, ds_logits(ctx, t), V * sizeof *out);
+    }
+    ds_context_free(ctx);
+    return out;
+}
+
+static void check(const char *what, const float *ours) {
+    double sum = 0, worst = 0;
+    int agree = 0;
+    for (int t = 0; t < g.n_tokens; t++) {
+        const float *a = ours + (size_t)t * g.n_vocab, *b = g.logits + (size_t)t * g.n_vocab;
+        for (int v = 0; v < g.n_vocab; v++) {
+            double d = a[v] > b[v] ? (double)a[v] - b[v] : (double)b[v] - a[v];
+            sum += d;
+            if (d > worst || d != d) worst = d != d ? 1e30 : d;
+        }
+        agree += argmax(a, g.n_vocab) == argmax(b, g.n_vocab);
+    }
+    double mean = sum / ((double)g.n_tokens * g.n_vocab);
+    print_message("%s: mean |ours - llama.cpp| %.3g (<= %.3g), max %.3g, argmax agrees at %d of %d (>= %d)\n", what,
+                  mean, g.mean_max, worst, agree, g.n_tokens, g.argmax_min);
+    assert_true(mean <= g.mean_max);
+    assert_true(agree >= g.argmax_min);
+}
+
+static void one_batch(void **state) {
+    (void)state;
+    float *l = run(2, 0);
+    check("one batch", l);
+    free(l);
+}
+
+static void token_by_token(void **state) {
+    (void)state;
+    float *l = run(2, 1);
+    check("token by token", l);
+    free(l);
+}
+
+static void threads_bit_identical(void **state) {
+    (void)state;
+    float *a = run(1, 0), *b = run(3, 0);
+    assert_memory_equal(a, b, (size_t)g.n_tokens * g.n_vocab * sizeof *a);
+    free(a);
+    free(b);
+}
+
+int main(int argc, char **argv) {
+    char err[256];
+    if (argc != 6) {
+        fprintf(stderr, "usage: test_quantized SUMMARY.json FIXTURE TYPE MODEL.gguf LOGITS.safetensors\n");
+        return 2;
+    }
+    if (load_tolerance(argv[1], argv[2], argv[3])) { fprintf(stderr, "%s: no tolerance for %s %s\n", argv[1], argv[2], argv[3]); return 1; }
+    if (load_logits(argv[5])) return 1;
+    if (ds_model_load(argv[4], &g.model, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    g.n_vocab = ds_model_n_vocab(g.model);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_batch),
+        cmocka_unit_test(token_by_token),
+        cmocka_unit_test(threads_bit_identical),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ds_model_free(g.model);
+    free(g.tokens);
+    free(g.logits);
+    return rc;
+}
