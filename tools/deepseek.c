@@ -22,7 +22,7 @@ typedef struct {
     const char *model, *ids, *dump, *prompt, *file, *system;
     int n_predict, n_threads, n_ctx;
     ds_sampler_params sp;
-    int seed_given, chat, hide_reasoning, print_ids, ignore_eos, verbose, verbose_prompt;
+    int seed_given, chat, hide_reasoning, print_ids, ignore_eos, verbose, verbose_prompt, no_display_prompt;
 } cli_args;
 
 static void usage(FILE *fp) {
@@ -56,6 +56,7 @@ static void usage(FILE *fp) {
             "      --print-ids         print generated token ids instead of text\n"
             "      --dump-logits F     write float32 logits [n_prompt][n_vocab] of every prompt position\n"
             "      --verbose-prompt    print the prompt's tokens on stderr\n"
+            "      --no-display-prompt do not echo a -p / -f prompt before its continuation\n"
             "      --ignore-eos        keep generating past the end-of-text token\n"
             "  -v, --verbose           print the model description\n"
             "  -h, --help              this help\n"
@@ -71,6 +72,7 @@ static int parse_flag(const char *o, cli_args *a) {
     else if (is(o, "--ignore-eos", NULL)) a->ignore_eos = 1;
     else if (is(o, "-v", "--verbose")) a->verbose = 1;
     else if (is(o, "--verbose-prompt", NULL)) a->verbose_prompt = 1;
+    else if (is(o, "--no-display-prompt", NULL)) a->no_display_prompt = 1;
     else if (is(o, "-cnv", "--conversation") || is(o, "-i", "--interactive")) a->chat = 1;
     else return 0;
     return 1;
@@ -311,8 +313,9 @@ static void print_prompt_tokens(const ds_model *m, const int32_t *ids, int n, FI
     }
 }
 
-/* The prompt of -p, -f or --ids. */
-static int prompt_ids(const cli_args *a, const ds_model *m, int32_t **ids, int *n) {
+/* The prompt of -p, -f or --ids; its text (NULL for ids) in *text when asked for. */
+static int prompt_ids(const cli_args *a, const ds_model *m, int32_t **ids, int *n, char **text_out) {
+    if (text_out) *text_out = NULL;
     if (a->ids) return parse_ids(a->ids, ds_model_n_vocab(m), ids, n);
     size_t len = 0;
     char *text = a->prompt ? strdup(a->prompt) : text_read_file("deepseek", a->file, &len);
@@ -320,8 +323,9 @@ static int prompt_ids(const cli_args *a, const ds_model *m, int32_t **ids, int *
     if (text) text = text_repair("deepseek", a->prompt ? "the prompt" : a->file, text, &len);
     if (!text) return -1;
     int rc = tokenize(m, text, len, ds_model_add_bos(m), ids, n);
-    free(text);
-    if (!rc && !*n) { fprintf(stderr, "deepseek: the prompt is empty\n"); free(*ids); return -1; }
+    if (!rc && !*n) { fprintf(stderr, "deepseek: the prompt is empty\n"); free(*ids); rc = -1; }
+    if (!rc && text_out) *text_out = text;
+    else free(text);
     return rc;
 }
 
@@ -329,8 +333,11 @@ static int run_once(session *S) {
     const cli_args *a = S->a;
     int32_t *ids;
     int n;
-    if (prompt_ids(a, S->m, &ids, &n)) return -1;
+    char *prompt;
+    if (prompt_ids(a, S->m, &ids, &n, &prompt)) return -1;
     if (a->verbose_prompt) print_prompt_tokens(S->m, ids, n, stderr);
+    if (prompt && !a->print_ids && !a->no_display_prompt && a->n_predict) fputs(prompt, stdout), fflush(stdout);
+    free(prompt);
     int rc = feed(S, ids, n, a->dump != NULL);
     if (!rc && a->dump) rc = dump_logits(a->dump, S->ctx, n, ds_model_n_vocab(S->m));
     text_out o = {.fp = stdout};
@@ -485,7 +492,7 @@ static void timings(const session *S, double ms_load) {
 static int run_vocab_only(const cli_args *a, const ds_model *m) {
     int32_t *ids;
     int n;
-    if (a->chat || prompt_ids(a, m, &ids, &n)) {
+    if (a->chat || prompt_ids(a, m, &ids, &n, NULL)) {
         if (a->chat) fprintf(stderr, "deepseek: %s holds only a vocabulary: it can tokenize a prompt, not chat\n", a->model);
         return 1;
     }
