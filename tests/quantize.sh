@@ -138,6 +138,12 @@ for mla in split legacy; do
         if cmp -s "$tmp/c.gguf" "$o"; then ok; else ko "convert --outtype $type --mla $mla differs"; fi
     done
 done
+# legacy attn_kv_b is attn_v-like: its mix counts those tensors (four with the MTP layer); rows of
+# kv_lora_rank 64 take the fallbacks (types as llama-quantize chose them for this file)
+expect 0 "wrote" "$q" "$tmp/f32.gguf" "$o" Q4_K_M
+expect 0 "" "$check" types "$o" 'blk\.[01]\.attn_kv_b=Q5_0' 'blk\.[23]\.attn_kv_b=Q8_0'
+expect 0 "wrote" "$q" "$tmp/f32.gguf" "$o" Q3_K_M
+expect 0 "" "$check" types "$o" 'blk\.[01]\.attn_kv_b=Q5_1' 'blk\.[23]\.attn_kv_b=Q5_0'
 # the F32 file made last has the MTP layer, which the importance matrix has no data for
 expect 1 "blk.3.* no data for it" "$q" --imatrix "$tmp/im.gguf" "$tmp/f32.gguf" "$o" IQ2_XXS
 expect 1 "importance matrix" "$conv" "$hf" -o "$o" --outtype iq2_xxs --tokenizer "$tok"

@@ -2022,6 +2022,8 @@ static int run_vocab_only(const options *o, char *err)
         none.cfg = &cfg;
         if (has_cfg)
             meta_model(w, o, &cfg, &none, name);
+        if (has_cfg && o->mix)
+            ds_gguf_set_u32(w, "general.file_type", o->file_type);
         else {
             ds_gguf_set_str(w, "general.architecture", "deepseek2");
             ds_gguf_set_str(w, "general.name", name);

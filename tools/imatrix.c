@@ -84,7 +84,7 @@ static int legacy_entry(FILE *fp, imatrix *im, int i, const char *path, char *er
     if (!read_i32(fp, &len) || len < 0 || len >= (int32_t)sizeof name ||
         fread(name, 1, (size_t)len, fp) != (size_t)len)
         return fail(err, es, "%s: not an importance matrix (entry %d: no name)", path, i + 1);
-    if (!read_i32(fp, &ncall) || !read_i32(fp, &nval) || nval < 1 || nval > (1 << 28))
+    if (!read_i32(fp, &ncall) || !read_i32(fp, &nval) || nval < 1 || nval > (1 << 26))
         return fail(err, es, "%s: not an importance matrix (entry %d: bad value count)", path, i + 1);
     imatrix_entry *e = add_entry(im, name, (size_t)len, (size_t)nval);
     if (!e)
