@@ -7,6 +7,9 @@
      gguf_check imatrix F.gguf OUT.gguf OUT.dat
                                             an importance matrix for F's weights, in llama.cpp's
                                             GGUF and legacy forms, with the same values once read
+     gguf_check split F.gguf PREFIX N       F as N parts named as llama.cpp's gguf-split names
+                                            them (PREFIX-00001-of-0000N.gguf, ...): metadata in
+                                            the first, split.* keys in each, tensors shared out
 
    Exit status 0 when the check holds, 1 with one line saying why when not, 2 on bad usage. */
 #include "deepseek.h"
@@ -251,6 +254,49 @@ static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_d
     return bad;
 }
 
+/* Part i of n: tensors [i * per, (i + 1) * per). gguf-split writes split.no and split.count as
+   u16; the writer here has no u16, and the reader takes any integer type. */
+static int write_part(const ds_gguf *g, const char *prefix, int i, int n, size_t per)
+{
+    char path[4096], err[256];
+    size_t nt = ds_gguf_n_tensors(g), lo = (size_t)i * per, hi = lo + per < nt ? lo + per : nt;
+    ds_gguf_writer *w = ds_gguf_writer_new();
+    ds_gguf_tensor_info t;
+    snprintf(path, sizeof path, "%s-%05d-of-%05d.gguf", prefix, i + 1, n);
+    for (size_t k = 0; w && i == 0 && k < ds_gguf_n_kv(g); k++)
+        ds_gguf_copy_kv(w, g, k);
+    ds_gguf_set_u32(w, "split.no", (uint32_t)i);
+    ds_gguf_set_u32(w, "split.count", (uint32_t)n);
+    ds_gguf_set_i32(w, "split.tensors.count", (int32_t)nt);
+    for (size_t k = lo; k < hi; k++) {
+        ds_gguf_tensor(g, k, &t);
+        ds_gguf_add_tensor(w, t.name, t.type, t.n_dims, t.ne);
+    }
+    int bad = !w || ds_gguf_writer_begin(w, path, err, sizeof err) != DS_OK;
+    for (size_t k = lo; !bad && k < hi; k++) {
+        ds_gguf_tensor(g, k, &t);
+        bad = ds_gguf_writer_write(w, t.data, t.size, err, sizeof err) != DS_OK;
+    }
+    bad = bad || ds_gguf_writer_finish(w, err, sizeof err) != DS_OK;
+    if (bad)
+        fprintf(stderr, "gguf_check: writing %s failed: %s\n", path, err);
+    ds_gguf_writer_free(w);
+    return bad;
+}
+
+static int cmd_split(const char *path, const char *prefix, const char *count)
+{
+    ds_gguf *g = NULL;
+    int n = atoi(count), bad = n < 2 || n > 99 || open_or_die(path, &g);
+    size_t per = bad ? 0 : (ds_gguf_n_tensors(g) + (size_t)n - 1) / (size_t)n;
+    for (int i = 0; !bad && i < n; i++)
+        bad = write_part(g, prefix, i, n, per);
+    if (!bad)
+        printf("%d parts\n", n);
+    ds_gguf_close(g);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "same") == 0)
@@ -261,7 +307,9 @@ int main(int argc, char **argv)
         return cmd_kv(argv[2], argv[3], argv[4]);
     if (argc == 5 && strcmp(argv[1], "imatrix") == 0)
         return cmd_imatrix(argv[2], argv[3], argv[4]);
+    if (argc == 5 && strcmp(argv[1], "split") == 0)
+        return cmd_split(argv[2], argv[3], argv[4]);
     fprintf(stderr, "usage: gguf_check same A B | types F REGEX=TYPE... | kv F KEY VALUE | "
-                    "imatrix F OUT.gguf OUT.dat\n");
+                    "imatrix F OUT.gguf OUT.dat | split F PREFIX N\n");
     return 2;
 }

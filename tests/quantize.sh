@@ -7,7 +7,8 @@
 #     from the same weights (tests/data/llama-quantized); general.file_type must be FTYPE.
 #   quantize.sh cli QUANTIZE CONVERT CHECK F32.gguf HF_DIR TOKENIZER_DIR
 #     overrides give the types they name, the DeepSeek recipe, --pure, float file types with
-#     rules, --dry-run, requantizing, importance matrices in both of llama.cpp's forms, bad
+#     rules, --dry-run, requantizing, importance matrices in both of llama.cpp's forms, split
+#     models, bad
 #     arguments failing with one line and exit 1, and convert --outtype equal to convert f32 +
 #     quantize byte for byte.
 set -u
@@ -106,6 +107,15 @@ expect 0 "wrote" "$q" --imatrix "$tmp/im.dat" "$f32" "$tmp/a.gguf" Q4_K_M
 expect 0 "wrote" "$q" "$f32" "$tmp/b.gguf" Q4_K_M
 expect 1 "differs in bytes" "$check" same "$tmp/a.gguf" "$tmp/b.gguf"
 expect 1 "not an importance matrix" "$q" --imatrix "$hf/config.json" "$f32" "$o" IQ2_XXS
+
+# --- a split model (gguf-split's naming): the first part names the rest; one file comes out
+expect 0 "3 parts" "$check" split "$f32" "$tmp/sp" 3
+expect 0 "wrote" "$q" "$tmp/sp-00001-of-00003.gguf" "$o" Q4_K_M
+expect 0 "wrote" "$q" "$f32" "$tmp/whole.gguf" Q4_K_M
+expect 0 "tensors identical" "$check" same "$o" "$tmp/whole.gguf"
+expect 1 "part 2 of a split model" "$q" "$tmp/sp-00002-of-00003.gguf" "$o" Q4_K_M
+rm "$tmp/sp-00003-of-00003.gguf"
+expect 1 "sp-00003-of-00003.gguf: cannot open" "$q" "$tmp/sp-00001-of-00003.gguf" "$o" Q4_K_M
 
 # --- bad arguments: one line, exit 1
 expect 1 "need IN.gguf OUT.gguf TYPE" "$q" "$f32" "$o"

@@ -61,6 +61,8 @@ typedef struct {
 static void usage(FILE *fp)
 {
     fputs("usage: deepseek-quantize [options] IN.gguf OUT.gguf TYPE\n"
+          "  IN.gguf: F32, F16 or BF16 weights; of a split model, the first part\n"
+          "  (NAME-00001-of-0000N.gguf); OUT.gguf is one file\n"
           "  TYPE: llama.cpp's file types:\n    ", fp);
     qmix_print_ftypes(fp);
     fputs("  --expert-type T          routed experts (ffn_*_exps) get type T: with a high-bit TYPE\n"
@@ -255,7 +257,9 @@ static void imatrix_metadata(ds_gguf_writer *w, const imatrix *im, const char *p
 /* ================================================================== the input */
 
 typedef struct {
-    ds_gguf *g;
+    ds_gguf *g;     /* the file, or the first part of a split model: the metadata */
+    ds_gguf **part; /* the other parts */
+    int n_parts;
     size_t n;
     qmix_tensor *t;
     ds_gguf_tensor_info *info;
@@ -270,11 +274,73 @@ static int64_t kv_int(const ds_gguf *g, const char *key, int64_t dflt)
     return ds_gguf_get_int(g, key, &v) ? v : dflt;
 }
 
+/* A split model (llama.cpp's gguf-split names the parts PREFIX-00001-of-00003.gguf, ...): the
+   tensors of every part, the metadata of the first; the output is one file, as llama-quantize
+   writes it by default. */
+static int open_parts(const char *path, input *in, char *err)
+{
+    int64_t count = kv_int(in->g, "split.count", 1);
+    char suffix[64], part[4096];
+    if (count <= 1)
+        return 0;
+    if (count > 99999)
+        return fail(err, "%s: split.count %lld is not a part count", path, (long long)count);
+    snprintf(suffix, sizeof suffix, "-%05d-of-%05d.gguf", 1, (int)count);
+    size_t n = strlen(path), k = strlen(suffix);
+    if (n <= k || strcmp(path + n - k, suffix) != 0 || n >= sizeof part - 8)
+        return fail(err, "%s: the first part of a split model is named PREFIX%s", path, suffix);
+    in->part = calloc((size_t)count, sizeof *in->part);
+    if (!in->part)
+        return fail(err, "out of memory");
+    for (int i = 1; i < count; i++) {
+        snprintf(part, sizeof part, "%.*s-%05d-of-%05d.gguf", (int)(n - k), path, i + 1,
+                 (int)count);
+        if (ds_gguf_open(part, &in->part[in->n_parts], err, ERR_LEN) != DS_OK)
+            return -1;
+        if (kv_int(in->part[in->n_parts++], "split.no", -1) != i)
+            return fail(err, "%s: split.no is not %d", part, i);
+    }
+    return 0;
+}
+
+static ds_gguf *file_of(const input *in, int f) { return f == 0 ? in->g : in->part[f - 1]; }
+
+static int gather_tensors(const char *path, input *in, char *err)
+{
+    in->n = 0;
+    for (int f = 0; f <= in->n_parts; f++)
+        in->n += ds_gguf_n_tensors(file_of(in, f));
+    int64_t want = kv_int(in->g, "split.tensors.count", (int64_t)in->n);
+    if (want != (int64_t)in->n)
+        return fail(err, "%s: split.tensors.count says %lld tensors, the parts hold %zu", path,
+                    (long long)want, in->n);
+    in->t = calloc(in->n + 1, sizeof *in->t);
+    in->info = calloc(in->n + 1, sizeof *in->info);
+    in->order = calloc(in->n + 1, sizeof *in->order);
+    in->types = calloc(in->n + 1, sizeof *in->types);
+    if (!in->t || !in->info || !in->order || !in->types)
+        return fail(err, "out of memory");
+    size_t i = 0;
+    for (int f = 0; f <= in->n_parts; f++) {
+        for (size_t j = 0; j < ds_gguf_n_tensors(file_of(in, f)); j++, i++) {
+            ds_gguf_tensor(file_of(in, f), j, &in->info[i]);
+            in->t[i].name = in->info[i].name;
+            in->t[i].type = in->info[i].type;
+            memcpy(in->t[i].ne, in->info[i].ne, sizeof in->t[i].ne);
+        }
+    }
+    return 0;
+}
+
 static int open_input(const char *path, input *in, char *err)
 {
     size_t len = 0;
     if (ds_gguf_open(path, &in->g, err, ERR_LEN) != DS_OK)
         return -1;
+    int64_t part = kv_int(in->g, "split.no", 0);
+    if (part != 0)
+        return fail(err, "%s is part %lld of a split model: give the first part", path,
+                    (long long)part + 1);
     const char *arch = ds_gguf_get_str(in->g, "general.architecture", &len);
     if (!arch || len != strlen("deepseek2") || memcmp(arch, "deepseek2", len) != 0)
         return fail(err, "%s: general.architecture is %s%.*s%s, not deepseek2 (the type rules "
@@ -284,18 +350,17 @@ static int open_input(const char *path, input *in, char *err)
     in->m.n_head = kv_int(in->g, "deepseek2.attention.head_count", 0);
     in->m.n_head_kv = kv_int(in->g, "deepseek2.attention.head_count_kv", in->m.n_head);
     in->m.n_layer_all = kv_int(in->g, "deepseek2.block_count", 0);
-    in->n = ds_gguf_n_tensors(in->g);
-    in->t = calloc(in->n + 1, sizeof *in->t);
-    in->info = calloc(in->n + 1, sizeof *in->info);
-    in->order = calloc(in->n + 1, sizeof *in->order);
-    in->types = calloc(in->n + 1, sizeof *in->types);
-    if (!in->t || !in->info || !in->order || !in->types)
-        return fail(err, "out of memory");
-    for (size_t i = 0; i < in->n; i++) {
-        ds_gguf_tensor(in->g, i, &in->info[i]);
-        in->t[i].name = in->info[i].name;
-        in->t[i].type = in->info[i].type;
-        memcpy(in->t[i].ne, in->info[i].ne, sizeof in->t[i].ne);
+    if (open_parts(path, in, err) != 0)
+        return -1;
+    return gather_tensors(path, in, err);
+}
+
+/* Parts of a split model must not hold the same tensor twice (order puts equal names together). */
+static int check_unique(const input *in, char *err)
+{
+    for (size_t k = 1; k < in->n; k++) {
+        if (strcmp(in->t[in->order[k - 1]].name, in->t[in->order[k]].name) == 0)
+            return fail(err, "tensor %s appears twice", in->t[in->order[k]].name);
     }
     return 0;
 }
@@ -306,6 +371,9 @@ static void close_input(input *in)
     free(in->info);
     free(in->order);
     free(in->types);
+    for (int i = 0; i < in->n_parts; i++)
+        ds_gguf_close(in->part[i]);
+    free(in->part);
     ds_gguf_close(in->g);
 }
 
@@ -565,6 +633,8 @@ static int run(const options *o, char *err)
         rc = imatrix_load(o->imatrix, &im, err, ERR_LEN);
     if (rc == 0)
         rc = qmix_plan(&q, &in.m, in.t, in.n, in.order, in.types, err, ERR_LEN);
+    if (rc == 0)
+        rc = check_unique(&in, err);
     if (rc == 0)
         rc = check_imatrix(&in, has_im ? &im : NULL, err);
     for (size_t k = 0; rc == 0 && o->dry_run && k < in.n; k++)
