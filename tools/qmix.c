@@ -75,7 +75,7 @@ static const struct {
 /* llama.cpp file types whose mixes need quantizers this build lacks */
 static const char *const UNSUPPORTED[] = {"IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS",
                                           "IQ3_S", "IQ3_M", "IQ1_M", "TQ1_0", "TQ2_0",
-                                          "MXFP4_MOE", "NVFP4", "Q1_0", "Q2_0", "COPY"};
+                                          "MXFP4_MOE", "NVFP4", "Q1_0", "Q2_0"};
 
 static const qmix_ftype *ftype_by_name(const char *s)
 {
@@ -118,7 +118,10 @@ const qmix_ftype *qmix_find_ftype(const char *s, char *err, size_t err_size)
             return NULL;
         }
     }
-    fail(err, err_size, "unknown file type '%s'", s);
+    if (strcasecmp(s, "COPY") == 0)
+        fail(err, err_size, "COPY (llama-quantize's unchanged copy) is not offered: copy the file");
+    else
+        fail(err, err_size, "unknown file type '%s'", s);
     return NULL;
 }
 

@@ -433,7 +433,8 @@ static void describe(FILE *fp, size_t i, size_t n, const ds_gguf_tensor_info *t,
 /* ================================================================== writing */
 
 /* Pages of the input already read will not be read again: drop them, or a model larger than
-   memory would fill it with a clean but resident page cache. */
+   memory would fill it with a clean but resident page cache. The mapping is private and
+   read-only, so a dropped page would only be read from the file again. */
 static void release(const void *p, size_t n)
 {
     long page = sysconf(_SC_PAGESIZE);
