@@ -9,12 +9,18 @@
    chosen from the pre-tokenizer regexes instead of a hash of a test encoding.
 
    Tensors are streamed: all are declared from the safetensors headers, then each is produced
-   and written in turn, so memory holds one output tensor plus a small decode buffer. */
+   and written in turn, so memory holds one output tensor plus a small decode buffer.
+
+   --outtype may also name a llama.cpp file type (q8_0, q4_k_m, ...): the weights are then
+   quantized on the way, with the type rules and quantizers deepseek-quantize uses (qmix.c), in
+   llama.cpp's tensor order and with its metadata order, so the file equals converting to f32
+   and running deepseek-quantize (or llama-quantize) on that, byte for byte. */
 /* stat, isatty, unlink: POSIX, not C11 (meson passes this too). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
 #include "deepseek.h"
+#include "qmix.h"
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -58,18 +64,24 @@ typedef struct {
     const char *hf_dir, *out_path, *tok_dir, *name, *tok_pre;
     ds_type wtype;
     uint32_t file_type;
-    int mla_split, mtp, vocab_only;
+    const qmix_ftype *mix; /* a quantized file type, or NULL for f32/f16/bf16 */
+    int mla_split, mtp, vocab_only, threads;
 } options;
 
 static void usage(FILE *fp)
 {
-    fputs("usage: deepseek-convert HF_DIR -o OUT.gguf [--outtype f32|f16|bf16] [--tokenizer DIR]\n"
+    fputs("usage: deepseek-convert HF_DIR -o OUT.gguf [--outtype TYPE] [--tokenizer DIR]\n"
           "                        [--mla split|legacy] [--no-mtp | --mtp] [--name NAME]\n"
-          "                        [--tokenizer-pre NAME] [--vocab-only]\n"
+          "                        [--tokenizer-pre NAME] [--vocab-only] [-t N]\n"
           "  HF_DIR          config.json + model.safetensors (or the index and its shards,\n"
           "                  or every *.safetensors)\n"
           "  --outtype       storage of 2-D/3-D weights (default f32); norms, router and biases\n"
-          "                  stay F32\n"
+          "                  stay F32. f32, f16, bf16, or a llama.cpp file type, quantized with\n"
+          "                  llama.cpp's mix rules as deepseek-quantize does (q8_0, q4_0, q4_1,\n"
+          "                  q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s,\n"
+          "                  q5_k_m, q6_k, iq4_nl, iq4_xs); types that need an importance matrix\n"
+          "                  are made by deepseek-quantize --imatrix\n"
+          "  -t, --threads   threads for quantizing (default: physical cores)\n"
           "  --tokenizer     folder with tokenizer.json (+ tokenizer_config.json); default HF_DIR\n"
           "  --mla           split: attn_k_b + attn_v_b as current llama.cpp writes (default);\n"
           "                  legacy: the fused attn_kv_b of older files\n"
@@ -82,6 +94,27 @@ static void usage(FILE *fp)
           "                  config.json): a small GGUF that deepseek and deepseek-tokenize load\n"
           "                  for tokenizing; HF_DIR may then be just a tokenizer folder\n",
           fp);
+}
+
+/* A quantized file type; those needing an importance matrix are left to deepseek-quantize. */
+static int parse_mix(const char *s, options *o, char *err)
+{
+    char msg[256];
+    const qmix_ftype *ft = qmix_find_ftype(s, msg, sizeof msg);
+    if (!ft)
+        return fail(err, "--outtype: %s (f32, f16, bf16, q8_0, q4_k_m, ... see --help)", msg);
+    if (ft->needs_imatrix)
+        return fail(err, "--outtype %s needs an importance matrix: convert to bf16 or f32, then "
+                    "run deepseek-quantize --imatrix FILE", s);
+    if (qmix_is_float(ft->base)) {
+        o->wtype = ft->base;
+        o->file_type = ft->ftype;
+        return 0;
+    }
+    o->mix = ft;
+    o->wtype = DS_TYPE_F32; /* the plan's starting point: quantized from float32 */
+    o->file_type = ft->ftype;
+    return 0;
 }
 
 static int parse_outtype(const char *s, options *o)
@@ -112,8 +145,14 @@ static int parse_value_opt(const char *opt, const char *val, options *o, char *e
     else if (strcmp(opt, "--tokenizer-pre") == 0)
         o->tok_pre = val;
     else if (strcmp(opt, "--outtype") == 0) {
-        if (parse_outtype(val, o) != 0)
-            return fail(err, "--outtype: '%s' is not f32, f16 or bf16", val);
+        if (parse_outtype(val, o) != 0 && parse_mix(val, o, err) != 0)
+            return -1;
+    } else if (strcmp(opt, "-t") == 0 || strcmp(opt, "--threads") == 0) {
+        char *end;
+        long v = strtol(val, &end, 10);
+        if (!*val || *end || v < 1 || v > 256)
+            return fail(err, "%s needs a thread count in [1, 256], got '%s'", opt, val);
+        o->threads = (int)v;
     } else if (strcmp(opt, "--mla") == 0) {
         if (strcmp(val, "split") != 0 && strcmp(val, "legacy") != 0)
             return fail(err, "--mla: '%s' is not split or legacy", val);
@@ -126,7 +165,8 @@ static int parse_value_opt(const char *opt, const char *val, options *o, char *e
 static int takes_value(const char *a)
 {
     static const char *const V[] = {"-o",     "--outfile", "--tokenizer",     "--name",
-                                    "--mla",  "--outtype", "--tokenizer-pre"};
+                                    "--mla",  "--outtype", "--tokenizer-pre", "-t",
+                                    "--threads"};
     for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
         if (strcmp(a, V[i]) == 0)
             return 1;
@@ -141,6 +181,7 @@ static int parse_args(int argc, char **argv, options *o, char *err)
     o->wtype = DS_TYPE_F32;
     o->mla_split = 1;
     o->mtp = 1;
+    o->threads = ds_physical_cores();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -1017,6 +1058,43 @@ static int check_layers(plan *p, char *err)
     return 0;
 }
 
+/* A llama.cpp file type: its types for the tensors (all float32 so far) and its order. */
+static int apply_mix(plan *p, char *err)
+{
+    const config *c = p->cfg;
+    qmix_opts q;
+    qmix_model m = {c->n_expert, c->n_head, p->opt->mla_split ? 1 : c->n_head, c->n_layer + p->n_mtp};
+    qmix_tensor *t = calloc(p->n_out + 1, sizeof *t);
+    size_t *order = calloc(p->n_out + 1, sizeof *order);
+    ds_type *types = calloc(p->n_out + 1, sizeof *types);
+    out_tensor *sorted = calloc(p->n_out + 1, sizeof *sorted);
+    int rc = t && order && types && sorted ? 0 : fail(err, "out of memory");
+    qmix_opts_init(&q, p->opt->mix);
+    for (size_t i = 0; rc == 0 && i < p->n_out; i++) {
+        t[i].name = p->out[i].name;
+        t[i].type = p->out[i].type;
+        for (int d = 0; d < MAX_NE; d++)
+            t[i].ne[d] = d < p->out[i].n_dims ? p->out[i].ne[d] : 1;
+    }
+    if (rc == 0)
+        rc = qmix_plan(&q, &m, t, p->n_out, order, types, err, ERR_LEN);
+    for (size_t k = 0; rc == 0 && k < p->n_out; k++) {
+        out_tensor *o = &sorted[k];
+        *o = p->out[order[k]];
+        o->type = types[order[k]];
+        while (o->n_dims > 1 && o->ne[o->n_dims - 1] == 1) /* as ggml counts dimensions */
+            o->n_dims--;
+    }
+    if (rc == 0)
+        memcpy(p->out, sorted, p->n_out * sizeof *sorted);
+    qmix_opts_free(&q);
+    free(t);
+    free(order);
+    free(types);
+    free(sorted);
+    return rc;
+}
+
 static int build_plan(plan *p, char *err)
 {
     const config *c = p->cfg;
@@ -1029,7 +1107,8 @@ static int build_plan(plan *p, char *err)
             return -1;
     }
     if (count_mtp(p, err) || check_top(p, err) || check_layers(p, err) ||
-        check_orphan_scales(p, err) || emit_all(p, err) || check_sources(p, err))
+        check_orphan_scales(p, err) || emit_all(p, err) || check_sources(p, err) ||
+        (p->opt->mix && apply_mix(p, err)))
         return -1;
     return 0;
 }
@@ -1556,7 +1635,8 @@ static void meta_model(ds_gguf_writer *w, const options *o, const config *c, con
     ds_gguf_set_u32(w, "deepseek2.attention.head_count_kv", o->mla_split ? 1 : (uint32_t)c->n_head);
     meta_rope(w, c);
     ds_gguf_set_f32(w, "deepseek2.attention.layer_norm_rms_epsilon", (float)c->rms_eps);
-    ds_gguf_set_u32(w, "general.file_type", o->file_type);
+    if (!o->mix) /* llama-quantize moves it after general.quantization_version */
+        ds_gguf_set_u32(w, "general.file_type", o->file_type);
     ds_gguf_set_u32(w, "deepseek2.leading_dense_block_count", (uint32_t)c->n_dense);
     ds_gguf_set_u32(w, "deepseek2.vocab_size", (uint32_t)c->n_vocab);
     meta_attention(w, o, c);
@@ -1654,11 +1734,32 @@ typedef struct {
     unsigned char *out;
     float *scratch, *stage;
     size_t scratch_len;
+    int threads;
 } buffers;
 
-/* Convert n floats to `type` and append them to the tensor being written. */
-static int emit_floats(buffers *b, ds_type type, const float *src, size_t n, char *err)
+/* n floats, whole rows, quantized (no block format takes more than 4 bytes per element) */
+static int emit_quantized(buffers *b, const out_tensor *o, const float *src, size_t n, char *err)
 {
+    int64_t ne0 = o->ne[0], bad;
+    qmix_job job = {DS_TYPE_F32, o->type, src, b->out, (int64_t)n / ne0, ne0, NULL, 0, 1,
+                    b->threads};
+    int rc = qmix_convert_rows(&job, &bad);
+    if (rc == -2)
+        return fail(err, "out of memory while quantizing %s", o->name);
+    if (rc != 0)
+        return fail(err, "tensor %s: a row gives non-finite %s data (inf or NaN in the "
+                    "checkpoint, or values too large for the type)", o->name,
+                    ds_type_name(o->type));
+    size_t bytes = (size_t)job.nrows * ds_type_row_size(o->type, ne0);
+    return ds_gguf_writer_write(b->w, b->out, bytes, err, ERR_LEN) == DS_OK ? 0 : -1;
+}
+
+/* Convert n floats (whole rows) to o's type and append them to the tensor being written. */
+static int emit_floats(buffers *b, const out_tensor *o, const float *src, size_t n, char *err)
+{
+    ds_type type = o->type;
+    if (!qmix_is_float(type))
+        return emit_quantized(b, o, src, n, err);
     size_t es = type == DS_TYPE_F32 ? 4 : 2;
     if (type == DS_TYPE_F32) {
         memcpy(b->out, src, n * 4);
@@ -1683,7 +1784,7 @@ static int copy_source(const plan *p, const safetensors_tensor *t, const out_ten
         int64_t nr = rows - r < step ? rows - r : step;
         rc = source_rows(&s, r, nr, b->scratch, err);
         if (rc == 0)
-            rc = emit_floats(b, o->type, b->scratch, (size_t)(nr * s.cols), err);
+            rc = emit_floats(b, o, b->scratch, (size_t)(nr * s.cols), err);
     }
     source_close(&s);
     return rc;
@@ -1709,7 +1810,7 @@ static int split_kv_b(const plan *p, const out_tensor *o, buffers *b, char *err)
                     b->stage[r * dn + d] = b->scratch[d * R + r];
             src = b->stage;
         }
-        rc = emit_floats(b, o->type, src, (size_t)(nr * R), err);
+        rc = emit_floats(b, o, src, (size_t)(nr * R), err);
     }
     source_close(&s);
     return rc;
@@ -1768,7 +1869,7 @@ static void free_buffers(buffers *b)
 
 static int write_one(const plan *p, ds_gguf_writer *w, const out_tensor *o, char *err)
 {
-    buffers b = {w, NULL, NULL, NULL, 0};
+    buffers b = {w, NULL, NULL, NULL, 0, p->opt->threads};
     int rc = alloc_buffers(p, o, &b, err);
     if (rc == 0)
         rc = produce(p, o, &b, err);
@@ -1841,6 +1942,8 @@ static int write_gguf(const options *o, const config *c, const plan *p, const to
     if (tk->n)
         meta_tokenizer(w, tk);
     ds_gguf_set_u32(w, "general.quantization_version", 2);
+    if (o->mix)
+        ds_gguf_set_u32(w, "general.file_type", o->file_type);
     declare_tensors(p, w);
     int rc = ds_gguf_writer_begin(w, o->out_path, err, ERR_LEN) == DS_OK ? 0 : -1;
     int begun = rc == 0;
@@ -1860,9 +1963,10 @@ static void summary(const options *o, const plan *p, const tokenizer *tk)
     for (size_t i = 0; i < p->n_out; i++)
         bytes += tensor_bytes(&p->out[i]);
     fprintf(stderr,
-            "deepseek-convert: wrote %s: %zu tensors, %.2f MiB of data, %s MLA, %lld MTP "
+            "deepseek-convert: wrote %s: %s, %zu tensors, %.2f MiB of data, %s MLA, %lld MTP "
             "layer(s), %s; skipped %zu source tensors\n",
-            o->out_path, p->n_out, (double)bytes / 1048576.0, o->mla_split ? "split" : "legacy",
+            o->out_path, o->mix ? o->mix->name : ds_type_name(o->wtype), p->n_out,
+            (double)bytes / 1048576.0, o->mla_split ? "split" : "legacy",
             (long long)p->n_mtp, tk->n ? "tokenizer included" : "no tokenizer", p->n_skipped);
 }
 
@@ -1918,6 +2022,8 @@ static int run_vocab_only(const options *o, char *err)
         none.cfg = &cfg;
         if (has_cfg)
             meta_model(w, o, &cfg, &none, name);
+        if (has_cfg && o->mix)
+            ds_gguf_set_u32(w, "general.file_type", o->file_type);
         else {
             ds_gguf_set_str(w, "general.architecture", "deepseek2");
             ds_gguf_set_str(w, "general.name", name);
