@@ -35,8 +35,44 @@ const ds_simd_kernels *ds_simd_avx2(void) { return NULL; }
 const ds_simd_kernels *ds_simd_avx512(void) { return NULL; }
 #endif
 
+#if defined(__aarch64__) && defined(DS_SIMD_ARM)
+#include <sys/auxv.h>
+
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20) /* Linux's bit for SDOT / UDOT, for headers older than it */
+#endif
+
+const ds_simd_kernels *ds_simd_neon_table(void);
+const ds_simd_kernels *ds_simd_dotprod_table(void);
+
+/* Advanced SIMD is part of every aarch64 CPU Linux runs on. */
+const ds_simd_kernels *ds_simd_neon(void) { return ds_simd_neon_table(); }
+
+/* The kernel sets HWCAP_ASIMDDP from the CPU's ID registers, which user code cannot read. */
+const ds_simd_kernels *ds_simd_dotprod(void) {
+    return getauxval(AT_HWCAP) & HWCAP_ASIMDDP ? ds_simd_dotprod_table() : NULL;
+}
+
+/* Like the x86 levels: DS_SIMD=scalar or neon caps the level, anything else leaves it to the CPU. */
+static const ds_simd_kernels *arm_best(const char *want) {
+    int cap = 2; /* 0 scalar, 1 neon, 2 dotprod */
+    if (want && !strcmp(want, "scalar")) cap = 0;
+    else if (want && !strcmp(want, "neon")) cap = 1;
+    const ds_simd_kernels *k = NULL;
+    if (cap >= 2) k = ds_simd_dotprod();
+    if (!k && cap >= 1) k = ds_simd_neon();
+    return k ? k : ds_simd_scalar();
+}
+#else
+const ds_simd_kernels *ds_simd_neon(void) { return NULL; }
+const ds_simd_kernels *ds_simd_dotprod(void) { return NULL; }
+#endif
+
 const ds_simd_kernels *ds_simd_best(void) {
     const char *want = getenv("DS_SIMD");
+#if defined(__aarch64__) && defined(DS_SIMD_ARM)
+    return arm_best(want);
+#else
     int cap = 2; /* 0 scalar, 1 avx2, 2 avx512 */
     if (want && !strcmp(want, "scalar")) cap = 0;
     else if (want && !strcmp(want, "avx2")) cap = 1;
@@ -44,4 +80,5 @@ const ds_simd_kernels *ds_simd_best(void) {
     if (cap >= 2) k = ds_simd_avx512();
     if (!k && cap >= 1) k = ds_simd_avx2();
     return k ? k : ds_simd_scalar();
+#endif
 }

@@ -2,9 +2,10 @@
 
    Every level computes the same functions as the scalar reference (simd/scalar.c); a test
    checks they agree. The table in use is chosen once, at start-up, from what the CPU reports;
-   the environment variable DS_SIMD=scalar|avx2|avx512 forces a lower level (to test and to
-   compare). Vector kernels keep 8 or 16 float partial sums, so their results differ from the
-   scalar ones in the last bits, never between threads: every thread uses the same table. */
+   the environment variable DS_SIMD=scalar|avx2|avx512 (x86-64) or scalar|neon|dotprod (aarch64)
+   forces a lower level (to test and to compare). Vector kernels keep 8 or 16 float partial
+   sums, so their results differ from the scalar ones in the last bits, never between threads:
+   every thread uses the same table. */
 #ifndef DS_SIMD_H
 #define DS_SIMD_H
 
@@ -42,6 +43,8 @@ typedef struct {
 const ds_simd_kernels *ds_simd_scalar(void);
 const ds_simd_kernels *ds_simd_avx2(void);
 const ds_simd_kernels *ds_simd_avx512(void);
+const ds_simd_kernels *ds_simd_neon(void);    /* aarch64: Advanced SIMD, always there */
+const ds_simd_kernels *ds_simd_dotprod(void); /* aarch64 with SDOT / UDOT (Armv8.2 dotprod) */
 
 /* The table to use: the best level the CPU runs, no higher than DS_SIMD asks. */
 const ds_simd_kernels *ds_simd_best(void);

@@ -1,6 +1,7 @@
 /* test_f16 - F16 and BF16 conversions against ggml's own results (tests/data/quant,
    conversions.safetensors: signed zeros, infinities, NaN payloads, subnormals, halfway points,
-   random values, and every F16 bit pattern). */
+   random values, and every F16 bit pattern), both the scalar functions and the row widening of
+   the SIMD level in use (DS_SIMD picks another). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "deepseek.h"
+#include "quant/quant.h"
 #include "safetensors.h"
 
 static safetensors_file *conv;
@@ -50,6 +52,26 @@ static void every_f16_widens_like_ggml(void **state) {
         memcpy(&got, &f, 4);
         if (got != f32_bits(t->data, h)) fail_msg("F16 0x%04x -> 0x%08x, ggml 0x%08x", h, got, f32_bits(t->data, h));
     }
+}
+
+/* The same through the SIMD level's row widening (F16C or FCVT here, not the C code), at an
+   odd offset so the vector loads are unaligned. */
+static void every_f16_widens_like_ggml_in_rows(void **state) {
+    (void)state;
+    const safetensors_tensor *t = get("f16_all_to_f32", 65536 * 4);
+    uint16_t *h = malloc((65536 + 1) * sizeof *h);
+    float *f = malloc(65536 * sizeof *f);
+    assert_true(h && f);
+    for (uint32_t i = 0; i < 65536; i++) h[i + 1] = (uint16_t)i;
+    ds_quant_traits(DS_TYPE_F16)->to_f32(h + 1, f, 65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        uint32_t got;
+        memcpy(&got, &f[i], 4);
+        if (got != f32_bits(t->data, i))
+            fail_msg("F16 0x%04x -> 0x%08x in a row, ggml 0x%08x", i, got, f32_bits(t->data, i));
+    }
+    free(h);
+    free(f);
 }
 
 static void f32_to_f16_rounds_like_ggml(void **state) {
@@ -92,6 +114,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_f16_widens_like_ggml),
+        cmocka_unit_test(every_f16_widens_like_ggml_in_rows),
         cmocka_unit_test(f32_to_f16_rounds_like_ggml),
         cmocka_unit_test(f32_to_bf16_rounds_like_ggml),
         cmocka_unit_test(f16_round_trips),

@@ -2,7 +2,15 @@
    dot products within float rounding of the scalar ones, widening bit for bit, and the
    four-vector dots bit for bit equal to the single ones of the same level. Lengths cover
    the vector loops, their tails and the empty row; values cover zeros, large and tiny
-   magnitudes and (for F16/BF16) every exponent. */
+   magnitudes and (for F16/BF16) every exponent.
+
+   A level's block-format kernels (ggml's quantized types) are held to the scalar ones in quant/:
+   activation quantizers byte for byte, on rows made to hit their corners (rounding ties, NaN,
+   infinities, scales that underflow or overflow); dot products of quantized rows and of random
+   bytes (every code, every scale) bit for bit where the level claims it (the aarch64 levels
+   repeat the scalar float arithmetic), and four-activation dots bit for bit equal to the single
+   ones. DS_SIMD_EXPECT=name makes the test check that the best level here is that one (the
+   aarch64 runs under qemu use it to see the CPU detection at work). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +23,7 @@
 #include <cmocka.h>
 
 #include "deepseek.h"
+#include "quant/quant.h"
 #include "simd/simd.h"
 
 enum { MAXN = 4133 };
@@ -133,6 +142,176 @@ static void dot4_is_four_dots(const ds_simd_kernels *k) {
     free(r);
 }
 
+/* ---- block formats ---- */
+
+static const ds_type weight_types[] = {
+    DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q5_1, DS_TYPE_Q8_0, DS_TYPE_IQ4_NL,
+    DS_TYPE_Q2_K, DS_TYPE_Q3_K, DS_TYPE_Q4_K, DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_IQ4_XS,
+    DS_TYPE_IQ2_XXS, DS_TYPE_IQ1_S,
+};
+static const ds_type act_types[] = {DS_TYPE_Q8_0, DS_TYPE_Q8_1, DS_TYPE_Q8_K};
+
+enum { BN = 1024, ROWS = 8 }; /* longest row (4 super-blocks, 32 blocks), rows per kind */
+
+static float nan_f(void) { return nanf(""); }
+
+/* Edge rows for the activation quantizers, one pattern per kind, varied along the row. */
+static void edge_row(float *x, int kind) {
+    for (int j = 0; j < BN; j++) {
+        float r = frand();
+        switch (kind) {
+        case 0: x[j] = 0; break;
+        case 1: x[j] = r * 4; break;
+        /* halves: |x| = m + 0.5 beside an extreme of -127, so the scale is 1 (Q8_0 and Q8_K) */
+        case 2: x[j] = j % 32 == 5 ? -127.0f : (j & 1 ? 1 : -1) * ((float)(j % 64) + 0.5f); break;
+        case 3: x[j] = j % 37 == 3 ? nan_f() : r; break;              /* NaNs here and there */
+        case 4: x[j] = j % 41 == 7 ? (j & 1 ? INFINITY : -INFINITY) : r; break;
+        case 5: x[j] = r * 1e-43f; break;                             /* 1 / d overflows */
+        case 6: x[j] = r * 1e-39f; break;                             /* subnormal scales */
+        case 7: x[j] = r * 3e38f; break;
+        case 8: x[j] = (j & 1) ? -0.0f : 0.0f; break;
+        /* the same magnitude twice with both signs: the first decides the sign of Q8_K's scale */
+        case 9: x[j] = j % 16 == 3 ? 5.0f : j % 16 == 9 ? -5.0f : r; break;
+        case 10: x[j] = r * 1e-38f; break;                            /* -127 / max overflows */
+        default: x[j] = j % 256 == 255 ? nan_f() : r * (float)(1 + j % 9); break; /* NaN last */
+        }
+    }
+}
+
+static void check_act_quant(const ds_simd_kernels *k) {
+    static float x[BN];
+    static uint8_t want[BN * 2], got[BN * 2];
+    for (size_t a = 0; a < sizeof act_types / sizeof *act_types; a++) {
+        ds_type t = act_types[a];
+        if (!k->act_quant[t]) continue;
+        const ds_type_traits *ref = ds_quant_scalar_traits(t);
+        for (int kind = 0; kind < 12; kind++) {
+            for (int n = ref->block_size; n <= BN; n *= 2) {
+                size_t bytes = ds_type_row_size(t, n);
+                edge_row(x, kind);
+                memset(want, 0xa5, bytes);
+                memset(got, 0x5a, bytes);
+                ref->from_f32(x, want, n);
+                k->act_quant[t](x, got, n);
+                for (size_t b = 0; b < bytes; b++)
+                    if (got[b] != want[b])
+                        fail_msg("%s %s row kind %d n=%d: byte %zu (block %zu) 0x%02x, scalar 0x%02x",
+                                 k->name, ref->name, kind, n, b, b / ref->type_size, got[b], want[b]);
+            }
+        }
+    }
+}
+
+/* Random bytes; with extremes, mostly 0x80 (-128) and otherwise 0x7f, 0xff or 0x00, so that
+   -128 * -128 products come in runs (what would overflow a 16-bit partial sum). */
+static void random_bytes(uint8_t *p, size_t n, int extremes) {
+    static const uint8_t ends[8] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x7f, 0xff, 0x00};
+    for (size_t b = 0; b < n; b++) {
+        float r = frand() * 0.5f + 0.5f; /* [0, 1) */
+        p[b] = extremes ? ends[(int)(r * 8) & 7] : (uint8_t)(r * 256);
+    }
+}
+
+/* Random (or extreme) bytes, but every float field of the activation blocks a plausible scale:
+   what the dot products must agree on is the integer part (quants of every value, -128 too). */
+static void random_act(ds_type t, uint8_t *row, int n, int extremes) {
+    const ds_type_traits *tt = ds_quant_scalar_traits(t);
+    size_t nb = (size_t)(n / tt->block_size);
+    random_bytes(row, nb * tt->type_size, extremes);
+    for (size_t i = 0; i < nb; i++) {
+        uint8_t *blk = row + i * tt->type_size;
+        if (t == DS_TYPE_Q8_K) {
+            float d = frand() * 0.01f;
+            memcpy(blk, &d, 4);
+        } else {
+            uint16_t d = ds_fp32_to_fp16(frand() * 0.01f), s = ds_fp32_to_fp16(frand() * 2);
+            memcpy(blk, &d, 2);
+            if (t == DS_TYPE_Q8_1) memcpy(blk + 2, &s, 2);
+        }
+    }
+}
+
+/* A weight row: quantized from random floats (kind 0), random bytes (kind 1: any quant and scale;
+   the F16 fields may then be huge, infinite or NaN, which the dots must carry alike), or for kind 2
+   quantized again, except Q8_0, whose quants can be any byte: extreme ones, with sane scales. */
+static void weight_row(ds_type t, uint8_t *row, int n, int kind) {
+    const ds_type_traits *tt = ds_quant_scalar_traits(t);
+    static float x[BN], imatrix[BN];
+    if (kind == 1) {
+        random_bytes(row, ds_type_row_size(t, n), 0);
+        return;
+    }
+    if (kind == 2 && t == DS_TYPE_Q8_0) {
+        random_act(t, row, n, 1);
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        x[j] = frand() * (j % 61 == 0 ? 8.0f : 1.0f);
+        imatrix[j] = 0.5f + fabsf(frand());
+    }
+    assert_int_equal(tt->quantize(x, row, n, imatrix), ds_type_row_size(t, n));
+}
+
+/* Equal bits, or both NaN (a NaN's payload may come from either operand of a product). */
+static int same(float a, float b) { return !memcmp(&a, &b, sizeof a) || (a != a && b != b); }
+
+static void check_dot(const ds_simd_kernels *k, ds_type t, int exact, const uint8_t *w,
+                      const uint8_t *const acts[4], int n, const char *what) {
+    const ds_type_traits *ref = ds_quant_scalar_traits(t);
+    const ds_type_traits *at = ds_quant_scalar_traits(ref->vec_dot_type);
+    float four[4];
+    k->vec_dot4[t](w, (const void *const *)acts, n, four);
+    for (int v = 0; v < 4; v++) {
+        float got = k->vec_dot[t](w, acts[v], n), want = ref->vec_dot(w, acts[v], n);
+        if (!same(four[v], got))
+            fail_msg("%s %s %s n=%d act %d: vec_dot4 %.9g, vec_dot %.9g", k->name, ref->name, what, n, v,
+                     four[v], got);
+        if (exact) {
+            if (!same(got, want))
+                fail_msg("%s %s %s n=%d act %d: %.9g, scalar %.9g", k->name, ref->name, what, n, v, got, want);
+            continue;
+        }
+        static float wd[BN], ad[BN];
+        ref->to_f32(w, wd, n);
+        at->to_f32(acts[v], ad, n);
+        double mag = 0;
+        for (int j = 0; j < n; j++) mag += fabs((double)wd[j] * ad[j]);
+        if (!(fabs((double)got - want) <= 1e-5 * mag) && !same(got, want))
+            fail_msg("%s %s %s n=%d act %d: %.9g, scalar %.9g (sum |w a| %.3g)", k->name, ref->name, what,
+                     n, v, got, want, mag);
+    }
+}
+
+/* exact: the level promises the scalar kernels' bits; otherwise 1e-5 of sum |w a|. */
+static void check_vec_dots(const ds_simd_kernels *k, int exact) {
+    static uint8_t w[BN * 2], act_bytes[4][BN * 2];
+    const uint8_t *const acts[4] = {act_bytes[0], act_bytes[1], act_bytes[2], act_bytes[3]};
+    static float x[BN];
+    for (size_t i = 0; i < sizeof weight_types / sizeof *weight_types; i++) {
+        ds_type t = weight_types[i];
+        if (!k->vec_dot[t]) continue;
+        assert_non_null(k->vec_dot4[t]);
+        const ds_type_traits *ref = ds_quant_scalar_traits(t);
+        for (int n = ref->block_size; n <= BN; n *= 2) {
+            for (int kind = 0; kind < 3; kind++) {
+                for (int r = 0; r < ROWS; r++) {
+                    weight_row(t, w, n, kind);
+                    for (int v = 0; v < 4; v++) {
+                        if (kind) {
+                            random_act(ref->vec_dot_type, act_bytes[v], n, kind == 2);
+                            continue;
+                        }
+                        for (int j = 0; j < n; j++) x[j] = frand() * (float)(1 + v);
+                        ds_quant_scalar_traits(ref->vec_dot_type)->from_f32(x, act_bytes[v], n);
+                    }
+                    static const char *const what[3] = {"quantized row", "random bytes", "extreme bytes"};
+                    check_dot(k, t, exact, w, acts, n, what[kind]);
+                }
+            }
+        }
+    }
+}
+
 static void scalar_level(void **state) {
     (void)state;
     check_level(ds_simd_scalar());
@@ -158,12 +337,45 @@ static void avx512_level(void **state) {
     dot4_is_four_dots(k);
 }
 
+static void neon_level(void **state) {
+    (void)state;
+    const ds_simd_kernels *k = ds_simd_neon();
+    if (!k) skip();
+    check_level(k);
+    widen_then_dot_is_the_same(k);
+    dot4_is_four_dots(k);
+    check_act_quant(k);
+    check_vec_dots(k, 1);
+}
+
+static void dotprod_level(void **state) {
+    (void)state;
+    const ds_simd_kernels *k = ds_simd_dotprod();
+    if (!k) skip();
+    check_level(k);
+    widen_then_dot_is_the_same(k);
+    dot4_is_four_dots(k);
+    check_act_quant(k);
+    check_vec_dots(k, 1);
+}
+
+/* The level the CPU detection picks, when the caller says which it must be. */
+static void expected_level(void **state) {
+    (void)state;
+    const char *want = getenv("DS_SIMD_EXPECT");
+    if (!want) skip();
+    assert_string_equal(ds_simd_best()->name, want);
+}
+
 int main(void) {
     printf("# best level here: %s\n", ds_simd_best()->name);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(scalar_level),
         cmocka_unit_test(avx2_level),
         cmocka_unit_test(avx512_level),
+        cmocka_unit_test(neon_level),
+        cmocka_unit_test(dotprod_level),
+        cmocka_unit_test(expected_level),
     };
     return cmocka_run_group_tests_name("simd", tests, NULL, NULL);
 }
