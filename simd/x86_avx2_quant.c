@@ -1,0 +1,639 @@
+/* x86_avx2_quant.c - AVX2 + FMA + F16C kernels for ggml's block formats: the dot product of a
+   weight row with one or four quantized activation rows, and the activation quantizers.
+   Compiled with those extensions enabled; dispatch.c calls nothing here before the CPU has been
+   seen to support them.
+
+   Dot products: the integer part of every block is exact (as in the scalar code), only the float
+   sums run in another order, so results differ from quant/'s in float rounding only. Each kernel
+   is written once for K activation rows (dotk functions, always inlined with K = 1 or 4): the
+   weight block is decoded once, then every activation row gets the same instructions in the
+   same order, which is what makes vec_dot4's out[k] bit-identical to vec_dot's.
+
+   The signed-by-signed products use maddubs with |w| as the unsigned side and y negated where w
+   is negative: exact while the activation quants stay in [-127, 127], which is what every
+   activation quantizer writes (pairs then sum to at most 2 * 128 * 127 < 32768).
+
+   Activation quantizers reproduce the scalar ones' bytes: the same float operations per element
+   (no reordered sums, no reciprocal approximations), the same rounding (half away from zero for
+   Q8_0 / Q8_1, ggml's nearest_int for Q8_K) and the same low-byte narrowing, for every input
+   without NaNs. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "../quant/iq_tables.h"
+#include "../quant/quant_impl.h"
+#include "simd.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Weight rows stream from memory once per token; touching each cache line this far ahead keeps
+   the stream going across the page boundaries the hardware prefetcher stops at (the float
+   kernels' distance, see x86_avx2.c). */
+#define PREFETCH_BYTES 1536
+
+INLINE void prefetch_ahead(const void *p, size_t bytes) {
+    const char *c = (const char *)p + PREFETCH_BYTES;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+}
+
+INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+INLINE __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+static inline int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
+}
+
+/* Unsigned u times signed s, summed in fours into 8 int32 lanes. */
+INLINE __m256i dot_us(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+/* The same with each pair's sum times a 16-bit scale (sc16: one scale per 16-bit lane). */
+INLINE __m256i dot_us_scaled(__m256i u, __m256i s, __m256i sc16) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc16);
+}
+
+/* Signed w (as |w|, see the top) times signed y. */
+INLINE __m256i dot_ss(__m256i abs_w, __m256i w, __m256i y) { return dot_us(abs_w, _mm256_sign_epi8(y, w)); }
+
+/* 16 bytes of nibbles as 32 bytes: low nibbles (elements 0-15), then high ones (16-31). */
+INLINE __m256i nibbles32(const uint8_t *qs) {
+    __m128i b = load128(qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0f));
+}
+
+/* 32 bits as 32 bytes, 0xff where the bit is set. */
+INLINE __m256i bits_to_bytes(uint32_t bits) {
+    const __m256i which = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), which);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+INLINE uint32_t load_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* ---- blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) ----
+
+   Two float accumulators per activation row, alternating between even and odd blocks, so that
+   consecutive blocks' multiply-adds do not wait for each other. */
+
+typedef struct {
+    __m256 v[4][2];
+    float min[4]; /* Q4_1 / Q5_1: the sum of m * s, kept apart as the scalar code does */
+} acc32;
+
+INLINE void acc32_init(acc32 *a, const int K) {
+    for (int k = 0; k < K; k++) {
+        a->v[k][0] = a->v[k][1] = _mm256_setzero_ps();
+        a->min[k] = 0;
+    }
+}
+
+INLINE void acc32_done(const acc32 *a, float *out, const int K) {
+    for (int k = 0; k < K; k++) out[k] = hsum8(_mm256_add_ps(a->v[k][0], a->v[k][1])) + a->min[k];
+}
+
+/* Signed weights w of block i with scale dx, against block i of each Q8_0 row. */
+INLINE void q8_0_block(acc32 *a, int p, __m256i w, float dx, const void *const *act, int64_t i, const int K) {
+    const __m256i aw = _mm256_abs_epi8(w);
+    for (int k = 0; k < K; k++) {
+        const block_q8_0 *y = (const block_q8_0 *)act[k] + i;
+        __m256 s = _mm256_cvtepi32_ps(dot_ss(aw, w, load256(y->qs)));
+        a->v[k][p] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y->d)), s, a->v[k][p]);
+    }
+}
+
+/* Unsigned weights u of block i with scale dx and minimum m, against block i of each Q8_1 row. */
+INLINE void q8_1_block(acc32 *a, int p, __m256i u, float dx, float m, const void *const *act, int64_t i,
+                       const int K) {
+    for (int k = 0; k < K; k++) {
+        const block_q8_1 *y = (const block_q8_1 *)act[k] + i;
+        __m256 s = _mm256_cvtepi32_ps(dot_us(u, load256(y->qs)));
+        a->v[k][p] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y->d)), s, a->v[k][p]);
+        a->min[k] += m * h2f(y->s);
+    }
+}
+
+/* Weight decoders: block -> 32 bytes in element order. */
+INLINE __m256i q4_0_w(const block_q4_0 *b) { return _mm256_sub_epi8(nibbles32(b->qs), _mm256_set1_epi8(8)); }
+INLINE __m256i q4_1_u(const block_q4_1 *b) { return nibbles32(b->qs); }
+/* q - 16 as a byte: the nibble with 0xf0 on top where the fifth bit is clear */
+INLINE __m256i q5_0_w(const block_q5_0 *b) {
+    __m256i hi = _mm256_andnot_si256(bits_to_bytes(load_u32(b->qh)), _mm256_set1_epi8((char)0xf0));
+    return _mm256_or_si256(nibbles32(b->qs), hi);
+}
+INLINE __m256i q5_1_u(const block_q5_1 *b) {
+    __m256i hi = _mm256_and_si256(bits_to_bytes(load_u32(b->qh)), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(nibbles32(b->qs), hi);
+}
+INLINE __m256i q8_0_w(const block_q8_0 *b) { return load256(b->qs); }
+INLINE __m256i iq4_nl_w(const block_iq4_nl *b) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(ds_iq4nl_values)), nibbles32(b->qs));
+}
+
+/* The loop of the signed formats against Q8_0, unrolled by two blocks. */
+#define SIGNED32_DOTK(name, btype, decode)                                                          \
+    INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
+        const btype *x = row;                                                                       \
+        const int64_t nb = n / QK;                                                                  \
+        acc32 a;                                                                                    \
+        acc32_init(&a, K);                                                                          \
+        int64_t i = 0;                                                                              \
+        for (; i + 2 <= nb; i += 2) {                                                               \
+            prefetch_ahead(x + i, 2 * sizeof *x);                                                   \
+            q8_0_block(&a, 0, decode(&x[i]), h2f(x[i].d), act, i, K);                               \
+            q8_0_block(&a, 1, decode(&x[i + 1]), h2f(x[i + 1].d), act, i + 1, K);                   \
+        }                                                                                           \
+        if (i < nb) q8_0_block(&a, 0, decode(&x[i]), h2f(x[i].d), act, i, K);                       \
+        acc32_done(&a, out, K);                                                                     \
+    }
+
+/* The loop of the formats with a minimum against Q8_1. */
+#define MIN32_DOTK(name, btype, decode)                                                             \
+    INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
+        const btype *x = row;                                                                       \
+        const int64_t nb = n / QK;                                                                  \
+        acc32 a;                                                                                    \
+        acc32_init(&a, K);                                                                          \
+        int64_t i = 0;                                                                              \
+        for (; i + 2 <= nb; i += 2) {                                                               \
+            prefetch_ahead(x + i, 2 * sizeof *x);                                                   \
+            q8_1_block(&a, 0, decode(&x[i]), h2f(x[i].d), h2f(x[i].m), act, i, K);                 \
+            q8_1_block(&a, 1, decode(&x[i + 1]), h2f(x[i + 1].d), h2f(x[i + 1].m), act, i + 1, K);  \
+        }                                                                                           \
+        if (i < nb) q8_1_block(&a, 0, decode(&x[i]), h2f(x[i].d), h2f(x[i].m), act, i, K);          \
+        acc32_done(&a, out, K);                                                                     \
+    }
+
+SIGNED32_DOTK(q4_0, block_q4_0, q4_0_w)
+SIGNED32_DOTK(q5_0, block_q5_0, q5_0_w)
+SIGNED32_DOTK(q8_0, block_q8_0, q8_0_w)
+SIGNED32_DOTK(iq4_nl, block_iq4_nl, iq4_nl_w)
+MIN32_DOTK(q4_1, block_q4_1, q4_1_u)
+MIN32_DOTK(q5_1, block_q5_1, q5_1_u)
+
+/* ---- super-blocks of 256 against Q8_K ----
+
+   Per super-block, exact int32 sums per activation row (sumi[k]), then one multiply-add by the
+   super-block's float scale. Offsets (Q3_K's -4, Q6_K's -32) and minimums come from Q8_K's
+   bsums (sums of 16 activation quants) instead of per-element work. Where an offset goes
+   through the bsums, the lanes hold partial sums far larger than the true ones (they cancel
+   only in the total), so those formats add the lanes up in integers first: scaling each lane
+   to float would round those large values. */
+
+/* [s[a] x 8, s[a + 1] x 8] as 16-bit lanes from 16 int8 scales: the scales of the two sub-blocks
+   of 16 in a 32-byte chunk (maddubs keeps each 128-bit half's pairs apart). */
+INLINE __m256i pair_scales(__m128i s, int a) {
+    const long long rep = 0x0101010101010101ll;
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, _mm_set_epi64x(rep * (a + 1), rep * a)));
+}
+
+/* The activation rows' float factor for super-block i: what the scalar code multiplies with. */
+INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) { return (const block_q8_K *)act[k] + i; }
+
+INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
+    const block_q2_K *x = row;
+    __m256 acc[4];
+    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        prefetch_ahead(x + i, sizeof *x);
+        const __m128i raw = load128(x[i].scales), m4 = _mm_set1_epi8(0x0f);
+        const __m128i sc = _mm_and_si128(raw, m4);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+        __m256i sumi[4];
+        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i b = load256(x[i].qs + 32 * h);
+            for (int s = 0; s < 4; s++) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(b, 2 * s), _mm256_set1_epi8(3));
+                const __m256i scp = pair_scales(sc, 8 * h + 2 * s);
+                for (int k = 0; k < K; k++)
+                    sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(q, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
+            }
+        }
+        for (int k = 0; k < K; k++) {
+            const block_q8_K *y = q8k(act, k, i);
+            const __m256i summs = _mm256_madd_epi16(mins, load256(y->bsums));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+            acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(y->d * h2f(x[i].dmin)), _mm256_cvtepi32_ps(summs), acc[k]);
+        }
+    }
+    for (int k = 0; k < K; k++) out[k] = hsum8(acc[k]);
+}
+
+/* Q3_K's 16 six-bit scales without their bias of 32, as int8: low nibbles in bytes 0-7 (both
+   nibbles of each), top two bits in bytes 8-11, two per scale, four scales per byte. */
+INLINE __m128i q3_scales(const uint8_t s[12]) {
+    uint32_t a[3], v[4];
+    memcpy(a, s, 12);
+    const uint32_t m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    v[0] = (a[0] & m4) | (a[2] & m2) << 4;
+    v[1] = (a[1] & m4) | (a[2] >> 2 & m2) << 4;
+    v[2] = (a[0] >> 4 & m4) | (a[2] >> 4 & m2) << 4;
+    v[3] = (a[1] >> 4 & m4) | (a[2] >> 6 & m2) << 4;
+    return _mm_sub_epi8(load128(v), _mm_set1_epi8(32));
+}
+
+/* Sub-block scales times the activations' bsums, summed in pairs: the offset terms. */
+INLINE __m256i scaled_bsums(__m128i sc8, const block_q8_K *y) {
+    return _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load256(y->bsums));
+}
+
+/* Q3_K: q = u - 4 with u = low two bits | the hmask bit << 2 in [0, 7]; the -4 goes through the
+   bsums. Element 128 h + 32 s + l has its hmask bit in byte l, bit 4 h + s. */
+INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
+    const block_q3_K *x = row;
+    float acc[4] = {0};
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        prefetch_ahead(x + i, sizeof *x);
+        const __m128i sc = q3_scales(x[i].scales);
+        const __m256i hb = load256(x[i].hmask), one = _mm256_set1_epi8(1);
+        __m256i sumi[4];
+        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i b = load256(x[i].qs + 32 * h);
+            for (int s = 0; s < 4; s++) {
+                const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4 * h + s), one), 2);
+                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(b, 2 * s), _mm256_set1_epi8(3));
+                const __m256i u = _mm256_or_si256(lo, hi), scp = pair_scales(sc, 8 * h + 2 * s);
+                for (int k = 0; k < K; k++)
+                    sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(u, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
+            }
+        }
+        for (int k = 0; k < K; k++) {
+            const block_q8_K *y = q8k(act, k, i);
+            const __m256i s = _mm256_sub_epi32(sumi[k], _mm256_slli_epi32(scaled_bsums(sc, y), 2));
+            acc[k] += h2f(x[i].d) * y->d * (float)hsum_i32(s);
+        }
+    }
+    for (int k = 0; k < K; k++) out[k] = acc[k];
+}
+
+/* Q4_K / Q5_K's eight 6-bit scales (bytes 0-7) and minimums (bytes 8-15): sub-blocks 0-3 in the
+   low 6 bits of bytes 0-3 (scales) and 4-7 (minimums); 4-7 in the nibbles of bytes 8-11, their
+   top two bits in the spare bits of bytes 0-7. */
+INLINE void k4_scales(const uint8_t s[12], uint8_t out[16]) {
+    uint32_t a[3], v[4];
+    memcpy(a, s, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    v[0] = a[0] & m6;
+    v[1] = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
+    v[2] = a[1] & m6;
+    v[3] = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
+    memcpy(out, v, 16);
+}
+
+/* Q4_K and Q5_K: 8 sub-blocks of 32, chunk c of 64 elements = qs[32 c ..] low nibbles (sub-block
+   2 c) then high nibbles (2 c + 1); Q5_K's fifth bit of element 32 j + l is bit j of qh[l]. */
+INLINE void k4_dotk(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[12], float d, float dmin,
+                    const void *const *act, int64_t i, __m256 *acc, const int K) {
+    uint8_t sm[16];
+    k4_scales(scales, sm);
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(load128(sm), load128(sm))); /* m0 m0 m1 m1 ... */
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i hb = qh ? load256(qh) : _mm256_setzero_si256(), sumi[4];
+    for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        const __m256i b = load256(qs + 32 * c);
+        __m256i lo = _mm256_and_si256(b, m4), hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
+        if (qh) {
+            const __m256i bit = _mm256_set1_epi8(0x10);
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit));
+            hb = _mm256_srli_epi16(hb, 2);
+        }
+        const __m256i sl = _mm256_set1_epi16(sm[2 * c]), sh = _mm256_set1_epi16(sm[2 * c + 1]);
+        for (int k = 0; k < K; k++) {
+            const int8_t *y = q8k(act, k, i)->qs + 64 * c;
+            sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(lo, load256(y), sl));
+            sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(hi, load256(y + 32), sh));
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        const block_q8_K *y = q8k(act, k, i);
+        const __m256i summs = _mm256_madd_epi16(mins, load256(y->bsums));
+        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+        acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * y->d), _mm256_cvtepi32_ps(summs), acc[k]);
+    }
+}
+
+INLINE void q4_K_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
+    const block_q4_K *x = row;
+    __m256 acc[4];
+    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        prefetch_ahead(x + i, sizeof *x);
+        k4_dotk(x[i].qs, NULL, x[i].scales, h2f(x[i].d), h2f(x[i].dmin), act, i, acc, K);
+    }
+    for (int k = 0; k < K; k++) out[k] = hsum8(acc[k]);
+}
+
+INLINE void q5_K_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
+    const block_q5_K *x = row;
+    __m256 acc[4];
+    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        prefetch_ahead(x + i, sizeof *x);
+        k4_dotk(x[i].qs, x[i].qh, x[i].scales, h2f(x[i].d), h2f(x[i].dmin), act, i, acc, K);
+    }
+    for (int k = 0; k < K; k++) out[k] = hsum8(acc[k]);
+}
+
+/* Q6_K: q = u - 32 with u = low nibble | two high bits << 4 in [0, 63]; the -32 goes through the
+   bsums. In half h, elements 32 s + l take ql[64 h + 32 (s & 1) + l] (low nibble for s < 2) and
+   bits 2 s of qh[32 h + l]. */
+INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
+    const block_q6_K *x = row;
+    float acc[4] = {0};
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        prefetch_ahead(x + i, sizeof *x);
+        const __m128i sc = load128(x[i].scales);
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
+        __m256i sumi[4];
+        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = load256(x[i].ql + 64 * h), l1 = load256(x[i].ql + 64 * h + 32);
+            const __m256i hb = load256(x[i].qh + 32 * h);
+            const __m256i u[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2)),
+                _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2)),
+            };
+            for (int s = 0; s < 4; s++) {
+                const __m256i scp = pair_scales(sc, 8 * h + 2 * s);
+                for (int k = 0; k < K; k++)
+                    sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(u[s], load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
+            }
+        }
+        for (int k = 0; k < K; k++) {
+            const block_q8_K *y = q8k(act, k, i);
+            const __m256i s = _mm256_sub_epi32(sumi[k], _mm256_slli_epi32(scaled_bsums(sc, y), 5));
+            acc[k] += h2f(x[i].d) * y->d * (float)hsum_i32(s);
+        }
+    }
+    for (int k = 0; k < K; k++) out[k] = acc[k];
+}
+
+/* IQ4_XS: IQ4_NL's levels in 8 blocks of 32 with 6-bit scales (biased by 32). */
+INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
+    const block_iq4_xs *x = row;
+    const __m256i values = _mm256_broadcastsi128_si256(load128(ds_iq4nl_values));
+    __m256 acc[4];
+    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        prefetch_ahead(x + i, sizeof *x);
+        __m256i sumi[4];
+        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            const int ls = (((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | ((x[i].scales_h >> 2 * ib) & 3) << 4) - 32;
+            const __m256i w = _mm256_shuffle_epi8(values, nibbles32(x[i].qs + 16 * ib)), aw = _mm256_abs_epi8(w);
+            const __m256i sc = _mm256_set1_epi16((short)ls);
+            for (int k = 0; k < K; k++) {
+                const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
+                sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(aw, y, sc));
+            }
+        }
+        for (int k = 0; k < K; k++) {
+            const block_q8_K *y = q8k(act, k, i);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+        }
+    }
+    for (int k = 0; k < K; k++) out[k] = hsum8(acc[k]);
+}
+
+/* IQ2_XXS: per 32, four codebook points (magnitudes 8, 25, 43) and four 7-bit sign indices; the
+   signs go onto the activations (maddubs wants the unsigned side), the odd scale 2 s + 1 onto
+   the pairs, and the 1/8 of ggml's formula onto the final sum. */
+INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
+    const block_iq2_xxs *x = row;
+    __m256 acc[4];
+    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        prefetch_ahead(x + i, sizeof *x);
+        __m256i sumi[4];
+        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            uint32_t aux[2];
+            memcpy(aux, x[i].qs + 4 * ib, 8);
+            const __m256i g = _mm256_set_epi64x((long long)ds_iq2xxs_grid[aux[0] >> 24], (long long)ds_iq2xxs_grid[aux[0] >> 16 & 0xff],
+                                                (long long)ds_iq2xxs_grid[aux[0] >> 8 & 0xff], (long long)ds_iq2xxs_grid[aux[0] & 0xff]);
+            const uint32_t signs = ds_iq2_signs[aux[1] & 127] | (uint32_t)ds_iq2_signs[aux[1] >> 7 & 127] << 8 |
+                                   (uint32_t)ds_iq2_signs[aux[1] >> 14 & 127] << 16 | (uint32_t)ds_iq2_signs[aux[1] >> 21 & 127] << 24;
+            const __m256i pm = _mm256_or_si256(bits_to_bytes(signs), _mm256_set1_epi8(1)); /* -1 or +1 */
+            const __m256i sc = _mm256_set1_epi16((short)(2 * (aux[1] >> 28) + 1));
+            for (int k = 0; k < K; k++) {
+                const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), pm);
+                sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(g, y, sc));
+            }
+        }
+        for (int k = 0; k < K; k++) {
+            const block_q8_K *y = q8k(act, k, i);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+        }
+    }
+    for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
+}
+
+/* IQ1_S: per 32, four points of the 2048-entry codebook (values -1, 0, 1), a 3-bit odd scale and
+   the sign of a shift of 1/8. 8 (sum of ls * grid * y) + sum of ls * delta * bsums, all in
+   integers, is the exact sum times 8; the 1/8 goes onto the final sum. */
+INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
+    const block_iq1_s *x = row;
+    __m256 acc[4];
+    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        prefetch_ahead(x + i, sizeof *x);
+        int16_t lsd[16]; /* ls * delta, twice per block of 32: the bsums of its two halves */
+        __m256i sumi[4];
+        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            const uint16_t qh = x[i].qh[ib];
+            const uint8_t *qs = x[i].qs + 4 * ib;
+            const int ls = 2 * ((qh >> 12) & 7) + 1;
+            lsd[2 * ib] = lsd[2 * ib + 1] = (int16_t)(qh & 0x8000 ? -ls : ls);
+            const __m256i w = _mm256_set_epi64x((long long)ds_iq1s_grid[qs[3] | (qh >> 9 & 7) << 8], (long long)ds_iq1s_grid[qs[2] | (qh >> 6 & 7) << 8],
+                                                (long long)ds_iq1s_grid[qs[1] | (qh >> 3 & 7) << 8], (long long)ds_iq1s_grid[qs[0] | (qh & 7) << 8]);
+            const __m256i aw = _mm256_abs_epi8(w), sc = _mm256_set1_epi16((short)ls);
+            for (int k = 0; k < K; k++) {
+                const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
+                sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(aw, y, sc));
+            }
+        }
+        const __m256i shift = load256(lsd);
+        for (int k = 0; k < K; k++) {
+            const block_q8_K *y = q8k(act, k, i);
+            const __m256i s = _mm256_add_epi32(_mm256_slli_epi32(sumi[k], 3), _mm256_madd_epi16(shift, load256(y->bsums)));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(s), acc[k]);
+        }
+    }
+    for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
+}
+
+/* vec_dot and vec_dot4 of each format: the same inlined code for one row and for four. */
+#define DOT_FNS(name)                                                                           \
+    static float name##_dot(const void *row, const void *act, int64_t n) {                      \
+        float out;                                                                              \
+        name##_dotk(row, &act, n, &out, 1);                                                     \
+        return out;                                                                             \
+    }                                                                                           \
+    static void name##_dot4(const void *row, const void *const act[4], int64_t n, float out[4]) { \
+        name##_dotk(row, act, n, out, 4);                                                       \
+    }
+
+DOT_FNS(q4_0)
+DOT_FNS(q4_1)
+DOT_FNS(q5_0)
+DOT_FNS(q5_1)
+DOT_FNS(q8_0)
+DOT_FNS(iq4_nl)
+DOT_FNS(q2_K)
+DOT_FNS(q3_K)
+DOT_FNS(q4_K)
+DOT_FNS(q5_K)
+DOT_FNS(q6_K)
+DOT_FNS(iq4_xs)
+DOT_FNS(iq2_xxs)
+DOT_FNS(iq1_s)
+
+/* ---- activation quantizers ---- */
+
+static inline float hmax8(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
+
+INLINE __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+/* Four vectors of int32 to 32 bytes in order, keeping each one's low byte as a store to int8_t
+   does (the unsigned packs cannot saturate once the other bytes are masked off). */
+INLINE __m256i low_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i ff = _mm256_set1_epi32(0xff);
+    __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, ff), _mm256_and_si256(b, ff));
+    __m256i cd = _mm256_packus_epi32(_mm256_and_si256(c, ff), _mm256_and_si256(d, ff));
+    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* Sums of the 32 int8 of q: bytes 0-15 in [0], 16-31 in [1] (|q + 128| summed, less the bias). */
+INLINE void sums16(__m256i q, int out[2]) {
+    __m256i s = _mm256_sad_epu8(_mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
+    s = _mm256_add_epi64(s, _mm256_bsrli_epi128(s, 8));
+    out[0] = _mm256_extract_epi32(s, 0) - 16 * 128;
+    out[1] = _mm256_extract_epi32(s, 4) - 16 * 128;
+}
+
+/* roundf(v) for |v| < 2^23 and infinities: adding the float just below 0.5 (away from zero) and
+   truncating cannot round a value below the halfway point up, as adding 0.5 would. */
+INLINE __m256i round_away(__m256 v) {
+    const __m256 half = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(0.49999997f));
+    return _mm256_cvttps_epi32(_mm256_add_ps(v, half));
+}
+
+/* One block of 32 as q8_block in q_legacy.c: d = amax / 127, q = roundf(x / d) as trunc_i8. */
+INLINE float q8_block(const float *x, int8_t *qs) {
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_loadu_ps(x + 8 * j);
+        m = _mm256_max_ps(m, abs8(v[j]));
+    }
+    const float d = hmax8(m) / 127, id = d ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int j = 0; j < 4; j++) q[j] = round_away(_mm256_mul_ps(v[j], vid));
+    _mm256_storeu_si256((__m256i *)qs, low_bytes(q[0], q[1], q[2], q[3]));
+    return d;
+}
+
+static void q8_0_act(const float *x, void *row, int64_t n) {
+    block_q8_0 *b = row;
+    for (int64_t i = 0; i < n / QK; i++, x += QK) b[i].d = ds_fp32_to_fp16(q8_block(x, b[i].qs));
+}
+
+static void q8_1_act(const float *x, void *row, int64_t n) {
+    block_q8_1 *b = row;
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        const float d = q8_block(x, b[i].qs);
+        int s[2];
+        sums16(load256(b[i].qs), s);
+        b[i].d = ds_fp32_to_fp16(d);
+        b[i].s = ds_fp32_to_fp16((float)(s[0] + s[1]) * d);
+    }
+}
+
+/* ggml's nearest_int (quant_impl.h) on 8 lanes: the float adder rounds half to even. */
+INLINE __m256i nearest_int8(__m256 v) {
+    __m256i i = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+}
+
+/* As q8_K_from_f32 in q_k.c: the first value of largest magnitude sets the scale. */
+static void q8_K_act(const float *x, void *row, int64_t n) {
+    block_q8_K *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8) m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + j)));
+        const float amax = hmax8(m);
+        memset(&b[i], 0, sizeof b[i]);
+        if (!amax) continue;
+        int first = 0;
+        for (int j = 0; j < QK_K; j += 8) {
+            int hit = _mm256_movemask_ps(_mm256_cmp_ps(abs8(_mm256_loadu_ps(x + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (hit) {
+                first = j + __builtin_ctz((unsigned)hit);
+                break;
+            }
+        }
+        const float iscale = -127.f / x[first];
+        const __m256 vs = _mm256_set1_ps(iscale);
+        const __m256i top = _mm256_set1_epi32(127);
+        for (int j = 0; j < QK_K; j += 32) {
+            __m256i q[4];
+            for (int t = 0; t < 4; t++)
+                q[t] = _mm256_min_epi32(top, nearest_int8(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8 * t))));
+            const __m256i bytes = low_bytes(q[0], q[1], q[2], q[3]);
+            _mm256_storeu_si256((__m256i *)(b[i].qs + j), bytes);
+            int s[2];
+            sums16(bytes, s);
+            b[i].bsums[j / 16] = (int16_t)s[0];
+            b[i].bsums[j / 16 + 1] = (int16_t)s[1];
+        }
+        b[i].d = 1 / iscale;
+    }
+}
+
+static const ds_simd_kernels kernels = {
+    .name = "avx2",
+    .vec_dot = {
+        [DS_TYPE_Q4_0] = q4_0_dot, [DS_TYPE_Q4_1] = q4_1_dot, [DS_TYPE_Q5_0] = q5_0_dot,
+        [DS_TYPE_Q5_1] = q5_1_dot, [DS_TYPE_Q8_0] = q8_0_dot, [DS_TYPE_IQ4_NL] = iq4_nl_dot,
+        [DS_TYPE_Q2_K] = q2_K_dot, [DS_TYPE_Q3_K] = q3_K_dot, [DS_TYPE_Q4_K] = q4_K_dot,
+        [DS_TYPE_Q5_K] = q5_K_dot, [DS_TYPE_Q6_K] = q6_K_dot, [DS_TYPE_IQ4_XS] = iq4_xs_dot,
+        [DS_TYPE_IQ2_XXS] = iq2_xxs_dot, [DS_TYPE_IQ1_S] = iq1_s_dot,
+    },
+    .vec_dot4 = {
+        [DS_TYPE_Q4_0] = q4_0_dot4, [DS_TYPE_Q4_1] = q4_1_dot4, [DS_TYPE_Q5_0] = q5_0_dot4,
+        [DS_TYPE_Q5_1] = q5_1_dot4, [DS_TYPE_Q8_0] = q8_0_dot4, [DS_TYPE_IQ4_NL] = iq4_nl_dot4,
+        [DS_TYPE_Q2_K] = q2_K_dot4, [DS_TYPE_Q3_K] = q3_K_dot4, [DS_TYPE_Q4_K] = q4_K_dot4,
+        [DS_TYPE_Q5_K] = q5_K_dot4, [DS_TYPE_Q6_K] = q6_K_dot4, [DS_TYPE_IQ4_XS] = iq4_xs_dot4,
+        [DS_TYPE_IQ2_XXS] = iq2_xxs_dot4, [DS_TYPE_IQ1_S] = iq1_s_dot4,
+    },
+    .act_quant = {[DS_TYPE_Q8_0] = q8_0_act, [DS_TYPE_Q8_1] = q8_1_act, [DS_TYPE_Q8_K] = q8_K_act},
+};
+
+/* The block-format entries of the AVX2 table (dispatch.c merges them with x86_avx2.c's). */
+const ds_simd_kernels *ds_simd_avx2_quant_table(void);
+const ds_simd_kernels *ds_simd_avx2_quant_table(void) { return &kernels; }
