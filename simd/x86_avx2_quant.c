@@ -244,7 +244,7 @@ INLINE __m128i q3_scales(const uint8_t s[12]) {
     v[1] = (a[1] & m4) | (a[2] >> 2 & m2) << 4;
     v[2] = (a[0] >> 4 & m4) | (a[2] >> 4 & m2) << 4;
     v[3] = (a[1] >> 4 & m4) | (a[2] >> 6 & m2) << 4;
-    return _mm_sub_epi8(load128(v), _mm_set1_epi8(32));
+    return _mm_sub_epi8(_mm_set_epi32((int)v[3], (int)v[2], (int)v[1], (int)v[0]), _mm_set1_epi8(32));
 }
 
 /* Sub-block scales times the activations' bsums, summed in pairs: the offset terms. */
@@ -282,27 +282,28 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int k = 0; k < K; k++) out[k] = acc[k];
 }
 
-/* Q4_K / Q5_K's eight 6-bit scales (bytes 0-7) and minimums (bytes 8-15): sub-blocks 0-3 in the
-   low 6 bits of bytes 0-3 (scales) and 4-7 (minimums); 4-7 in the nibbles of bytes 8-11, their
-   top two bits in the spare bits of bytes 0-7. */
-INLINE void k4_scales(const uint8_t s[12], uint8_t out[16]) {
-    uint32_t a[3], v[4];
+/* Q4_K / Q5_K's eight 6-bit scales and minimums: sub-blocks 0-3 in the low 6 bits of bytes 0-3
+   (scales) and 4-7 (minimums); 4-7 in the nibbles of bytes 8-11, their top two bits in the
+   spare bits of bytes 0-7. Scales come back as bytes of sc[0] (sub-blocks 0-3) and sc[1]
+   (4-7), minimums as bytes 8-15 of the vector (built in registers: a vector load of bytes just
+   stored one word at a time would wait for them). */
+INLINE __m128i k4_scales(const uint8_t s[12], uint32_t sc[2]) {
+    uint32_t a[3];
     memcpy(a, s, 12);
     const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    v[0] = a[0] & m6;
-    v[1] = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
-    v[2] = a[1] & m6;
-    v[3] = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
-    memcpy(out, v, 16);
+    sc[0] = a[0] & m6;
+    sc[1] = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
+    const uint32_t mlo = a[1] & m6, mhi = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
+    return _mm_set_epi32((int)mhi, (int)mlo, (int)sc[1], (int)sc[0]);
 }
 
 /* Q4_K and Q5_K: 8 sub-blocks of 32, chunk c of 64 elements = qs[32 c ..] low nibbles (sub-block
    2 c) then high nibbles (2 c + 1); Q5_K's fifth bit of element 32 j + l is bit j of qh[l]. */
 INLINE void k4_dotk(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[12], float d, float dmin,
                     const void *const *act, int64_t i, __m256 *acc, const int K) {
-    uint8_t sm[16];
-    k4_scales(scales, sm);
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(load128(sm), load128(sm))); /* m0 m0 m1 m1 ... */
+    uint32_t sc[2];
+    const __m128i sm = k4_scales(scales, sc);
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* m0 m0 m1 m1 ... */
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256i hb = qh ? load256(qh) : _mm256_setzero_si256(), sumi[4];
     for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
@@ -315,7 +316,8 @@ INLINE void k4_dotk(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[1
             hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit));
             hb = _mm256_srli_epi16(hb, 2);
         }
-        const __m256i sl = _mm256_set1_epi16(sm[2 * c]), sh = _mm256_set1_epi16(sm[2 * c + 1]);
+        const __m256i sl = _mm256_set1_epi16((short)(sc[c / 2] >> 16 * (c % 2) & 0xff));
+        const __m256i sh = _mm256_set1_epi16((short)(sc[c / 2] >> (16 * (c % 2) + 8) & 0xff));
         for (int k = 0; k < K; k++) {
             const int8_t *y = q8k(act, k, i)->qs + 64 * c;
             sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(lo, load256(y), sl));
@@ -415,6 +417,23 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
     for (int k = 0; k < K; k++) out[k] = hsum8(acc[k]);
 }
 
+/* IQ2_XXS's 7 stored sign bits (plus the implied 8th: even parity, as ds_iq2_signs) expanded
+   to 8 bytes of +1 / -1, for psignb. Built by the compiler. */
+#define SGN(i, j) (((i) >> (j) & 1 ? 0xffull : 0x01ull) << 8 * (j))
+#define PARITY(i) (((i) ^ (i) >> 1 ^ (i) >> 2 ^ (i) >> 3 ^ (i) >> 4 ^ (i) >> 5 ^ (i) >> 6) & 1)
+#define SIGNS(i) (SGN(i, 0) | SGN(i, 1) | SGN(i, 2) | SGN(i, 3) | SGN(i, 4) | SGN(i, 5) | SGN(i, 6) | \
+                  (PARITY(i) ? 0xffull : 0x01ull) << 56)
+#define SIGNS4(i) SIGNS(i), SIGNS(i + 1), SIGNS(i + 2), SIGNS(i + 3)
+#define SIGNS16(i) SIGNS4(i), SIGNS4(i + 4), SIGNS4(i + 8), SIGNS4(i + 12)
+static const uint64_t iq2_sign_bytes[128] = {
+    SIGNS16(0), SIGNS16(16), SIGNS16(32), SIGNS16(48), SIGNS16(64), SIGNS16(80), SIGNS16(96), SIGNS16(112),
+};
+
+/* Four 8-byte table entries as one vector (scalar loads: AVX2's gathers are slower here). */
+INLINE __m256i table4(const uint64_t *t, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+    return _mm256_set_epi64x((long long)t[d], (long long)t[c], (long long)t[b], (long long)t[a]);
+}
+
 /* IQ2_XXS: per 32, four codebook points (magnitudes 8, 25, 43) and four 7-bit sign indices; the
    signs go onto the activations (maddubs wants the unsigned side), the odd scale 2 s + 1 onto
    the pairs, and the 1/8 of ggml's formula onto the final sum. */
@@ -429,11 +448,8 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
         for (int ib = 0; ib < QK_K / 32; ib++) {
             uint32_t aux[2];
             memcpy(aux, x[i].qs + 4 * ib, 8);
-            const __m256i g = _mm256_set_epi64x((long long)ds_iq2xxs_grid[aux[0] >> 24], (long long)ds_iq2xxs_grid[aux[0] >> 16 & 0xff],
-                                                (long long)ds_iq2xxs_grid[aux[0] >> 8 & 0xff], (long long)ds_iq2xxs_grid[aux[0] & 0xff]);
-            const uint32_t signs = ds_iq2_signs[aux[1] & 127] | (uint32_t)ds_iq2_signs[aux[1] >> 7 & 127] << 8 |
-                                   (uint32_t)ds_iq2_signs[aux[1] >> 14 & 127] << 16 | (uint32_t)ds_iq2_signs[aux[1] >> 21 & 127] << 24;
-            const __m256i pm = _mm256_or_si256(bits_to_bytes(signs), _mm256_set1_epi8(1)); /* -1 or +1 */
+            const __m256i g = table4(ds_iq2xxs_grid, aux[0] & 0xff, aux[0] >> 8 & 0xff, aux[0] >> 16 & 0xff, aux[0] >> 24);
+            const __m256i pm = table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127, aux[1] >> 21 & 127);
             const __m256i sc = _mm256_set1_epi16((short)(2 * (aux[1] >> 28) + 1));
             for (int k = 0; k < K; k++) {
                 const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), pm);
@@ -448,6 +464,21 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
     for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
 }
 
+/* IQ1_S's codebook points of block ib: index qs[4 ib + l] | bits 3 l of qh << 8. */
+INLINE __m256i iq1_points(const uint8_t *qs, uint32_t qh) {
+    return table4(ds_iq1s_grid, qs[0] | (qh << 8 & 0x700), qs[1] | (qh << 5 & 0x700), qs[2] | (qh << 2 & 0x700),
+                  qs[3] | (qh >> 1 & 0x700));
+}
+
+/* IQ1_S's ls * delta per block of 32 (ls = 2 s + 1, delta the sign of the shift), each twice: for
+   the bsums of the block's two halves. */
+INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
+    const __m128i h = load128(qh);
+    const __m128i ls = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
+    const __m128i neg = _mm_srai_epi16(h, 15), lsd = _mm_sub_epi16(_mm_xor_si128(ls, neg), neg);
+    return _mm256_set_m128i(_mm_unpackhi_epi16(lsd, lsd), _mm_unpacklo_epi16(lsd, lsd));
+}
+
 /* IQ1_S: per 32, four points of the 2048-entry codebook (values -1, 0, 1), a 3-bit odd scale and
    the sign of a shift of 1/8. 8 (sum of ls * grid * y) + sum of ls * delta * bsums, all in
    integers, is the exact sum times 8; the 1/8 goes onto the final sum. */
@@ -457,23 +488,18 @@ INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float
     for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
-        int16_t lsd[16]; /* ls * delta, twice per block of 32: the bsums of its two halves */
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ib++) {
             const uint16_t qh = x[i].qh[ib];
-            const uint8_t *qs = x[i].qs + 4 * ib;
-            const int ls = 2 * ((qh >> 12) & 7) + 1;
-            lsd[2 * ib] = lsd[2 * ib + 1] = (int16_t)(qh & 0x8000 ? -ls : ls);
-            const __m256i w = _mm256_set_epi64x((long long)ds_iq1s_grid[qs[3] | (qh >> 9 & 7) << 8], (long long)ds_iq1s_grid[qs[2] | (qh >> 6 & 7) << 8],
-                                                (long long)ds_iq1s_grid[qs[1] | (qh >> 3 & 7) << 8], (long long)ds_iq1s_grid[qs[0] | (qh & 7) << 8]);
-            const __m256i aw = _mm256_abs_epi8(w), sc = _mm256_set1_epi16((short)ls);
+            const __m256i w = iq1_points(x[i].qs + 4 * ib, qh), aw = _mm256_abs_epi8(w);
+            const __m256i sc = _mm256_set1_epi16((short)(2 * ((qh >> 12) & 7) + 1));
             for (int k = 0; k < K; k++) {
                 const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
                 sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(aw, y, sc));
             }
         }
-        const __m256i shift = load256(lsd);
+        const __m256i shift = iq1_shifts(x[i].qh);
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
             const __m256i s = _mm256_add_epi32(_mm256_slli_epi32(sumi[k], 3), _mm256_madd_epi16(shift, load256(y->bsums)));

@@ -265,7 +265,7 @@ INLINE __m256i q3_scales(const uint8_t s[12]) {
     v[1] = (a[1] & m4) | (a[2] >> 2 & m2) << 4;
     v[2] = (a[0] >> 4 & m4) | (a[2] >> 4 & m2) << 4;
     v[3] = (a[1] >> 4 & m4) | (a[2] >> 6 & m2) << 4;
-    return _mm256_cvtepi8_epi16(_mm_sub_epi8(load128(v), _mm_set1_epi8(32)));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_set_epi32((int)v[3], (int)v[2], (int)v[1], (int)v[0]), _mm_set1_epi8(32)));
 }
 
 /* Byte masks of bit a (low 256 bits) and bit b (high 256 bits) of v. */
@@ -304,32 +304,32 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int k = 0; k < K; k++) out[k] = acc[k];
 }
 
-/* Q4_K / Q5_K's scales (bytes 0-7) and minimums (8-15), as x86_avx2_quant.c's k4_scales. */
-INLINE void k4_scales(const uint8_t s[12], uint8_t out[16]) {
-    uint32_t a[3], v[4];
+/* Q4_K / Q5_K's scales (bytes of sc[0], sc[1]) and minimums (bytes 8-15 of the vector), as
+   x86_avx2_quant.c's k4_scales. */
+INLINE __m128i k4_scales(const uint8_t s[12], uint32_t sc[2]) {
+    uint32_t a[3];
     memcpy(a, s, 12);
     const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    v[0] = a[0] & m6;
-    v[1] = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
-    v[2] = a[1] & m6;
-    v[3] = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
-    memcpy(out, v, 16);
+    sc[0] = a[0] & m6;
+    sc[1] = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
+    const uint32_t mlo = a[1] & m6, mhi = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
+    return _mm_set_epi32((int)mhi, (int)mlo, (int)sc[1], (int)sc[0]);
 }
 
 /* Q4_K and Q5_K: chunk c of 64 elements = qs[32 c ..] low nibbles (sub-block 2 c), then high
    nibbles (2 c + 1); Q5_K's fifth bit of element 32 j + l is bit j of qh[l]. */
 INLINE void k4_block(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[12], float d, float dmin,
                      const void *const *act, int64_t i, __m512 *acc, const int K) {
-    uint8_t sm[16];
-    k4_scales(scales, sm);
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(load128(sm), load128(sm))); /* m0 m0 m1 m1 ... */
+    uint32_t sc[2];
+    const __m128i sm = k4_scales(scales, sc);
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* m0 m0 m1 m1 ... */
     const __m512i hb = qh ? both_halves(load256(qh)) : _mm512_setzero_si512();
     __m512i sumi[4];
     for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
     for (int c = 0; c < 4; c++) {
         __m512i q = _mm512_and_si512(_mm512_srlv_epi16(both_halves(load256(qs + 32 * c)), shifts(0, 4)), _mm512_set1_epi8(0x0f));
         if (qh) q = _mm512_mask_add_epi8(q, test_bits(hb, 2 * c, 2 * c + 1), q, _mm512_set1_epi8(16));
-        const __m512i scl = halves16(sm[2 * c], sm[2 * c + 1]);
+        const __m512i scl = halves16(sc[c / 2] >> 16 * (c % 2) & 0xff, sc[c / 2] >> (16 * (c % 2) + 8) & 0xff);
         for (int k = 0; k < K; k++) sumi[k] = dp_us_scaled(sumi[k], q, load512(q8k(act, k, i)->qs + 64 * c), scl);
     }
     for (int k = 0; k < K; k++) {
@@ -428,6 +428,13 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
     for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(acc[k]);
 }
 
+/* Eight 8-byte table entries as one vector, from scalar loads (built in registers: a vector load
+   of entries just stored to memory would wait for the stores). */
+INLINE __m512i table8(const uint64_t *t, const uint32_t i[8]) {
+    return _mm512_set_epi64((long long)t[i[7]], (long long)t[i[6]], (long long)t[i[5]], (long long)t[i[4]],
+                            (long long)t[i[3]], (long long)t[i[2]], (long long)t[i[1]], (long long)t[i[0]]);
+}
+
 /* IQ2_XXS: two blocks of 32 per register; the codebook magnitudes are the unsigned side, the
    signs (7 stored bits per 8, the 8th from parity) a byte mask on the activations. */
 INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
@@ -439,15 +446,14 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
         __m512i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
-            uint32_t aux[4];
+            uint32_t aux[4], gi[8];
             memcpy(aux, x[i].qs + 8 * c, 16);
-            uint64_t g[8], signs = 0;
+            uint64_t signs = 0;
             for (int j = 0; j < 8; j++) {
-                const uint32_t idx = aux[2 * (j / 4)], sgn = aux[2 * (j / 4) + 1];
-                g[j] = ds_iq2xxs_grid[idx >> 8 * (j % 4) & 0xff];
-                signs |= (uint64_t)ds_iq2_signs[sgn >> 7 * (j % 4) & 127] << 8 * j;
+                gi[j] = aux[2 * (j / 4)] >> 8 * (j % 4) & 0xff;
+                signs |= (uint64_t)ds_iq2_signs[aux[2 * (j / 4) + 1] >> 7 * (j % 4) & 127] << 8 * j;
             }
-            const __m512i w = _mm512_loadu_si512(g);
+            const __m512i w = table8(ds_iq2xxs_grid, gi);
             const __m512i scl = halves16((int)(2 * (aux[1] >> 28) + 1), (int)(2 * (aux[3] >> 28) + 1));
             for (int k = 0; k < K; k++)
                 sumi[k] = dp_us_scaled(sumi[k], w, apply_signs(load512(q8k(act, k, i)->qs + 64 * c), signs), scl);
@@ -460,6 +466,14 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
     for (int k = 0; k < K; k++) out[k] = 0.125f * _mm512_reduce_add_ps(acc[k]);
 }
 
+/* IQ1_S's ls * delta per block of 32, each twice (as x86_avx2_quant.c's iq1_shifts). */
+INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
+    const __m128i h = load128(qh);
+    const __m128i ls = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
+    const __m128i neg = _mm_srai_epi16(h, 15), lsd = _mm_sub_epi16(_mm_xor_si128(ls, neg), neg);
+    return _mm256_set_m128i(_mm_unpackhi_epi16(lsd, lsd), _mm_unpacklo_epi16(lsd, lsd));
+}
+
 /* IQ1_S: two blocks of 32 per register; 8 (sum of ls * grid * y) + sum of ls * delta * bsums in
    integers is the exact sum times 8 (see x86_avx2_quant.c). */
 INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
@@ -468,27 +482,24 @@ INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float
     for (int k = 0; k < K; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
-        int16_t lsd[16]; /* ls * delta, twice per block of 32: the bsums of its two halves */
         __m512i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
-            uint64_t g[8];
+            uint32_t gi[8];
             int ls[2];
             for (int j = 0; j < 2; j++) {
-                const int ib = 2 * c + j;
-                const uint16_t qh = x[i].qh[ib];
-                const uint8_t *qs = x[i].qs + 4 * ib;
+                const uint32_t qh = x[i].qh[2 * c + j];
+                const uint8_t *qs = x[i].qs + 4 * (2 * c + j);
                 ls[j] = 2 * ((qh >> 12) & 7) + 1;
-                lsd[2 * ib] = lsd[2 * ib + 1] = (int16_t)(qh & 0x8000 ? -ls[j] : ls[j]);
-                for (int l = 0; l < 4; l++) g[4 * j + l] = ds_iq1s_grid[qs[l] | (qh >> 3 * l & 7) << 8];
+                for (int l = 0; l < 4; l++) gi[4 * j + l] = qs[l] | (qh >> 3 * l & 7) << 8;
             }
-            const __m512i w = _mm512_loadu_si512(g), aw = _mm512_abs_epi8(w);
+            const __m512i w = table8(ds_iq1s_grid, gi), aw = _mm512_abs_epi8(w);
             const __mmask64 neg = _mm512_movepi8_mask(w);
             const __m512i scl = halves16(ls[0], ls[1]);
             for (int k = 0; k < K; k++)
                 sumi[k] = dp_us_scaled(sumi[k], aw, apply_signs(load512(q8k(act, k, i)->qs + 64 * c), neg), scl);
         }
-        const __m256i shift = load256(lsd);
+        const __m256i shift = iq1_shifts(x[i].qh);
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
             const __m512i s = _mm512_add_epi32(_mm512_slli_epi32(sumi[k], 3), _mm512_zextsi256_si512(scaled_bsums(shift, y)));
