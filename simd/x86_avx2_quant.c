@@ -87,42 +87,90 @@ INLINE uint32_t load_u32(const uint8_t *p) {
 
 /* ---- blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) ----
 
-   Two float accumulators per activation row, alternating between even and odd blocks, so that
-   consecutive blocks' multiply-adds do not wait for each other. */
+   Four blocks a step: their weight and activation F16 scales are converted four at a time (one
+   conversion instead of four is what the float side of a block costs most). Two float
+   accumulators per activation row, for even and odd blocks, so that consecutive blocks'
+   multiply-adds do not wait for each other. */
 
 typedef struct {
     __m256 v[4][2];
-    float min[4]; /* Q4_1 / Q5_1: the sum of m * s, kept apart as the scalar code does */
+    __m128 min4[4]; /* Q4_1 / Q5_1: the sums of m * s, kept apart as the scalar code does */
+    float min[4];
 } acc32;
 
 INLINE void acc32_init(acc32 *a, const int K) {
     for (int k = 0; k < K; k++) {
         a->v[k][0] = a->v[k][1] = _mm256_setzero_ps();
+        a->min4[k] = _mm_setzero_ps();
         a->min[k] = 0;
     }
 }
 
-INLINE void acc32_done(const acc32 *a, float *out, const int K) {
-    for (int k = 0; k < K; k++) out[k] = hsum8(_mm256_add_ps(a->v[k][0], a->v[k][1])) + a->min[k];
+INLINE float hsum4(__m128 v) {
+    __m128 t = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
-/* Signed weights w of block i with scale dx, against block i of each Q8_0 row. */
-INLINE void q8_0_block(acc32 *a, int p, __m256i w, float dx, const void *const *act, int64_t i, const int K) {
-    const __m256i aw = _mm256_abs_epi8(w);
+INLINE void acc32_done(const acc32 *a, float *out, const int K) {
+    for (int k = 0; k < K; k++)
+        out[k] = hsum8(_mm256_add_ps(a->v[k][0], a->v[k][1])) + (hsum4(a->min4[k]) + a->min[k]);
+}
+
+/* The F16 fields of four consecutive blocks (stride bytes apart) as four floats. */
+INLINE __m128 f16x4(const void *p, size_t stride) {
+    const uint8_t *b = p;
+    uint16_t h[4];
+    for (int j = 0; j < 4; j++) memcpy(&h[j], b + j * stride, 2);
+    const __m128i v = _mm_cvtsi32_si128((int)(h[0] | (uint32_t)h[1] << 16));
+    return _mm_cvtph_ps(_mm_insert_epi32(v, (int)(h[2] | (uint32_t)h[3] << 16), 1));
+}
+
+/* Lane j of the four block factors d, in all 8 lanes. */
+INLINE __m256 lane(__m128 d, int j) { return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), _mm256_set1_epi32(j)); }
+
+/* Signed weights w[0..3] of blocks i..i+3 (scales dx) against those blocks of each Q8_0 row. */
+INLINE void q8_0_quad(acc32 *a, const __m256i w[4], __m128 dx, const void *const *act, int64_t i, const int K) {
+    __m256i aw[4];
+    for (int j = 0; j < 4; j++) aw[j] = _mm256_abs_epi8(w[j]);
     for (int k = 0; k < K; k++) {
         const block_q8_0 *y = (const block_q8_0 *)act[k] + i;
-        __m256 s = _mm256_cvtepi32_ps(dot_ss(aw, w, load256(y->qs)));
-        a->v[k][p] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y->d)), s, a->v[k][p]);
+        const __m128 d = _mm_mul_ps(dx, f16x4(&y->d, sizeof *y));
+        for (int j = 0; j < 4; j++) {
+            const __m256 s = _mm256_cvtepi32_ps(dot_ss(aw[j], w[j], load256(y[j].qs)));
+            a->v[k][j % 2] = _mm256_fmadd_ps(lane(d, j), s, a->v[k][j % 2]);
+        }
     }
 }
 
-/* Unsigned weights u of block i with scale dx and minimum m, against block i of each Q8_1 row. */
-INLINE void q8_1_block(acc32 *a, int p, __m256i u, float dx, float m, const void *const *act, int64_t i,
-                       const int K) {
+/* One block (a row's last few): signed weights w with scale dx. */
+INLINE void q8_0_block(acc32 *a, __m256i w, float dx, const void *const *act, int64_t i, const int K) {
+    const __m256i aw = _mm256_abs_epi8(w);
+    for (int k = 0; k < K; k++) {
+        const block_q8_0 *y = (const block_q8_0 *)act[k] + i;
+        const __m256 s = _mm256_cvtepi32_ps(dot_ss(aw, w, load256(y->qs)));
+        a->v[k][0] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y->d)), s, a->v[k][0]);
+    }
+}
+
+/* Unsigned weights u[0..3] of blocks i..i+3 (scales dx, minimums m) against each Q8_1 row. */
+INLINE void q8_1_quad(acc32 *a, const __m256i u[4], __m128 dx, __m128 m, const void *const *act, int64_t i,
+                      const int K) {
     for (int k = 0; k < K; k++) {
         const block_q8_1 *y = (const block_q8_1 *)act[k] + i;
-        __m256 s = _mm256_cvtepi32_ps(dot_us(u, load256(y->qs)));
-        a->v[k][p] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y->d)), s, a->v[k][p]);
+        const __m128 d = _mm_mul_ps(dx, f16x4(&y->d, sizeof *y));
+        for (int j = 0; j < 4; j++) {
+            const __m256 s = _mm256_cvtepi32_ps(dot_us(u[j], load256(y[j].qs)));
+            a->v[k][j % 2] = _mm256_fmadd_ps(lane(d, j), s, a->v[k][j % 2]);
+        }
+        a->min4[k] = _mm_fmadd_ps(m, f16x4(&y->s, sizeof *y), a->min4[k]);
+    }
+}
+
+INLINE void q8_1_block(acc32 *a, __m256i u, float dx, float m, const void *const *act, int64_t i, const int K) {
+    for (int k = 0; k < K; k++) {
+        const block_q8_1 *y = (const block_q8_1 *)act[k] + i;
+        const __m256 s = _mm256_cvtepi32_ps(dot_us(u, load256(y->qs)));
+        a->v[k][0] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y->d)), s, a->v[k][0]);
         a->min[k] += m * h2f(y->s);
     }
 }
@@ -144,7 +192,7 @@ INLINE __m256i iq4_nl_w(const block_iq4_nl *b) {
     return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(ds_iq4nl_values)), nibbles32(b->qs));
 }
 
-/* The loop of the signed formats against Q8_0, unrolled by two blocks. */
+/* The loop of the signed formats against Q8_0: four blocks a step, then the last few. */
 #define SIGNED32_DOTK(name, btype, decode)                                                          \
     INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
         const btype *x = row;                                                                       \
@@ -152,12 +200,12 @@ INLINE __m256i iq4_nl_w(const block_iq4_nl *b) {
         acc32 a;                                                                                    \
         acc32_init(&a, K);                                                                          \
         int64_t i = 0;                                                                              \
-        for (; i + 2 <= nb; i += 2) {                                                               \
-            prefetch_ahead(x + i, 2 * sizeof *x);                                                   \
-            q8_0_block(&a, 0, decode(&x[i]), h2f(x[i].d), act, i, K);                               \
-            q8_0_block(&a, 1, decode(&x[i + 1]), h2f(x[i + 1].d), act, i + 1, K);                   \
+        for (; i + 4 <= nb; i += 4) {                                                               \
+            prefetch_ahead(x + i, 4 * sizeof *x);                                                   \
+            const __m256i w[4] = {decode(&x[i]), decode(&x[i + 1]), decode(&x[i + 2]), decode(&x[i + 3])}; \
+            q8_0_quad(&a, w, f16x4(&x[i].d, sizeof *x), act, i, K);                                 \
         }                                                                                           \
-        if (i < nb) q8_0_block(&a, 0, decode(&x[i]), h2f(x[i].d), act, i, K);                       \
+        for (; i < nb; i++) q8_0_block(&a, decode(&x[i]), h2f(x[i].d), act, i, K);                  \
         acc32_done(&a, out, K);                                                                     \
     }
 
@@ -169,12 +217,12 @@ INLINE __m256i iq4_nl_w(const block_iq4_nl *b) {
         acc32 a;                                                                                    \
         acc32_init(&a, K);                                                                          \
         int64_t i = 0;                                                                              \
-        for (; i + 2 <= nb; i += 2) {                                                               \
-            prefetch_ahead(x + i, 2 * sizeof *x);                                                   \
-            q8_1_block(&a, 0, decode(&x[i]), h2f(x[i].d), h2f(x[i].m), act, i, K);                 \
-            q8_1_block(&a, 1, decode(&x[i + 1]), h2f(x[i + 1].d), h2f(x[i + 1].m), act, i + 1, K);  \
+        for (; i + 4 <= nb; i += 4) {                                                               \
+            prefetch_ahead(x + i, 4 * sizeof *x);                                                   \
+            const __m256i u[4] = {decode(&x[i]), decode(&x[i + 1]), decode(&x[i + 2]), decode(&x[i + 3])}; \
+            q8_1_quad(&a, u, f16x4(&x[i].d, sizeof *x), f16x4(&x[i].m, sizeof *x), act, i, K);      \
         }                                                                                           \
-        if (i < nb) q8_1_block(&a, 0, decode(&x[i]), h2f(x[i].d), h2f(x[i].m), act, i, K);          \
+        for (; i < nb; i++) q8_1_block(&a, decode(&x[i]), h2f(x[i].d), h2f(x[i].m), act, i, K);     \
         acc32_done(&a, out, K);                                                                     \
     }
 
@@ -201,7 +249,7 @@ INLINE __m256i pair_scales(__m128i s, int a) {
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, _mm_set_epi64x(rep * (a + 1), rep * a)));
 }
 
-/* The activation rows' float factor for super-block i: what the scalar code multiplies with. */
+/* Super-block i of activation row k. */
 INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) { return (const block_q8_K *)act[k] + i; }
 
 INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {

@@ -80,25 +80,49 @@ INLINE uint32_t load_u32(const uint8_t *p) {
     return v;
 }
 
-/* ---- blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL), two at a time ----
+/* ---- blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL), two to a register ----
 
-   Blocks a = i and b = i + 1 fill the low and high halves of a register; an odd last block
-   goes alone with zeros above (zero weights, zero activations, zero scale: adds exactly 0). */
+   Blocks a = i and b = i + 1 fill the low and high halves of a register. Four blocks a step,
+   their F16 scales converted four at a time (one conversion instead of four is what the float
+   side of a block costs most); then a last pair, and an odd last block alone with zeros above
+   (zero weights, zero activations, zero scale: adds exactly 0). */
 
 typedef struct {
     __m512 v[4];
-    float min[4]; /* Q4_1 / Q5_1: the sum of m * s, kept apart as the scalar code does */
+    __m128 min4[4]; /* Q4_1 / Q5_1: the sums of m * s, kept apart as the scalar code does */
+    float min[4];
 } acc32;
 
 INLINE void acc32_init(acc32 *a, const int K) {
     for (int k = 0; k < K; k++) {
         a->v[k] = _mm512_setzero_ps();
+        a->min4[k] = _mm_setzero_ps();
         a->min[k] = 0;
     }
 }
 
+INLINE float hsum4(__m128 v) {
+    __m128 t = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
 INLINE void acc32_done(const acc32 *a, float *out, const int K) {
-    for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(a->v[k]) + a->min[k];
+    for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(a->v[k]) + (hsum4(a->min4[k]) + a->min[k]);
+}
+
+/* The F16 fields of four consecutive blocks (stride bytes apart) as four floats. */
+INLINE __m128 f16x4(const void *p, size_t stride) {
+    const uint8_t *b = p;
+    uint16_t h[4];
+    for (int j = 0; j < 4; j++) memcpy(&h[j], b + j * stride, 2);
+    const __m128i v = _mm_cvtsi32_si128((int)(h[0] | (uint32_t)h[1] << 16));
+    return _mm_cvtph_ps(_mm_insert_epi32(v, (int)(h[2] | (uint32_t)h[3] << 16), 1));
+}
+
+/* Lanes j and j + 1 of the four block factors d: j's in the low half, j + 1's in the high. */
+INLINE __m512 lanes(__m128 d, int j) {
+    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j), _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(d));
 }
 
 /* The activation quants of blocks i and (if two) i + 1. */
@@ -112,6 +136,21 @@ INLINE __m512 scale_pair(float da, float db) {
     return _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(da), _mm512_set1_ps(db));
 }
 
+/* Signed weights of blocks i..i+3 (pairs w[0], w[1]; scales dx) against each Q8_0 row. */
+INLINE void q8_0_quad(acc32 *a, const __m512i w[2], __m128 dx, const void *const *act, int64_t i, const int K) {
+    const __m512i aw[2] = {_mm512_abs_epi8(w[0]), _mm512_abs_epi8(w[1])};
+    const __mmask64 neg[2] = {_mm512_movepi8_mask(w[0]), _mm512_movepi8_mask(w[1])};
+    for (int k = 0; k < K; k++) {
+        const block_q8_0 *y = (const block_q8_0 *)act[k] + i;
+        const __m128 d = _mm_mul_ps(dx, f16x4(&y->d, sizeof *y));
+        for (int j = 0; j < 2; j++) {
+            const __m512i ys = apply_signs(act_pair(y[2 * j].qs, y[2 * j + 1].qs, 1), neg[j]);
+            const __m512 s = _mm512_cvtepi32_ps(dp_us(_mm512_setzero_si512(), aw[j], ys));
+            a->v[k] = _mm512_fmadd_ps(lanes(d, 2 * j), s, a->v[k]);
+        }
+    }
+}
+
 /* Signed weights w of blocks i, i + 1 (scales dxa, dxb) against each Q8_0 row. */
 INLINE void q8_0_pair(acc32 *a, __m512i w, float dxa, float dxb, const void *const *act, int64_t i, int two,
                       const int K) {
@@ -123,6 +162,21 @@ INLINE void q8_0_pair(acc32 *a, __m512i w, float dxa, float dxb, const void *con
         const __m512 s = _mm512_cvtepi32_ps(dp_us(_mm512_setzero_si512(), aw, ys));
         const __m512 d = scale_pair(dxa * h2f(y[0].d), two ? dxb * h2f(y[1].d) : 0.0f);
         a->v[k] = _mm512_fmadd_ps(d, s, a->v[k]);
+    }
+}
+
+/* Unsigned weights of blocks i..i+3 (pairs u[0], u[1]; scales dx, minimums m) against each Q8_1 row. */
+INLINE void q8_1_quad(acc32 *a, const __m512i u[2], __m128 dx, __m128 m, const void *const *act, int64_t i,
+                      const int K) {
+    for (int k = 0; k < K; k++) {
+        const block_q8_1 *y = (const block_q8_1 *)act[k] + i;
+        const __m128 d = _mm_mul_ps(dx, f16x4(&y->d, sizeof *y));
+        for (int j = 0; j < 2; j++) {
+            const __m512i ys = act_pair(y[2 * j].qs, y[2 * j + 1].qs, 1);
+            const __m512 s = _mm512_cvtepi32_ps(dp_us(_mm512_setzero_si512(), u[j], ys));
+            a->v[k] = _mm512_fmadd_ps(lanes(d, 2 * j), s, a->v[k]);
+        }
+        a->min4[k] = _mm_fmadd_ps(m, f16x4(&y->s, sizeof *y), a->min4[k]);
     }
 }
 
@@ -173,7 +227,7 @@ INLINE __m512i iq4_nl_w(const block_iq4_nl *b, int two) {
     return _mm512_shuffle_epi8(values, nibbles64(b[0].qs, two ? b[1].qs : NULL, two));
 }
 
-/* The loop of the signed formats against Q8_0: pairs, then an odd block alone. */
+/* The loop of the signed formats against Q8_0: four blocks a step, then a pair, then one. */
 #define SIGNED32_DOTK(name, btype, decode)                                                          \
     INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
         const btype *x = row;                                                                       \
@@ -181,9 +235,14 @@ INLINE __m512i iq4_nl_w(const block_iq4_nl *b, int two) {
         acc32 a;                                                                                    \
         acc32_init(&a, K);                                                                          \
         int64_t i = 0;                                                                              \
-        for (; i + 2 <= nb; i += 2) {                                                               \
-            prefetch_ahead(x + i, 2 * sizeof *x);                                                   \
+        for (; i + 4 <= nb; i += 4) {                                                               \
+            prefetch_ahead(x + i, 4 * sizeof *x);                                                   \
+            const __m512i w[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                          \
+            q8_0_quad(&a, w, f16x4(&x[i].d, sizeof *x), act, i, K);                                 \
+        }                                                                                           \
+        if (i + 2 <= nb) {                                                                          \
             q8_0_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), act, i, 1, K);            \
+            i += 2;                                                                                 \
         }                                                                                           \
         if (i < nb) q8_0_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, act, i, 0, K);               \
         acc32_done(&a, out, K);                                                                     \
@@ -197,9 +256,14 @@ INLINE __m512i iq4_nl_w(const block_iq4_nl *b, int two) {
         acc32 a;                                                                                    \
         acc32_init(&a, K);                                                                          \
         int64_t i = 0;                                                                              \
-        for (; i + 2 <= nb; i += 2) {                                                               \
-            prefetch_ahead(x + i, 2 * sizeof *x);                                                   \
+        for (; i + 4 <= nb; i += 4) {                                                               \
+            prefetch_ahead(x + i, 4 * sizeof *x);                                                   \
+            const __m512i u[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                          \
+            q8_1_quad(&a, u, f16x4(&x[i].d, sizeof *x), f16x4(&x[i].m, sizeof *x), act, i, K);      \
+        }                                                                                           \
+        if (i + 2 <= nb) {                                                                          \
             q8_1_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), h2f(x[i].m), h2f(x[i + 1].m), act, i, 1, K); \
+            i += 2;                                                                                 \
         }                                                                                           \
         if (i < nb) q8_1_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, h2f(x[i].m), 0.0f, act, i, 0, K); \
         acc32_done(&a, out, K);                                                                     \
