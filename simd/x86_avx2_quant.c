@@ -242,11 +242,20 @@ MIN32_DOTK(q5_1, block_q5_1, q5_1_u)
    only in the total), so those formats add the lanes up in integers first: scaling each lane
    to float would round those large values. */
 
-/* [s[a] x 8, s[a + 1] x 8] as 16-bit lanes from 16 int8 scales: the scales of the two sub-blocks
-   of 16 in a 32-byte chunk (maddubs keeps each 128-bit half's pairs apart). */
-INLINE __m256i pair_scales(__m128i s, int a) {
-    const long long rep = 0x0101010101010101ll;
-    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, _mm_set_epi64x(rep * (a + 1), rep * a)));
+/* 16 int8 sub-block scales as int16: sub-blocks 0-7 in both halves of out[0], 8-15 in both
+   halves of out[1], for pair_scales' in-lane shuffles. */
+INLINE void scales16(__m128i s8, __m256i out[2]) {
+    const __m256i w = _mm256_cvtepi8_epi16(s8);
+    out[0] = _mm256_permute2x128_si256(w, w, 0x00);
+    out[1] = _mm256_permute2x128_si256(w, w, 0x11);
+}
+
+/* [s[a] x 8, s[a + 1] x 8] (a even): the scales of the two sub-blocks of 16 in a 32-byte chunk
+   (maddubs keeps each 128-bit half's pairs apart). */
+INLINE __m256i pair_scales(const __m256i s[2], int a) {
+    const int j = a % 8;
+    const __m256i idx = _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (j + 1))), _mm_set1_epi16((short)(0x0100 + 0x0202 * j)));
+    return _mm256_shuffle_epi8(s[a / 8], idx);
 }
 
 /* Super-block i of activation row k. */
@@ -259,8 +268,9 @@ INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
         const __m128i raw = load128(x[i].scales), m4 = _mm_set1_epi8(0x0f);
-        const __m128i sc = _mm_and_si128(raw, m4);
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+        __m256i sc[2];
+        scales16(_mm_and_si128(raw, m4), sc);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
@@ -295,9 +305,10 @@ INLINE __m128i q3_scales(const uint8_t s[12]) {
     return _mm_sub_epi8(_mm_set_epi32((int)v[3], (int)v[2], (int)v[1], (int)v[0]), _mm_set1_epi8(32));
 }
 
-/* Sub-block scales times the activations' bsums, summed in pairs: the offset terms. */
-INLINE __m256i scaled_bsums(__m128i sc8, const block_q8_K *y) {
-    return _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load256(y->bsums));
+/* Sub-block scales (as scales16 gives them) times the activations' bsums, summed in pairs: the
+   offset terms. */
+INLINE __m256i scaled_bsums(const __m256i sc[2], const block_q8_K *y) {
+    return _mm256_madd_epi16(_mm256_permute2x128_si256(sc[0], sc[1], 0x20), load256(y->bsums));
 }
 
 /* Q3_K: q = u - 4 with u = low two bits | the hmask bit << 2 in [0, 7]; the -4 goes through the
@@ -307,7 +318,8 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
     float acc[4] = {0};
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
-        const __m128i sc = q3_scales(x[i].scales);
+        __m256i sc[2];
+        scales16(q3_scales(x[i].scales), sc);
         const __m256i hb = load256(x[i].hmask), one = _mm256_set1_epi8(1);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
@@ -330,28 +342,26 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int k = 0; k < K; k++) out[k] = acc[k];
 }
 
-/* Q4_K / Q5_K's eight 6-bit scales and minimums: sub-blocks 0-3 in the low 6 bits of bytes 0-3
-   (scales) and 4-7 (minimums); 4-7 in the nibbles of bytes 8-11, their top two bits in the
-   spare bits of bytes 0-7. Scales come back as bytes of sc[0] (sub-blocks 0-3) and sc[1]
-   (4-7), minimums as bytes 8-15 of the vector (built in registers: a vector load of bytes just
-   stored one word at a time would wait for them). */
-INLINE __m128i k4_scales(const uint8_t s[12], uint32_t sc[2]) {
+/* Q4_K / Q5_K's eight 6-bit scales (bytes 0-7 of the result) and minimums (bytes 8-15):
+   sub-blocks 0-3 in the low 6 bits of bytes 0-3 (scales) and 4-7 (minimums); 4-7 in the nibbles
+   of bytes 8-11, their top two bits in the spare bits of bytes 0-7. Built in registers: a vector
+   load of bytes just stored one word at a time would wait for the stores. */
+INLINE __m128i k4_scales(const uint8_t s[12]) {
     uint32_t a[3];
     memcpy(a, s, 12);
     const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    sc[0] = a[0] & m6;
-    sc[1] = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
-    const uint32_t mlo = a[1] & m6, mhi = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
-    return _mm_set_epi32((int)mhi, (int)mlo, (int)sc[1], (int)sc[0]);
+    const uint32_t sc_lo = a[0] & m6, sc_hi = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
+    const uint32_t m_lo = a[1] & m6, m_hi = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
+    return _mm_set_epi32((int)m_hi, (int)m_lo, (int)sc_hi, (int)sc_lo);
 }
 
 /* Q4_K and Q5_K: 8 sub-blocks of 32, chunk c of 64 elements = qs[32 c ..] low nibbles (sub-block
    2 c) then high nibbles (2 c + 1); Q5_K's fifth bit of element 32 j + l is bit j of qh[l]. */
 INLINE void k4_dotk(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[12], float d, float dmin,
                     const void *const *act, int64_t i, __m256 *acc, const int K) {
-    uint32_t sc[2];
-    const __m128i sm = k4_scales(scales, sc);
+    const __m128i sm = k4_scales(scales);
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* m0 m0 m1 m1 ... */
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm)); /* sc0 ... sc7, twice */
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256i hb = qh ? load256(qh) : _mm256_setzero_si256(), sumi[4];
     for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
@@ -364,8 +374,8 @@ INLINE void k4_dotk(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[1
             hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit));
             hb = _mm256_srli_epi16(hb, 2);
         }
-        const __m256i sl = _mm256_set1_epi16((short)(sc[c / 2] >> 16 * (c % 2) & 0xff));
-        const __m256i sh = _mm256_set1_epi16((short)(sc[c / 2] >> (16 * (c % 2) + 8) & 0xff));
+        const __m256i sl = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c))));
+        const __m256i sh = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
         for (int k = 0; k < K; k++) {
             const int8_t *y = q8k(act, k, i)->qs + 64 * c;
             sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(lo, load256(y), sl));
@@ -410,7 +420,8 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
     float acc[4] = {0};
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
-        const __m128i sc = load128(x[i].scales);
+        __m256i sc[2];
+        scales16(load128(x[i].scales), sc);
         const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();

@@ -368,24 +368,22 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int k = 0; k < K; k++) out[k] = acc[k];
 }
 
-/* Q4_K / Q5_K's scales (bytes of sc[0], sc[1]) and minimums (bytes 8-15 of the vector), as
-   x86_avx2_quant.c's k4_scales. */
-INLINE __m128i k4_scales(const uint8_t s[12], uint32_t sc[2]) {
+/* Q4_K / Q5_K's scales (bytes 0-7) and minimums (8-15), as x86_avx2_quant.c's k4_scales. */
+INLINE __m128i k4_scales(const uint8_t s[12]) {
     uint32_t a[3];
     memcpy(a, s, 12);
     const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    sc[0] = a[0] & m6;
-    sc[1] = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
-    const uint32_t mlo = a[1] & m6, mhi = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
-    return _mm_set_epi32((int)mhi, (int)mlo, (int)sc[1], (int)sc[0]);
+    const uint32_t sc_lo = a[0] & m6, sc_hi = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
+    const uint32_t m_lo = a[1] & m6, m_hi = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
+    return _mm_set_epi32((int)m_hi, (int)m_lo, (int)sc_hi, (int)sc_lo);
 }
 
 /* Q4_K and Q5_K: chunk c of 64 elements = qs[32 c ..] low nibbles (sub-block 2 c), then high
    nibbles (2 c + 1); Q5_K's fifth bit of element 32 j + l is bit j of qh[l]. */
 INLINE void k4_block(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[12], float d, float dmin,
                      const void *const *act, int64_t i, __m512 *acc, const int K) {
-    uint32_t sc[2];
-    const __m128i sm = k4_scales(scales, sc);
+    const __m128i sm = k4_scales(scales);
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm)); /* sc0 ... sc7 (m0 ... m7) */
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* m0 m0 m1 m1 ... */
     const __m512i hb = qh ? both_halves(load256(qh)) : _mm512_setzero_si512();
     __m512i sumi[4];
@@ -393,7 +391,7 @@ INLINE void k4_block(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[
     for (int c = 0; c < 4; c++) {
         __m512i q = _mm512_and_si512(_mm512_srlv_epi16(both_halves(load256(qs + 32 * c)), shifts(0, 4)), _mm512_set1_epi8(0x0f));
         if (qh) q = _mm512_mask_add_epi8(q, test_bits(hb, 2 * c, 2 * c + 1), q, _mm512_set1_epi8(16));
-        const __m512i scl = halves16(sc[c / 2] >> 16 * (c % 2) & 0xff, sc[c / 2] >> (16 * (c % 2) + 8) & 0xff);
+        const __m512i scl = _mm512_permutexvar_epi16(halves16(2 * c, 2 * c + 1), sc16);
         for (int k = 0; k < K; k++) sumi[k] = dp_us_scaled(sumi[k], q, load512(q8k(act, k, i)->qs + 64 * c), scl);
     }
     for (int k = 0; k < K; k++) {
