@@ -126,10 +126,13 @@ INLINE __m128 f16x4(const void *p, size_t stride) {
 }
 
 /* Lane j of the four block factors d, in all 8 lanes. */
-INLINE __m256 lane(__m128 d, int j) { return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), _mm256_set1_epi32(j)); }
+INLINE __m256 lane(__m128 d, int j) {
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), _mm256_set1_epi32(j));
+}
 
 /* Signed weights w[0..3] of blocks i..i+3 (scales dx) against those blocks of each Q8_0 row. */
-INLINE void q8_0_quad(acc32 *a, const __m256i w[4], __m128 dx, const void *const *act, int64_t i, const int K) {
+INLINE void q8_0_quad(acc32 *a, const __m256i w[4], __m128 dx, const void *const *act, int64_t i,
+                      const int K) {
     __m256i aw[4];
     for (int j = 0; j < 4; j++) aw[j] = _mm256_abs_epi8(w[j]);
     for (int k = 0; k < K; k++) {
@@ -166,7 +169,8 @@ INLINE void q8_1_quad(acc32 *a, const __m256i u[4], __m128 dx, __m128 m, const v
     }
 }
 
-INLINE void q8_1_block(acc32 *a, __m256i u, float dx, float m, const void *const *act, int64_t i, const int K) {
+INLINE void q8_1_block(acc32 *a, __m256i u, float dx, float m, const void *const *act, int64_t i,
+                       const int K) {
     for (int k = 0; k < K; k++) {
         const block_q8_1 *y = (const block_q8_1 *)act[k] + i;
         const __m256 s = _mm256_cvtepi32_ps(dot_us(u, load256(y->qs)));
@@ -193,37 +197,37 @@ INLINE __m256i iq4_nl_w(const block_iq4_nl *b) {
 }
 
 /* The loop of the signed formats against Q8_0: four blocks a step, then the last few. */
-#define SIGNED32_DOTK(name, btype, decode)                                                          \
+#define SIGNED32_DOTK(name, btype, decode)                                                                 \
     INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
-        const btype *x = row;                                                                       \
-        const int64_t nb = n / QK;                                                                  \
-        acc32 a;                                                                                    \
-        acc32_init(&a, K);                                                                          \
-        int64_t i = 0;                                                                              \
-        for (; i + 4 <= nb; i += 4) {                                                               \
-            prefetch_ahead(x + i, 4 * sizeof *x);                                                   \
+        const btype *x = row;                                                                              \
+        const int64_t nb = n / QK;                                                                         \
+        acc32 a;                                                                                           \
+        acc32_init(&a, K);                                                                                 \
+        int64_t i = 0;                                                                                     \
+        for (; i + 4 <= nb; i += 4) {                                                                      \
+            prefetch_ahead(x + i, 4 * sizeof *x);                                                          \
             const __m256i w[4] = {decode(&x[i]), decode(&x[i + 1]), decode(&x[i + 2]), decode(&x[i + 3])}; \
-            q8_0_quad(&a, w, f16x4(&x[i].d, sizeof *x), act, i, K);                                 \
-        }                                                                                           \
-        for (; i < nb; i++) q8_0_block(&a, decode(&x[i]), h2f(x[i].d), act, i, K);                  \
-        acc32_done(&a, out, K);                                                                     \
+            q8_0_quad(&a, w, f16x4(&x[i].d, sizeof *x), act, i, K);                                        \
+        }                                                                                                  \
+        for (; i < nb; i++) q8_0_block(&a, decode(&x[i]), h2f(x[i].d), act, i, K);                         \
+        acc32_done(&a, out, K);                                                                            \
     }
 
 /* The loop of the formats with a minimum against Q8_1. */
-#define MIN32_DOTK(name, btype, decode)                                                             \
+#define MIN32_DOTK(name, btype, decode)                                                                    \
     INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
-        const btype *x = row;                                                                       \
-        const int64_t nb = n / QK;                                                                  \
-        acc32 a;                                                                                    \
-        acc32_init(&a, K);                                                                          \
-        int64_t i = 0;                                                                              \
-        for (; i + 4 <= nb; i += 4) {                                                               \
-            prefetch_ahead(x + i, 4 * sizeof *x);                                                   \
+        const btype *x = row;                                                                              \
+        const int64_t nb = n / QK;                                                                         \
+        acc32 a;                                                                                           \
+        acc32_init(&a, K);                                                                                 \
+        int64_t i = 0;                                                                                     \
+        for (; i + 4 <= nb; i += 4) {                                                                      \
+            prefetch_ahead(x + i, 4 * sizeof *x);                                                          \
             const __m256i u[4] = {decode(&x[i]), decode(&x[i + 1]), decode(&x[i + 2]), decode(&x[i + 3])}; \
-            q8_1_quad(&a, u, f16x4(&x[i].d, sizeof *x), f16x4(&x[i].m, sizeof *x), act, i, K);      \
-        }                                                                                           \
-        for (; i < nb; i++) q8_1_block(&a, decode(&x[i]), h2f(x[i].d), h2f(x[i].m), act, i, K);     \
-        acc32_done(&a, out, K);                                                                     \
+            q8_1_quad(&a, u, f16x4(&x[i].d, sizeof *x), f16x4(&x[i].m, sizeof *x), act, i, K);             \
+        }                                                                                                  \
+        for (; i < nb; i++) q8_1_block(&a, decode(&x[i]), h2f(x[i].d), h2f(x[i].m), act, i, K);            \
+        acc32_done(&a, out, K);                                                                            \
     }
 
 SIGNED32_DOTK(q4_0, block_q4_0, q4_0_w)
@@ -254,12 +258,15 @@ INLINE void scales16(__m128i s8, __m256i out[2]) {
    (maddubs keeps each 128-bit half's pairs apart). */
 INLINE __m256i pair_scales(const __m256i s[2], int a) {
     const int j = a % 8;
-    const __m256i idx = _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (j + 1))), _mm_set1_epi16((short)(0x0100 + 0x0202 * j)));
+    const __m256i idx = _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (j + 1))),
+                                         _mm_set1_epi16((short)(0x0100 + 0x0202 * j)));
     return _mm256_shuffle_epi8(s[a / 8], idx);
 }
 
 /* Super-block i of activation row k. */
-INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) { return (const block_q8_K *)act[k] + i; }
+INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) {
+    return (const block_q8_K *)act[k] + i;
+}
 
 INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
     const block_q2_K *x = row;
@@ -273,20 +280,24 @@ INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float 
         scales16(_mm_and_si128(raw, m4), sc);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             const __m256i b = load256(x[i].qs + 32 * h);
+#pragma GCC unroll 8
             for (int s = 0; s < 4; s++) {
                 const __m256i q = _mm256_and_si256(_mm256_srli_epi16(b, 2 * s), _mm256_set1_epi8(3));
                 const __m256i scp = pair_scales(sc, 8 * h + 2 * s);
                 for (int k = 0; k < K; k++)
-                    sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(q, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
+                    sumi[k] = _mm256_add_epi32(
+                        sumi[k], dot_us_scaled(q, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
             }
         }
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
             const __m256i summs = _mm256_madd_epi16(mins, load256(y->bsums));
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-            acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(y->d * h2f(x[i].dmin)), _mm256_cvtepi32_ps(summs), acc[k]);
+            acc[k] =
+                _mm256_fnmadd_ps(_mm256_set1_ps(y->d * h2f(x[i].dmin)), _mm256_cvtepi32_ps(summs), acc[k]);
         }
     }
     for (int k = 0; k < K; k++) out[k] = hsum8(acc[k]);
@@ -323,14 +334,18 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
         const __m256i hb = load256(x[i].hmask), one = _mm256_set1_epi8(1);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             const __m256i b = load256(x[i].qs + 32 * h);
+#pragma GCC unroll 8
             for (int s = 0; s < 4; s++) {
-                const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4 * h + s), one), 2);
+                const __m256i hi =
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4 * h + s), one), 2);
                 const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(b, 2 * s), _mm256_set1_epi8(3));
                 const __m256i u = _mm256_or_si256(lo, hi), scp = pair_scales(sc, 8 * h + 2 * s);
                 for (int k = 0; k < K; k++)
-                    sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(u, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
+                    sumi[k] = _mm256_add_epi32(
+                        sumi[k], dot_us_scaled(u, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
             }
         }
         for (int k = 0; k < K; k++) {
@@ -360,11 +375,12 @@ INLINE __m128i k4_scales(const uint8_t s[12]) {
 INLINE void k4_dotk(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[12], float d, float dmin,
                     const void *const *act, int64_t i, __m256 *acc, const int K) {
     const __m128i sm = k4_scales(scales);
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* m0 m0 m1 m1 ... */
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));    /* m0 m0 m1 m1 ... */
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm)); /* sc0 ... sc7, twice */
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256i hb = qh ? load256(qh) : _mm256_setzero_si256(), sumi[4];
     for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
     for (int c = 0; c < 4; c++) {
         const __m256i b = load256(qs + 32 * c);
         __m256i lo = _mm256_and_si256(b, m4), hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
@@ -375,7 +391,8 @@ INLINE void k4_dotk(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[1
             hb = _mm256_srli_epi16(hb, 2);
         }
         const __m256i sl = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c))));
-        const __m256i sh = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
+        const __m256i sh =
+            _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
         for (int k = 0; k < K; k++) {
             const int8_t *y = q8k(act, k, i)->qs + 64 * c;
             sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(lo, load256(y), sl));
@@ -425,6 +442,7 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
         const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             const __m256i l0 = load256(x[i].ql + 64 * h), l1 = load256(x[i].ql + 64 * h + 32);
             const __m256i hb = load256(x[i].qh + 32 * h);
@@ -432,12 +450,15 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
                 _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2)),
                 _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2)),
                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2)),
             };
+#pragma GCC unroll 8
             for (int s = 0; s < 4; s++) {
                 const __m256i scp = pair_scales(sc, 8 * h + 2 * s);
                 for (int k = 0; k < K; k++)
-                    sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(u[s], load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
+                    sumi[k] = _mm256_add_epi32(
+                        sumi[k], dot_us_scaled(u[s], load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
             }
         }
         for (int k = 0; k < K; k++) {
@@ -459,9 +480,12 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
         prefetch_ahead(x + i, sizeof *x);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int ib = 0; ib < QK_K / 32; ib++) {
-            const int ls = (((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | ((x[i].scales_h >> 2 * ib) & 3) << 4) - 32;
-            const __m256i w = _mm256_shuffle_epi8(values, nibbles32(x[i].qs + 16 * ib)), aw = _mm256_abs_epi8(w);
+            const int ls =
+                (((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | ((x[i].scales_h >> 2 * ib) & 3) << 4) - 32;
+            const __m256i w = _mm256_shuffle_epi8(values, nibbles32(x[i].qs + 16 * ib)),
+                          aw = _mm256_abs_epi8(w);
             const __m256i sc = _mm256_set1_epi16((short)ls);
             for (int k = 0; k < K; k++) {
                 const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
@@ -478,10 +502,11 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
 
 /* IQ2_XXS's 7 stored sign bits (plus the implied 8th: even parity, as ds_iq2_signs) expanded
    to 8 bytes of +1 / -1, for psignb. Built by the compiler. */
-#define SGN(i, j) (((i) >> (j) & 1 ? 0xffull : 0x01ull) << 8 * (j))
+#define SGN(i, j) (((i) >> (j)&1 ? 0xffull : 0x01ull) << 8 * (j))
 #define PARITY(i) (((i) ^ (i) >> 1 ^ (i) >> 2 ^ (i) >> 3 ^ (i) >> 4 ^ (i) >> 5 ^ (i) >> 6) & 1)
-#define SIGNS(i) (SGN(i, 0) | SGN(i, 1) | SGN(i, 2) | SGN(i, 3) | SGN(i, 4) | SGN(i, 5) | SGN(i, 6) | \
-                  (PARITY(i) ? 0xffull : 0x01ull) << 56)
+#define SIGNS(i)                                                                         \
+    (SGN(i, 0) | SGN(i, 1) | SGN(i, 2) | SGN(i, 3) | SGN(i, 4) | SGN(i, 5) | SGN(i, 6) | \
+     (PARITY(i) ? 0xffull : 0x01ull) << 56)
 #define SIGNS4(i) SIGNS(i), SIGNS(i + 1), SIGNS(i + 2), SIGNS(i + 3)
 #define SIGNS16(i) SIGNS4(i), SIGNS4(i + 4), SIGNS4(i + 8), SIGNS4(i + 12)
 static const uint64_t iq2_sign_bytes[128] = {
@@ -504,11 +529,14 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
         prefetch_ahead(x + i, sizeof *x);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int ib = 0; ib < QK_K / 32; ib++) {
             uint32_t aux[2];
             memcpy(aux, x[i].qs + 4 * ib, 8);
-            const __m256i g = table4(ds_iq2xxs_grid, aux[0] & 0xff, aux[0] >> 8 & 0xff, aux[0] >> 16 & 0xff, aux[0] >> 24);
-            const __m256i pm = table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127, aux[1] >> 21 & 127);
+            const __m256i g =
+                table4(ds_iq2xxs_grid, aux[0] & 0xff, aux[0] >> 8 & 0xff, aux[0] >> 16 & 0xff, aux[0] >> 24);
+            const __m256i pm = table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127,
+                                      aux[1] >> 21 & 127);
             const __m256i sc = _mm256_set1_epi16((short)(2 * (aux[1] >> 28) + 1));
             for (int k = 0; k < K; k++) {
                 const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), pm);
@@ -525,15 +553,16 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
 
 /* IQ1_S's codebook points of block ib: index qs[4 ib + l] | bits 3 l of qh << 8. */
 INLINE __m256i iq1_points(const uint8_t *qs, uint32_t qh) {
-    return table4(ds_iq1s_grid, qs[0] | (qh << 8 & 0x700), qs[1] | (qh << 5 & 0x700), qs[2] | (qh << 2 & 0x700),
-                  qs[3] | (qh >> 1 & 0x700));
+    return table4(ds_iq1s_grid, qs[0] | (qh << 8 & 0x700), qs[1] | (qh << 5 & 0x700),
+                  qs[2] | (qh << 2 & 0x700), qs[3] | (qh >> 1 & 0x700));
 }
 
 /* IQ1_S's ls * delta per block of 32 (ls = 2 s + 1, delta the sign of the shift), each twice: for
    the bsums of the block's two halves. */
 INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
     const __m128i h = load128(qh);
-    const __m128i ls = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
+    const __m128i ls =
+        _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
     const __m128i neg = _mm_srai_epi16(h, 15), lsd = _mm_sub_epi16(_mm_xor_si128(ls, neg), neg);
     return _mm256_set_m128i(_mm_unpackhi_epi16(lsd, lsd), _mm_unpacklo_epi16(lsd, lsd));
 }
@@ -549,6 +578,7 @@ INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float
         prefetch_ahead(x + i, sizeof *x);
         __m256i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int ib = 0; ib < QK_K / 32; ib++) {
             const uint16_t qh = x[i].qh[ib];
             const __m256i w = iq1_points(x[i].qs + 4 * ib, qh), aw = _mm256_abs_epi8(w);
@@ -561,7 +591,8 @@ INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float
         const __m256i shift = iq1_shifts(x[i].qh);
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
-            const __m256i s = _mm256_add_epi32(_mm256_slli_epi32(sumi[k], 3), _mm256_madd_epi16(shift, load256(y->bsums)));
+            const __m256i s =
+                _mm256_add_epi32(_mm256_slli_epi32(sumi[k], 3), _mm256_madd_epi16(shift, load256(y->bsums)));
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(s), acc[k]);
         }
     }
@@ -569,14 +600,14 @@ INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float
 }
 
 /* vec_dot and vec_dot4 of each format: the same inlined code for one row and for four. */
-#define DOT_FNS(name)                                                                           \
-    static float name##_dot(const void *row, const void *act, int64_t n) {                      \
-        float out;                                                                              \
-        name##_dotk(row, &act, n, &out, 1);                                                     \
-        return out;                                                                             \
-    }                                                                                           \
+#define DOT_FNS(name)                                                                             \
+    static float name##_dot(const void *row, const void *act, int64_t n) {                        \
+        float out;                                                                                \
+        name##_dotk(row, &act, n, &out, 1);                                                       \
+        return out;                                                                               \
+    }                                                                                             \
     static void name##_dot4(const void *row, const void *const act[4], int64_t n, float out[4]) { \
-        name##_dotk(row, act, n, out, 4);                                                       \
+        name##_dotk(row, act, n, out, 4);                                                         \
     }
 
 DOT_FNS(q4_0)
@@ -610,7 +641,8 @@ INLINE __m256i low_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
     const __m256i ff = _mm256_set1_epi32(0xff);
     __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, ff), _mm256_and_si256(b, ff));
     __m256i cd = _mm256_packus_epi32(_mm256_and_si256(c, ff), _mm256_and_si256(d, ff));
-    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd),
+                                       _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 /* Sums of the 32 int8 of q: bytes 0-15 in [0], 16-31 in [1] (|q + 128| summed, less the bias). */
@@ -662,7 +694,8 @@ static void q8_1_act(const float *x, void *row, int64_t n) {
 /* ggml's nearest_int (quant_impl.h) on 8 lanes: the float adder rounds half to even. */
 INLINE __m256i nearest_int8(__m256 v) {
     __m256i i = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
-    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)),
+                            _mm256_set1_epi32(0x00400000));
 }
 
 /* As q8_K_from_f32 in q_k.c: the first value of largest magnitude sets the scale. */
@@ -676,7 +709,8 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
         if (!amax) continue;
         int first = 0;
         for (int j = 0; j < QK_K; j += 8) {
-            int hit = _mm256_movemask_ps(_mm256_cmp_ps(abs8(_mm256_loadu_ps(x + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            int hit = _mm256_movemask_ps(
+                _mm256_cmp_ps(abs8(_mm256_loadu_ps(x + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
             if (hit) {
                 first = j + __builtin_ctz((unsigned)hit);
                 break;
@@ -702,20 +736,40 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
 
 static const ds_simd_kernels kernels = {
     .name = "avx2",
-    .vec_dot = {
-        [DS_TYPE_Q4_0] = q4_0_dot, [DS_TYPE_Q4_1] = q4_1_dot, [DS_TYPE_Q5_0] = q5_0_dot,
-        [DS_TYPE_Q5_1] = q5_1_dot, [DS_TYPE_Q8_0] = q8_0_dot, [DS_TYPE_IQ4_NL] = iq4_nl_dot,
-        [DS_TYPE_Q2_K] = q2_K_dot, [DS_TYPE_Q3_K] = q3_K_dot, [DS_TYPE_Q4_K] = q4_K_dot,
-        [DS_TYPE_Q5_K] = q5_K_dot, [DS_TYPE_Q6_K] = q6_K_dot, [DS_TYPE_IQ4_XS] = iq4_xs_dot,
-        [DS_TYPE_IQ2_XXS] = iq2_xxs_dot, [DS_TYPE_IQ1_S] = iq1_s_dot,
-    },
-    .vec_dot4 = {
-        [DS_TYPE_Q4_0] = q4_0_dot4, [DS_TYPE_Q4_1] = q4_1_dot4, [DS_TYPE_Q5_0] = q5_0_dot4,
-        [DS_TYPE_Q5_1] = q5_1_dot4, [DS_TYPE_Q8_0] = q8_0_dot4, [DS_TYPE_IQ4_NL] = iq4_nl_dot4,
-        [DS_TYPE_Q2_K] = q2_K_dot4, [DS_TYPE_Q3_K] = q3_K_dot4, [DS_TYPE_Q4_K] = q4_K_dot4,
-        [DS_TYPE_Q5_K] = q5_K_dot4, [DS_TYPE_Q6_K] = q6_K_dot4, [DS_TYPE_IQ4_XS] = iq4_xs_dot4,
-        [DS_TYPE_IQ2_XXS] = iq2_xxs_dot4, [DS_TYPE_IQ1_S] = iq1_s_dot4,
-    },
+    .vec_dot =
+        {
+            [DS_TYPE_Q4_0] = q4_0_dot,
+            [DS_TYPE_Q4_1] = q4_1_dot,
+            [DS_TYPE_Q5_0] = q5_0_dot,
+            [DS_TYPE_Q5_1] = q5_1_dot,
+            [DS_TYPE_Q8_0] = q8_0_dot,
+            [DS_TYPE_IQ4_NL] = iq4_nl_dot,
+            [DS_TYPE_Q2_K] = q2_K_dot,
+            [DS_TYPE_Q3_K] = q3_K_dot,
+            [DS_TYPE_Q4_K] = q4_K_dot,
+            [DS_TYPE_Q5_K] = q5_K_dot,
+            [DS_TYPE_Q6_K] = q6_K_dot,
+            [DS_TYPE_IQ4_XS] = iq4_xs_dot,
+            [DS_TYPE_IQ2_XXS] = iq2_xxs_dot,
+            [DS_TYPE_IQ1_S] = iq1_s_dot,
+        },
+    .vec_dot4 =
+        {
+            [DS_TYPE_Q4_0] = q4_0_dot4,
+            [DS_TYPE_Q4_1] = q4_1_dot4,
+            [DS_TYPE_Q5_0] = q5_0_dot4,
+            [DS_TYPE_Q5_1] = q5_1_dot4,
+            [DS_TYPE_Q8_0] = q8_0_dot4,
+            [DS_TYPE_IQ4_NL] = iq4_nl_dot4,
+            [DS_TYPE_Q2_K] = q2_K_dot4,
+            [DS_TYPE_Q3_K] = q3_K_dot4,
+            [DS_TYPE_Q4_K] = q4_K_dot4,
+            [DS_TYPE_Q5_K] = q5_K_dot4,
+            [DS_TYPE_Q6_K] = q6_K_dot4,
+            [DS_TYPE_IQ4_XS] = iq4_xs_dot4,
+            [DS_TYPE_IQ2_XXS] = iq2_xxs_dot4,
+            [DS_TYPE_IQ1_S] = iq1_s_dot4,
+        },
     .act_quant = {[DS_TYPE_Q8_0] = q8_0_act, [DS_TYPE_Q8_1] = q8_1_act, [DS_TYPE_Q8_K] = q8_K_act},
 };
 

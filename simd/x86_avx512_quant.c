@@ -43,7 +43,9 @@ INLINE __m512i dp_pairs(__m512i acc, __m512i p, __m512i sc) { return _mm512_dpws
 INLINE __m512i dp_us(__m512i acc, __m512i u, __m512i s) {
     return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
 }
-INLINE __m512i dp_pairs(__m512i acc, __m512i p, __m512i sc) { return _mm512_add_epi32(acc, _mm512_madd_epi16(p, sc)); }
+INLINE __m512i dp_pairs(__m512i acc, __m512i p, __m512i sc) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(p, sc));
+}
 #endif
 
 /* acc + (u x s in pairs) x a 16-bit scale per pair. */
@@ -51,8 +53,23 @@ INLINE __m512i dp_us_scaled(__m512i acc, __m512i u, __m512i s, __m512i sc16) {
     return dp_pairs(acc, _mm512_maddubs_epi16(u, s), sc16);
 }
 
+/* The same on 256 bits (AVX-512VL), for the formats whose weights come from codebook lookups:
+   building a 512-bit vector from eight scalar loads costs more than two 256-bit ones. */
+#ifdef DS_VNNI
+INLINE __m256i dp_pairs256(__m256i acc, __m256i p, __m256i sc) { return _mm256_dpwssd_epi32(acc, p, sc); }
+#else
+INLINE __m256i dp_pairs256(__m256i acc, __m256i p, __m256i sc) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+}
+#endif
+INLINE __m256i dp_us_scaled256(__m256i acc, __m256i u, __m256i s, __m256i sc16) {
+    return dp_pairs256(acc, _mm256_maddubs_epi16(u, s), sc16);
+}
+
 /* y negated where the mask (the weights' signs) is set. */
-INLINE __m512i apply_signs(__m512i y, __mmask64 neg) { return _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y); }
+INLINE __m512i apply_signs(__m512i y, __mmask64 neg) {
+    return _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
+}
 
 /* Two 16-bit scales: a for the low 256 bits, b for the high. */
 INLINE __m512i halves16(int a, int b) {
@@ -68,9 +85,10 @@ INLINE __m512i shifts(int a, int b) { return halves16(a, b); }
 /* The 16-bit scales of four sub-blocks of 16 (first, first + 1, ...), one per 128-bit lane,
    taken from 16 scales as int16 (maddubs keeps each 128-bit lane's pairs apart). */
 INLINE __m512i lane_scales(__m256i s16, int first) {
-    const __m512i idx = _mm512_add_epi16(_mm512_set1_epi16((short)first),
-                                         _mm512_set_epi64(0x0003000300030003, 0x0003000300030003, 0x0002000200020002, 0x0002000200020002,
-                                                          0x0001000100010001, 0x0001000100010001, 0, 0));
+    const __m512i idx =
+        _mm512_add_epi16(_mm512_set1_epi16((short)first),
+                         _mm512_set_epi64(0x0003000300030003, 0x0003000300030003, 0x0002000200020002,
+                                          0x0002000200020002, 0x0001000100010001, 0x0001000100010001, 0, 0));
     return _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(s16));
 }
 
@@ -121,7 +139,8 @@ INLINE __m128 f16x4(const void *p, size_t stride) {
 
 /* Lanes j and j + 1 of the four block factors d: j's in the low half, j + 1's in the high. */
 INLINE __m512 lanes(__m128 d, int j) {
-    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j), _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j),
+                                         _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
     return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(d));
 }
 
@@ -137,7 +156,8 @@ INLINE __m512 scale_pair(float da, float db) {
 }
 
 /* Signed weights of blocks i..i+3 (pairs w[0], w[1]; scales dx) against each Q8_0 row. */
-INLINE void q8_0_quad(acc32 *a, const __m512i w[2], __m128 dx, const void *const *act, int64_t i, const int K) {
+INLINE void q8_0_quad(acc32 *a, const __m512i w[2], __m128 dx, const void *const *act, int64_t i,
+                      const int K) {
     const __m512i aw[2] = {_mm512_abs_epi8(w[0]), _mm512_abs_epi8(w[1])};
     const __mmask64 neg[2] = {_mm512_movepi8_mask(w[0]), _mm512_movepi8_mask(w[1])};
     for (int k = 0; k < K; k++) {
@@ -185,7 +205,8 @@ INLINE void q8_1_pair(acc32 *a, __m512i u, float dxa, float dxb, float ma, float
                       int64_t i, int two, const int K) {
     for (int k = 0; k < K; k++) {
         const block_q8_1 *y = (const block_q8_1 *)act[k] + i;
-        const __m512 s = _mm512_cvtepi32_ps(dp_us(_mm512_setzero_si512(), u, act_pair(y[0].qs, two ? y[1].qs : NULL, two)));
+        const __m512 s = _mm512_cvtepi32_ps(
+            dp_us(_mm512_setzero_si512(), u, act_pair(y[0].qs, two ? y[1].qs : NULL, two)));
         const __m512 d = scale_pair(dxa * h2f(y[0].d), two ? dxb * h2f(y[1].d) : 0.0f);
         a->v[k] = _mm512_fmadd_ps(d, s, a->v[k]);
         a->min[k] += ma * h2f(y[0].s);
@@ -198,7 +219,8 @@ INLINE void q8_1_pair(acc32 *a, __m512i u, float dxa, float dxb, float ma, float
 INLINE __m512i nibbles64(const uint8_t *qa, const uint8_t *qb, int two) {
     __m512i v = two ? _mm512_broadcast_i32x4(load128(qa)) : _mm512_maskz_broadcast_i32x4(0x00ff, load128(qa));
     if (two) v = _mm512_mask_broadcast_i32x4(v, 0xff00, load128(qb));
-    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0);
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
+                                        0x0004000400040004, 0, 0);
     return _mm512_and_si512(_mm512_srlv_epi16(v, sh), _mm512_set1_epi8(0x0f));
 }
 
@@ -228,45 +250,46 @@ INLINE __m512i iq4_nl_w(const block_iq4_nl *b, int two) {
 }
 
 /* The loop of the signed formats against Q8_0: four blocks a step, then a pair, then one. */
-#define SIGNED32_DOTK(name, btype, decode)                                                          \
+#define SIGNED32_DOTK(name, btype, decode)                                                                 \
     INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
-        const btype *x = row;                                                                       \
-        const int64_t nb = n / QK;                                                                  \
-        acc32 a;                                                                                    \
-        acc32_init(&a, K);                                                                          \
-        int64_t i = 0;                                                                              \
-        for (; i + 4 <= nb; i += 4) {                                                               \
-            prefetch_ahead(x + i, 4 * sizeof *x);                                                   \
-            const __m512i w[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                          \
-            q8_0_quad(&a, w, f16x4(&x[i].d, sizeof *x), act, i, K);                                 \
-        }                                                                                           \
-        if (i + 2 <= nb) {                                                                          \
-            q8_0_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), act, i, 1, K);            \
-            i += 2;                                                                                 \
-        }                                                                                           \
-        if (i < nb) q8_0_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, act, i, 0, K);               \
-        acc32_done(&a, out, K);                                                                     \
+        const btype *x = row;                                                                              \
+        const int64_t nb = n / QK;                                                                         \
+        acc32 a;                                                                                           \
+        acc32_init(&a, K);                                                                                 \
+        int64_t i = 0;                                                                                     \
+        for (; i + 4 <= nb; i += 4) {                                                                      \
+            prefetch_ahead(x + i, 4 * sizeof *x);                                                          \
+            const __m512i w[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                                 \
+            q8_0_quad(&a, w, f16x4(&x[i].d, sizeof *x), act, i, K);                                        \
+        }                                                                                                  \
+        if (i + 2 <= nb) {                                                                                 \
+            q8_0_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), act, i, 1, K);                   \
+            i += 2;                                                                                        \
+        }                                                                                                  \
+        if (i < nb) q8_0_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, act, i, 0, K);                      \
+        acc32_done(&a, out, K);                                                                            \
     }
 
 /* The loop of the formats with a minimum against Q8_1. */
-#define MIN32_DOTK(name, btype, decode)                                                             \
-    INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
-        const btype *x = row;                                                                       \
-        const int64_t nb = n / QK;                                                                  \
-        acc32 a;                                                                                    \
-        acc32_init(&a, K);                                                                          \
-        int64_t i = 0;                                                                              \
-        for (; i + 4 <= nb; i += 4) {                                                               \
-            prefetch_ahead(x + i, 4 * sizeof *x);                                                   \
-            const __m512i u[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                          \
-            q8_1_quad(&a, u, f16x4(&x[i].d, sizeof *x), f16x4(&x[i].m, sizeof *x), act, i, K);      \
-        }                                                                                           \
-        if (i + 2 <= nb) {                                                                          \
-            q8_1_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), h2f(x[i].m), h2f(x[i + 1].m), act, i, 1, K); \
-            i += 2;                                                                                 \
-        }                                                                                           \
-        if (i < nb) q8_1_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, h2f(x[i].m), 0.0f, act, i, 0, K); \
-        acc32_done(&a, out, K);                                                                     \
+#define MIN32_DOTK(name, btype, decode)                                                                      \
+    INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {   \
+        const btype *x = row;                                                                                \
+        const int64_t nb = n / QK;                                                                           \
+        acc32 a;                                                                                             \
+        acc32_init(&a, K);                                                                                   \
+        int64_t i = 0;                                                                                       \
+        for (; i + 4 <= nb; i += 4) {                                                                        \
+            prefetch_ahead(x + i, 4 * sizeof *x);                                                            \
+            const __m512i u[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                                   \
+            q8_1_quad(&a, u, f16x4(&x[i].d, sizeof *x), f16x4(&x[i].m, sizeof *x), act, i, K);               \
+        }                                                                                                    \
+        if (i + 2 <= nb) {                                                                                   \
+            q8_1_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), h2f(x[i].m), h2f(x[i + 1].m), act, \
+                      i, 1, K);                                                                              \
+            i += 2;                                                                                          \
+        }                                                                                                    \
+        if (i < nb) q8_1_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, h2f(x[i].m), 0.0f, act, i, 0, K);     \
+        acc32_done(&a, out, K);                                                                              \
     }
 
 SIGNED32_DOTK(q4_0, block_q4_0, q4_0_w)
@@ -282,10 +305,14 @@ MIN32_DOTK(q5_1, block_q5_1, q5_1_u)
    bsums, and Q3_K / Q6_K (whose lanes hold large partial sums that cancel only in the total)
    added up in integers before the float scale. */
 
-INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) { return (const block_q8_K *)act[k] + i; }
+INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) {
+    return (const block_q8_K *)act[k] + i;
+}
 
 /* Sub-block scales (16, as int16) times the bsums, in pairs: the offset and minimum terms. */
-INLINE __m256i scaled_bsums(__m256i s16, const block_q8_K *y) { return _mm256_madd_epi16(s16, load256(y->bsums)); }
+INLINE __m256i scaled_bsums(__m256i s16, const block_q8_K *y) {
+    return _mm256_madd_epi16(s16, load256(y->bsums));
+}
 
 INLINE __m512 zext_ps(__m256i v) { return _mm512_cvtepi32_ps(_mm512_zextsi256_si512(v)); }
 
@@ -301,20 +328,24 @@ INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float 
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
         __m512i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             const __m512i b = both_halves(load256(x[i].qs + 32 * h)), three = _mm512_set1_epi8(3);
             const __m512i q[2] = {_mm512_and_si512(_mm512_srlv_epi16(b, shifts(0, 2)), three),
                                   _mm512_and_si512(_mm512_srlv_epi16(b, shifts(4, 6)), three)};
+#pragma GCC unroll 8
             for (int t = 0; t < 2; t++) {
                 const __m512i scl = lane_scales(sc, 8 * h + 4 * t);
                 for (int k = 0; k < K; k++)
-                    sumi[k] = dp_us_scaled(sumi[k], q[t], load512(q8k(act, k, i)->qs + 128 * h + 64 * t), scl);
+                    sumi[k] =
+                        dp_us_scaled(sumi[k], q[t], load512(q8k(act, k, i)->qs + 128 * h + 64 * t), scl);
             }
         }
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
             acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(y->d * h2f(x[i].d)), _mm512_cvtepi32_ps(sumi[k]), acc[k]);
-            acc[k] = _mm512_fnmadd_ps(_mm512_set1_ps(y->d * h2f(x[i].dmin)), zext_ps(scaled_bsums(mins, y)), acc[k]);
+            acc[k] = _mm512_fnmadd_ps(_mm512_set1_ps(y->d * h2f(x[i].dmin)), zext_ps(scaled_bsums(mins, y)),
+                                      acc[k]);
         }
     }
     for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(acc[k]);
@@ -329,12 +360,14 @@ INLINE __m256i q3_scales(const uint8_t s[12]) {
     v[1] = (a[1] & m4) | (a[2] >> 2 & m2) << 4;
     v[2] = (a[0] >> 4 & m4) | (a[2] >> 4 & m2) << 4;
     v[3] = (a[1] >> 4 & m4) | (a[2] >> 6 & m2) << 4;
-    return _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_set_epi32((int)v[3], (int)v[2], (int)v[1], (int)v[0]), _mm_set1_epi8(32)));
+    return _mm256_cvtepi8_epi16(
+        _mm_sub_epi8(_mm_set_epi32((int)v[3], (int)v[2], (int)v[1], (int)v[0]), _mm_set1_epi8(32)));
 }
 
 /* Byte masks of bit a (low 256 bits) and bit b (high 256 bits) of v. */
 INLINE __mmask64 test_bits(__m512i v, int a, int b) {
-    return _mm512_test_epi8_mask(v, _mm512_mask_blend_epi8(0xffffffff00000000ull, _mm512_set1_epi8((char)(1 << a)),
+    return _mm512_test_epi8_mask(v, _mm512_mask_blend_epi8(0xffffffff00000000ull,
+                                                           _mm512_set1_epi8((char)(1 << a)),
                                                            _mm512_set1_epi8((char)(1 << b))));
 }
 
@@ -346,11 +379,14 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
         const __m256i sc = q3_scales(x[i].scales);
-        const __m512i hb = both_halves(load256(x[i].hmask)), three = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+        const __m512i hb = both_halves(load256(x[i].hmask)), three = _mm512_set1_epi8(3),
+                      four = _mm512_set1_epi8(4);
         __m512i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             const __m512i b = both_halves(load256(x[i].qs + 32 * h));
+#pragma GCC unroll 8
             for (int t = 0; t < 2; t++) {
                 __m512i u = _mm512_and_si512(_mm512_srlv_epi16(b, shifts(4 * t, 4 * t + 2)), three);
                 u = _mm512_mask_add_epi8(u, test_bits(hb, 4 * h + 2 * t, 4 * h + 2 * t + 1), u, four);
@@ -383,16 +419,21 @@ INLINE __m128i k4_scales(const uint8_t s[12]) {
 INLINE void k4_block(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[12], float d, float dmin,
                      const void *const *act, int64_t i, __m512 *acc, const int K) {
     const __m128i sm = k4_scales(scales);
-    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm)); /* sc0 ... sc7 (m0 ... m7) */
+    const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));   /* sc0 ... sc7 in every lane */
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* m0 m0 m1 m1 ... */
     const __m512i hb = qh ? both_halves(load256(qh)) : _mm512_setzero_si512();
     __m512i sumi[4];
     for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
+#pragma GCC unroll 8
     for (int c = 0; c < 4; c++) {
-        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(both_halves(load256(qs + 32 * c)), shifts(0, 4)), _mm512_set1_epi8(0x0f));
+        const __m256i b = load256(qs + 32 * c), m4 = _mm256_set1_epi8(0x0f);
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b, m4)),
+                                       _mm256_and_si256(_mm256_srli_epi16(b, 4), m4), 1);
         if (qh) q = _mm512_mask_add_epi8(q, test_bits(hb, 2 * c, 2 * c + 1), q, _mm512_set1_epi8(16));
-        const __m512i scl = _mm512_permutexvar_epi16(halves16(2 * c, 2 * c + 1), sc16);
-        for (int k = 0; k < K; k++) sumi[k] = dp_us_scaled(sumi[k], q, load512(q8k(act, k, i)->qs + 64 * c), scl);
+        const __m512i scl =
+            _mm512_shuffle_epi8(sc16, halves16(0x0100 + 0x0202 * 2 * c, 0x0100 + 0x0202 * (2 * c + 1)));
+        for (int k = 0; k < K; k++)
+            sumi[k] = dp_us_scaled(sumi[k], q, load512(q8k(act, k, i)->qs + 64 * c), scl);
     }
     for (int k = 0; k < K; k++) {
         const block_q8_K *y = q8k(act, k, i);
@@ -435,16 +476,21 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
         const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
         __m512i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
+#pragma GCC unroll 8
         for (int h = 0; h < 2; h++) {
             const __m512i l = load512(x[i].ql + 64 * h), hb = both_halves(load256(x[i].qh + 32 * h));
             const __m512i u[2] = {
-                _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(hb, shifts(4, 2)), m2)),
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(hb, shifts(0, 2)), m2)),
+                _mm512_or_si512(_mm512_and_si512(l, m4),
+                                _mm512_and_si512(_mm512_sllv_epi16(hb, shifts(4, 2)), m2)),
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                _mm512_and_si512(_mm512_srlv_epi16(hb, shifts(0, 2)), m2)),
             };
+#pragma GCC unroll 8
             for (int t = 0; t < 2; t++) {
                 const __m512i scl = lane_scales(sc, 8 * h + 4 * t);
                 for (int k = 0; k < K; k++)
-                    sumi[k] = dp_us_scaled(sumi[k], u[t], load512(q8k(act, k, i)->qs + 128 * h + 64 * t), scl);
+                    sumi[k] =
+                        dp_us_scaled(sumi[k], u[t], load512(q8k(act, k, i)->qs + 128 * h + 64 * t), scl);
             }
         }
         for (int k = 0; k < K; k++) {
@@ -461,16 +507,20 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
 INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
     const block_iq4_xs *x = row;
     const __m512i values = _mm512_broadcast_i32x4(load128(ds_iq4nl_values));
-    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0);
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
+                                        0x0004000400040004, 0, 0);
     __m512 acc[4];
     for (int k = 0; k < K; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
         __m512i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
+#pragma GCC unroll 8
         for (int c = 0; c < 4; c++) {
             const __m512i b = _mm512_castsi256_si512(load256(x[i].qs + 32 * c));
-            const __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(_mm512_shuffle_i64x2(b, b, _MM_SHUFFLE(1, 1, 0, 0)), sh), _mm512_set1_epi8(0x0f));
+            const __m512i nib =
+                _mm512_and_si512(_mm512_srlv_epi16(_mm512_shuffle_i64x2(b, b, _MM_SHUFFLE(1, 1, 0, 0)), sh),
+                                 _mm512_set1_epi8(0x0f));
             const __m512i w = _mm512_shuffle_epi8(values, nib), aw = _mm512_abs_epi8(w);
             const __mmask64 neg = _mm512_movepi8_mask(w);
             int ls[2];
@@ -480,7 +530,8 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
             }
             const __m512i scl = halves16(ls[0], ls[1]);
             for (int k = 0; k < K; k++)
-                sumi[k] = dp_us_scaled(sumi[k], aw, apply_signs(load512(q8k(act, k, i)->qs + 64 * c), neg), scl);
+                sumi[k] =
+                    dp_us_scaled(sumi[k], aw, apply_signs(load512(q8k(act, k, i)->qs + 64 * c), neg), scl);
         }
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
@@ -490,96 +541,104 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
     for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(acc[k]);
 }
 
-/* Eight 8-byte table entries as one vector, from scalar loads (built in registers: a vector load
-   of entries just stored to memory would wait for the stores). */
-INLINE __m512i table8(const uint64_t *t, const uint32_t i[8]) {
-    return _mm512_set_epi64((long long)t[i[7]], (long long)t[i[6]], (long long)t[i[5]], (long long)t[i[4]],
-                            (long long)t[i[3]], (long long)t[i[2]], (long long)t[i[1]], (long long)t[i[0]]);
+/* Four 8-byte table entries as one vector, from scalar loads. */
+INLINE __m256i table4(const uint64_t *t, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+    return _mm256_set_epi64x((long long)t[d], (long long)t[c], (long long)t[b], (long long)t[a]);
 }
 
-/* IQ2_XXS: two blocks of 32 per register; the codebook magnitudes are the unsigned side, the
-   signs (7 stored bits per 8, the 8th from parity) a byte mask on the activations. */
+INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+/* IQ2_XXS, a block of 32 a step: the codebook magnitudes are the unsigned side, the signs (7
+   stored bits per 8, the 8th from parity) a byte mask on the activations. */
 INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
     const block_iq2_xxs *x = row;
-    __m512 acc[4];
-    for (int k = 0; k < K; k++) acc[k] = _mm512_setzero_ps();
+    __m256 acc[4];
+    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
-        __m512i sumi[4];
-        for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            uint32_t aux[4], gi[8];
-            memcpy(aux, x[i].qs + 8 * c, 16);
-            uint64_t signs = 0;
-            for (int j = 0; j < 8; j++) {
-                gi[j] = aux[2 * (j / 4)] >> 8 * (j % 4) & 0xff;
-                signs |= (uint64_t)ds_iq2_signs[aux[2 * (j / 4) + 1] >> 7 * (j % 4) & 127] << 8 * j;
+        __m256i sumi[4];
+        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            uint32_t aux[2];
+            memcpy(aux, x[i].qs + 4 * ib, 8);
+            const __m256i g =
+                table4(ds_iq2xxs_grid, aux[0] & 0xff, aux[0] >> 8 & 0xff, aux[0] >> 16 & 0xff, aux[0] >> 24);
+            const __mmask32 neg = ds_iq2_signs[aux[1] & 127] |
+                                  (uint32_t)ds_iq2_signs[aux[1] >> 7 & 127] << 8 |
+                                  (uint32_t)ds_iq2_signs[aux[1] >> 14 & 127] << 16 |
+                                  (uint32_t)ds_iq2_signs[aux[1] >> 21 & 127] << 24;
+            const __m256i sc = _mm256_set1_epi16((short)(2 * (aux[1] >> 28) + 1));
+            for (int k = 0; k < K; k++) {
+                const __m256i y = load256(q8k(act, k, i)->qs + 32 * ib);
+                sumi[k] =
+                    dp_us_scaled256(sumi[k], g, _mm256_mask_sub_epi8(y, neg, _mm256_setzero_si256(), y), sc);
             }
-            const __m512i w = table8(ds_iq2xxs_grid, gi);
-            const __m512i scl = halves16((int)(2 * (aux[1] >> 28) + 1), (int)(2 * (aux[3] >> 28) + 1));
-            for (int k = 0; k < K; k++)
-                sumi[k] = dp_us_scaled(sumi[k], w, apply_signs(load512(q8k(act, k, i)->qs + 64 * c), signs), scl);
         }
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
-            acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(h2f(x[i].d) * y->d), _mm512_cvtepi32_ps(sumi[k]), acc[k]);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
         }
     }
-    for (int k = 0; k < K; k++) out[k] = 0.125f * _mm512_reduce_add_ps(acc[k]);
+    for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
 }
 
 /* IQ1_S's ls * delta per block of 32, each twice (as x86_avx2_quant.c's iq1_shifts). */
 INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
     const __m128i h = load128(qh);
-    const __m128i ls = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
+    const __m128i ls =
+        _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
     const __m128i neg = _mm_srai_epi16(h, 15), lsd = _mm_sub_epi16(_mm_xor_si128(ls, neg), neg);
     return _mm256_set_m128i(_mm_unpackhi_epi16(lsd, lsd), _mm_unpacklo_epi16(lsd, lsd));
 }
 
-/* IQ1_S: two blocks of 32 per register; 8 (sum of ls * grid * y) + sum of ls * delta * bsums in
-   integers is the exact sum times 8 (see x86_avx2_quant.c). */
+/* IQ1_S, a block of 32 a step; 8 (sum of ls * grid * y) + sum of ls * delta * bsums in integers
+   is the exact sum times 8 (see x86_avx2_quant.c). */
 INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
     const block_iq1_s *x = row;
-    __m512 acc[4];
-    for (int k = 0; k < K; k++) acc[k] = _mm512_setzero_ps();
+    __m256 acc[4];
+    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x);
-        __m512i sumi[4];
-        for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            uint32_t gi[8];
-            int ls[2];
-            for (int j = 0; j < 2; j++) {
-                const uint32_t qh = x[i].qh[2 * c + j];
-                const uint8_t *qs = x[i].qs + 4 * (2 * c + j);
-                ls[j] = 2 * ((qh >> 12) & 7) + 1;
-                for (int l = 0; l < 4; l++) gi[4 * j + l] = qs[l] | (qh >> 3 * l & 7) << 8;
+        __m256i sumi[4];
+        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            const uint32_t qh = x[i].qh[ib];
+            const uint8_t *qs = x[i].qs + 4 * ib;
+            const __m256i w = table4(ds_iq1s_grid, qs[0] | (qh << 8 & 0x700), qs[1] | (qh << 5 & 0x700),
+                                     qs[2] | (qh << 2 & 0x700), qs[3] | (qh >> 1 & 0x700));
+            const __m256i aw = _mm256_abs_epi8(w), sc = _mm256_set1_epi16((short)(2 * ((qh >> 12) & 7) + 1));
+            const __mmask32 neg = _mm256_movepi8_mask(w);
+            for (int k = 0; k < K; k++) {
+                const __m256i y = load256(q8k(act, k, i)->qs + 32 * ib);
+                sumi[k] =
+                    dp_us_scaled256(sumi[k], aw, _mm256_mask_sub_epi8(y, neg, _mm256_setzero_si256(), y), sc);
             }
-            const __m512i w = table8(ds_iq1s_grid, gi), aw = _mm512_abs_epi8(w);
-            const __mmask64 neg = _mm512_movepi8_mask(w);
-            const __m512i scl = halves16(ls[0], ls[1]);
-            for (int k = 0; k < K; k++)
-                sumi[k] = dp_us_scaled(sumi[k], aw, apply_signs(load512(q8k(act, k, i)->qs + 64 * c), neg), scl);
         }
         const __m256i shift = iq1_shifts(x[i].qh);
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
-            const __m512i s = _mm512_add_epi32(_mm512_slli_epi32(sumi[k], 3), _mm512_zextsi256_si512(scaled_bsums(shift, y)));
-            acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(h2f(x[i].d) * y->d), _mm512_cvtepi32_ps(s), acc[k]);
+            const __m256i s = _mm256_add_epi32(_mm256_slli_epi32(sumi[k], 3), scaled_bsums(shift, y));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(s), acc[k]);
         }
     }
-    for (int k = 0; k < K; k++) out[k] = 0.125f * _mm512_reduce_add_ps(acc[k]);
+    for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
 }
 
 /* vec_dot and vec_dot4 of each format: the same inlined code for one row and for four. */
-#define DOT_FNS(name)                                                                           \
-    static float name##_dot(const void *row, const void *act, int64_t n) {                      \
-        float out;                                                                              \
-        name##_dotk(row, &act, n, &out, 1);                                                     \
-        return out;                                                                             \
-    }                                                                                           \
+#define DOT_FNS(name)                                                                             \
+    static float name##_dot(const void *row, const void *act, int64_t n) {                        \
+        float out;                                                                                \
+        name##_dotk(row, &act, n, &out, 1);                                                       \
+        return out;                                                                               \
+    }                                                                                             \
     static void name##_dot4(const void *row, const void *const act[4], int64_t n, float out[4]) { \
-        name##_dotk(row, act, n, out, 4);                                                       \
+        name##_dotk(row, act, n, out, 4);                                                         \
     }
 
 DOT_FNS(q4_0)
@@ -599,12 +658,15 @@ DOT_FNS(iq1_s)
 
 /* ---- activation quantizers (the same operations as x86_avx2_quant.c's, 16 lanes) ---- */
 
-INLINE __m512 abs16(__m512 v) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff))); }
+INLINE __m512 abs16(__m512 v) {
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff)));
+}
 
 /* roundf for |v| < 2^23 and infinities, as x86_avx2_quant.c's round_away. */
 INLINE __m512i round_away(__m512 v) {
     const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u));
-    const __m512 half = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(0.49999997f))));
+    const __m512 half =
+        _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(0.49999997f))));
     return _mm512_cvttps_epi32(_mm512_add_ps(v, half));
 }
 
@@ -617,7 +679,8 @@ INLINE float q8_block(const float *x, int8_t *qs, int *sum) {
     const __m128i q1 = _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(v1, vid)));
     _mm_storeu_si128((__m128i *)qs, q0);
     _mm_storeu_si128((__m128i *)(qs + 16), q1);
-    if (sum) *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(q0), _mm512_cvtepi8_epi32(q1)));
+    if (sum)
+        *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(q0), _mm512_cvtepi8_epi32(q1)));
     return d;
 }
 
@@ -639,7 +702,8 @@ static void q8_1_act(const float *x, void *row, int64_t n) {
 /* ggml's nearest_int on 16 lanes. */
 INLINE __m512i nearest_int16(__m512 v) {
     __m512i i = _mm512_castps_si512(_mm512_add_ps(v, _mm512_set1_ps(12582912.f)));
-    return _mm512_sub_epi32(_mm512_and_si512(i, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x00400000));
+    return _mm512_sub_epi32(_mm512_and_si512(i, _mm512_set1_epi32(0x007fffff)),
+                            _mm512_set1_epi32(0x00400000));
 }
 
 /* As q8_K_from_f32 in q_k.c: the first value of largest magnitude sets the scale; each 16 quants
@@ -654,7 +718,8 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
         if (!amax) continue;
         int first = 0;
         for (int j = 0; j < QK_K; j += 16) {
-            const __mmask16 hit = _mm512_cmp_ps_mask(abs16(_mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            const __mmask16 hit =
+                _mm512_cmp_ps_mask(abs16(_mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
             if (hit) {
                 first = j + __builtin_ctz(hit);
                 break;
@@ -663,7 +728,8 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
         const float iscale = -127.f / x[first];
         const __m512 vs = _mm512_set1_ps(iscale);
         for (int j = 0; j < QK_K; j += 16) {
-            const __m512i q = _mm512_min_epi32(_mm512_set1_epi32(127), nearest_int16(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j))));
+            const __m512i q = _mm512_min_epi32(_mm512_set1_epi32(127),
+                                               nearest_int16(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j))));
             const __m128i bytes = _mm512_cvtepi32_epi8(q);
             _mm_storeu_si128((__m128i *)(b[i].qs + j), bytes);
             b[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(bytes));
@@ -682,20 +748,40 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
 
 static const ds_simd_kernels kernels = {
     .name = NAME,
-    .vec_dot = {
-        [DS_TYPE_Q4_0] = q4_0_dot, [DS_TYPE_Q4_1] = q4_1_dot, [DS_TYPE_Q5_0] = q5_0_dot,
-        [DS_TYPE_Q5_1] = q5_1_dot, [DS_TYPE_Q8_0] = q8_0_dot, [DS_TYPE_IQ4_NL] = iq4_nl_dot,
-        [DS_TYPE_Q2_K] = q2_K_dot, [DS_TYPE_Q3_K] = q3_K_dot, [DS_TYPE_Q4_K] = q4_K_dot,
-        [DS_TYPE_Q5_K] = q5_K_dot, [DS_TYPE_Q6_K] = q6_K_dot, [DS_TYPE_IQ4_XS] = iq4_xs_dot,
-        [DS_TYPE_IQ2_XXS] = iq2_xxs_dot, [DS_TYPE_IQ1_S] = iq1_s_dot,
-    },
-    .vec_dot4 = {
-        [DS_TYPE_Q4_0] = q4_0_dot4, [DS_TYPE_Q4_1] = q4_1_dot4, [DS_TYPE_Q5_0] = q5_0_dot4,
-        [DS_TYPE_Q5_1] = q5_1_dot4, [DS_TYPE_Q8_0] = q8_0_dot4, [DS_TYPE_IQ4_NL] = iq4_nl_dot4,
-        [DS_TYPE_Q2_K] = q2_K_dot4, [DS_TYPE_Q3_K] = q3_K_dot4, [DS_TYPE_Q4_K] = q4_K_dot4,
-        [DS_TYPE_Q5_K] = q5_K_dot4, [DS_TYPE_Q6_K] = q6_K_dot4, [DS_TYPE_IQ4_XS] = iq4_xs_dot4,
-        [DS_TYPE_IQ2_XXS] = iq2_xxs_dot4, [DS_TYPE_IQ1_S] = iq1_s_dot4,
-    },
+    .vec_dot =
+        {
+            [DS_TYPE_Q4_0] = q4_0_dot,
+            [DS_TYPE_Q4_1] = q4_1_dot,
+            [DS_TYPE_Q5_0] = q5_0_dot,
+            [DS_TYPE_Q5_1] = q5_1_dot,
+            [DS_TYPE_Q8_0] = q8_0_dot,
+            [DS_TYPE_IQ4_NL] = iq4_nl_dot,
+            [DS_TYPE_Q2_K] = q2_K_dot,
+            [DS_TYPE_Q3_K] = q3_K_dot,
+            [DS_TYPE_Q4_K] = q4_K_dot,
+            [DS_TYPE_Q5_K] = q5_K_dot,
+            [DS_TYPE_Q6_K] = q6_K_dot,
+            [DS_TYPE_IQ4_XS] = iq4_xs_dot,
+            [DS_TYPE_IQ2_XXS] = iq2_xxs_dot,
+            [DS_TYPE_IQ1_S] = iq1_s_dot,
+        },
+    .vec_dot4 =
+        {
+            [DS_TYPE_Q4_0] = q4_0_dot4,
+            [DS_TYPE_Q4_1] = q4_1_dot4,
+            [DS_TYPE_Q5_0] = q5_0_dot4,
+            [DS_TYPE_Q5_1] = q5_1_dot4,
+            [DS_TYPE_Q8_0] = q8_0_dot4,
+            [DS_TYPE_IQ4_NL] = iq4_nl_dot4,
+            [DS_TYPE_Q2_K] = q2_K_dot4,
+            [DS_TYPE_Q3_K] = q3_K_dot4,
+            [DS_TYPE_Q4_K] = q4_K_dot4,
+            [DS_TYPE_Q5_K] = q5_K_dot4,
+            [DS_TYPE_Q6_K] = q6_K_dot4,
+            [DS_TYPE_IQ4_XS] = iq4_xs_dot4,
+            [DS_TYPE_IQ2_XXS] = iq2_xxs_dot4,
+            [DS_TYPE_IQ1_S] = iq1_s_dot4,
+        },
     .act_quant = {[DS_TYPE_Q8_0] = q8_0_act, [DS_TYPE_Q8_1] = q8_1_act, [DS_TYPE_Q8_K] = q8_K_act},
 };
 

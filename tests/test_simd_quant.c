@@ -109,7 +109,8 @@ static const layout layouts[] = {
     {DS_TYPE_Q2_K, offsetof(block_q2_K, d), offsetof(block_q2_K, dmin), offsetof(block_q2_K, qs), QK_K / 4},
     {DS_TYPE_Q3_K, offsetof(block_q3_K, d), -1, 0, 0},
     {DS_TYPE_Q4_K, offsetof(block_q4_K, d), offsetof(block_q4_K, dmin), offsetof(block_q4_K, qs), QK_K / 2},
-    {DS_TYPE_Q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin), offsetof(block_q5_K, qh), QK_K / 8 + QK_K / 2},
+    {DS_TYPE_Q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin), offsetof(block_q5_K, qh),
+     QK_K / 8 + QK_K / 2},
     {DS_TYPE_Q6_K, offsetof(block_q6_K, d), -1, 0, 0},
     {DS_TYPE_IQ4_XS, 0, -1, 0, 0},
     {DS_TYPE_IQ2_XXS, 0, -1, 0, 0},
@@ -149,7 +150,9 @@ static void make_weights(ds_type t, uint8_t *w, int n, int kind) {
         }
         return;
     }
-    static const int float_kind[] = {[W_RANDOM] = F_RANDOM, [W_ZERO] = F_ZERO, [W_EQUAL] = F_EQUAL, [W_OUTLIER] = F_OUTLIER};
+    static const int float_kind[] = {
+        [W_RANDOM] = F_RANDOM, [W_ZERO] = F_ZERO, [W_EQUAL] = F_EQUAL, [W_OUTLIER] = F_OUTLIER,
+    };
     fill_floats(x, n, float_kind[kind]);
     for (int j = 0; j < n; j++) imatrix[j] = 0.5f + (float)(rnd() % 100) / 50.0f;
     if (tt->quantize(x, w, n, tt->needs_imatrix ? imatrix : NULL) != ds_type_row_size(t, n))
@@ -170,7 +173,8 @@ static double magnitude(ds_type t, const uint8_t *w, const uint8_t *act, int n) 
     if (l->dmin >= 0) {
         size_t bytes = ds_type_row_size(t, n);
         memcpy(zeroed, w, bytes);
-        for (int64_t b = 0; b < n / tt->block_size; b++) memset(zeroed + b * tt->type_size + l->quants, 0, (size_t)l->quant_bytes);
+        for (int64_t b = 0; b < n / tt->block_size; b++)
+            memset(zeroed + b * tt->type_size + l->quants, 0, (size_t)l->quant_bytes);
         tt->to_f32(zeroed, od, n);
     }
     double m = 0;
@@ -185,7 +189,8 @@ typedef struct {
 } level_stats;
 
 /* One weight row against four activation rows on level s. */
-static void check_dots(level_stats *s, ds_type t, const uint8_t *w, const void *const act[4], int n, const char *what) {
+static void check_dots(level_stats *s, ds_type t, const uint8_t *w, const void *const act[4], int n,
+                       const char *what) {
     const ds_type_traits *ref = ds_quant_scalar_traits(t);
     ds_vec_dot_fn dot = s->k->vec_dot[t];
     ds_vec_dot4_fn dot4 = s->k->vec_dot4[t];
@@ -199,11 +204,12 @@ static void check_dots(level_stats *s, ds_type t, const uint8_t *w, const void *
         /* an infinite result (Q4_1 / Q5_1's s overflows F16 for huge activations) must be the same */
         const int same_nonfinite = !isfinite(want) && (got == want || (isnan(got) && isnan(want)));
         if (!(diff <= tol) && !same_nonfinite)
-            fail_msg("%s %s n=%d %s act %d: %.9g, scalar %.9g (diff %.3g, tolerance %.3g)", s->k->name, ref->name, n,
-                     what, k, got, want, diff, tol);
+            fail_msg("%s %s n=%d %s act %d: %.9g, scalar %.9g (diff %.3g, tolerance %.3g)", s->k->name,
+                     ref->name, n, what, k, got, want, diff, tol);
         if (m > 0 && isfinite(want) && diff / m > s->worst) s->worst = diff / m;
         if (memcmp(&got, &four[k], sizeof got) && !(isnan(got) && isnan(four[k])))
-            fail_msg("%s %s n=%d %s: vec_dot4 out[%d] %.9g, vec_dot %.9g", s->k->name, ref->name, n, what, k, four[k], got);
+            fail_msg("%s %s n=%d %s: vec_dot4 out[%d] %.9g, vec_dot %.9g", s->k->name, ref->name, n, what, k,
+                     four[k], got);
         s->dots++;
     }
 }
@@ -227,7 +233,8 @@ static void check_type(level_stats *s, ds_type t) {
         if (n > MAXN) continue;
         for (int wk = 0; wk < W_KINDS; wk++) {
             for (size_t as = 0; as < COUNT(act_sets); as++) {
-                const int off = (int)((c + wk + as) % 2); /* aligned, or only as aligned as the type needs */
+                /* aligned, or only as aligned as the type needs */
+                const int off = (int)((c + wk + as) % 2);
                 uint8_t *w = at(wbuf, 2 * off);
                 make_weights(t, w, n, wk);
                 const void *act[4];
@@ -266,9 +273,9 @@ static void check_act_quant(const ds_simd_kernels *k, ds_type t) {
                 k->act_quant[t](xs, g, n);
                 for (size_t b = 0; b < bytes + SLACK; b++)
                     if (g[b] != want[off * align + b])
-                        fail_msg("%s act_quant %s n=%d kind %d offset %d: byte %zu (block %zu) 0x%02x, scalar 0x%02x%s", k->name,
-                                 ref->name, n, kind, off, b, b / ref->type_size, g[b], want[off * align + b],
-                                 b >= bytes ? " (past the row)" : "");
+                        fail_msg("%s act_quant %s n=%d kind %d offset %d: byte %zu (block %zu) 0x%02x, "
+                                 "scalar 0x%02x%s", k->name, ref->name, n, kind, off, b, b / ref->type_size,
+                                 g[b], want[off * align + b], b >= bytes ? " (past the row)" : "");
             }
         }
     }
@@ -294,7 +301,8 @@ static void traits_use_best_level(void **state) {
         if (best->vec_dot4[dot_types[i]]) assert_ptr_equal(tt->vec_dot4, best->vec_dot4[dot_types[i]]);
     }
     for (size_t i = 0; i < COUNT(act_types); i++)
-        if (best->act_quant[act_types[i]]) assert_ptr_equal(ds_quant_traits(act_types[i])->from_f32, best->act_quant[act_types[i]]);
+        if (best->act_quant[act_types[i]])
+            assert_ptr_equal(ds_quant_traits(act_types[i])->from_f32, best->act_quant[act_types[i]]);
 }
 
 static void avx2_level(void **state) {
@@ -342,14 +350,16 @@ static void vnni_same_as_avx512(void **state) {
     static float x[MAXN];
     for (size_t i = 0; i < COUNT(dot_types); i++) {
         const ds_type t = dot_types[i];
-        const ds_type_traits *tt = ds_quant_scalar_traits(t), *at_t = ds_quant_scalar_traits(tt->vec_dot_type);
+        const ds_type_traits *tt = ds_quant_scalar_traits(t);
+        const ds_type_traits *at_t = ds_quant_scalar_traits(tt->vec_dot_type);
         for (int rep = 0; rep < 20; rep++) {
             const int n = block_counts[rep % COUNT(block_counts)] * tt->block_size;
             make_weights(t, w, n, rep % 2 ? W_BYTES : W_RANDOM);
             fill_floats(x, n, rep % 3 ? F_RANDOM : F_WIDE);
             at_t->from_f32(x, a, n);
             const float p = plain->vec_dot[t](w, a, n), v = vnni->vec_dot[t](w, a, n);
-            if (memcmp(&p, &v, sizeof p)) fail_msg("%s n=%d: avx512 %.9g, avx512vnni %.9g", tt->name, n, p, v);
+            if (memcmp(&p, &v, sizeof p))
+                fail_msg("%s n=%d: avx512 %.9g, avx512vnni %.9g", tt->name, n, p, v);
         }
     }
 }

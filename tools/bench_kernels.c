@@ -82,7 +82,7 @@ static int find_levels(level *out) {
     return n;
 }
 
-static float frand(void) { return (float)rand() / RAND_MAX * 2.0f - 1.0f; }
+static float frand(void) { return (float)((double)rand() / RAND_MAX * 2.0 - 1.0); }
 
 /* rows x row_bytes of type t: DISTINCT quantized random rows, repeated. */
 static uint8_t *make_matrix(ds_type t, int64_t rows, size_t rb) {
@@ -110,8 +110,8 @@ fail:
 
 /* One pass of vec_dot (or vec_dot4, or four vec_dot where dot4 is NULL and four is set) over
    the rows; returns seconds. */
-static double pass(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8_t *m, int64_t rows, size_t rb,
-                   const void *const act[4]) {
+static double pass(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8_t *m, int64_t rows,
+                   size_t rb, const void *const act[4]) {
     float acc = 0, out[4];
     double t0 = now_s();
     for (int64_t r = 0; r < rows; r++) {
@@ -132,8 +132,8 @@ static double pass(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8
 
 /* Weight GB/s, the best of reps passes after a warm-up one; passes repeat until each takes
    20 ms (cache-resident matrices are small). */
-static double speed(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8_t *m, int64_t rows, size_t rb,
-                    const void *const act[4], int reps) {
+static double speed(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8_t *m, int64_t rows,
+                    size_t rb, const void *const act[4], int reps) {
     int inner = 1;
     while (pass(dot, dot4, four, m, rows, rb, act) * inner < 0.02 && inner < (1 << 20)) inner *= 2;
     double best = 1e30;
@@ -148,7 +148,8 @@ static double speed(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint
 static int bench_type(ds_type t, const level *lv, int n_levels, const kernel_args *a) {
     const ds_type_traits *tt = ds_quant_scalar_traits(t), *at = ds_quant_scalar_traits(tt->vec_dot_type);
     const size_t rb = ds_type_row_size(t, N);
-    const int64_t big_rows = ((int64_t)a->mb << 20) / (int64_t)rb + 1, small_rows = SMALL_BYTES / (int64_t)rb;
+    const int64_t big_rows = ((int64_t)a->mb << 20) / (int64_t)rb + 1;
+    const int64_t small_rows = SMALL_BYTES / (int64_t)rb;
     uint8_t *big = make_matrix(t, big_rows, rb), *acts = malloc(4 * ds_type_row_size(tt->vec_dot_type, N));
     float *x = malloc(N * sizeof *x);
     if (!big || !acts || !x) {
@@ -196,7 +197,8 @@ static void bench_act(ds_type t, const level *lv, int n_levels, int reps) {
             if (s < best) best = s;
         }
         sink = (float)q[0];
-        printf("| %-7s | %-10s | %8.2f |\n", tt->name, lv[i].name, (double)N * sizeof *x * inner / best / 1e9);
+        const double gbs = (double)N * sizeof *x * inner / best / 1e9;
+        printf("| %-7s | %-10s | %8.2f |\n", tt->name, lv[i].name, gbs);
     }
     free(x), free(q);
 }
@@ -210,14 +212,17 @@ static int parse(int argc, char **argv, kernel_args *a) {
         else if (!strcmp(o, "--reps") && v) bad = args_int("deepseek-bench", o, v, 1, 1000, &a->reps);
         else bad = 1;
         if (bad) {
-            fprintf(stderr, "deepseek-bench: --kernels [--type T] [--mb N] [--reps N]: bad option '%s'\n", o);
+            fprintf(stderr, "deepseek-bench: --kernels [--type T] [--mb N] [--reps N]: bad option '%s'\n",
+                    o);
             return -1;
         }
     }
     return 0;
 }
 
-static int wanted(const kernel_args *a, ds_type t) { return !a->type || !strcasecmp(a->type, ds_type_name(t)); }
+static int wanted(const kernel_args *a, ds_type t) {
+    return !a->type || !strcasecmp(a->type, ds_type_name(t));
+}
 
 /* argv[0] is "--kernels". */
 int bench_kernels(int argc, char **argv);
