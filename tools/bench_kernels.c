@@ -242,10 +242,15 @@ int bench_kernels(int argc, char **argv) {
     const int n_levels = find_levels(lv);
     printf("block-format kernels, one thread, rows of %d; weight GB/s, best of %d; best level here: %s\n", N,
            a.reps, ds_simd_best()->name);
-    printf("\n| type    | level      | vec_dot %d MiB | vec_dot4 %d MiB | vec_dot 256 KiB |\n", a.mb, a.mb);
-    printf("|---------|------------|----------|----------|----------|\n");
-    for (size_t i = 0; i < COUNT(dot_types); i++)
-        if (wanted(&a, dot_types[i]) && bench_type(dot_types[i], lv, n_levels, &a)) return 1;
+    int dots = 0;
+    for (size_t i = 0; i < COUNT(dot_types); i++) {
+        if (!wanted(&a, dot_types[i])) continue;
+        if (!dots++) {
+            printf("\n| type    | level      | vec_dot %d MiB | vec_dot4 %d MiB | vec_dot 256 KiB |\n", a.mb, a.mb);
+            printf("|---------|------------|----------|----------|----------|\n");
+        }
+        if (bench_type(dot_types[i], lv, n_levels, &a)) return 1;
+    }
     int acts = 0;
     for (size_t i = 0; i < COUNT(act_types); i++) {
         if (!wanted(&a, act_types[i])) continue;
