@@ -42,6 +42,10 @@ INLINE void prefetch_ahead(const void *p, size_t bytes, const int K) {
 INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 INLINE __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+/* F16C rounds to nearest even as ds_fp32_to_fp16 does, overflow and subnormals included; the two
+   differ only in the payload of a NaN, and the only NaN an activation quantizer makes from
+   NaN-free input (0 * inf for Q8_1's s) has none. */
+INLINE uint16_t f2h(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -680,7 +684,7 @@ INLINE float q8_block(const float *x, int8_t *qs) {
 
 static void q8_0_act(const float *x, void *row, int64_t n) {
     block_q8_0 *b = row;
-    for (int64_t i = 0; i < n / QK; i++, x += QK) b[i].d = ds_fp32_to_fp16(q8_block(x, b[i].qs));
+    for (int64_t i = 0; i < n / QK; i++, x += QK) b[i].d = f2h(q8_block(x, b[i].qs));
 }
 
 static void q8_1_act(const float *x, void *row, int64_t n) {
@@ -689,8 +693,8 @@ static void q8_1_act(const float *x, void *row, int64_t n) {
         const float d = q8_block(x, b[i].qs);
         int s[2];
         sums16(load256(b[i].qs), s);
-        b[i].d = ds_fp32_to_fp16(d);
-        b[i].s = ds_fp32_to_fp16((float)(s[0] + s[1]) * d);
+        b[i].d = f2h(d);
+        b[i].s = f2h((float)(s[0] + s[1]) * d);
     }
 }
 

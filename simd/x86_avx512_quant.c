@@ -37,6 +37,10 @@ INLINE __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 INLINE __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+/* F16C rounds to nearest even as ds_fp32_to_fp16 does, overflow and subnormals included; the two
+   differ only in the payload of a NaN, and the only NaN an activation quantizer makes from
+   NaN-free input (0 * inf for Q8_1's s) has none. */
+INLINE uint16_t f2h(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 
 /* acc + u x s: unsigned bytes times signed bytes, summed in fours. acc + p x sc: int16 pairs
    times int16 scales, summed in pairs. (Without VNNI, maddubs pairs are exact here: |u| <= 128
@@ -691,7 +695,7 @@ INLINE float q8_block(const float *x, int8_t *qs, int *sum) {
 
 static void q8_0_act(const float *x, void *row, int64_t n) {
     block_q8_0 *b = row;
-    for (int64_t i = 0; i < n / QK; i++, x += QK) b[i].d = ds_fp32_to_fp16(q8_block(x, b[i].qs, NULL));
+    for (int64_t i = 0; i < n / QK; i++, x += QK) b[i].d = f2h(q8_block(x, b[i].qs, NULL));
 }
 
 static void q8_1_act(const float *x, void *row, int64_t n) {
@@ -699,8 +703,8 @@ static void q8_1_act(const float *x, void *row, int64_t n) {
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
         int sum;
         const float d = q8_block(x, b[i].qs, &sum);
-        b[i].d = ds_fp32_to_fp16(d);
-        b[i].s = ds_fp32_to_fp16((float)sum * d);
+        b[i].d = f2h(d);
+        b[i].s = f2h((float)sum * d);
     }
 }
 
