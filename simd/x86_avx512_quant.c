@@ -9,39 +9,14 @@
 
    The approach is x86_avx2_quant.c's (read its top first), 64 quants to a register: blocks of
    32 go two at a time; a super-block of 256 goes in chunks of 64 elements, and sign tricks use
-   byte masks (mask_sub) where AVX2 has psignb. Activation quantizers narrow with vpmovdb, which
-   keeps the low byte as the scalar code's store to int8_t does. */
-#include <immintrin.h>
-#include <string.h>
-
-#include "../quant/iq_tables.h"
-#include "../quant/quant_impl.h"
-#include "simd.h"
-
-#define INLINE static inline __attribute__((always_inline))
-
-/* Software prefetch of the weight row, for vec_dot4 only (prefetch_ahead is called with K, the
-   number of activation rows). Measured here (Zen 4, 256 MiB of weights, one thread): with four
-   activation rows it makes Q4_K 16-20% and Q6_K 7-25% faster, with one it makes them 6-24%
-   slower at any distance from 768 to 4096 bytes, the hardware prefetcher alone keeping up with
-   a single row's pace. */
-#define PREFETCH_BYTES 1536
-
-INLINE void prefetch_ahead(const void *p, size_t bytes, const int K) {
-    const char *c = (const char *)p + PREFETCH_BYTES;
-    if (K > 1)
-        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
-}
+   byte masks (mask_sub) where AVX2 has psignb. IQ2_XXS and IQ1_S, whose weights come from
+   codebook lookups, go 32 quants at a time on 256 bits (AVX-512VL, VNNI): building a 512-bit
+   vector from eight scalar loads costs more than two 256-bit ones. Activation quantizers narrow
+   with vpmovdb, which keeps the low byte as the scalar code's store to int8_t does. Shared
+   helpers are in x86_quant.h. */
+#include "x86_quant.h"
 
 INLINE __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
-INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-INLINE __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
-INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
-/* F16C rounds to nearest even as ds_fp32_to_fp16 does, overflow and subnormals included; the two
-   differ only in the payload of a NaN, and the only NaN an activation quantizer makes from
-   NaN-free input (0 * inf for Q8_1's s) has none. */
-INLINE uint16_t f2h(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
-
 /* acc + u x s: unsigned bytes times signed bytes, summed in fours. acc + p x sc: int16 pairs
    times int16 scales, summed in pairs. (Without VNNI, maddubs pairs are exact here: |u| <= 128
    and |s| <= 127, see x86_avx2_quant.c.) */
@@ -62,8 +37,7 @@ INLINE __m512i dp_us_scaled(__m512i acc, __m512i u, __m512i s, __m512i sc16) {
     return dp_pairs(acc, _mm512_maddubs_epi16(u, s), sc16);
 }
 
-/* The same on 256 bits (AVX-512VL), for the formats whose weights come from codebook lookups:
-   building a 512-bit vector from eight scalar loads costs more than two 256-bit ones. */
+/* The same on 256 bits (AVX-512VL), for IQ2_XXS and IQ1_S. */
 #ifdef DS_VNNI
 INLINE __m256i dp_pairs256(__m256i acc, __m256i p, __m256i sc) { return _mm256_dpwssd_epi32(acc, p, sc); }
 #else
@@ -101,12 +75,6 @@ INLINE __m512i lane_scales(__m256i s16, int first) {
     return _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(s16));
 }
 
-INLINE uint32_t load_u32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* ---- blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL), two to a register ----
 
    Blocks a = i and b = i + 1 fill the low and high halves of a register. Four blocks a step,
@@ -128,22 +96,8 @@ INLINE void acc32_init(acc32 *a, const int K) {
     }
 }
 
-INLINE float hsum4(__m128 v) {
-    __m128 t = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
-
 INLINE void acc32_done(const acc32 *a, float *out, const int K) {
     for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(a->v[k]) + (hsum4(a->min4[k]) + a->min[k]);
-}
-
-/* The F16 fields of four consecutive blocks (stride bytes apart) as four floats. */
-INLINE __m128 f16x4(const void *p, size_t stride) {
-    const uint8_t *b = p;
-    uint16_t h[4];
-    for (int j = 0; j < 4; j++) memcpy(&h[j], b + j * stride, 2);
-    const __m128i v = _mm_cvtsi32_si128((int)(h[0] | (uint32_t)h[1] << 16));
-    return _mm_cvtph_ps(_mm_insert_epi32(v, (int)(h[2] | (uint32_t)h[3] << 16), 1));
 }
 
 /* Lanes j and j + 1 of the four block factors d: j's in the low half, j + 1's in the high. */
@@ -314,10 +268,6 @@ MIN32_DOTK(q5_1, block_q5_1, q5_1_u)
    bsums, and Q3_K / Q6_K (whose lanes hold large partial sums that cancel only in the total)
    added up in integers before the float scale. */
 
-INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) {
-    return (const block_q8_K *)act[k] + i;
-}
-
 /* Sub-block scales (16, as int16) times the bsums, in pairs: the offset and minimum terms. */
 INLINE __m256i scaled_bsums(__m256i s16, const block_q8_K *y) {
     return _mm256_madd_epi16(s16, load256(y->bsums));
@@ -360,19 +310,6 @@ INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(acc[k]);
 }
 
-/* Q3_K's 16 scales without their bias, as x86_avx2_quant.c's q3_scales, widened to int16. */
-INLINE __m256i q3_scales(const uint8_t s[12]) {
-    uint32_t a[3], v[4];
-    memcpy(a, s, 12);
-    const uint32_t m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    v[0] = (a[0] & m4) | (a[2] & m2) << 4;
-    v[1] = (a[1] & m4) | (a[2] >> 2 & m2) << 4;
-    v[2] = (a[0] >> 4 & m4) | (a[2] >> 4 & m2) << 4;
-    v[3] = (a[1] >> 4 & m4) | (a[2] >> 6 & m2) << 4;
-    return _mm256_cvtepi8_epi16(
-        _mm_sub_epi8(_mm_set_epi32((int)v[3], (int)v[2], (int)v[1], (int)v[0]), _mm_set1_epi8(32)));
-}
-
 /* Byte masks of bit a (low 256 bits) and bit b (high 256 bits) of v. */
 INLINE __mmask64 test_bits(__m512i v, int a, int b) {
     return _mm512_test_epi8_mask(v, _mm512_mask_blend_epi8(0xffffffff00000000ull,
@@ -387,7 +324,7 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
     float acc[4] = {0};
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x, K);
-        const __m256i sc = q3_scales(x[i].scales);
+        const __m256i sc = _mm256_cvtepi8_epi16(q3_scales(x[i].scales));
         const __m512i hb = both_halves(load256(x[i].hmask)), three = _mm512_set1_epi8(3),
                       four = _mm512_set1_epi8(4);
         __m512i sumi[4];
@@ -411,16 +348,6 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
         }
     }
     for (int k = 0; k < K; k++) out[k] = acc[k];
-}
-
-/* Q4_K / Q5_K's scales (bytes 0-7) and minimums (8-15), as x86_avx2_quant.c's k4_scales. */
-INLINE __m128i k4_scales(const uint8_t s[12]) {
-    uint32_t a[3];
-    memcpy(a, s, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    const uint32_t sc_lo = a[0] & m6, sc_hi = (a[2] & m4) | (a[0] >> 6 & m2) << 4;
-    const uint32_t m_lo = a[1] & m6, m_hi = (a[2] >> 4 & m4) | (a[1] >> 6 & m2) << 4;
-    return _mm_set_epi32((int)m_hi, (int)m_lo, (int)sc_hi, (int)sc_lo);
 }
 
 /* Q4_K and Q5_K: chunk c of 64 elements = qs[32 c ..] low nibbles (sub-block 2 c), then high
@@ -550,19 +477,8 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
     for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(acc[k]);
 }
 
-/* Four 8-byte table entries as one vector, from scalar loads. */
-INLINE __m256i table4(const uint64_t *t, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
-    return _mm256_set_epi64x((long long)t[d], (long long)t[c], (long long)t[b], (long long)t[a]);
-}
-
-INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
-
-/* IQ2_XXS, a block of 32 a step: the codebook magnitudes are the unsigned side, the signs (7
-   stored bits per 8, the 8th from parity) a byte mask on the activations. */
+/* IQ2_XXS, a block of 32 a step, as x86_avx2_quant.c's (psignb with the +-1 sign bytes measured
+   16% faster here than a byte mask built from the sign bits). */
 INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
     const block_iq2_xxs *x = row;
     __m256 acc[4];
@@ -577,15 +493,12 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
             memcpy(aux, x[i].qs + 4 * ib, 8);
             const __m256i g =
                 table4(ds_iq2xxs_grid, aux[0] & 0xff, aux[0] >> 8 & 0xff, aux[0] >> 16 & 0xff, aux[0] >> 24);
-            const __mmask32 neg = ds_iq2_signs[aux[1] & 127] |
-                                  (uint32_t)ds_iq2_signs[aux[1] >> 7 & 127] << 8 |
-                                  (uint32_t)ds_iq2_signs[aux[1] >> 14 & 127] << 16 |
-                                  (uint32_t)ds_iq2_signs[aux[1] >> 21 & 127] << 24;
+            const __m256i pm = table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127,
+                                      aux[1] >> 21 & 127); /* +1 / -1 per element */
             const __m256i sc = _mm256_set1_epi16((short)(2 * (aux[1] >> 28) + 1));
             for (int k = 0; k < K; k++) {
                 const __m256i y = load256(q8k(act, k, i)->qs + 32 * ib);
-                sumi[k] =
-                    dp_us_scaled256(sumi[k], g, _mm256_mask_sub_epi8(y, neg, _mm256_setzero_si256(), y), sc);
+                sumi[k] = dp_us_scaled256(sumi[k], g, _mm256_sign_epi8(y, pm), sc);
             }
         }
         for (int k = 0; k < K; k++) {
@@ -594,15 +507,6 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
         }
     }
     for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
-}
-
-/* IQ1_S's ls * delta per block of 32, each twice (as x86_avx2_quant.c's iq1_shifts). */
-INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
-    const __m128i h = load128(qh);
-    const __m128i ls =
-        _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
-    const __m128i neg = _mm_srai_epi16(h, 15), lsd = _mm_sub_epi16(_mm_xor_si128(ls, neg), neg);
-    return _mm256_set_m128i(_mm_unpackhi_epi16(lsd, lsd), _mm_unpacklo_epi16(lsd, lsd));
 }
 
 /* IQ1_S, a block of 32 a step; 8 (sum of ls * grid * y) + sum of ls * delta * bsums in integers
@@ -618,15 +522,11 @@ INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float
 #pragma GCC unroll 8
         for (int ib = 0; ib < QK_K / 32; ib++) {
             const uint32_t qh = x[i].qh[ib];
-            const uint8_t *qs = x[i].qs + 4 * ib;
-            const __m256i w = table4(ds_iq1s_grid, qs[0] | (qh << 8 & 0x700), qs[1] | (qh << 5 & 0x700),
-                                     qs[2] | (qh << 2 & 0x700), qs[3] | (qh >> 1 & 0x700));
-            const __m256i aw = _mm256_abs_epi8(w), sc = _mm256_set1_epi16((short)(2 * ((qh >> 12) & 7) + 1));
-            const __mmask32 neg = _mm256_movepi8_mask(w);
+            const __m256i w = iq1_points(x[i].qs + 4 * ib, qh), aw = _mm256_abs_epi8(w);
+            const __m256i sc = _mm256_set1_epi16((short)(2 * ((qh >> 12) & 7) + 1));
             for (int k = 0; k < K; k++) {
-                const __m256i y = load256(q8k(act, k, i)->qs + 32 * ib);
-                sumi[k] =
-                    dp_us_scaled256(sumi[k], aw, _mm256_mask_sub_epi8(y, neg, _mm256_setzero_si256(), y), sc);
+                const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
+                sumi[k] = dp_us_scaled256(sumi[k], aw, y, sc);
             }
         }
         const __m256i shift = iq1_shifts(x[i].qh);
@@ -638,17 +538,6 @@ INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float
     }
     for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
 }
-
-/* vec_dot and vec_dot4 of each format: the same inlined code for one row and for four. */
-#define DOT_FNS(name)                                                                             \
-    static float name##_dot(const void *row, const void *act, int64_t n) {                        \
-        float out;                                                                                \
-        name##_dotk(row, &act, n, &out, 1);                                                       \
-        return out;                                                                               \
-    }                                                                                             \
-    static void name##_dot4(const void *row, const void *const act[4], int64_t n, float out[4]) { \
-        name##_dotk(row, act, n, out, 4);                                                         \
-    }
 
 DOT_FNS(q4_0)
 DOT_FNS(q4_1)
