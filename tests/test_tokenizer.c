@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
@@ -375,7 +376,10 @@ static const char *gguf_path;
 
 /* Load a damaged copy; if it loads, tokenizing and decoding must still be safe. */
 static int try_damaged(const uint8_t *b, size_t n) {
-    char path[] = "test_tokenizer_damaged.gguf", err[256];
+    /* one name per process: meson runs both tokenizer tests at once in the same folder, and a
+       file truncated while the other has it mapped is a SIGBUS there */
+    char path[64], err[256];
+    snprintf(path, sizeof path, "test_tokenizer_damaged_%ld.gguf", (long)getpid());
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     assert_int_equal(fwrite(b, 1, n, fp), n);
