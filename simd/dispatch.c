@@ -8,27 +8,66 @@
 
 #if defined(__x86_64__) && defined(DS_SIMD_X86)
 #include <cpuid.h>
+#include <pthread.h>
 
+/* Each level's float kernels (x86_avx2.c, x86_avx512.c) and block-format kernels
+   (x86_avx2_quant.c, x86_avx512_quant.c built twice: without and with VNNI). */
 const ds_simd_kernels *ds_simd_avx2_table(void);
 const ds_simd_kernels *ds_simd_avx512_table(void);
+const ds_simd_kernels *ds_simd_avx2_quant_table(void);
+const ds_simd_kernels *ds_simd_avx512_quant_table(void);
+const ds_simd_kernels *ds_simd_avx512vnni_quant_table(void);
 
 static int has_f16c(void) {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
-/* __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 registers. */
-const ds_simd_kernels *ds_simd_avx2(void) {
-    __builtin_cpu_init();
-    int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
-    return ok ? ds_simd_avx2_table() : NULL;
+/* A level's table: its float kernels with the block-format entries of its quant file. Only
+   data is copied here; nothing of the level runs. */
+static void merge(ds_simd_kernels *t, const ds_simd_kernels *floats, const ds_simd_kernels *blocks,
+                  const char *name) {
+    *t = *floats;
+    t->name = name;
+    memcpy(t->vec_dot, blocks->vec_dot, sizeof t->vec_dot);
+    memcpy(t->vec_dot4, blocks->vec_dot4, sizeof t->vec_dot4);
+    memcpy(t->act_quant, blocks->act_quant, sizeof t->act_quant);
 }
 
+static ds_simd_kernels avx2_k, avx512_k, avx512vnni_k;
+static void make_avx2(void) { merge(&avx2_k, ds_simd_avx2_table(), ds_simd_avx2_quant_table(), "avx2"); }
+static void make_avx512(void) {
+    merge(&avx512_k, ds_simd_avx512_table(), ds_simd_avx512_quant_table(), "avx512");
+}
+static void make_avx512vnni(void) {
+    merge(&avx512vnni_k, ds_simd_avx512_table(), ds_simd_avx512vnni_quant_table(), "avx512vnni");
+}
+
+/* __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 registers. */
+const ds_simd_kernels *ds_simd_avx2(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    __builtin_cpu_init();
+    int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
+    if (!ok) return NULL;
+    pthread_once(&once, make_avx2);
+    return &avx2_k;
+}
+
+/* With VNNI (vpdpbusd, vpdpwssd) where the CPU has it, unless DS_SIMD=avx512 asks for plain
+   AVX-512 F/BW/VL: that is how the tests and the benchmark reach both tables on one CPU. */
 const ds_simd_kernels *ds_simd_avx512(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT, once_vnni = PTHREAD_ONCE_INIT;
     __builtin_cpu_init();
     int ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && ds_simd_avx2();
-    return ok ? ds_simd_avx512_table() : NULL;
+    if (!ok) return NULL;
+    const char *want = getenv("DS_SIMD");
+    if (__builtin_cpu_supports("avx512vnni") && !(want && !strcmp(want, "avx512"))) {
+        pthread_once(&once_vnni, make_avx512vnni);
+        return &avx512vnni_k;
+    }
+    pthread_once(&once, make_avx512);
+    return &avx512_k;
 }
 #else
 const ds_simd_kernels *ds_simd_avx2(void) { return NULL; }

@@ -5,7 +5,9 @@
    the environment variable DS_SIMD=scalar|avx2|avx512 (x86-64) or scalar|neon|dotprod (aarch64)
    forces a lower level (to test and to compare). Vector kernels keep 8 or 16 float partial
    sums, so their results differ from the scalar ones in the last bits, never between threads:
-   every thread uses the same table. */
+   every thread uses the same table.
+   On x86 the AVX-512 table's block-format kernels use VNNI where the CPU has it (its name is
+   then "avx512vnni"); DS_SIMD=avx512 keeps them to AVX-512 F/BW/VL. */
 #ifndef DS_SIMD_H
 #define DS_SIMD_H
 

@@ -1,6 +1,7 @@
 /* deepseek-bench - prompt and generation speed, llama-bench style.
 
    deepseek-bench -m model.gguf [--pp 512] [--tg 128] [-t 1,2] [--reps 3]
+   deepseek-bench --kernels [--type T] [--mb 256] [--reps 3]   (bench_kernels.c)
 
    pp: after one warm-up batch, the context is reset and pp random tokens are evaluated as one
    batch; t/s = pp / time. tg: reset, one token, then tg single-token evaluations; t/s = tg /
@@ -22,6 +23,8 @@ typedef struct {
     int threads[16];
     int n_threads;
 } bench_args;
+
+int bench_kernels(int argc, char **argv); /* bench_kernels.c */
 
 static double now_s(void) {
     struct timespec ts;
@@ -52,7 +55,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            printf("usage: deepseek-bench -m MODEL.gguf [--pp N (512)] [--tg N (128)] [-t 1,2,... (physical cores)] [--reps N (3)]\n");
+            printf("usage: deepseek-bench -m MODEL.gguf [--pp N (512)] [--tg N (128)] [-t 1,2,... (physical cores)] [--reps N (3)]\n"
+                   "       deepseek-bench --kernels [--type T] [--mb N (256)] [--reps N (3)]   block-format kernels per SIMD level\n");
             exit(0);
         }
         if (!v) { fprintf(stderr, "deepseek-bench: %s: unknown option or missing value (see -h)\n", o); return -1; }
@@ -107,6 +111,7 @@ static int bench(ds_context *ctx, const int32_t *toks, const bench_args *a, int 
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--kernels")) return bench_kernels(argc - 1, argv + 1);
     bench_args a = {NULL, 512, 128, 3, {0}, 0};
     if (parse_args(argc, argv, &a)) return 1;
     if (!a.n_threads) a.threads[a.n_threads++] = ds_physical_cores();
