@@ -23,7 +23,9 @@
    GGUF v3 (v2 accepted), architecture `deepseek2` with llama.cpp's metadata keys and tensor names,
    so the files people download for llama.cpp load here. Both MLA layouts are accepted: the
    legacy fused `attn_kv_b` and the split `attn_k_b` + `attn_v_b`. The file is memory-mapped and
-   weights are used in place. Every count, length, type, shape and offset is validated before
+   weights are used in place: F32, F16, BF16 and ggml's block formats Q4_0, Q4_1, Q5_0, Q5_1,
+   Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS and IQ1_S (activations quantized per matmul input, as
+   ggml does). Every count, length, type, shape and offset is validated before
    use; a malformed file yields DS_ERR_FORMAT and a message naming the file, the item and the
    byte offset, never a crash.
 
