@@ -644,44 +644,7 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
 #define TABLE ds_simd_avx512_quant_table
 #endif
 
-static const ds_simd_kernels kernels = {
-    .name = NAME,
-    .vec_dot =
-        {
-            [DS_TYPE_Q4_0] = q4_0_dot,
-            [DS_TYPE_Q4_1] = q4_1_dot,
-            [DS_TYPE_Q5_0] = q5_0_dot,
-            [DS_TYPE_Q5_1] = q5_1_dot,
-            [DS_TYPE_Q8_0] = q8_0_dot,
-            [DS_TYPE_IQ4_NL] = iq4_nl_dot,
-            [DS_TYPE_Q2_K] = q2_K_dot,
-            [DS_TYPE_Q3_K] = q3_K_dot,
-            [DS_TYPE_Q4_K] = q4_K_dot,
-            [DS_TYPE_Q5_K] = q5_K_dot,
-            [DS_TYPE_Q6_K] = q6_K_dot,
-            [DS_TYPE_IQ4_XS] = iq4_xs_dot,
-            [DS_TYPE_IQ2_XXS] = iq2_xxs_dot,
-            [DS_TYPE_IQ1_S] = iq1_s_dot,
-        },
-    .vec_dot4 =
-        {
-            [DS_TYPE_Q4_0] = q4_0_dot4,
-            [DS_TYPE_Q4_1] = q4_1_dot4,
-            [DS_TYPE_Q5_0] = q5_0_dot4,
-            [DS_TYPE_Q5_1] = q5_1_dot4,
-            [DS_TYPE_Q8_0] = q8_0_dot4,
-            [DS_TYPE_IQ4_NL] = iq4_nl_dot4,
-            [DS_TYPE_Q2_K] = q2_K_dot4,
-            [DS_TYPE_Q3_K] = q3_K_dot4,
-            [DS_TYPE_Q4_K] = q4_K_dot4,
-            [DS_TYPE_Q5_K] = q5_K_dot4,
-            [DS_TYPE_Q6_K] = q6_K_dot4,
-            [DS_TYPE_IQ4_XS] = iq4_xs_dot4,
-            [DS_TYPE_IQ2_XXS] = iq2_xxs_dot4,
-            [DS_TYPE_IQ1_S] = iq1_s_dot4,
-        },
-    .act_quant = {[DS_TYPE_Q8_0] = q8_0_act, [DS_TYPE_Q8_1] = q8_1_act, [DS_TYPE_Q8_K] = q8_K_act},
-};
+static const ds_simd_kernels kernels = QUANT_KERNELS(NAME);
 
 /* The block-format entries of this build's table (dispatch.c merges them with x86_avx512.c's). */
 const ds_simd_kernels *TABLE(void);

@@ -143,4 +143,23 @@ INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
         name##_dotk(row, act, n, out, 4);                                                         \
     }
 
+/* A level's block-format table: every level names its kernels alike, so the table is written
+   once. */
+#define KERNEL_ENTRIES(suffix)                                                                    \
+    {                                                                                             \
+        [DS_TYPE_Q4_0] = q4_0_##suffix, [DS_TYPE_Q4_1] = q4_1_##suffix,                           \
+        [DS_TYPE_Q5_0] = q5_0_##suffix, [DS_TYPE_Q5_1] = q5_1_##suffix,                           \
+        [DS_TYPE_Q8_0] = q8_0_##suffix, [DS_TYPE_IQ4_NL] = iq4_nl_##suffix,                       \
+        [DS_TYPE_Q2_K] = q2_K_##suffix, [DS_TYPE_Q3_K] = q3_K_##suffix,                           \
+        [DS_TYPE_Q4_K] = q4_K_##suffix, [DS_TYPE_Q5_K] = q5_K_##suffix,                           \
+        [DS_TYPE_Q6_K] = q6_K_##suffix, [DS_TYPE_IQ4_XS] = iq4_xs_##suffix,                       \
+        [DS_TYPE_IQ2_XXS] = iq2_xxs_##suffix, [DS_TYPE_IQ1_S] = iq1_s_##suffix,                    \
+    }
+#define QUANT_KERNELS(level_name)                                                                 \
+    {                                                                                             \
+        .name = level_name, .vec_dot = KERNEL_ENTRIES(dot), .vec_dot4 = KERNEL_ENTRIES(dot4),     \
+        .act_quant = {[DS_TYPE_Q8_0] = q8_0_act, [DS_TYPE_Q8_1] = q8_1_act,                       \
+                      [DS_TYPE_Q8_K] = q8_K_act},                                                 \
+    }
+
 #endif
