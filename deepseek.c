@@ -5,6 +5,7 @@
    (hyper-parameters and weights), thread pool, matmul, the forward pass, the public API. */
 #include "deepseek.h"
 #include "quant/quant.h"
+#include "simd/simd.h"
 
 #include <errno.h>
 #include <float.h>
@@ -2860,6 +2861,8 @@ static ds_pool *pool_new(int n) {
     }
     return p;
 }
+
+const char *ds_simd_level(void) { return ds_simd_best()->name; }
 
 int ds_physical_cores(void) {
     /* count distinct (package, core) pairs; SMT siblings share one */

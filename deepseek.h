@@ -269,6 +269,9 @@ const char *ds_context_error(const ds_context *ctx);
 
 /* Physical cores of this machine (logical CPUs if unknown). */
 int ds_physical_cores(void);
+/* The kernel level chosen for this CPU at start-up: "scalar", "avx2", "avx512", "avx512vnni",
+   "neon" or "dotprod" (DS_SIMD=... forces a lower one). */
+const char *ds_simd_level(void);
 
 /* ---- GGUF writing ---- */
 typedef struct ds_gguf_writer ds_gguf_writer;

@@ -57,6 +57,7 @@ if [ "$size" -eq $((48 * 1024 * 4)) ]; then pass=$((pass + 1)); else fail=$((fai
 
 # text in, text out
 expect 0 "timings" "$ds" -m "$model" -p "Hello world" -n 8 -t 1
+expect 0 "kernels: scalar" env DS_SIMD=scalar "$ds" -m "$model" -p "Hi" -n 1 -v
 expect 0 "seed 7" "$ds" -m "$model" -p "Hello world" -n 8 --seed 7 --top-k 5 --min-p 0.01 --repeat-penalty 1.1
 for run in first second third; do
     "$ds" -m "$model" -p "Hello world" -n 16 --seed $([ $run = third ] && echo 8 || echo 7) --ignore-eos 2>/dev/null > "$tmp/$run"

@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
     int32_t *toks = malloc((size_t)n_tok * sizeof *toks);
     srand(42);
     for (int i = 0; toks && i < n_tok; i++) toks[i] = rand() % ds_model_n_vocab(m);
-    printf("model: %s\n%s\n", a.model, ds_model_desc(m));
+    printf("model: %s\n%s\nkernels: %s\n", a.model, ds_model_desc(m), ds_simd_level());
     printf("| test    | threads | t/s median | t/s mean ± sd       | runs\n|---------|---------|------------|---------------------|-----\n");
     for (int i = 0; toks && i < a.n_threads && !rc; i++) {
         ds_context_params p = ds_context_default_params();

@@ -508,7 +508,7 @@ static int run(const cli_args *a) {
     session S = {.a = a};
     double t0 = now_ms();
     if (ds_model_load(a->model, &S.m, err, sizeof err)) { fprintf(stderr, "deepseek: %s\n", err); return 1; }
-    if (a->verbose) fprintf(stderr, "%s\n", ds_model_desc(S.m));
+    if (a->verbose) fprintf(stderr, "%s\nkernels: %s\n", ds_model_desc(S.m), ds_simd_level());
     int rc = 1;
     if (!ds_model_n_layer(S.m)) {
         rc = run_vocab_only(a, S.m);
