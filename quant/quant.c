@@ -128,6 +128,7 @@ static void init_kernels(void) {
         if (k->vec_dot[t]) traits[t].vec_dot = k->vec_dot[t];
         if (k->vec_dot4[t]) traits[t].vec_dot4 = k->vec_dot4[t];
         if (k->act_quant[t]) traits[t].from_f32 = k->act_quant[t];
+        if (k->dequant[t]) traits[t].to_f32 = k->dequant[t];
     }
 }
 

@@ -39,6 +39,9 @@ typedef struct {
     ds_vec_dot_fn vec_dot[DS_TYPE_COUNT];
     ds_vec_dot4_fn vec_dot4[DS_TYPE_COUNT];
     ds_act_quant_fn act_quant[DS_TYPE_COUNT];
+    /* A weight row of a block format widened to float32: the scalar dequantizer's floats bit
+       for bit (the same multiplications, no fused multiply-adds). */
+    ds_widen_fn dequant[DS_TYPE_COUNT];
 } ds_simd_kernels;
 
 /* Each level's table, or NULL when it is not built for this architecture or the CPU lacks it. */
