@@ -32,6 +32,7 @@ static void merge(ds_simd_kernels *t, const ds_simd_kernels *floats, const ds_si
     memcpy(t->vec_dot, blocks->vec_dot, sizeof t->vec_dot);
     memcpy(t->vec_dot4, blocks->vec_dot4, sizeof t->vec_dot4);
     memcpy(t->act_quant, blocks->act_quant, sizeof t->act_quant);
+    memcpy(t->dequant, blocks->dequant, sizeof t->dequant);
 }
 
 static ds_simd_kernels avx2_k, avx512_k, avx512vnni_k;

@@ -17,7 +17,7 @@
    (no reordered sums, no reciprocal approximations), the same rounding (half away from zero for
    Q8_0 / Q8_1, ggml's nearest_int for Q8_K) and the same low-byte narrowing, for every input
    without NaNs. Helpers shared with the AVX-512 kernels are in x86_quant.h. */
-#include "x86_quant.h"
+#include "x86_dequant.h"
 
 /* Unsigned u times signed s, summed in fours into 8 int32 lanes. */
 INLINE __m256i dot_us(__m256i u, __m256i s) {

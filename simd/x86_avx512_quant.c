@@ -14,7 +14,7 @@
    vector from eight scalar loads costs more than two 256-bit ones. Activation quantizers narrow
    with vpmovdb, which keeps the low byte as the scalar code's store to int8_t does. Shared
    helpers are in x86_quant.h. */
-#include "x86_quant.h"
+#include "x86_dequant.h"
 
 INLINE __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 /* acc + u x s: unsigned bytes times signed bytes, summed in fours. acc + p x sc: int16 pairs

@@ -160,6 +160,7 @@ INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
         .name = level_name, .vec_dot = KERNEL_ENTRIES(dot), .vec_dot4 = KERNEL_ENTRIES(dot4),     \
         .act_quant = {[DS_TYPE_Q8_0] = q8_0_act, [DS_TYPE_Q8_1] = q8_1_act,                       \
                       [DS_TYPE_Q8_K] = q8_K_act},                                                 \
+        .dequant = KERNEL_ENTRIES(deq),                                                           \
     }
 
 #endif

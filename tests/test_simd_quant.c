@@ -24,6 +24,10 @@
    rows and activations at 64-byte aligned and at merely 2- or 4-byte aligned addresses.
    Every SIMD level on x86 must have a kernel for every format listed here.
 
+   The dequantizers (dequant, the traits' to_f32) must give the scalar floats bit for bit, on the
+   same rows and on raw bytes with infinite, NaN, zero and subnormal scales; 1, 2, 3 and 7 blocks
+   per row, outputs at 4-byte aligned addresses.
+
    AVX-512 is tested twice where the CPU has VNNI: the default table uses it, DS_SIMD=avx512
    (set here around the call) gives the one without; the two must also agree bit for bit, since
    VNNI only changes how the same integer sums are formed. */
@@ -125,6 +129,9 @@ static const layout *layout_of(ds_type t) {
 }
 
 enum { W_RANDOM, W_ZERO, W_EQUAL, W_OUTLIER, W_BYTES, W_BYTES_MAX, W_BYTES_TINY, W_KINDS };
+/* Raw bytes with infinite, NaN, zero or any-pattern scales: for the dequantizers only, the dot
+   products having no finite result to compare with. */
+enum { W_BYTES_SPECIAL = W_KINDS, W_ALL_KINDS };
 
 static void set_f16(uint8_t *p, uint16_t h) { memcpy(p, &h, 2); }
 
@@ -133,6 +140,15 @@ static uint16_t scale_f16(int kind) {
     uint16_t sign = (uint16_t)(rnd() & 0x8000);
     if (kind == W_BYTES_MAX) return sign | 0x7bff;
     if (kind == W_BYTES_TINY) return sign | (uint16_t)(1 + rnd() % 0x3ff);
+    if (kind == W_BYTES_SPECIAL) {
+        switch (rnd() % 5) {
+        case 0: return sign | 0x7c00;                            /* inf */
+        case 1: return sign | 0x7c00 | (uint16_t)(1 + rnd() % 0x3ff); /* NaN, quiet or not */
+        case 2: return sign;                                     /* +-0 */
+        case 3: return sign | (uint16_t)(1 + rnd() % 0x3ff);     /* subnormal */
+        default: return (uint16_t)rnd();                         /* any pattern */
+        }
+    }
     return ds_fp32_to_fp16(frand() * ldexpf(1.0f, (int)(rnd() % 16) - 10));
 }
 
@@ -281,8 +297,47 @@ static void check_act_quant(const ds_simd_kernels *k, ds_type t) {
     }
 }
 
+/* A dequantizer's floats are the scalar to_f32's bit for bit, NaNs included, and it writes
+   nothing outside the row; outputs at 4-byte, not 32-byte aligned addresses too. One freedom:
+   where d * q - dmin * m (or q * d + m) meets two NaNs, which payload the sum keeps is the
+   compiler's choice (it may swap the operands of an addition), so there any NaN will do. */
+static void check_dequant(ds_widen_fn deq, const char *name, ds_type t) {
+    const ds_type_traits *ref = ds_quant_scalar_traits(t);
+    const int two_nans = layout_of(t)->dmin >= 0;
+    static _Alignas(64) uint8_t wbuf[MAXN * 2 + SLACK];
+    static _Alignas(64) float got[MAXN + 16 + SLACK], want[MAXN + 16 + SLACK];
+    static const int counts[] = {1, 2, 3, 7};
+    if (!deq) fail_msg("%s: no dequant for %s", name, ref->name);
+    for (size_t c = 0; c < COUNT(counts); c++) {
+        const int n = counts[c] * ref->block_size;
+        for (int wk = 0; wk < W_ALL_KINDS; wk++) {
+            for (int rep = 0; rep < (wk >= W_BYTES ? 4 : 1); rep++) {
+                const int woff = rep % 2, yoff = (int)(c + (size_t)wk + (size_t)rep) % 4;
+                uint8_t *w = at(wbuf, 2 * woff);
+                make_weights(t, w, n, wk);
+                memset(got, 0xa5, sizeof got);
+                memset(want, 0xa5, sizeof want);
+                ref->to_f32(w, want + yoff, n);
+                deq(w, got + yoff, n);
+                for (int j = -yoff; j < n + SLACK; j++) {
+                    const float gf = got[yoff + j], ef = want[yoff + j];
+                    uint32_t g, e;
+                    memcpy(&g, &gf, 4);
+                    memcpy(&e, &ef, 4);
+                    if (g == e || (two_nans && j >= 0 && j < n && isnan(gf) && isnan(ef))) continue;
+                    fail_msg("%s dequant %s n=%d kind %d out offset %d: element %d (block %d) "
+                             "%.9g (0x%08x), scalar %.9g (0x%08x)%s", name, ref->name, n, wk, yoff, j,
+                             j / ref->block_size, (double)gf, g, (double)ef, e,
+                             j < 0 || j >= n ? " (outside the row)" : "");
+                }
+            }
+        }
+    }
+}
+
 static void check_level(const ds_simd_kernels *k) {
     for (size_t i = 0; i < COUNT(act_types); i++) check_act_quant(k, act_types[i]);
+    for (size_t i = 0; i < COUNT(dot_types); i++) check_dequant(k->dequant[dot_types[i]], k->name, dot_types[i]);
     for (size_t i = 0; i < COUNT(dot_types); i++) {
         level_stats s = {k, 0, 0};
         check_type(&s, dot_types[i]);
@@ -304,6 +359,9 @@ static void traits_use_best_level(void **state) {
         const ds_type_traits *tt = ds_quant_traits(dot_types[i]);
         if (best->vec_dot[dot_types[i]]) assert_ptr_equal(tt->vec_dot, best->vec_dot[dot_types[i]]);
         if (best->vec_dot4[dot_types[i]]) assert_ptr_equal(tt->vec_dot4, best->vec_dot4[dot_types[i]]);
+        if (best->dequant[dot_types[i]]) assert_ptr_equal(tt->to_f32, best->dequant[dot_types[i]]);
+        /* and the dispatched to_f32, whatever it is, gives the scalar floats */
+        check_dequant(tt->to_f32, best->name, dot_types[i]);
     }
     for (size_t i = 0; i < COUNT(act_types); i++)
         if (best->act_quant[act_types[i]])

@@ -6,7 +6,8 @@
    vec_dot runs over every row of a weight matrix of N MiB (larger than the last-level cache, so
    the rows stream from memory as in decoding) and of 256 KiB (cache-resident: the kernel's own
    speed), against one activation row; vec_dot4 over the large matrix against four. Speeds are
-   weight bytes per second, the best of the repetitions. act_quant is the float32 row bytes it
+   weight bytes per second, the best of the repetitions. dequant (to_f32) widens the rows of the
+   cache-resident matrix into one float row, and is weight bytes per second too. act_quant is the float32 row bytes it
    reads per second, over a cache-resident row. Rows are 4096 elements; the matrix repeats 16
    rows made by the scalar quantizer, which changes nothing for the kernels. Levels are those
    this CPU runs: scalar (quant/'s reference code, which has no vec_dot4 of its own), avx2,
@@ -55,6 +56,9 @@ static ds_vec_dot_fn dot_of(const level *l, ds_type t) {
     return l->k && l->k->vec_dot[t] ? l->k->vec_dot[t] : ds_quant_scalar_traits(t)->vec_dot;
 }
 static ds_vec_dot4_fn dot4_of(const level *l, ds_type t) { return l->k ? l->k->vec_dot4[t] : NULL; }
+static ds_widen_fn deq_of(const level *l, ds_type t) {
+    return l->k && l->k->dequant[t] ? l->k->dequant[t] : ds_quant_scalar_traits(t)->to_f32;
+}
 static ds_act_quant_fn act_of(const level *l, ds_type t) {
     return l->k && l->k->act_quant[t] ? l->k->act_quant[t] : ds_quant_scalar_traits(t)->from_f32;
 }
@@ -145,6 +149,25 @@ static double speed(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint
     return (double)rows * rb * inner / best / 1e9;
 }
 
+/* dequant over the rows into one float row: weight GB/s, best of reps after a 20 ms sizing pass. */
+static double deq_speed(ds_widen_fn f, const uint8_t *m, int64_t rows, size_t rb, float *y, int reps) {
+    int inner = 1;
+    double best = 1e30;
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < inner; i++)
+            for (int64_t j = 0; j < rows; j++) f(m + j * rb, y, N);
+        double s = now_s() - t0;
+        if (r < 0) {
+            while (s * inner < 0.02 && inner < (1 << 20)) inner *= 2;
+            continue;
+        }
+        if (s < best) best = s;
+    }
+    sink = y[N - 1];
+    return (double)rows * rb * inner / best / 1e9;
+}
+
 static int bench_type(ds_type t, const level *lv, int n_levels, const kernel_args *a) {
     const ds_type_traits *tt = ds_quant_scalar_traits(t), *at = ds_quant_scalar_traits(tt->vec_dot_type);
     const size_t rb = ds_type_row_size(t, N);
@@ -170,7 +193,9 @@ static int bench_type(ds_type t, const level *lv, int n_levels, const kernel_arg
         char four[16] = "       -"; /* the scalar level has no vec_dot4 */
         ds_vec_dot4_fn dot4 = dot4_of(&lv[i], t);
         if (dot4) snprintf(four, sizeof four, "%8.2f", speed(dot, dot4, 1, big, big_rows, rb, act, a->reps));
-        printf("| %-7s | %-10s | %8.2f | %s | %8.2f |\n", tt->name, lv[i].name, large, four, small);
+        const double deq = deq_speed(deq_of(&lv[i], t), big, small_rows, rb, x, a->reps);
+        printf("| %-7s | %-10s | %8.2f | %s | %8.2f | %8.2f |\n", tt->name, lv[i].name, large, four, small,
+               deq);
         fflush(stdout);
     }
     free(big), free(acts), free(x);
@@ -246,8 +271,9 @@ int bench_kernels(int argc, char **argv) {
     for (size_t i = 0; i < COUNT(dot_types); i++) {
         if (!wanted(&a, dot_types[i])) continue;
         if (!dots++) {
-            printf("\n| type    | level      | vec_dot %d MiB | vec_dot4 %d MiB | vec_dot 256 KiB |\n", a.mb, a.mb);
-            printf("|---------|------------|----------|----------|----------|\n");
+            printf("\n| type    | level      | vec_dot %d MiB | vec_dot4 %d MiB | vec_dot 256 KiB | dequant 256 KiB |\n",
+                   a.mb, a.mb);
+            printf("|---------|------------|----------|----------|----------|----------|\n");
         }
         if (bench_type(dot_types[i], lv, n_levels, &a)) return 1;
     }
