@@ -699,9 +699,8 @@ static void iq4_xs_dequant(const void *row, float *y, int64_t n) {
     }
 }
 
-/* IQ2_XXS: db * magnitude, then the sign. The scalar code's "* (-1.f or 1.f)" is compiled to a
-   negation (gcc folds x * -1 into -x), which flips a NaN's sign where a product would keep it:
-   so the sign bit is flipped here too. */
+/* IQ2_XXS: db * magnitude, then the sign bit flipped as the scalar code's negation does (a NaN
+   scale's sign too, which a product by -1 would keep). */
 static void iq2_xxs_dequant(const void *row, float *y, int64_t n) {
     const block_iq2_xxs *b = row;
     for (int64_t i = 0; i < n / QK_K; i++) {
