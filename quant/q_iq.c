@@ -332,8 +332,9 @@ static void iq2_xxs_to_f32(const void *row, float *y, int64_t n) {
             for (int l = 0; l < 4; l++, y += 8) {
                 const uint64_t g = ds_iq2xxs_grid[(aux[0] >> 8 * l) & 0xff];
                 const uint8_t signs = ds_iq2_signs[(aux[1] >> 7 * l) & 127];
-                /* a negation, not a product with -1: compilers make one of the other, and the
-                   two differ in a NaN's sign (the SIMD dequantizers must give these bits) */
+                /* ggml multiplies by -1.f or 1.f; a negation gives the same numbers, and a NaN
+                   scale's sign no longer depends on whether the compiler folds x * -1 into -x
+                   (gcc does at -O3, not in the sanitizer build) */
                 for (int j = 0; j < 8; j++) {
                     const float v = db * grid_byte(g, j);
                     y[j] = signs >> j & 1 ? -v : v;

@@ -566,6 +566,187 @@ DEFINE_DOTS(iq4_xs, block_iq4_xs, block_q8_K, w256, sum1, QK_K)
 DEFINE_DOTS(iq2_xxs, block_iq2_xxs, block_q8_K, w256, sum1, QK_K)
 DEFINE_DOTS(iq1_s, block_iq1_s, block_q8_K, w256, sum1, QK_K)
 
+/* ---- dequantizers: the scalar to_f32's floats bit for bit ----
+
+   The unpackers above give the quants as int8 (exact in float); each kernel then does the scalar
+   code's float operations on them in its order: a multiply, then a subtract or add where the
+   scalar code has one, never fused. Which NaN a sum of two NaNs keeps depends on the operand
+   order the compiler picks (gcc takes a + b and b + a for the same), so the tests hold these
+   kernels to the scalar bits on NaN and infinite scales too. */
+
+static inline float32x4_t widen4(int8x16_t q, int k) {
+    int16x8_t h = k < 2 ? vmovl_s8(vget_low_s8(q)) : vmovl_high_s8(q);
+    int32x4_t w = k % 2 ? vmovl_high_s16(h) : vmovl_s16(vget_low_s16(h));
+    return vcvtq_f32_s32(w);
+}
+
+/* y[0..15] = q * d */
+static inline void mul16(float *y, int8x16_t q, float d) {
+    const float32x4_t vd = vdupq_n_f32(d);
+    for (int k = 0; k < 4; k++) vst1q_f32(y + 4 * k, vmulq_f32(vd, widen4(q, k)));
+}
+
+/* y[0..15] = d * q - m */
+static inline void mul_sub16(float *y, int8x16_t q, float d, float m) {
+    const float32x4_t vd = vdupq_n_f32(d), vm = vdupq_n_f32(m);
+    for (int k = 0; k < 4; k++) vst1q_f32(y + 4 * k, vsubq_f32(vmulq_f32(vd, widen4(q, k)), vm));
+}
+
+/* y[0..15] = q * d + m */
+static inline void mul_add16(float *y, int8x16_t q, float d, float m) {
+    const float32x4_t vd = vdupq_n_f32(d), vm = vdupq_n_f32(m);
+    for (int k = 0; k < 4; k++) vst1q_f32(y + 4 * k, vaddq_f32(vmulq_f32(widen4(q, k), vd), vm));
+}
+
+/* The 32-element formats: q * d, or q * d + m for those with a minimum. */
+#define DEQUANT32(name, wblock)                                                              \
+    static void name##_dequant(const void *row, float *y, int64_t n) {                      \
+        const wblock *b = row;                                                               \
+        for (int64_t i = 0; i < n / QK; i++, y += QK) {                                      \
+            w32 w;                                                                           \
+            name##_unpack(&b[i], &w);                                                        \
+            mul16(y, w.q[0], h2f(b[i].d));                                                   \
+            mul16(y + 16, w.q[1], h2f(b[i].d));                                              \
+        }                                                                                    \
+    }
+#define DEQUANT32_MIN(name, wblock)                                                          \
+    static void name##_dequant(const void *row, float *y, int64_t n) {                      \
+        const wblock *b = row;                                                               \
+        for (int64_t i = 0; i < n / QK; i++, y += QK) {                                      \
+            w32 w;                                                                           \
+            name##_unpack(&b[i], &w);                                                        \
+            mul_add16(y, w.q[0], h2f(b[i].d), h2f(b[i].m));                                  \
+            mul_add16(y + 16, w.q[1], h2f(b[i].d), h2f(b[i].m));                             \
+        }                                                                                    \
+    }
+
+DEQUANT32(q4_0, block_q4_0)
+DEQUANT32(q5_0, block_q5_0)
+DEQUANT32(q8_0, block_q8_0)
+DEQUANT32(iq4_nl, block_iq4_nl)
+DEQUANT32_MIN(q4_1, block_q4_1)
+DEQUANT32_MIN(q5_1, block_q5_1)
+
+static void q2_K_dequant(const void *row, float *y, int64_t n) {
+    const block_q2_K *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        w256 w;
+        q2_K_unpack(&b[i], &w);
+        const float d = h2f(b[i].d), min = h2f(b[i].dmin);
+        for (int j = 0; j < 16; j++, y += 16)
+            mul_sub16(y, w.q[j], d * w.scale[j], min * (b[i].scales[j] >> 4));
+    }
+}
+
+static void q3_K_dequant(const void *row, float *y, int64_t n) {
+    const block_q3_K *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        w256 w;
+        q3_K_unpack(&b[i], &w);
+        const float d_all = h2f(b[i].d);
+        for (int j = 0; j < 16; j++, y += 16) mul16(y, w.q[j], d_all * w.scale[j]);
+    }
+}
+
+static inline void k4_dequant(const wk4 *w, uint16_t dh, uint16_t dminh, float *y) {
+    const float d = h2f(dh), min = h2f(dminh);
+    for (int j = 0; j < 8; j++) {
+        const float dl = d * w->scale[j], ml = min * w->min[j];
+        mul_sub16(y + 32 * j, w->q[2 * j], dl, ml);
+        mul_sub16(y + 32 * j + 16, w->q[2 * j + 1], dl, ml);
+    }
+}
+
+static void q4_K_dequant(const void *row, float *y, int64_t n) {
+    const block_q4_K *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        wk4 w;
+        q4_K_unpack(&b[i], &w);
+        k4_dequant(&w, b[i].d, b[i].dmin, y);
+    }
+}
+
+static void q5_K_dequant(const void *row, float *y, int64_t n) {
+    const block_q5_K *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        wk4 w;
+        q5_K_unpack(&b[i], &w);
+        k4_dequant(&w, b[i].d, b[i].dmin, y);
+    }
+}
+
+static void q6_K_dequant(const void *row, float *y, int64_t n) {
+    const block_q6_K *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        w256 w;
+        q6_K_unpack(&b[i], &w);
+        const float d = h2f(b[i].d);
+        for (int j = 0; j < 16; j++, y += 16) mul16(y, w.q[j], d * w.scale[j]);
+    }
+}
+
+static void iq4_xs_dequant(const void *row, float *y, int64_t n) {
+    const block_iq4_xs *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        w256 w;
+        iq4_xs_unpack(&b[i], &w);
+        const float d = h2f(b[i].d);
+        for (int ib = 0; ib < 8; ib++, y += 32) {
+            const float dl = d * w.scale[ib];
+            mul16(y, w.q[2 * ib], dl);
+            mul16(y + 16, w.q[2 * ib + 1], dl);
+        }
+    }
+}
+
+/* IQ2_XXS: db * magnitude, then the sign bit flipped as the scalar code's negation does (a NaN
+   scale's sign too, which a product by -1 would keep). */
+static void iq2_xxs_dequant(const void *row, float *y, int64_t n) {
+    const block_iq2_xxs *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = h2f(b[i].d);
+        for (int ib = 0; ib < 8; ib++) {
+            uint32_t aux[2];
+            memcpy(aux, b[i].qs + 4 * ib, 8);
+            const float32x4_t db = vdupq_n_f32(d * (0.5f + (aux[1] >> 28)) * 0.25f);
+            for (int l = 0; l < 4; l++, y += 8) {
+                uint16x8_t g = vmovl_u8(vcreate_u8(ds_iq2xxs_grid[(aux[0] >> 8 * l) & 0xff]));
+                uint8_t s = ds_iq2_signs[(aux[1] >> 7 * l) & 127];
+                /* 0x80 in byte j where sign bit j is set, widened to bit 31 of lane j */
+                uint8x8_t neg = vand_u8(vtst_u8(vdup_n_u8(s), vcreate_u8(0x8040201008040201ull)),
+                                        vdup_n_u8(0x80));
+                uint16x8_t neg16 = vshll_n_u8(neg, 8);
+                for (int h = 0; h < 2; h++) {
+                    uint32x4_t g32 = h ? vmovl_high_u16(g) : vmovl_u16(vget_low_u16(g));
+                    uint32x4_t sign = h ? vshll_high_n_u16(neg16, 16)
+                                        : vshll_n_u16(vget_low_u16(neg16), 16);
+                    uint32x4_t v = vreinterpretq_u32_f32(vmulq_f32(db, vcvtq_f32_u32(g32)));
+                    vst1q_f32(y + 4 * h, vreinterpretq_f32_u32(veorq_u32(v, sign)));
+                }
+            }
+        }
+    }
+}
+
+/* IQ1_S: dl * (grid value + delta), the sum exact. */
+static void iq1_s_dequant(const void *row, float *y, int64_t n) {
+    const block_iq1_s *b = row;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        w256 w;
+        iq1_s_unpack(&b[i], &w);
+        const float d = h2f(b[i].d);
+        for (int ib = 0; ib < 8; ib++) {
+            const float32x4_t dl = vdupq_n_f32(d * w.scale[ib]);
+            const float32x4_t delta = vdupq_n_f32(w.scale[8 + ib] < 0 ? -IQ1S_DELTA : IQ1S_DELTA);
+            for (int h = 0; h < 2; h++, y += 16)
+                for (int k = 0; k < 4; k++) {
+                    float32x4_t q = vaddq_f32(widen4(w.q[2 * ib + h], k), delta);
+                    vst1q_f32(y + 4 * k, vmulq_f32(dl, q));
+                }
+        }
+    }
+}
+
 /* ---- activation quantizers: the scalar ones' bytes ---- */
 
 /* The scalar code's NaN handling depends on where in the block the NaN sits; such a block (never
@@ -675,7 +856,8 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
 #define LEVEL_TABLE ds_simd_neon_table
 #endif
 
-#define BLOCK(T, name) .vec_dot[T] = name##_dot, .vec_dot4[T] = name##_dot4
+#define BLOCK(T, name) \
+    .vec_dot[T] = name##_dot, .vec_dot4[T] = name##_dot4, .dequant[T] = name##_dequant
 
 static const ds_simd_kernels kernels = {
     .name = LEVEL_NAME,

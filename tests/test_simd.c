@@ -8,8 +8,9 @@
    activation quantizers byte for byte, on rows made to hit their corners (rounding ties, NaN,
    infinities, scales that underflow or overflow); dot products of quantized rows and of random
    bytes (every code, every scale) bit for bit where the level claims it (the aarch64 levels
-   repeat the scalar float arithmetic), and four-activation dots bit for bit equal to the single
-   ones. DS_SIMD_EXPECT=name makes the test check that the best level here is that one (the
+   repeat the scalar float arithmetic), four-activation dots bit for bit equal to the single
+   ones, and weight rows widened to float32 with the scalar dequantizers' bits (NaN payloads and
+   signs too). DS_SIMD_EXPECT=name makes the test check that the best level here is that one (the
    aarch64 runs under qemu use it to see the CPU detection at work). */
 #include <math.h>
 #include <setjmp.h>
@@ -312,6 +313,69 @@ static void check_vec_dots(const ds_simd_kernels *k, int exact) {
     }
 }
 
+static uint32_t bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* The offsets of a block's F16 scale fields (d, and dmin or m where there is one). */
+static int f16_fields(ds_type t, int off[2]) {
+    switch (t) {
+    case DS_TYPE_Q4_1: case DS_TYPE_Q5_1: case DS_TYPE_Q4_K: case DS_TYPE_Q5_K:
+        off[0] = 0, off[1] = 2;
+        return 2;
+    case DS_TYPE_Q2_K: off[0] = 80, off[1] = 82; return 2;
+    case DS_TYPE_Q3_K: off[0] = 108; return 1;
+    case DS_TYPE_Q6_K: off[0] = 208; return 1;
+    default: off[0] = 0; return 1;
+    }
+}
+
+/* Widening a weight row gives the scalar dequantizer's floats bit for bit, on quantized rows,
+   random bytes, and random bytes whose F16 scales are infinite, NaN (quiet, signalling, either
+   sign, two of them in one block), subnormal, zero or the largest half. */
+static void check_dequant(const ds_simd_kernels *k) {
+    enum { DN = 32 * 256 }; /* 32 blocks of the largest size */
+    static const uint16_t special[] = {0x7c00, 0xfc00, 0x7e00, 0x7d01, 0xfe33, 0xff01, 0x0001,
+                                       0x83ff, 0x7bff, 0xfbff, 0x0000, 0x8000, 0x0400, 0x3c00};
+    static uint8_t w[DN * 2];
+    static float want[DN], got[DN];
+    for (size_t i = 0; i < sizeof weight_types / sizeof *weight_types; i++) {
+        ds_type t = weight_types[i];
+        const ds_type_traits *ref = ds_quant_scalar_traits(t);
+        if (!k->dequant[t]) fail_msg("%s: no dequant for %s", k->name, ref->name);
+        for (int nb = 1; nb <= 32; nb++) {
+            int n = nb * ref->block_size;
+            /* quantizing is slow under qemu (IQ1_S most): quantized rows up to BN only */
+            for (int kind = n <= BN ? 0 : 1; kind < 3; kind++) {
+                for (int r = 0; r < (n <= BN ? ROWS : 2); r++) {
+                    weight_row(t, w, n, kind == 0 ? 0 : 1);
+                    if (kind == 2) {
+                        int off[2], nf = f16_fields(t, off);
+                        for (int b = 0; b < nb; b++)
+                            for (int f = 0; f < nf; f++) {
+                                uint16_t h = special[(unsigned)((frand() * 0.5f + 0.5f) * 14) % 14];
+                                memcpy(w + (size_t)b * ref->type_size + off[f], &h, 2);
+                            }
+                    }
+                    memset(want, 0xa5, sizeof want);
+                    memset(got, 0xa5, sizeof got); /* and nothing written past n */
+                    ref->to_f32(w, want, n);
+                    k->dequant[t](w, got, n);
+                    for (int j = 0; j < n; j++)
+                        if (memcmp(&got[j], &want[j], sizeof *got))
+                            fail_msg("%s %s dequant kind %d n=%d: element %d (block %d) %.9g "
+                                     "(0x%08x), scalar %.9g (0x%08x)", k->name, ref->name, kind,
+                                     n, j, j / ref->block_size, got[j], bits(got[j]), want[j],
+                                     bits(want[j]));
+                    assert_memory_equal(got + n, want + n, sizeof *got * (size_t)(DN - n));
+                }
+            }
+        }
+    }
+}
+
 static void scalar_level(void **state) {
     (void)state;
     check_level(ds_simd_scalar());
@@ -346,6 +410,7 @@ static void neon_level(void **state) {
     dot4_is_four_dots(k);
     check_act_quant(k);
     check_vec_dots(k, 1);
+    check_dequant(k);
 }
 
 static void dotprod_level(void **state) {
@@ -357,6 +422,7 @@ static void dotprod_level(void **state) {
     dot4_is_four_dots(k);
     check_act_quant(k);
     check_vec_dots(k, 1);
+    check_dequant(k);
 }
 
 /* The level the CPU detection picks, when the caller says which it must be. */
