@@ -19,6 +19,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include "errmsg.h"
 #include "deepseek.h"
 #include "qmix.h"
 #include "safetensors.h"
@@ -35,28 +36,13 @@
 #include <unistd.h>
 
 #define ERR_LEN 1024
+#define fail(err, ...) tool_fail(err, ERR_LEN, __VA_ARGS__)
 #define NAME_LEN 128
 #define MAX_NE 4
 /* Elements decoded per step: bounds the scratch buffer, not the output tensor. */
 #define CHUNK_ELEMS ((size_t)1 << 20)
 
 enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5 };
-
-#if defined(__GNUC__)
-#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
-#else
-#define PRINTF_LIKE(a, b)
-#endif
-
-PRINTF_LIKE(2, 3)
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, ERR_LEN, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ================================================================== options */
 

@@ -1,5 +1,6 @@
 /* imatrix.c - reading llama.cpp's importance matrices as its common_imatrix_load and
    llama-quantize's load_imatrix do, so a quantizer given the same file uses the same weights. */
+#include "errmsg.h"
 #include "imatrix.h"
 #include "deepseek.h"
 
@@ -9,22 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__GNUC__)
-#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
-#else
-#define PRINTF_LIKE(a, b)
-#endif
-
-PRINTF_LIKE(3, 4)
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static char *dup_n(const char *s, size_t n)
 {
@@ -83,14 +68,14 @@ static int legacy_entry(FILE *fp, imatrix *im, int i, const char *path, char *er
     char name[4096];
     if (!read_i32(fp, &len) || len < 0 || len >= (int32_t)sizeof name ||
         fread(name, 1, (size_t)len, fp) != (size_t)len)
-        return fail(err, es, "%s: not an importance matrix (entry %d: no name)", path, i + 1);
+        return tool_fail(err, es, "%s: not an importance matrix (entry %d: no name)", path, i + 1);
     if (!read_i32(fp, &ncall) || !read_i32(fp, &nval) || nval < 1 || nval > (1 << 26))
-        return fail(err, es, "%s: not an importance matrix (entry %d: bad value count)", path, i + 1);
+        return tool_fail(err, es, "%s: not an importance matrix (entry %d: bad value count)", path, i + 1);
     imatrix_entry *e = add_entry(im, name, (size_t)len, (size_t)nval);
     if (!e)
-        return fail(err, es, "out of memory");
+        return tool_fail(err, es, "out of memory");
     if (fread(e->v, sizeof(float), (size_t)nval, fp) != (size_t)nval)
-        return fail(err, es, "%s: entry %d: the file ends in its %d values", path, i + 1, nval);
+        return tool_fail(err, es, "%s: entry %d: the file ends in its %d values", path, i + 1, nval);
     for (int32_t k = 0; ncall > 0 && k < nval; k++)
         e->v[k] = e->v[k] / (float)ncall;
     return 0;
@@ -102,9 +87,9 @@ static int load_legacy(const char *path, imatrix *im, char *err, size_t es)
     int32_t n = 0;
     int rc = 0;
     if (!fp)
-        return fail(err, es, "%s: cannot open: %s", path, strerror(errno));
+        return tool_fail(err, es, "%s: cannot open: %s", path, strerror(errno));
     if (!read_i32(fp, &n) || n < 1)
-        rc = fail(err, es, "%s: not an importance matrix (no entries)", path);
+        rc = tool_fail(err, es, "%s: not an importance matrix (no entries)", path);
     for (int32_t i = 0; rc == 0 && i < n; i++)
         rc = legacy_entry(fp, im, i, path, err, es);
     if (rc == 0)
@@ -198,14 +183,14 @@ static int gguf_entry(const ds_gguf *g, const ds_gguf_tensor_info *sums, imatrix
             counts = t;
     }
     if (!counts.name)
-        return fail(err, es, "%s: %.*s has sums but no counts", path, (int)base, sums->name);
+        return tool_fail(err, es, "%s: %.*s has sums but no counts", path, (int)base, sums->name);
     if (sums->type != DS_TYPE_F32 || counts.type != DS_TYPE_F32)
-        return fail(err, es, "%s: sums and counts of %.*s must be F32", path, (int)base,
+        return tool_fail(err, es, "%s: sums and counts of %.*s must be F32", path, (int)base,
                     sums->name);
     size_t nval = sums->size / 4, ncounts = counts.size / 4, ne0 = nval / ncounts;
     imatrix_entry *e = add_entry(im, sums->name, base, nval);
     if (!e)
-        return fail(err, es, "out of memory");
+        return tool_fail(err, es, "out of memory");
     const float *s = sums->data, *c = counts.data;
     for (size_t j = 0; j < ncounts; j++) {
         float cnt = isfinite(c[j]) && fabsf(c[j]) < 9e18f ? (float)llroundf(c[j]) : 0.0f;
@@ -237,17 +222,17 @@ static int load_gguf(const char *path, imatrix *im, char *err, size_t es)
         return -1;
     int rc = 0;
     if (ds_gguf_n_tensors(g) < 1)
-        rc = fail(err, es, "%s: no importance data in the file", path);
+        rc = tool_fail(err, es, "%s: no importance data in the file", path);
     else if (!has_key(g, "imatrix.datasets") || !has_key(g, "imatrix.chunk_count") ||
              !has_key(g, "imatrix.chunk_size"))
-        rc = fail(err, es, "%s: imatrix.datasets, .chunk_count or .chunk_size is missing", path);
+        rc = tool_fail(err, es, "%s: imatrix.datasets, .chunk_count or .chunk_size is missing", path);
     for (size_t i = 0; rc == 0 && i < ds_gguf_n_tensors(g); i++) {
         ds_gguf_tensor_info t;
         ds_gguf_tensor(g, i, &t);
         if (ends_with(t.name, ".in_sum2"))
             rc = gguf_entry(g, &t, im, path, err, es);
         else if (ends_with(t.name, ".counts") && !imatrix_sums_named(g, t.name))
-            rc = fail(err, es, "%s: %s has no sums", path, t.name);
+            rc = tool_fail(err, es, "%s: %s has no sums", path, t.name);
     }
     if (rc == 0 && ds_gguf_get_int(g, "imatrix.chunk_count", &chunks))
         im->chunks = chunks;
@@ -271,10 +256,10 @@ static int finish(imatrix *im, const char *path, char *err, size_t es)
     qsort(im->e, im->n, sizeof *im->e, cmp_entry);
     for (size_t i = 0; i < im->n; i++) {
         if (i && strcmp(im->e[i - 1].name, im->e[i].name) == 0)
-            return fail(err, es, "%s: %s appears twice", path, im->e[i].name);
+            return tool_fail(err, es, "%s: %s appears twice", path, im->e[i].name);
         for (size_t j = 0; j < im->e[i].n; j++) {
             if (!isfinite(im->e[i].v[j]))
-                return fail(err, es, "%s: %s has a non-finite value", path, im->e[i].name);
+                return tool_fail(err, es, "%s: %s has a non-finite value", path, im->e[i].name);
         }
     }
     return 0;
@@ -286,7 +271,7 @@ int imatrix_load(const char *path, imatrix *im, char *err, size_t err_size)
     FILE *fp = fopen(path, "rb");
     memset(im, 0, sizeof *im);
     if (!fp)
-        return fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+        return tool_fail(err, err_size, "%s: cannot open: %s", path, strerror(errno));
     size_t got = fread(magic, 1, 4, fp);
     fclose(fp);
     int rc = got == 4 && memcmp(magic, "GGUF", 4) == 0 ? load_gguf(path, im, err, err_size)

@@ -5,6 +5,7 @@
    IQ3_* and IQ1_M choose types (IQ3_S, IQ2_S, ...) that have no quantizer here, so those file
    types are refused by name instead. Architecture-specific branches (Falcon, 70B LLaMA) never
    apply to deepseek2 and are left out. */
+#include "errmsg.h"
 #include "qmix.h"
 #include "../quant/quant.h"
 
@@ -15,22 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#if defined(__GNUC__)
-#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
-#else
-#define PRINTF_LIKE(a, b)
-#endif
-
-PRINTF_LIKE(3, 4)
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ================================================================== file types */
 
@@ -112,16 +97,16 @@ const qmix_ftype *qmix_find_ftype(const char *s, char *err, size_t err_size)
         return ft;
     for (size_t i = 0; i < sizeof UNSUPPORTED / sizeof UNSUPPORTED[0]; i++) {
         if (strcasecmp(s, UNSUPPORTED[i]) == 0) {
-            fail(err, err_size,
+            tool_fail(err, err_size,
                  "'%s' is a llama.cpp file type this build cannot write (its mix needs "
                  "quantizers not implemented here)", s);
             return NULL;
         }
     }
     if (strcasecmp(s, "COPY") == 0)
-        fail(err, err_size, "COPY (llama-quantize's unchanged copy) is not offered: copy the file");
+        tool_fail(err, err_size, "COPY (llama-quantize's unchanged copy) is not offered: copy the file");
     else
-        fail(err, err_size, "unknown file type '%s'", s);
+        tool_fail(err, err_size, "unknown file type '%s'", s);
     return NULL;
 }
 
@@ -145,11 +130,11 @@ int qmix_parse_type(const char *s, ds_type *out, char *err, size_t err_size)
         if (!name || strcasecmp(name, s) != 0)
             continue;
         if (!writable((ds_type)t))
-            return fail(err, err_size, "type %s cannot be written by this build", name);
+            return tool_fail(err, err_size, "type %s cannot be written by this build", name);
         *out = (ds_type)t;
         return 0;
     }
-    return fail(err, err_size, "unknown tensor type '%s'", s);
+    return tool_fail(err, err_size, "unknown tensor type '%s'", s);
 }
 
 void qmix_print_ftypes(FILE *fp)
@@ -173,13 +158,13 @@ int qmix_add_rule2(qmix_opts *o, const char *regex, ds_type type, char *err, siz
 {
     qmix_rule *r = realloc(o->rules, (o->n_rules + 1) * sizeof *r);
     if (!r)
-        return fail(err, err_size, "out of memory");
+        return tool_fail(err, err_size, "out of memory");
     o->rules = r;
     int rc = regcomp(&r[o->n_rules].re, regex, REG_EXTENDED | REG_NOSUB | REG_ICASE);
     if (rc != 0) {
         char msg[128];
         regerror(rc, &r[o->n_rules].re, msg, sizeof msg);
-        return fail(err, err_size, "bad regular expression '%s': %s", regex, msg);
+        return tool_fail(err, err_size, "bad regular expression '%s': %s", regex, msg);
     }
     r[o->n_rules++].type = type;
     return 0;
@@ -189,14 +174,14 @@ int qmix_add_rule(qmix_opts *o, const char *spec, char *err, size_t err_size)
 {
     const char *eq = strrchr(spec, '=');
     if (!eq || eq == spec || !eq[1])
-        return fail(err, err_size, "need REGEX=TYPE, got '%s'", spec);
+        return tool_fail(err, err_size, "need REGEX=TYPE, got '%s'", spec);
     ds_type t;
     if (qmix_parse_type(eq + 1, &t, err, err_size) != 0)
         return -1;
     size_t n = (size_t)(eq - spec);
     char *re = malloc(n + 1);
     if (!re)
-        return fail(err, err_size, "out of memory");
+        return tool_fail(err, err_size, "out of memory");
     memcpy(re, spec, n);
     re[n] = '\0';
     int rc = qmix_add_rule2(o, re, t, err, err_size);
@@ -332,9 +317,9 @@ static int layer_of(state *s, int counter, const char *name, int *layer)
     if (s->m->n_expert <= 1)
         return 0;
     if (!blk_number(name, layer))
-        return fail(s->err, s->err_size, "tensor %s: no layer number in its name", name);
+        return tool_fail(s->err, s->err_size, "tensor %s: no layer number in its name", name);
     if (*layer < 0 || *layer >= n)
-        return fail(s->err, s->err_size, "tensor %s: layer %d is not in [0, %lld)", name, *layer,
+        return tool_fail(s->err, s->err_size, "tensor %s: layer %d is not in [0, %lld)", name, *layer,
                     (long long)n);
     return 0;
 }
@@ -591,21 +576,21 @@ static int check_target(const state *s, const qmix_tensor *x, ds_type t)
     if (t == x->type)
         return 0;
     if (!writable(t))
-        return fail(s->err, s->err_size, "tensor %s: type %s cannot be written by this build",
+        return tool_fail(s->err, s->err_size, "tensor %s: type %s cannot be written by this build",
                     x->name, ds_type_name(t));
     if (x->ne[0] % block_of(t) != 0)
-        return fail(s->err, s->err_size,
+        return tool_fail(s->err, s->err_size,
                     "tensor %s: rows of %lld elements are not a multiple of %s's block of %d",
                     x->name, (long long)x->ne[0], ds_type_name(t), block_of(t));
     if (!src || !src->to_f32)
-        return fail(s->err, s->err_size, "tensor %s: cannot convert from type %s", x->name,
+        return tool_fail(s->err, s->err_size, "tensor %s: cannot convert from type %s", x->name,
                     ds_type_name(x->type) ? ds_type_name(x->type) : "?");
     if (!qmix_is_float(x->type) && !s->o->allow_requantize)
-        return fail(s->err, s->err_size,
+        return tool_fail(s->err, s->err_size,
                     "tensor %s is already %s: requantizing it to %s needs --allow-requantize",
                     x->name, ds_type_name(x->type), ds_type_name(t));
     if (ds_quant_traits(t)->needs_imatrix && !s->o->has_imatrix)
-        return fail(s->err, s->err_size,
+        return tool_fail(s->err, s->err_size,
                     "tensor %s: type %s needs an importance matrix (--imatrix FILE)", x->name,
                     ds_type_name(t));
     return 0;
@@ -641,7 +626,7 @@ int qmix_plan(const qmix_opts *o, const qmix_model *m, const qmix_tensor *t, siz
         if (tensor_type(&s, x, ty) != 0)
             return -1;
         if (allows_quant(o, x) && !o->has_imatrix && requires_imatrix(x->name, *ty, s.ft))
-            return fail(err, err_size,
+            return tool_fail(err, err_size,
                         "tensor %s: %s in file type %s needs an importance matrix (--imatrix FILE)",
                         x->name, ds_type_name(*ty), o->ftype->name);
         if (check_target(&s, x, *ty) != 0)

@@ -14,6 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include "errmsg.h"
 #include "deepseek.h"
 #include "imatrix.h"
 #include "qmix.h"
@@ -29,24 +30,9 @@
 #include <unistd.h>
 
 #define ERR_LEN 1024
+#define fail(err, ...) tool_fail(err, ERR_LEN, __VA_ARGS__)
 /* Elements converted per slab: 64 MiB of float32 input, whatever the tensor's size. */
 #define SLAB_ELEMS ((size_t)16 << 20)
-
-#if defined(__GNUC__)
-#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
-#else
-#define PRINTF_LIKE(a, b)
-#endif
-
-PRINTF_LIKE(2, 3)
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, ERR_LEN, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ================================================================== options */
 

@@ -5,6 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include "errmsg.h"
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -60,19 +61,6 @@ static const struct {
     [SAFETENSORS_F8_E5M2] = {"F8_E5M2", 1},
 };
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 const char *safetensors_dtype_name(safetensors_dtype t)
 {
@@ -112,10 +100,10 @@ static int parse_shape(const safetensors_file *f, const char *name, const cJSON 
                        safetensors_tensor *t, char *err, size_t es)
 {
     if (!cJSON_IsArray(shape))
-        return fail(err, es, "%s: tensor '%s': shape missing or not an array", f->path, name);
+        return tool_fail(err, es, "%s: tensor '%s': shape missing or not an array", f->path, name);
     int n = cJSON_GetArraySize(shape);
     if (n > SAFETENSORS_MAX_DIMS)
-        return fail(err, es, "%s: tensor '%s': %d dimensions, at most %d supported", f->path, name,
+        return tool_fail(err, es, "%s: tensor '%s': %d dimensions, at most %d supported", f->path, name,
                     n, SAFETENSORS_MAX_DIMS);
     int64_t count = 1;
     int i = 0;
@@ -124,10 +112,10 @@ static int parse_shape(const safetensors_file *f, const char *name, const cJSON 
     {
         uint64_t v;
         if (json_uint(d, &v) != 0)
-            return fail(err, es, "%s: tensor '%s': shape[%d] is not a non-negative integer",
+            return tool_fail(err, es, "%s: tensor '%s': shape[%d] is not a non-negative integer",
                         f->path, name, i);
         if (v != 0 && (uint64_t)count > (uint64_t)INT64_MAX / v)
-            return fail(err, es, "%s: tensor '%s': element count overflows", f->path, name);
+            return tool_fail(err, es, "%s: tensor '%s': element count overflows", f->path, name);
         count *= (int64_t)v;
         t->shape[i++] = (int64_t)v;
     }
@@ -143,11 +131,11 @@ static int parse_range(const safetensors_file *f, const char *name, const cJSON 
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 ||
         json_uint(cJSON_GetArrayItem(offs, 0), &b) != 0 ||
         json_uint(cJSON_GetArrayItem(offs, 1), &e) != 0)
-        return fail(err, es, "%s: tensor '%s': data_offsets must be two non-negative integers",
+        return tool_fail(err, es, "%s: tensor '%s': data_offsets must be two non-negative integers",
                     f->path, name);
     uint64_t data_size = f->map_size - data_start;
     if (b > e || e > data_size)
-        return fail(err, es,
+        return tool_fail(err, es,
                     "%s: tensor '%s': data_offsets [%llu, %llu] outside the data section "
                     "(%llu bytes at offset %llu)",
                     f->path, name, (unsigned long long)b, (unsigned long long)e,
@@ -155,7 +143,7 @@ static int parse_range(const safetensors_file *f, const char *name, const cJSON 
     uint64_t need = (uint64_t)t->n_elements;
     size_t es_ = DTYPES[t->dtype].size;
     if (need > (e - b) / es_ || need * es_ != e - b)
-        return fail(err, es,
+        return tool_fail(err, es,
                     "%s: tensor '%s' at offset %llu: %llu bytes, but %lld elements of %s need "
                     "%llu",
                     f->path, name, (unsigned long long)(data_start + b),
@@ -173,10 +161,10 @@ static int parse_entry(safetensors_file *f, const cJSON *e, uint64_t data_start,
 {
     const char *name = e->string;
     if (!cJSON_IsObject(e))
-        return fail(err, es, "%s: header entry '%s' is not an object", f->path, name);
+        return tool_fail(err, es, "%s: header entry '%s' is not an object", f->path, name);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     if (!cJSON_IsString(dt) || dtype_from_name(dt->valuestring, &t->dtype) != 0)
-        return fail(err, es, "%s: tensor '%s': unknown or missing dtype%s%s", f->path, name,
+        return tool_fail(err, es, "%s: tensor '%s': unknown or missing dtype%s%s", f->path, name,
                     cJSON_IsString(dt) ? " " : "", cJSON_IsString(dt) ? dt->valuestring : "");
     if (parse_shape(f, name, cJSON_GetObjectItemCaseSensitive(e, "shape"), t, err, es) != 0)
         return -1;
@@ -186,7 +174,7 @@ static int parse_entry(safetensors_file *f, const cJSON *e, uint64_t data_start,
     t->path = f->path;
     t->name = strdup(name);
     if (!t->name)
-        return fail(err, es, "%s: out of memory", f->path);
+        return tool_fail(err, es, "%s: out of memory", f->path);
     return 0;
 }
 
@@ -209,7 +197,7 @@ static int check_overlap(const safetensors_file *f, char *err, size_t es)
     for (size_t i = 1; i < f->n; i++) {
         const safetensors_tensor *p = &f->tensors[i - 1], *t = &f->tensors[i];
         if (t->file_offset < p->file_offset + p->n_bytes)
-            return fail(err, es, "%s: tensors '%s' and '%s' overlap at offset %llu", f->path,
+            return tool_fail(err, es, "%s: tensors '%s' and '%s' overlap at offset %llu", f->path,
                         p->name, t->name, (unsigned long long)t->file_offset);
     }
     return 0;
@@ -220,7 +208,7 @@ static int check_duplicates(const safetensors_tensor **by_name, size_t n, char *
 {
     for (size_t i = 1; i < n; i++) {
         if (strcmp(by_name[i - 1]->name, by_name[i]->name) == 0)
-            return fail(err, es, "tensor '%s' appears twice (%s, %s)", by_name[i]->name,
+            return tool_fail(err, es, "tensor '%s' appears twice (%s, %s)", by_name[i]->name,
                         by_name[i - 1]->path, by_name[i]->path);
     }
     return 0;
@@ -233,7 +221,7 @@ static int build_index(safetensors_file *f, char *err, size_t es)
         return -1;
     f->by_name = malloc((f->n ? f->n : 1) * sizeof *f->by_name);
     if (!f->by_name)
-        return fail(err, es, "%s: out of memory", f->path);
+        return tool_fail(err, es, "%s: out of memory", f->path);
     for (size_t i = 0; i < f->n; i++)
         f->by_name[i] = &f->tensors[i];
     qsort(f->by_name, f->n, sizeof *f->by_name, cmp_name);
@@ -246,14 +234,14 @@ static int parse_entries(safetensors_file *f, const cJSON *root, uint64_t data_s
     size_t cap = (size_t)cJSON_GetArraySize(root);
     f->tensors = calloc(cap ? cap : 1, sizeof *f->tensors);
     if (!f->tensors)
-        return fail(err, es, "%s: out of memory", f->path);
+        return tool_fail(err, es, "%s: out of memory", f->path);
     const cJSON *e;
     cJSON_ArrayForEach(e, root)
     {
         if (e->string && strcmp(e->string, "__metadata__") == 0)
             continue;
         if (!e->string)
-            return fail(err, es, "%s: header entry without a name", f->path);
+            return tool_fail(err, es, "%s: header entry without a name", f->path);
         if (parse_entry(f, e, data_start, &f->tensors[f->n], err, es) != 0)
             return -1;
         f->n++;
@@ -273,19 +261,19 @@ static int only_spaces(const char *p, const char *end)
 static int parse_header(safetensors_file *f, char *err, size_t es)
 {
     if (f->map_size < 8)
-        return fail(err, es, "%s: %zu bytes, too short for a safetensors file", f->path,
+        return tool_fail(err, es, "%s: %zu bytes, too short for a safetensors file", f->path,
                     f->map_size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | f->map[i];
     if (hlen > f->map_size - 8 || hlen > MAX_HEADER_BYTES)
-        return fail(err, es, "%s: header length %llu at offset 0 exceeds the file (%zu bytes)%s",
+        return tool_fail(err, es, "%s: header length %llu at offset 0 exceeds the file (%zu bytes)%s",
                     f->path, (unsigned long long)hlen, f->map_size,
                     hlen > MAX_HEADER_BYTES ? " or the 100 MB limit" : "");
     /* cJSON wants a terminated string; the mapping has none. */
     char *text = malloc((size_t)hlen + 1);
     if (!text)
-        return fail(err, es, "%s: out of memory", f->path);
+        return tool_fail(err, es, "%s: out of memory", f->path);
     memcpy(text, f->map + 8, (size_t)hlen);
     text[hlen] = '\0';
     const char *end = NULL;
@@ -294,11 +282,11 @@ static int parse_header(safetensors_file *f, char *err, size_t es)
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= text && at <= text + hlen ? (size_t)(at - text) + 8 : 8;
-        rc = fail(err, es, "%s: header is not valid JSON (near byte offset %zu)", f->path, off);
+        rc = tool_fail(err, es, "%s: header is not valid JSON (near byte offset %zu)", f->path, off);
     } else if (!cJSON_IsObject(root)) {
-        rc = fail(err, es, "%s: header at offset 8 is not a JSON object", f->path);
+        rc = tool_fail(err, es, "%s: header at offset 8 is not a JSON object", f->path);
     } else if (!only_spaces(end, text + hlen)) {
-        rc = fail(err, es, "%s: trailing bytes after the header JSON at offset %zu", f->path,
+        rc = tool_fail(err, es, "%s: trailing bytes after the header JSON at offset %zu", f->path,
                   (size_t)(end - text) + 8);
     } else {
         rc = parse_entries(f, root, 8 + hlen, err, es);
@@ -312,22 +300,22 @@ static int map_file(safetensors_file *f, char *err, size_t es)
 {
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, es, "%s: cannot open: %s", f->path, strerror(errno));
+        return tool_fail(err, es, "%s: cannot open: %s", f->path, strerror(errno));
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) != 0) {
-        rc = fail(err, es, "%s: cannot stat: %s", f->path, strerror(errno));
+        rc = tool_fail(err, es, "%s: cannot stat: %s", f->path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        rc = fail(err, es, "%s: not a regular file", f->path);
+        rc = tool_fail(err, es, "%s: not a regular file", f->path);
     } else if (st.st_size < 8) {
-        rc = fail(err, es, "%s: %lld bytes, too short for a safetensors file", f->path,
+        rc = tool_fail(err, es, "%s: %lld bytes, too short for a safetensors file", f->path,
                   (long long)st.st_size);
     } else if ((uint64_t)st.st_size > SIZE_MAX) {
-        rc = fail(err, es, "%s: too large to map", f->path);
+        rc = tool_fail(err, es, "%s: too large to map", f->path);
     } else {
         void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
-            rc = fail(err, es, "%s: cannot map: %s", f->path, strerror(errno));
+            rc = tool_fail(err, es, "%s: cannot map: %s", f->path, strerror(errno));
         } else {
             f->map = p;
             f->map_size = (size_t)st.st_size;
@@ -343,7 +331,7 @@ int safetensors_open(const char *path, safetensors_file **out, char *err, size_t
     safetensors_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
-        return fail(err, err_size, "%s: out of memory", path);
+        return tool_fail(err, err_size, "%s: out of memory", path);
     }
     if (map_file(f, err, err_size) != 0 || parse_header(f, err, err_size) != 0) {
         safetensors_close(f);
@@ -430,7 +418,7 @@ static int read_text(const char *path, char **out, char *err, size_t es)
     *out = NULL;
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return fail(err, es, "%s: cannot open: %s", path, strerror(errno));
+        return tool_fail(err, es, "%s: cannot open: %s", path, strerror(errno));
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = 0;
@@ -439,7 +427,7 @@ static int read_text(const char *path, char **out, char *err, size_t es)
             size_t ncap = cap ? cap * 2 : 65536 * 2;
             char *nb = ncap > MAX_INDEX_BYTES + 65536 * 2 ? NULL : realloc(buf, ncap);
             if (!nb) {
-                rc = fail(err, es, "%s: too large or out of memory", path);
+                rc = tool_fail(err, es, "%s: too large or out of memory", path);
                 break;
             }
             buf = nb;
@@ -449,7 +437,7 @@ static int read_text(const char *path, char **out, char *err, size_t es)
         len += got;
         if (got < 65536) {
             if (ferror(fp))
-                rc = fail(err, es, "%s: read error", path);
+                rc = tool_fail(err, es, "%s: read error", path);
             break;
         }
     }
@@ -479,7 +467,7 @@ static int add_file(safetensors_dir *d, const char *dir, const char *name, char 
 {
     char *path = join_path(dir, name);
     if (!path)
-        return fail(err, es, "%s: out of memory", dir);
+        return tool_fail(err, es, "%s: out of memory", dir);
     safetensors_file *f;
     int rc = safetensors_open(path, &f, err, es);
     free(path);
@@ -494,7 +482,7 @@ static int open_names(safetensors_dir *d, const char *dir, char **names, size_t 
 {
     d->files = calloc(n ? n : 1, sizeof *d->files);
     if (!d->files)
-        return fail(err, es, "%s: out of memory", dir);
+        return tool_fail(err, es, "%s: out of memory", dir);
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && strcmp(names[i - 1], names[i]) == 0)
             continue;
@@ -511,14 +499,14 @@ static int shard_names(const char *ipath, const cJSON *wm, char ***out, size_t *
     size_t cap = (size_t)cJSON_GetArraySize(wm);
     char **names = calloc(cap ? cap : 1, sizeof *names);
     if (!names)
-        return fail(err, es, "%s: out of memory", ipath);
+        return tool_fail(err, es, "%s: out of memory", ipath);
     size_t k = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, wm)
     {
         if (!cJSON_IsString(e) || !(names[k] = strdup(e->valuestring))) {
             free_strs(names, k);
-            return fail(err, es, "%s: weight_map entry '%s' is not a file name", ipath,
+            return tool_fail(err, es, "%s: weight_map entry '%s' is not a file name", ipath,
                         e->string ? e->string : "?");
         }
         k++;
@@ -548,7 +536,7 @@ static int check_weight_map(const safetensors_dir *d, const char *dir, const cha
         const safetensors_file *f = path ? file_named(d, path) : NULL;
         free(path);
         if (!f || !safetensors_find(f, e->string))
-            return fail(err, es, "%s: weight_map puts '%s' in %s, which does not hold it", ipath,
+            return tool_fail(err, es, "%s: weight_map puts '%s' in %s, which does not hold it", ipath,
                         e->string, e->valuestring);
     }
     return 0;
@@ -565,7 +553,7 @@ static int open_index(safetensors_dir *d, const char *dir, const char *ipath, ch
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     int rc;
     if (!root || !cJSON_IsObject(wm)) {
-        rc = fail(err, es, "%s: not JSON with a weight_map object", ipath);
+        rc = tool_fail(err, es, "%s: not JSON with a weight_map object", ipath);
     } else {
         char **names = NULL;
         size_t n = 0;
@@ -590,7 +578,7 @@ static int open_listing(safetensors_dir *d, const char *dir, char *err, size_t e
 {
     DIR *dp = opendir(dir);
     if (!dp)
-        return fail(err, es, "%s: cannot list: %s", dir, strerror(errno));
+        return tool_fail(err, es, "%s: cannot list: %s", dir, strerror(errno));
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -602,20 +590,20 @@ static int open_listing(safetensors_dir *d, const char *dir, char *err, size_t e
             size_t ncap = cap ? cap * 2 : 16;
             char **nn = realloc(names, ncap * sizeof *nn);
             if (!nn) {
-                rc = fail(err, es, "%s: out of memory", dir);
+                rc = tool_fail(err, es, "%s: out of memory", dir);
                 break;
             }
             names = nn;
             cap = ncap;
         }
         if (!(names[n] = strdup(de->d_name)))
-            rc = fail(err, es, "%s: out of memory", dir);
+            rc = tool_fail(err, es, "%s: out of memory", dir);
         else
             n++;
     }
     closedir(dp);
     if (rc == 0 && n == 0)
-        rc = fail(err, es,
+        rc = tool_fail(err, es,
                   "%s: no model.safetensors.index.json, model.safetensors or *.safetensors", dir);
     if (rc == 0) {
         qsort(names, n, sizeof *names, cmp_str);
@@ -633,7 +621,7 @@ static int merge_tensors(safetensors_dir *d, const char *dir, char *err, size_t 
     d->all = malloc((n ? n : 1) * sizeof *d->all);
     d->by_name = malloc((n ? n : 1) * sizeof *d->by_name);
     if (!d->all || !d->by_name)
-        return fail(err, es, "%s: out of memory", dir);
+        return tool_fail(err, es, "%s: out of memory", dir);
     for (size_t i = 0; i < d->n_files; i++) {
         for (size_t j = 0; j < d->files[i]->n; j++)
             d->all[d->n_all++] = &d->files[i]->tensors[j];
@@ -655,7 +643,7 @@ static int open_dir_files(safetensors_dir *d, const char *dir, char *err, size_t
     char *single = join_path(dir, "model.safetensors");
     int rc;
     if (!index || !single) {
-        rc = fail(err, es, "%s: out of memory", dir);
+        rc = tool_fail(err, es, "%s: out of memory", dir);
     } else if (file_exists(index)) {
         rc = open_index(d, dir, index, err, es);
     } else if (file_exists(single)) {
@@ -675,7 +663,7 @@ int safetensors_dir_open(const char *dir, safetensors_dir **out, char *err, size
     *out = NULL;
     safetensors_dir *d = calloc(1, sizeof *d);
     if (!d)
-        return fail(err, err_size, "%s: out of memory", dir);
+        return tool_fail(err, err_size, "%s: out of memory", dir);
     if (open_dir_files(d, dir, err, err_size) != 0 || merge_tensors(d, dir, err, err_size) != 0) {
         safetensors_dir_close(d);
         return -1;
@@ -804,7 +792,7 @@ static float element_f32(safetensors_dtype t, const unsigned char *p)
 static int check_count(const safetensors_tensor *t, size_t n, char *err, size_t es)
 {
     if ((uint64_t)n != (uint64_t)t->n_elements)
-        return fail(err, es, "%s: tensor '%s': %lld elements, caller expects %zu", t->path,
+        return tool_fail(err, es, "%s: tensor '%s': %lld elements, caller expects %zu", t->path,
                     t->name, (long long)t->n_elements, n);
     return 0;
 }
@@ -837,7 +825,7 @@ int safetensors_read_f32_at(const safetensors_tensor *t, size_t first, float *ds
                             char *err, size_t err_size)
 {
     if (first > (uint64_t)t->n_elements || n > (uint64_t)t->n_elements - first)
-        return fail(err, err_size, "%s: tensor '%s': elements [%zu, +%zu) outside its %lld",
+        return tool_fail(err, err_size, "%s: tensor '%s': elements [%zu, +%zu) outside its %lld",
                     t->path, t->name, first, n, (long long)t->n_elements);
     read_f32_span(t, first, dst, n);
     return 0;
@@ -849,7 +837,7 @@ int safetensors_read_i32(const safetensors_tensor *t, int32_t *dst, size_t n, ch
     if (check_count(t, n, err, err_size) != 0)
         return -1;
     if (!is_signed_int(t->dtype) && !is_unsigned_int(t->dtype))
-        return fail(err, err_size, "%s: tensor '%s' is %s, not an integer type", t->path,
+        return tool_fail(err, err_size, "%s: tensor '%s' is %s, not an integer type", t->path,
                     t->name, DTYPES[t->dtype].name);
     size_t sz = DTYPES[t->dtype].size;
     const unsigned char *p = t->data;
@@ -863,7 +851,7 @@ int safetensors_read_i32(const safetensors_tensor *t, int32_t *dst, size_t n, ch
         else
             s = v > INT32_MAX ? (int64_t)INT32_MAX + 1 : (int64_t)v;
         if (s < INT32_MIN || s > INT32_MAX)
-            return fail(err, err_size, "%s: tensor '%s': element %zu at offset %llu does not fit "
+            return tool_fail(err, err_size, "%s: tensor '%s': element %zu at offset %llu does not fit "
                         "int32", t->path, t->name, i,
                         (unsigned long long)(t->file_offset + i * sz));
         dst[i] = (int32_t)s;
