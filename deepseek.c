@@ -838,6 +838,17 @@ typedef struct {
     ds_weight gate_sh, up_sh, down_sh;       /* shared experts, fused */
 } ds_layer;
 
+/* The first multi-token-prediction module (DeepSeek-V3 paper 2.2), llama.cpp's blk.N.nextn.*
+   with N = n_layer: the main model's final-normed hidden state h[i] and the embedding of the
+   token after it, each normalised, concatenated [embedding; h] and projected back to the model
+   width, go through one more decoder layer and a head of their own: logits for token i + 2. */
+typedef struct {
+    bool present;
+    const float *enorm, *hnorm, *head_norm;
+    ds_weight eh_proj, embd, head; /* embd / head: the main model's when the file shares them */
+    ds_layer layer;
+} ds_nextn;
+
 typedef struct ds_vocab ds_vocab;
 
 struct ds_model {
@@ -848,6 +859,7 @@ struct ds_model {
     ds_weight tok_embd, output;
     const float *output_norm;
     ds_layer *layers;
+    ds_nextn mtp;
     float **owned; /* 1-D tensors widened to float32 */
     size_t n_owned;
     int bos, eos;
@@ -1064,6 +1076,30 @@ static ds_status load_ffn(loader *L, ds_layer *l, int il) {
     return DS_OK;
 }
 
+/* Files converted without the MTP layer may still count it in nextn_predict_layers: without
+   its projection the model simply has no MTP; with it, the rest must be there. */
+static ds_status load_mtp(loader *L) {
+    ds_model *m = L->m;
+    const ds_hparams *hp = &m->hp;
+    const int il = hp->n_layer;
+    const int64_t D = hp->n_embd;
+    ds_nextn *n = &m->mtp;
+    if (hp->n_nextn < 1) return DS_OK;
+    TRY(bindf(L, &n->eh_proj, il, "nextn.eh_proj.weight", 2 * D, D, 1, false));
+    if (!n->eh_proj.data) return DS_OK;
+    TRY(bind_vecf(L, &n->enorm, il, "nextn.enorm.weight", D, true));
+    TRY(bind_vecf(L, &n->hnorm, il, "nextn.hnorm.weight", D, true));
+    TRY(bind_vecf(L, &n->head_norm, il, "nextn.shared_head_norm.weight", D, true));
+    TRY(bindf(L, &n->embd, il, "nextn.embed_tokens.weight", D, hp->n_vocab, 1, false));
+    TRY(bindf(L, &n->head, il, "nextn.shared_head_head.weight", D, hp->n_vocab, 1, false));
+    if (!n->embd.data) n->embd = m->tok_embd;
+    if (!n->head.data) n->head = m->output;
+    TRY(load_attention(L, &n->layer, il));
+    TRY(load_ffn(L, &n->layer, il)); /* always MoE: il >= the leading dense layers */
+    n->present = true;
+    return DS_OK;
+}
+
 static ds_status load_tensors(loader *L) {
     ds_model *m = L->m;
     const ds_hparams *hp = &m->hp;
@@ -1082,7 +1118,7 @@ static ds_status load_tensors(loader *L) {
         TRY(load_attention(L, &m->layers[il], il));
         TRY(load_ffn(L, &m->layers[il], il));
     }
-    return DS_OK;
+    return load_mtp(L);
 }
 
 static void describe(ds_model *m) {
@@ -1157,6 +1193,7 @@ ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_
 int ds_model_n_vocab(const ds_model *m) { return m->hp.n_vocab; }
 int ds_model_n_ctx_train(const ds_model *m) { return m->hp.n_ctx_train; }
 int ds_model_n_layer(const ds_model *m) { return m->hp.n_layer; }
+int ds_model_has_mtp(const ds_model *m) { return m->mtp.present; }
 int ds_model_bos(const ds_model *m) { return m->bos; }
 int ds_model_eos(const ds_model *m) { return m->eos; }
 const char *ds_model_desc(const ds_model *m) { return m->desc; }
@@ -2907,6 +2944,12 @@ struct ds_context {
     float *logits;
     size_t logits_cap;
     int n_logits;
+    /* multi-token prediction (params.mtp): the final-normed hidden states of the last ds_eval
+       call's tokens, from position hid_pos0; the MTP layer's cache is valid below mtp_past */
+    bool mtp;
+    float *hid, *mtp_in, *mtp_logits;
+    size_t hid_cap, mtp_logits_cap;
+    int hid_pos0, n_hid, mtp_past, n_mtp_logits;
     char err[256];
 };
 
@@ -3409,14 +3452,20 @@ static void ffn(ds_context *ctx, const ds_layer *l, int il, int T) {
     }
 }
 
-/* Logits of the last n_out tokens of the batch into out. */
+/* Logits of the last n_out tokens of the batch into out. With MTP on, every token's
+   final-normed state is kept for ds_eval_mtp. */
 static void head(ds_context *ctx, int T, int n_out, float *out) {
     const ds_model *m = ctx->m;
     const int D = m->hp.n_embd;
-    if (n_out == 0) return;
-    const float *x = ctx->x + (size_t)(T - n_out) * D;
-    rmsnorm_rows(ctx->xn, D, x, D, m->output_norm, D, n_out, m->hp.rms_eps);
-    matmul(ctx, &m->output, ctx->xn, D, n_out, out, m->hp.n_vocab);
+    float *h = ctx->xn;
+    int n_norm = n_out;
+    if (ctx->mtp) {
+        h = ctx->hid + (size_t)ctx->n_hid * D;
+        n_norm = T;
+        ctx->n_hid += T;
+    }
+    rmsnorm_rows(h, D, ctx->x + (size_t)(T - n_norm) * D, D, m->output_norm, D, n_norm, m->hp.rms_eps);
+    if (n_out) matmul(ctx, &m->output, h + (size_t)(n_norm - n_out) * D, D, n_out, out, m->hp.n_vocab);
 }
 
 static void forward(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out) {
@@ -3468,7 +3517,7 @@ static void rope_table(ds_context *ctx) {
 }
 
 ds_context_params ds_context_default_params(void) {
-    ds_context_params p = {0, 0, 0};
+    ds_context_params p = {0, 0, 0, 0};
     return p;
 }
 
@@ -3477,7 +3526,7 @@ static int max_i(int a, int b) { return a > b ? a : b; }
 /* Widest row any matmul reads (and the router's 4 x n_expert): bounds a widened row in the
    per-thread scratch and the BLAS panels. */
 static int widest_row(const ds_hparams *hp) {
-    const int widths[] = {hp->n_embd, hp->q_lora_rank, hp->kv_lora_rank + hp->dr, hp->dn, hp->n_ff,
+    const int widths[] = {hp->n_embd * (hp->n_nextn ? 2 : 1), hp->q_lora_rank, hp->kv_lora_rank + hp->dr, hp->dn, hp->n_ff,
                           hp->n_ff_exp * max_i(hp->n_expert_shared, 1), hp->n_head * hp->dv, 4 * hp->n_expert};
     int w = 1;
     for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) w = max_i(w, widths[i]);
@@ -3502,7 +3551,8 @@ static bool alloc_buffers(ds_context *ctx) {
     const size_t row = kv_row(hp), K = (size_t)hp->n_expert_used, E = (size_t)hp->n_expert;
     const size_t F = (size_t)max_i(max_i(hp->n_ff, hp->n_ff_exp * hp->n_expert_shared), hp->n_embd);
     bool ok = true;
-    ctx->kv = alloc_f((size_t)hp->n_layer * (size_t)ctx->n_ctx * row, &ok);
+    ctx->kv = alloc_f((size_t)(hp->n_layer + ctx->mtp) * (size_t)ctx->n_ctx * row, &ok);
+    if (ctx->mtp) ctx->mtp_in = alloc_f(B * 2 * D, &ok);
     ctx->rope = alloc_f((size_t)ctx->n_ctx * (size_t)hp->dr, &ok);
     ctx->x = alloc_f(B * D, &ok);
     ctx->xn = alloc_f(B * D, &ok);
@@ -3548,7 +3598,7 @@ void ds_context_free(ds_context *ctx) {
     pool_free(ctx->pool);
     float *f[] = {ctx->kv, ctx->rope, ctx->x, ctx->xn, ctx->tmp, ctx->qa, ctx->q, ctx->kva, ctx->qk, ctx->lat,
                   ctx->att, ctx->ffa, ctx->ffb, ctx->router, ctx->moe_w, ctx->moe_out, ctx->exp_h, ctx->scratch,
-                  ctx->blas_scratch, ctx->logits};
+                  ctx->blas_scratch, ctx->logits, ctx->hid, ctx->mtp_in, ctx->mtp_logits};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     int32_t *n[] = {ctx->moe_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
     for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
@@ -3573,6 +3623,12 @@ ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **o
     ctx->n_threads = p->n_threads ? p->n_threads : ds_physical_cores();
     ctx->n_batch = p->n_batch ? p->n_batch : 512;
     if (ctx->n_batch > ctx->n_ctx) ctx->n_batch = ctx->n_ctx;
+    if (p->mtp && !m->mtp.present) {
+        free(ctx);
+        return fail(DS_ERR_ARG, err, err_size, "%s has no multi-token-prediction layer (blk.%d.nextn.*)", m->file->path,
+                    m->hp.n_layer);
+    }
+    ctx->mtp = p->mtp != 0;
     if (!alloc_buffers(ctx) || !(ctx->pool = pool_new(ctx->n_threads))) {
         ds_context_free(ctx);
         return fail(DS_ERR_NOMEM, err, err_size, "out of memory for a context of %d positions", p->n_ctx);
@@ -3593,6 +3649,24 @@ static ds_status ctx_fail(ds_context *ctx, ds_status s, const char *fmt, ...) {
     return s;
 }
 
+/* Makes *buf hold at least n floats. */
+static int grow(float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return 0;
+    float *p = realloc(*buf, n * sizeof *p);
+    if (!p) return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+static ds_status check_tokens(ds_context *ctx, const int32_t *tokens, int n_tokens) {
+    const int V = ctx->m->hp.n_vocab;
+    for (int i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return ctx_fail(ctx, DS_ERR_ARG, "token %d at batch index %d is outside the vocabulary [0, %d)", tokens[i], i, V);
+    return DS_OK;
+}
+
 ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_logits) {
     const int V = ctx->m->hp.n_vocab;
     ctx->err[0] = 0;
@@ -3601,16 +3675,12 @@ ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_
     if (n_tokens > ctx->n_ctx - ctx->n_past)
         return ctx_fail(ctx, DS_ERR_CONTEXT_FULL, "%d tokens do not fit: %d of the context's %d positions are used",
                         n_tokens, ctx->n_past, ctx->n_ctx);
-    for (int i = 0; i < n_tokens; i++)
-        if (tokens[i] < 0 || tokens[i] >= V)
-            return ctx_fail(ctx, DS_ERR_ARG, "token %d at batch index %d is outside the vocabulary [0, %d)", tokens[i], i, V);
-    size_t need = (size_t)(all_logits ? n_tokens : 1) * (size_t)V;
-    if (need > ctx->logits_cap) {
-        float *p = realloc(ctx->logits, need * sizeof *p);
-        if (!p) return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for %zu logits", need);
-        ctx->logits = p;
-        ctx->logits_cap = need;
-    }
+    TRY(check_tokens(ctx, tokens, n_tokens));
+    if (grow(&ctx->logits, &ctx->logits_cap, (size_t)(all_logits ? n_tokens : 1) * (size_t)V) ||
+        (ctx->mtp && grow(&ctx->hid, &ctx->hid_cap, (size_t)n_tokens * (size_t)ctx->m->hp.n_embd)))
+        return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the logits of %d tokens", n_tokens);
+    ctx->hid_pos0 = ctx->n_past;
+    ctx->n_hid = 0;
     for (int i = 0; i < n_tokens; i += ctx->n_batch) {
         int T = n_tokens - i < ctx->n_batch ? n_tokens - i : ctx->n_batch;
         bool last = i + T == n_tokens;
@@ -3621,6 +3691,57 @@ ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_
     return DS_OK;
 }
 
+/* The MTP module over kept hidden rows [r0, r0 + T), whose tokens were followed by next[0..T),
+   at their positions; the logits of the last n_out rows into out. */
+static void forward_mtp(ds_context *ctx, int r0, const int32_t *next, int T, int n_out, float *out) {
+    const ds_model *m = ctx->m;
+    const ds_nextn *n = &m->mtp;
+    const int D = m->hp.n_embd, saved = ctx->n_past;
+    const float eps = m->hp.rms_eps;
+    for (int t = 0; t < T; t++) {
+        float *in = ctx->mtp_in + (size_t)t * 2 * D;
+        n->embd.tr->to_f32(n->embd.data + (size_t)next[t] * n->embd.row_size, ctx->tmp, D);
+        rmsnorm(in, ctx->tmp, n->enorm, D, eps);
+        rmsnorm(in + D, ctx->hid + (size_t)(r0 + t) * D, n->hnorm, D, eps);
+    }
+    matmul(ctx, &n->eh_proj, ctx->mtp_in, 2 * D, T, ctx->x, D);
+    ctx->n_past = ctx->hid_pos0 + r0;
+    attention(ctx, &n->layer, m->hp.n_layer, T);
+    ffn(ctx, &n->layer, m->hp.n_layer, T);
+    ctx->n_past = saved;
+    if (n_out == 0) return;
+    rmsnorm_rows(ctx->xn, D, ctx->x + (size_t)(T - n_out) * D, D, n->head_norm, D, n_out, eps);
+    matmul(ctx, &n->head, ctx->xn, D, n_out, out, m->hp.n_vocab);
+}
+
+ds_status ds_eval_mtp(ds_context *ctx, const int32_t *next, int n, int all_logits) {
+    const int V = ctx->m->hp.n_vocab;
+    ctx->err[0] = 0;
+    ctx->n_mtp_logits = 0;
+    if (!ctx->mtp) return ctx_fail(ctx, DS_ERR_ARG, "multi-token prediction is off in this context (ds_context_params.mtp)");
+    if (n < 1 || !next || n > ctx->n_hid)
+        return ctx_fail(ctx, DS_ERR_ARG, "%d next tokens given for the %d tokens of the last evaluation", n, ctx->n_hid);
+    if (ctx->mtp_past < ctx->hid_pos0)
+        return ctx_fail(ctx, DS_ERR_ARG, "the MTP layer has not seen positions %d to %d: run it after every evaluation",
+                        ctx->mtp_past, ctx->hid_pos0 - 1);
+    TRY(check_tokens(ctx, next, n));
+    if (grow(&ctx->mtp_logits, &ctx->mtp_logits_cap, (size_t)(all_logits ? n : 1) * (size_t)V))
+        return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the MTP logits of %d tokens", n);
+    for (int i = 0; i < n; i += ctx->n_batch) {
+        int T = n - i < ctx->n_batch ? n - i : ctx->n_batch;
+        if (all_logits) forward_mtp(ctx, i, next + i, T, T, ctx->mtp_logits + (size_t)i * V);
+        else forward_mtp(ctx, i, next + i, T, i + T == n ? 1 : 0, ctx->mtp_logits);
+    }
+    ctx->mtp_past = ctx->hid_pos0 + n;
+    ctx->n_mtp_logits = all_logits ? n : 1;
+    return DS_OK;
+}
+
+const float *ds_mtp_logits(const ds_context *ctx, int i) {
+    if (i < 0 || i >= ctx->n_mtp_logits) return NULL;
+    return ctx->mtp_logits + (size_t)i * ctx->m->hp.n_vocab;
+}
+
 const float *ds_logits(const ds_context *ctx, int i) {
     if (i < 0 || i >= ctx->n_logits) return NULL;
     return ctx->logits + (size_t)i * ctx->m->hp.n_vocab;
@@ -3629,13 +3750,16 @@ const float *ds_logits(const ds_context *ctx, int i) {
 int ds_context_n_past(const ds_context *ctx) { return ctx->n_past; }
 int ds_context_n_ctx(const ds_context *ctx) { return ctx->n_ctx; }
 int ds_context_n_threads(const ds_context *ctx) { return ctx->n_threads; }
-void ds_context_reset(ds_context *ctx) { ctx->n_past = 0; ctx->n_logits = 0; }
+void ds_context_reset(ds_context *ctx) { ctx->n_past = ctx->mtp_past = ctx->n_hid = 0; ctx->n_logits = ctx->n_mtp_logits = 0; }
 
 ds_status ds_context_rewind(ds_context *ctx, int n_past) {
     if (n_past < 0 || n_past > ctx->n_past)
         return ctx_fail(ctx, DS_ERR_ARG, "rewind to %d: the context holds %d positions", n_past, ctx->n_past);
     ctx->n_past = n_past; /* later positions are simply overwritten */
-    ctx->n_logits = 0;
+    if (ctx->mtp_past > n_past) ctx->mtp_past = n_past;
+    /* hidden states of tokens still in the sequence stay usable by ds_eval_mtp */
+    ctx->n_hid = n_past - ctx->hid_pos0 < ctx->n_hid ? (n_past > ctx->hid_pos0 ? n_past - ctx->hid_pos0 : 0) : ctx->n_hid;
+    ctx->n_logits = ctx->n_mtp_logits = 0;
     return DS_OK;
 }
 const char *ds_context_error(const ds_context *ctx) { return ctx->err; }

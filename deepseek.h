@@ -43,6 +43,22 @@
    OpenBLAS, creating a context sets OpenBLAS to one thread (process-wide): the workers call
    sgemm on fixed panels themselves.
 
+   MTP
+   DeepSeek-V3 and R1 carry a multi-token-prediction (MTP) layer that guesses the token after
+   next; it is the draft model of speculative decoding. A context made with params.mtp = 1
+   keeps the final-normed hidden state of every token of the last ds_eval call (llama.cpp's
+   blk.N.nextn.* convention: h is the input of the output head) and a cache for the MTP layer.
+   ds_eval_mtp then combines each such token's state with the token that followed it:
+
+       ds_eval(ctx, toks, n, 0);                       // toks[0..n) at positions p..p+n
+       next = sample(ds_logits(ctx, 0));
+       // rows i < n - 1 are followed by toks[i + 1], the last by next
+       ds_eval_mtp(ctx, followers, n, 0);              // followers = toks[1..n) + next
+       draft = argmax(ds_mtp_logits(ctx, 0));          // a guess of the token after next
+
+   Run it after every ds_eval (the MTP layer attends to its own earlier positions, so none may
+   be skipped). ds_context_rewind keeps both caches consistent.
+
    ERRORS
    Functions return a ds_status. Loading and context creation write a one-line message into the
    caller's buffer; ds_eval's message is read with ds_context_error. The library never prints
@@ -124,6 +140,7 @@ void ds_model_free(ds_model *m);
 int ds_model_n_vocab(const ds_model *m);
 int ds_model_n_ctx_train(const ds_model *m); /* context_length from the file */
 int ds_model_n_layer(const ds_model *m);     /* decoder layers used for the logits (MTP excluded) */
+int ds_model_has_mtp(const ds_model *m);     /* the file has a multi-token-prediction layer (see MTP) */
 int ds_model_bos(const ds_model *m);         /* -1 when the file names none */
 int ds_model_eos(const ds_model *m);
 /* One line describing the model: architecture, sizes, MLA layout, routing. */
@@ -247,6 +264,7 @@ typedef struct {
     int n_ctx;     /* positions the KV cache holds; 0 = min(model context, 4096) */
     int n_threads; /* worker threads including the caller; 0 = physical cores */
     int n_batch;   /* most tokens evaluated together; larger batches are split; 0 = 512 */
+    int mtp;       /* 1: keep what ds_eval_mtp needs (the model must have an MTP layer); 0 = off */
 } ds_context_params;
 
 ds_context_params ds_context_default_params(void);
@@ -259,6 +277,11 @@ ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_
 /* Logits of token i of the last batch (n_vocab floats), or NULL if not kept. */
 const float *ds_logits(const ds_context *ctx, int i);
 int ds_context_n_past(const ds_context *ctx); /* positions filled */
+/* Multi-token prediction (see MTP above): next[i] is the token that followed token i of the
+   last ds_eval call (i < n <= that call's n_tokens); row i's logits predict the token after
+   next[i]. Kept like ds_eval's: every row's with all_logits, else the last row's. */
+ds_status ds_eval_mtp(ds_context *ctx, const int32_t *next, int n, int all_logits);
+const float *ds_mtp_logits(const ds_context *ctx, int i);
 int ds_context_n_ctx(const ds_context *ctx);
 int ds_context_n_threads(const ds_context *ctx);
 void ds_context_reset(ds_context *ctx); /* forget the sequence; keep the memory */
