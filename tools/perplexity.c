@@ -1,0 +1,231 @@
+/* deepseek-perplexity - a model's perplexity on a text, by llama-perplexity's method.
+
+   deepseek-perplexity -m model.gguf -f text.txt [-c 512] [--chunks N] [-t N]
+
+   The text is tokenized once (with the model's BOS). It is cut into consecutive,
+   non-overlapping windows of c tokens (a shorter tail is dropped); each window is evaluated
+   from an empty cache with its first token replaced by BOS, and only the second half of each
+   window is scored, so every scored token has at least c/2 tokens of context. Per window the
+   running perplexity is printed as llama-perplexity prints it ([1]12.3456,[2]...), then
+   "Final estimate: PPL = X +/- E", E being the standard error of the mean negative
+   log-likelihood carried through exp. Numbers are comparable with llama-perplexity's on the
+   same file, text and -c.
+
+   --mtp also runs the model's multi-token-prediction layer over each window and reports how
+   often its first choice is the token after next (given the true next token), over the same
+   scored positions, beside the main model's next-token accuracy. */
+#include "deepseek.h"
+#include "args.h"
+#include "text.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *PROG = "deepseek-perplexity";
+
+typedef struct {
+    const char *model, *file;
+    int n_ctx, n_chunks, n_threads, mtp;
+} ppl_args;
+
+static void usage(FILE *fp) {
+    fputs("usage: deepseek-perplexity -m MODEL.gguf -f FILE [-c N] [--chunks N] [-t N]\n"
+          "\n"
+          "Perplexity of the model on the text of FILE, as llama-perplexity computes it: windows of\n"
+          "N tokens, each started with BOS, scored on their second half.\n"
+          "\n"
+          "  -m, --model FILE   GGUF model\n"
+          "  -f, --file FILE    the text ('-' for stdin); invalid UTF-8 is replaced by U+FFFD\n"
+          "  -c, --ctx-size N   window length in tokens (default 512, at most the model's context)\n"
+          "      --chunks N     score at most the first N windows (default: all)\n"
+          "  -t, --threads N    threads (default: physical cores)\n"
+          "      --mtp          also the MTP layer's next-next-token accuracy (DeepSeek-V3 / R1)\n"
+          "  -h, --help         this help\n",
+          fp);
+}
+
+static int parse_args(int argc, char **argv, ppl_args *a) {
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage(stdout); exit(0); }
+        else if (!strcmp(o, "--mtp")) a->mtp = 1;
+        else if (v && (!strcmp(o, "-m") || !strcmp(o, "--model"))) a->model = argv[++i];
+        else if (v && (!strcmp(o, "-f") || !strcmp(o, "--file"))) a->file = argv[++i];
+        else if (v && (!strcmp(o, "-c") || !strcmp(o, "--ctx-size"))) bad = args_int(PROG, o, argv[++i], 4, 1 << 20, &a->n_ctx);
+        else if (v && !strcmp(o, "--chunks")) bad = args_int(PROG, o, argv[++i], 1, 1 << 30, &a->n_chunks);
+        else if (v && (!strcmp(o, "-t") || !strcmp(o, "--threads"))) bad = args_int(PROG, o, argv[++i], 1, 1024, &a->n_threads);
+        else { fprintf(stderr, "%s: %s: unknown option or missing value (see -h)\n", PROG, o); return -1; }
+        if (bad) return -1;
+    }
+    if (!a->model) { fprintf(stderr, "%s: no model given (-m FILE)\n", PROG); return -1; }
+    if (!a->file) { fprintf(stderr, "%s: no text given (-f FILE)\n", PROG); return -1; }
+    return 0;
+}
+
+/* -log p(target) under softmax(logits), in double. */
+static double token_nll(const float *logits, int n_vocab, int target) {
+    float mx = logits[0];
+    for (int i = 1; i < n_vocab; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0.0;
+    for (int i = 0; i < n_vocab; i++) sum += exp((double)logits[i] - mx);
+    return log(sum) - ((double)logits[target] - mx);
+}
+
+/* The running sums of the per-token negative log-likelihood and its square; top-1 hits of the
+   main model and of the MTP layer. */
+typedef struct {
+    double nll, nll2;
+    long count, hits, mtp_hits, mtp_count;
+} ppl_sum;
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) b = x[i] > x[b] ? i : b;
+    return b;
+}
+
+static double ppl_value(const ppl_sum *s) { return exp(s->nll / (double)s->count); }
+
+/* llama-perplexity's error estimate: the standard error of the mean nll, times PPL. */
+static double ppl_stderr(const ppl_sum *s) {
+    double mean = s->nll / (double)s->count, var = s->nll2 / (double)s->count - mean * mean;
+    return s->count > 1 && var > 0 ? sqrt(var / (double)(s->count - 1)) * ppl_value(s) : 0.0;
+}
+
+static int32_t *tokenize_file(const ds_model *m, const char *path, int *n_out) {
+    size_t len;
+    char *text = text_read_file(PROG, path, &len);
+    if (text) text = text_repair(PROG, path, text, &len);
+    if (!text) return NULL;
+    if (len >= INT_MAX) {
+        fprintf(stderr, "%s: %s: too long (%zu bytes; at most %d)\n", PROG, path, len, INT_MAX - 1);
+        free(text);
+        return NULL;
+    }
+    char err[512];
+    int32_t *ids = malloc((len + 1) * sizeof *ids); /* never more tokens than bytes + BOS */
+    int n = ids ? ds_tokenize(m, text, len, ds_model_add_bos(m), ids, (int)(len + 1), err, sizeof err) : -1;
+    if (!ids) fprintf(stderr, "%s: out of memory\n", PROG);
+    else if (n < 0) fprintf(stderr, "%s: %s: %s\n", PROG, path, err);
+    if (n < 0) { free(ids); ids = NULL; }
+    free(text);
+    *n_out = n;
+    return ids;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* MTP row j guesses ids[j + 2] from the state at j and the true ids[j + 1]. */
+static int score_mtp(ds_context *ctx, const int32_t *ids, int n_ctx, int n_vocab, ppl_sum *s) {
+    if (ds_eval_mtp(ctx, ids + 1, n_ctx - 1, 1) != DS_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, ds_context_error(ctx));
+        return -1;
+    }
+    for (int j = n_ctx / 2; j < n_ctx - 2; j++) {
+        s->mtp_hits += argmax(ds_mtp_logits(ctx, j), n_vocab) == ids[j + 2];
+        s->mtp_count++;
+    }
+    return 0;
+}
+
+/* Evaluates a window and adds its second half's nll to s. */
+static int score_window(ds_context *ctx, const int32_t *ids, int n_ctx, int bos, int n_vocab, int mtp, ppl_sum *s) {
+    int32_t *win = malloc((size_t)n_ctx * sizeof *win);
+    if (!win) { fprintf(stderr, "%s: out of memory\n", PROG); return -1; }
+    memcpy(win, ids, (size_t)n_ctx * sizeof *win);
+    if (bos >= 0) win[0] = bos;
+    ds_context_reset(ctx);
+    ds_status st = ds_eval(ctx, win, n_ctx, 1);
+    free(win);
+    if (st != DS_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, ds_context_error(ctx));
+        return -1;
+    }
+    for (int j = n_ctx / 2; j < n_ctx - 1; j++) {
+        double nll = token_nll(ds_logits(ctx, j), n_vocab, ids[j + 1]);
+        s->nll += nll;
+        s->nll2 += nll * nll;
+        s->count++;
+        s->hits += argmax(ds_logits(ctx, j), n_vocab) == ids[j + 1];
+    }
+    return mtp ? score_mtp(ctx, ids, n_ctx, n_vocab, s) : 0;
+}
+
+static int run(const ppl_args *a, ds_model *m) {
+    int n_tok;
+    int32_t *ids = tokenize_file(m, a->file, &n_tok);
+    if (!ids) return 1;
+    int n_ctx = a->n_ctx ? a->n_ctx : 512, train = ds_model_n_ctx_train(m);
+    if (train > 0 && n_ctx > train) {
+        if (a->n_ctx) fprintf(stderr, "%s: -c %d is longer than the model's context (%d)\n", PROG, n_ctx, train);
+        if (a->n_ctx) { free(ids); return 1; }
+        n_ctx = train;
+    }
+    int n_chunks = n_tok / n_ctx;
+    if (a->n_chunks && a->n_chunks < n_chunks) n_chunks = a->n_chunks;
+    if (n_chunks < 1) {
+        fprintf(stderr, "%s: %s has %d tokens, fewer than one window of %d (use a smaller -c)\n", PROG, a->file,
+                n_tok, n_ctx);
+        free(ids);
+        return 1;
+    }
+    char err[512];
+    ds_context_params p = ds_context_default_params();
+    p.n_ctx = n_ctx;
+    p.n_batch = n_ctx;
+    p.n_threads = a->n_threads;
+    p.mtp = a->mtp;
+    ds_context *ctx;
+    if (ds_context_new(m, &p, &ctx, err, sizeof err) != DS_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        free(ids);
+        return 1;
+    }
+    fprintf(stderr, "%s: %d tokens, %d windows of %d, scoring %d tokens each, %d threads\n", PROG, n_tok, n_chunks,
+            n_ctx, n_ctx - 1 - n_ctx / 2, ds_context_n_threads(ctx));
+    int tty = isatty(fileno(stderr)), rc = 0;
+    ppl_sum s = {0};
+    double t0 = now_s();
+    for (int w = 0; w < n_chunks && rc == 0; w++) {
+        rc = score_window(ctx, ids + (size_t)w * n_ctx, n_ctx, ds_model_add_bos(m) ? ds_model_bos(m) : -1,
+                          ds_model_n_vocab(m), a->mtp, &s);
+        if (rc == 0 && w == 0 && tty)
+            fprintf(stderr, "%s: %.2f s per window, about %.0f s in all\n", PROG, now_s() - t0,
+                    (now_s() - t0) * n_chunks);
+        if (rc == 0) printf("[%d]%.4f,%s", w + 1, ppl_value(&s), w + 1 == n_chunks ? "\n" : "");
+        fflush(stdout);
+    }
+    if (rc == 0)
+        printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl_value(&s), ppl_stderr(&s));
+    if (rc == 0 && a->mtp)
+        printf("MTP: next-next-token accuracy %.2f%% (%ld of %ld); main model's next-token accuracy %.2f%%\n",
+               100.0 * (double)s.mtp_hits / (double)s.mtp_count, s.mtp_hits, s.mtp_count,
+               100.0 * (double)s.hits / (double)s.count);
+    ds_context_free(ctx);
+    free(ids);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    ppl_args a = {0};
+    if (parse_args(argc, argv, &a) != 0) return 2;
+    char err[512];
+    ds_model *m;
+    if (ds_model_load(a.model, &m, err, sizeof err) != DS_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return 1;
+    }
+    int rc = run(&a, m);
+    ds_model_free(m);
+    return rc;
+}
