@@ -9,7 +9,6 @@ import argparse
 import json
 import math
 import os
-import random
 import sys
 import time
 
@@ -21,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe      # noqa: E402
 import corpus   # noqa: E402
 from st import save_safetensors  # noqa: E402
-from model import Config, MoE, Transformer  # noqa: E402
+from model import Config, Transformer  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
