@@ -2,7 +2,8 @@
 # Build the library, tools and tests, then run the test suite twice: a release build (with
 # OpenBLAS for prompt processing), and a build with AddressSanitizer + UndefinedBehaviorSanitizer
 # (leaks included) without OpenBLAS, so both matmul paths meet the reference logits. Installs missing
-# Debian packages first: the compiler and build tools, cJSON, cmocka, OpenBLAS.
+# Debian packages first: the compiler and build tools, cJSON, cmocka, OpenBLAS, and the word list
+# (wamerican) the default model's test reads.
 #
 # Then the aarch64 kernels: the library and the kernel tests cross-built with Debian's cross gcc
 # and run under qemu-user, once per SIMD level (see cross_tests below). Needs the packages
@@ -13,7 +14,7 @@ set -eu
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 # shellcheck disable=SC2086
-need_pkgs $BUILD_PKGS libcmocka-dev libopenblas-dev
+need_pkgs $BUILD_PKGS libcmocka-dev libopenblas-dev wamerican
 
 build() { # dir, extra meson options...
     dir=$1
