@@ -1,20 +1,15 @@
 #!/bin/sh
-# Build deepseek and run the default model. Installs missing Debian packages first: the
-# compiler and build tools and cJSON.
+# Build deepseek and run the default model on a prompt. Installs missing Debian packages first:
+# the compiler and build tools, cJSON and PCRE2.
 #
-# Until a trained model ships in models/, the default model is the tiny random-weight
-# DeepSeek-V3 checkpoint of the test suite (tests/data/tiny-v3), converted here with our own
-# deepseek-convert. Its weights are random, so its output is meaningless ids, not text: what
-# this shows is the whole path (HF checkpoint -> GGUF -> load -> prefill -> greedy decoding).
+# The default model, models/brown-v3.gguf, is a 15.5 M-parameter DeepSeek-V3 (MLA, DeepSeekMoE
+# with sigmoid group-limited routing, an MTP layer) trained on the Brown corpus by tools/train;
+# see models/README.md. Arguments are passed on to deepseek (e.g. -p "It was" -n 200 --temp 0).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 # shellcheck disable=SC2086
 need_pkgs $BUILD_PKGS
 if [ -f build/build.ninja ]; then quiet meson setup --reconfigure build; else quiet meson setup build; fi
-quiet meson compile -C build deepseek:executable deepseek-convert
-model=build/tiny-v3.gguf
-[ -f "$model" ] || build/deepseek-convert tests/data/tiny-v3 -o "$model" --tokenizer tests/data/tokenizer-tiny
-echo "prompt ids: 0 285 365 734 229 484 862 777"
-echo "generated ids (greedy):"
-build/deepseek -m "$model" --ids "0 285 365 734 229 484 862 777" -n 24 --temp 0 --print-ids --ignore-eos "$@"
+quiet meson compile -C build deepseek:executable
+build/deepseek -m models/brown-v3.gguf -p "The" -n 120 "$@"
