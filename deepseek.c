@@ -3758,7 +3758,8 @@ ds_status ds_context_rewind(ds_context *ctx, int n_past) {
     ctx->n_past = n_past; /* later positions are simply overwritten */
     if (ctx->mtp_past > n_past) ctx->mtp_past = n_past;
     /* hidden states of tokens still in the sequence stay usable by ds_eval_mtp */
-    ctx->n_hid = n_past - ctx->hid_pos0 < ctx->n_hid ? (n_past > ctx->hid_pos0 ? n_past - ctx->hid_pos0 : 0) : ctx->n_hid;
+    int kept = n_past - ctx->hid_pos0;
+    if (kept < ctx->n_hid) ctx->n_hid = kept > 0 ? kept : 0;
     ctx->n_logits = ctx->n_mtp_logits = 0;
     return DS_OK;
 }

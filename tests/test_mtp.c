@@ -114,6 +114,22 @@ static void rewind_and_redo(void **state) {
     ds_context_free(ctx);
 }
 
+/* Speculative decoding's rejection: after a rewind the accepted tokens' states stay usable. */
+static void rewind_keeps_accepted_states(void **state) {
+    (void)state;
+    ds_context *ctx = new_ctx(1, 2, 0);
+    const int n = g.n_tokens, kept = n - 3;
+    assert_int_equal(ds_eval(ctx, g.tokens, n, 0), DS_OK);
+    assert_int_equal(ds_context_rewind(ctx, kept), DS_OK);
+    assert_int_equal(ds_eval_mtp(ctx, g.tokens + 1, kept + 1, 0), DS_ERR_ARG); /* a dropped state */
+    assert_int_equal(ds_eval_mtp(ctx, g.tokens + 1, kept, 1), DS_OK);
+    double dm = 0;
+    for (int i = 0; i < kept; i++) dm = worst_row(ds_mtp_logits(ctx, i), &g.mtp, i, dm);
+    print_message("after a rewind to %d: MTP max |logit - ref| %.3g\n", kept, dm);
+    assert_true(dm <= g.tol);
+    ds_context_free(ctx);
+}
+
 static void misuse_is_refused(void **state) {
     (void)state;
     ds_context *off = new_ctx(0, 1, 0);
@@ -157,7 +173,8 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_1_thread), cmocka_unit_test(batch_2_threads), cmocka_unit_test(batches_of_5),
-        cmocka_unit_test(token_by_token), cmocka_unit_test(rewind_and_redo), cmocka_unit_test(misuse_is_refused),
+        cmocka_unit_test(token_by_token), cmocka_unit_test(rewind_and_redo), cmocka_unit_test(rewind_keeps_accepted_states),
+        cmocka_unit_test(misuse_is_refused),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(g.tokens);
