@@ -3156,7 +3156,7 @@ static float *kv_at(ds_context *ctx, int il, int pos) {
 /* Queries against the latent cache: one item per (token, head). */
 typedef struct {
     ds_context *ctx;
-    int il, T;
+    int il, pos0, T; /* the batch's tokens are at positions pos0 .. pos0 + T - 1 */
 } attn_job;
 
 static void attn_task(void *arg, int64_t i0, int64_t i1, int tid) {
@@ -3169,7 +3169,7 @@ static void attn_task(void *arg, int64_t i0, int64_t i1, int tid) {
     float *score = ctx->scratch + (size_t)tid * ctx->scratch_len;
     const float *cache = kv_at(ctx, j->il, 0);
     for (int64_t i = i0; i < i1; i++) {
-        int t = (int)(i / H), h = (int)(i % H), n = ctx->n_past + t + 1; /* causal: positions 0..pos */
+        int t = (int)(i / H), h = (int)(i % H), n = j->pos0 + t + 1; /* causal: positions 0..pos */
         const float *q = ctx->qk + ((size_t)t * H + h) * row;
         for (int s = 0; s < n; s++) score[s] = f32->dot_f32(q, cache + s * row, row) * ctx->kq_scale;
         softmax(score, n);
@@ -3218,12 +3218,12 @@ static void project_q(ds_context *ctx, const ds_layer *l, int T) {
 /* The new tokens' normalised latents and rotated shared k_pe go into the cache before any
    score is taken: the batch attends to itself, causally, through it. Each head's q_pe is
    rotated into the rope slot of its absorbed query. */
-static void cache_latents(ds_context *ctx, const ds_layer *l, int il, int T) {
+static void cache_latents(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
     const ds_hparams *hp = &ctx->m->hp;
     const int H = hp->n_head, R = hp->kv_lora_rank, dr = hp->dr, qdim = hp->dn + hp->dr, row = (int)kv_row(hp);
     matmul(ctx, &l->kv_a, ctx->xn, hp->n_embd, T, ctx->kva, row);
     for (int t = 0; t < T; t++) {
-        int pos = ctx->n_past + t;
+        int pos = pos0 + t;
         const float *cs = ctx->rope + (size_t)pos * dr;
         float *dst = kv_at(ctx, il, pos), *src = ctx->kva + (size_t)t * row;
         rmsnorm(dst, src, l->kv_a_norm, R, hp->rms_eps);
@@ -3239,14 +3239,14 @@ static void cache_latents(ds_context *ctx, const ds_layer *l, int il, int T) {
 
 /* MLA, absorbed: q_nope through W_UK into latent space, scores against the cached latents
    and k_pe, the weighted latent through W_UV, the heads through the output projection. */
-static void attention(ds_context *ctx, const ds_layer *l, int il, int T) {
+static void attention(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
     const ds_hparams *hp = &ctx->m->hp;
     const int D = hp->n_embd, H = hp->n_head, R = hp->kv_lora_rank, dn = hp->dn, dv = hp->dv;
     const int qdim = dn + hp->dr, row = (int)kv_row(hp);
     rmsnorm_rows(ctx->xn, D, ctx->x, D, l->attn_norm, D, T, hp->rms_eps);
     project_q(ctx, l, T);
-    cache_latents(ctx, l, il, T);
-    attn_job aj = {ctx, il, T};
+    cache_latents(ctx, l, il, pos0, T);
+    attn_job aj = {ctx, il, pos0, T};
     if (hp->mla_split)
         matmul_heads(ctx, &l->k_b, l->k_b.data, R, (size_t)R * l->k_b.row_size, H, ctx->q, (int64_t)H * qdim, qdim,
                      ctx->qk, (int64_t)H * row, row, T);
@@ -3468,17 +3468,33 @@ static void head(ds_context *ctx, int T, int n_out, float *out) {
     if (n_out) matmul(ctx, &m->output, h + (size_t)(n_norm - n_out) * D, D, n_out, out, m->hp.n_vocab);
 }
 
+/* Embedding rows of T tokens into out (T x n_embd). */
+static void embed(const ds_weight *e, const int32_t *tokens, int T, float *out) {
+    for (int t = 0; t < T; t++) e->tr->to_f32(e->data + (size_t)tokens[t] * e->row_size, out + (size_t)t * e->n_in, e->n_in);
+}
+
 static void forward(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out) {
     const ds_model *m = ctx->m;
-    const int D = m->hp.n_embd;
-    for (int t = 0; t < T; t++)
-        m->tok_embd.tr->to_f32(m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_size, ctx->x + (size_t)t * D, D);
+    embed(&m->tok_embd, tokens, T, ctx->x);
     for (int il = 0; il < m->hp.n_layer; il++) {
-        attention(ctx, &m->layers[il], il, T);
+        attention(ctx, &m->layers[il], il, ctx->n_past, T);
         ffn(ctx, &m->layers[il], il, T);
     }
     head(ctx, T, n_out, out);
     ctx->n_past += T;
+}
+
+/* A pass (forward, forward_mtp) over n tokens in batches of n_batch, keeping the logits of
+   every token (all) or of the last one. */
+typedef void (*pass_fn)(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out);
+
+static void in_batches(ds_context *ctx, pass_fn pass, const int32_t *tokens, int n, int all, float *out) {
+    const int V = ctx->m->hp.n_vocab;
+    for (int i = 0; i < n; i += ctx->n_batch) {
+        int T = n - i < ctx->n_batch ? n - i : ctx->n_batch;
+        if (all) pass(ctx, tokens + i, T, T, out + (size_t)i * V);
+        else pass(ctx, tokens + i, T, i + T == n ? 1 : 0, out);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -3681,34 +3697,29 @@ ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_
         return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the logits of %d tokens", n_tokens);
     ctx->hid_pos0 = ctx->n_past;
     ctx->n_hid = 0;
-    for (int i = 0; i < n_tokens; i += ctx->n_batch) {
-        int T = n_tokens - i < ctx->n_batch ? n_tokens - i : ctx->n_batch;
-        bool last = i + T == n_tokens;
-        if (all_logits) forward(ctx, tokens + i, T, T, ctx->logits + (size_t)i * V);
-        else forward(ctx, tokens + i, T, last ? 1 : 0, ctx->logits);
-    }
+    in_batches(ctx, forward, tokens, n_tokens, all_logits, ctx->logits);
     ctx->n_logits = all_logits ? n_tokens : 1;
     return DS_OK;
 }
 
-/* The MTP module over kept hidden rows [r0, r0 + T), whose tokens were followed by next[0..T),
-   at their positions; the logits of the last n_out rows into out. */
-static void forward_mtp(ds_context *ctx, int r0, const int32_t *next, int T, int n_out, float *out) {
+/* The MTP module over the next T kept hidden rows (positions mtp_past onwards), whose tokens
+   were followed by next[0..T); the logits of the last n_out rows into out. */
+static void forward_mtp(ds_context *ctx, const int32_t *next, int T, int n_out, float *out) {
     const ds_model *m = ctx->m;
     const ds_nextn *n = &m->mtp;
-    const int D = m->hp.n_embd, saved = ctx->n_past;
+    const int D = m->hp.n_embd, pos0 = ctx->mtp_past;
     const float eps = m->hp.rms_eps;
+    const float *hid = ctx->hid + (size_t)(pos0 - ctx->hid_pos0) * D;
+    embed(&n->embd, next, T, ctx->tmp);
     for (int t = 0; t < T; t++) {
         float *in = ctx->mtp_in + (size_t)t * 2 * D;
-        n->embd.tr->to_f32(n->embd.data + (size_t)next[t] * n->embd.row_size, ctx->tmp, D);
-        rmsnorm(in, ctx->tmp, n->enorm, D, eps);
-        rmsnorm(in + D, ctx->hid + (size_t)(r0 + t) * D, n->hnorm, D, eps);
+        rmsnorm(in, ctx->tmp + (size_t)t * D, n->enorm, D, eps);
+        rmsnorm(in + D, hid + (size_t)t * D, n->hnorm, D, eps);
     }
     matmul(ctx, &n->eh_proj, ctx->mtp_in, 2 * D, T, ctx->x, D);
-    ctx->n_past = ctx->hid_pos0 + r0;
-    attention(ctx, &n->layer, m->hp.n_layer, T);
+    attention(ctx, &n->layer, m->hp.n_layer, pos0, T);
     ffn(ctx, &n->layer, m->hp.n_layer, T);
-    ctx->n_past = saved;
+    ctx->mtp_past += T;
     if (n_out == 0) return;
     rmsnorm_rows(ctx->xn, D, ctx->x + (size_t)(T - n_out) * D, D, n->head_norm, D, n_out, eps);
     matmul(ctx, &n->head, ctx->xn, D, n_out, out, m->hp.n_vocab);
@@ -3727,12 +3738,8 @@ ds_status ds_eval_mtp(ds_context *ctx, const int32_t *next, int n, int all_logit
     TRY(check_tokens(ctx, next, n));
     if (grow(&ctx->mtp_logits, &ctx->mtp_logits_cap, (size_t)(all_logits ? n : 1) * (size_t)V))
         return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the MTP logits of %d tokens", n);
-    for (int i = 0; i < n; i += ctx->n_batch) {
-        int T = n - i < ctx->n_batch ? n - i : ctx->n_batch;
-        if (all_logits) forward_mtp(ctx, i, next + i, T, T, ctx->mtp_logits + (size_t)i * V);
-        else forward_mtp(ctx, i, next + i, T, i + T == n ? 1 : 0, ctx->mtp_logits);
-    }
-    ctx->mtp_past = ctx->hid_pos0 + n;
+    ctx->mtp_past = ctx->hid_pos0;
+    in_batches(ctx, forward_mtp, next, n, all_logits, ctx->mtp_logits);
     ctx->n_mtp_logits = all_logits ? n : 1;
     return DS_OK;
 }
