@@ -8,6 +8,7 @@
    time. Every run and the median are printed. Speed belongs here, never in a test. */
 #include "deepseek.h"
 #include "args.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,12 +26,6 @@ typedef struct {
 } bench_args;
 
 int bench_kernels(int argc, char **argv); /* bench_kernels.c */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "args.h"
+#include "clock.h"
 #include "deepseek.h"
 #include "quant/quant.h"
 #include "simd/simd.h"
@@ -45,12 +46,6 @@ typedef struct {
 } kernel_args;
 
 static volatile float sink; /* keeps the results alive */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static ds_vec_dot_fn dot_of(const level *l, ds_type t) {
     return l->k && l->k->vec_dot[t] ? l->k->vec_dot[t] : ds_quant_scalar_traits(t)->vec_dot;

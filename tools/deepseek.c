@@ -6,6 +6,7 @@
    deepseek -m model.gguf --ids "0 1544 318" --temp 0 --print-ids   ids in, ids out */
 #include "deepseek.h"
 #include "args.h"
+#include "clock.h"
 #include "text.h"
 #include "think.h"
 
@@ -169,11 +170,7 @@ static int parse_ids(const char *s, int n_vocab, int32_t **out, int *n_out) {
     return 0;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+static double now_ms(void) { return now_s() * 1e3; }
 
 /* ---- Ctrl-C: stops the answer being generated ---- */
 
@@ -293,18 +290,6 @@ static int dump_logits(const char *path, ds_context *ctx, int n, int n_vocab) {
     return 0;
 }
 
-/* Text to ids, or a message. */
-static int tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t **ids, int *n) {
-    char err[256];
-    *ids = malloc((len + 1) * sizeof **ids);
-    *n = *ids ? ds_tokenize(m, text, len, add_bos, *ids, (int)len + 1, err, sizeof err) : -1;
-    if (*n >= 0) return 0;
-    fprintf(stderr, "deepseek: %s\n", *ids ? err : "out of memory");
-    free(*ids);
-    *ids = NULL;
-    return -1;
-}
-
 static void print_prompt_tokens(const ds_model *m, const int32_t *ids, int n, FILE *fp) {
     for (int i = 0; i < n; i++) {
         size_t len;
@@ -322,7 +307,7 @@ static int prompt_ids(const cli_args *a, const ds_model *m, int32_t **ids, int *
     if (a->prompt && text) len = strlen(text);
     if (text) text = text_repair("deepseek", a->prompt ? "the prompt" : a->file, text, &len);
     if (!text) return -1;
-    int rc = tokenize(m, text, len, ds_model_add_bos(m), ids, n);
+    int rc = text_tokenize("deepseek", NULL, m, text, len, ds_model_add_bos(m), ids, n);
     if (!rc && !*n) { fprintf(stderr, "deepseek: the prompt is empty\n"); free(*ids); rc = -1; }
     if (!rc && text_out) *text_out = text;
     else free(text);
@@ -420,7 +405,7 @@ static int chat_turn(session *S, history *h, text_out *o) {
     int n;
     char *text = render(S->m, h, &len);
     if (!text) { fprintf(stderr, "deepseek: the chat template cannot render this conversation\n"); return -1; }
-    int rc = tokenize(S->m, text, len, 0, &ids, &n); /* the template writes BOS itself */
+    int rc = text_tokenize("deepseek", NULL, S->m, text, len, 0, &ids, &n); /* the template writes BOS itself */
     free(text);
     if (rc) return -1;
     if (S->a->verbose_prompt) print_prompt_tokens(S->m, ids, n, stderr);

@@ -16,14 +16,13 @@
    scored positions, beside the main model's next-token accuracy. */
 #include "deepseek.h"
 #include "args.h"
+#include "clock.h"
 #include "text.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *PROG = "deepseek-perplexity";
@@ -103,26 +102,12 @@ static int32_t *tokenize_file(const ds_model *m, const char *path, int *n_out) {
     char *text = text_read_file(PROG, path, &len);
     if (text) text = text_repair(PROG, path, text, &len);
     if (!text) return NULL;
-    if (len >= INT_MAX) {
-        fprintf(stderr, "%s: %s: too long (%zu bytes; at most %d)\n", PROG, path, len, INT_MAX - 1);
-        free(text);
-        return NULL;
-    }
-    char err[512];
-    int32_t *ids = malloc((len + 1) * sizeof *ids); /* never more tokens than bytes + BOS */
-    int n = ids ? ds_tokenize(m, text, len, ds_model_add_bos(m), ids, (int)(len + 1), err, sizeof err) : -1;
-    if (!ids) fprintf(stderr, "%s: out of memory\n", PROG);
-    else if (n < 0) fprintf(stderr, "%s: %s: %s\n", PROG, path, err);
-    if (n < 0) { free(ids); ids = NULL; }
+    int32_t *ids;
+    int n;
+    text_tokenize(PROG, path, m, text, len, ds_model_add_bos(m), &ids, &n);
     free(text);
     *n_out = n;
     return ids;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* MTP row j guesses ids[j + 2] from the state at j and the true ids[j + 1]. */

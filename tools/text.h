@@ -5,6 +5,7 @@
 #include "deepseek.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,27 @@ static inline char *text_repair(const char *prog, const char *what, char *text, 
     fixed[n] = 0;
     *len = n;
     return fixed;
+}
+
+/* Text to ids in a malloc'd array (never more ids than bytes + BOS), or a message on stderr
+   (naming what, the text's file, when not NULL) and -1. */
+static inline int text_tokenize(const char *prog, const char *what, const ds_model *m, const char *text, size_t len,
+                                int add_bos, int32_t **ids, int *n) {
+    char err[256];
+    *ids = NULL;
+    *n = -1;
+    if (len >= INT_MAX) {
+        fprintf(stderr, "%s: %s: too long (%zu bytes; at most %d)\n", prog, what ? what : "the text", len, INT_MAX - 1);
+        return -1;
+    }
+    *ids = malloc((len + 1) * sizeof **ids);
+    *n = *ids ? ds_tokenize(m, text, len, add_bos, *ids, (int)len + 1, err, sizeof err) : -1;
+    if (*n >= 0) return 0;
+    if (what && *ids) fprintf(stderr, "%s: %s: %s\n", prog, what, err);
+    else fprintf(stderr, "%s: %s\n", prog, *ids ? err : "out of memory");
+    free(*ids);
+    *ids = NULL;
+    return -1;
 }
 
 #endif

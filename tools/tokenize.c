@@ -3,6 +3,7 @@
    deepseek-tokenize -m model.gguf -p "你好, world 12345"
    deepseek-tokenize -m vocab.gguf -f input.txt --pieces */
 #include "deepseek.h"
+#include "clock.h"
 #include "text.h"
 
 #include <stdio.h>
@@ -86,12 +87,6 @@ static int check_round_trip(const ds_model *m, const int32_t *ids, int n, int bo
     if (!same) { fprintf(stderr, "deepseek-tokenize: round trip FAILED: decoding gives %zu bytes, the text has %zu\n", k, len); return -1; }
     fprintf(stderr, "deepseek-tokenize: round trip ok: %d tokens decode to the %zu bytes of text\n", n, len);
     return 0;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int run(const tok_args *a) {
