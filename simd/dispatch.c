@@ -54,25 +54,38 @@ const ds_simd_kernels *ds_simd_avx2(void) {
     return &avx2_k;
 }
 
-/* With VNNI (vpdpbusd, vpdpwssd) where the CPU has it, unless DS_SIMD=avx512 asks for plain
-   AVX-512 F/BW/VL: that is how the tests and the benchmark reach both tables on one CPU. */
-const ds_simd_kernels *ds_simd_avx512(void) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT, once_vnni = PTHREAD_ONCE_INIT;
+static int has_avx512(void) {
     __builtin_cpu_init();
-    int ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && ds_simd_avx2();
-    if (!ok) return NULL;
-    const char *want = getenv("DS_SIMD");
-    if (__builtin_cpu_supports("avx512vnni") && !(want && !strcmp(want, "avx512"))) {
-        pthread_once(&once_vnni, make_avx512vnni);
-        return &avx512vnni_k;
-    }
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && ds_simd_avx2();
+}
+
+const ds_simd_kernels *ds_simd_avx512_plain(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (!has_avx512()) return NULL;
     pthread_once(&once, make_avx512);
     return &avx512_k;
+}
+
+const ds_simd_kernels *ds_simd_avx512_vnni(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (!has_avx512() || !__builtin_cpu_supports("avx512vnni")) return NULL;
+    pthread_once(&once, make_avx512vnni);
+    return &avx512vnni_k;
+}
+
+/* With VNNI (vpdpbusd, vpdpwssd) where the CPU has it, unless DS_SIMD=avx512 asks for plain
+   AVX-512 F/BW/VL. */
+const ds_simd_kernels *ds_simd_avx512(void) {
+    const char *want = getenv("DS_SIMD");
+    const ds_simd_kernels *k = want && !strcmp(want, "avx512") ? NULL : ds_simd_avx512_vnni();
+    return k ? k : ds_simd_avx512_plain();
 }
 #else
 const ds_simd_kernels *ds_simd_avx2(void) { return NULL; }
 const ds_simd_kernels *ds_simd_avx512(void) { return NULL; }
+const ds_simd_kernels *ds_simd_avx512_plain(void) { return NULL; }
+const ds_simd_kernels *ds_simd_avx512_vnni(void) { return NULL; }
 #endif
 
 #if defined(__aarch64__) && defined(DS_SIMD_ARM)

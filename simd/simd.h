@@ -47,7 +47,9 @@ typedef struct {
 /* Each level's table, or NULL when it is not built for this architecture or the CPU lacks it. */
 const ds_simd_kernels *ds_simd_scalar(void);
 const ds_simd_kernels *ds_simd_avx2(void);
-const ds_simd_kernels *ds_simd_avx512(void);
+const ds_simd_kernels *ds_simd_avx512(void);       /* the VNNI table where the CPU has it */
+const ds_simd_kernels *ds_simd_avx512_plain(void); /* AVX-512 F/BW/VL only, even with VNNI */
+const ds_simd_kernels *ds_simd_avx512_vnni(void);  /* NULL without avx512vnni */
 const ds_simd_kernels *ds_simd_neon(void);    /* aarch64: Advanced SIMD, always there */
 const ds_simd_kernels *ds_simd_dotprod(void); /* aarch64 with SDOT / UDOT (Armv8.2 dotprod) */
 

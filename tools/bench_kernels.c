@@ -58,26 +58,13 @@ static ds_act_quant_fn act_of(const level *l, ds_type t) {
     return l->k && l->k->act_quant[t] ? l->k->act_quant[t] : ds_quant_scalar_traits(t)->from_f32;
 }
 
-/* The AVX-512 table as DS_SIMD=value gives it (NULL: unset), the variable restored after. */
-static const ds_simd_kernels *avx512_with(const char *value) {
-    const char *old = getenv("DS_SIMD");
-    char *saved = old ? strdup(old) : NULL;
-    if (value) setenv("DS_SIMD", value, 1);
-    else unsetenv("DS_SIMD");
-    const ds_simd_kernels *k = ds_simd_avx512();
-    if (saved) setenv("DS_SIMD", saved, 1);
-    else unsetenv("DS_SIMD");
-    free(saved);
-    return k;
-}
-
 static int find_levels(level *out) {
     int n = 0;
     out[n++] = (level){"scalar", NULL};
     if (ds_simd_avx2()) out[n++] = (level){"avx2", ds_simd_avx2()};
-    const ds_simd_kernels *plain = avx512_with("avx512"), *best = avx512_with(NULL);
+    const ds_simd_kernels *plain = ds_simd_avx512_plain(), *vnni = ds_simd_avx512_vnni();
     if (plain) out[n++] = (level){"avx512", plain};
-    if (best && best != plain) out[n++] = (level){best->name, best};
+    if (vnni) out[n++] = (level){vnni->name, vnni};
     return n;
 }
 
