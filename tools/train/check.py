@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 from st import read_safetensors, save_safetensors  # noqa: E402
-from model import Config, Transformer  # noqa: E402
+from model import MTP_COPIES, Config, Transformer, hf_name  # noqa: E402
 
 
 def load(hf_dir):
@@ -27,22 +27,9 @@ def load(hf_dir):
     model = Transformer(cfg)
     t = read_safetensors(os.path.join(hf_dir, "model.safetensors"))
     L = cfg.num_hidden_layers
-    sd = {}
-    for k, v in t.items():
-        if k.startswith(f"model.layers.{L}."):
-            k = k[len(f"model.layers.{L}."):]
-            if k in ("embed_tokens.weight", "shared_head.head.weight"):
-                continue
-            if k.startswith("shared_head.norm."):
-                k = "mtp.head_norm." + k[len("shared_head.norm."):]
-            elif k.split(".")[0] in ("enorm", "hnorm", "eh_proj"):
-                k = "mtp." + k
-            else:
-                k = "mtp.block." + k
-        elif k.startswith("model."):
-            k = k[6:]
-        sd[k] = v
-    model.load_state_dict(sd, strict=True)
+    key = {hf_name(k, L): k for k in model.state_dict()}
+    copies = {f"model.layers.{L}.{name}" for name in MTP_COPIES}
+    model.load_state_dict({key[k]: v for k, v in t.items() if k not in copies}, strict=True)
     model.eval()
     return model
 

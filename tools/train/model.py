@@ -63,6 +63,25 @@ class Config:
         return dict(sorted(d.items()))
 
 
+# The MTP module's embedding and output head are the main model's, stored again under its
+# layer as V3's release stores them: HF name under model.layers.{L}. -> the state_dict key.
+MTP_COPIES = {"embed_tokens.weight": "embed_tokens.weight", "shared_head.head.weight": "lm_head.weight"}
+
+
+def hf_name(key, n_layers):
+    """The Hugging Face (V3 release) name of a state_dict key; the MTP module is layer n_layers."""
+    if key.startswith("lm_head"):
+        return key
+    if not key.startswith("mtp."):
+        return "model." + key
+    k = key[4:]
+    if k.startswith("block."):
+        k = k[6:]
+    elif k.startswith("head_norm."):
+        k = "shared_head.norm." + k[10:]
+    return f"model.layers.{n_layers}.{k}"
+
+
 class RMSNorm(nn.Module):
     def __init__(self, n, eps):
         super().__init__()

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe      # noqa: E402
 import corpus   # noqa: E402
 from st import save_safetensors  # noqa: E402
-from model import Config, Transformer  # noqa: E402
+from model import MTP_COPIES, Config, Transformer, hf_name  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -111,26 +111,11 @@ def bf16(t):
 
 def export(model, cfg, out):
     """Hugging Face names; the MTP module is layer num_hidden_layers, as in V3's release."""
-    t = {}
     sd = model.state_dict()
     L = cfg.num_hidden_layers
-    for k, v in sd.items():
-        if k.startswith("mtp."):
-            continue
-        name = ("model." + k) if not k.startswith("lm_head") else k
-        t[name] = v
-    mtp = f"model.layers.{L}."
-    for k, v in sd.items():
-        if not k.startswith("mtp."):
-            continue
-        k = k[4:]
-        if k.startswith("block."):
-            k = k[6:]
-        elif k.startswith("head_norm."):
-            k = "shared_head.norm." + k[10:]
-        t[mtp + k] = v
-    t[mtp + "embed_tokens.weight"] = sd["embed_tokens.weight"]
-    t[mtp + "shared_head.head.weight"] = sd["lm_head.weight"]
+    t = {hf_name(k, L): v for k, v in sd.items()}
+    for name, key in MTP_COPIES.items():
+        t[f"model.layers.{L}.{name}"] = sd[key]
     out_t = {}
     for k, v in sorted(t.items()):
         if k.endswith("e_score_correction_bias"):
