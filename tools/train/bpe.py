@@ -61,6 +61,19 @@ def pretokenize(text):
     return ["".join(BYTE_CHAR[b] for b in p.encode("utf-8")) for p in pieces]
 
 
+def _merge(w, a, b):
+    """The symbols of w with every adjacent (a, b), left to right, made one."""
+    out, j = [], 0
+    while j < len(w):
+        if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
+            out.append(a + b)
+            j += 2
+        else:
+            out.append(w[j])
+            j += 1
+    return out
+
+
 def train(texts, vocab_size):
     """Merges (list of symbol pairs) learned greedily by pair frequency over the pieces."""
     n_merges = vocab_size - len(SPECIAL) - 256 - len(ADDED)
@@ -86,23 +99,13 @@ def train(texts, vocab_size):
         if -c < 2:
             break
         merges.append(p)
-        a, b = p
-        new = a + b
         touched = {}
         for i in where.pop(p, ()):
             w, f = words[i], freq[i]
             for x, y in zip(w, w[1:]):
                 pairs[(x, y)] -= f
                 touched[(x, y)] = True
-            out, j = [], 0
-            while j < len(w):
-                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
-                    out.append(new)
-                    j += 2
-                else:
-                    out.append(w[j])
-                    j += 1
-            words[i] = out
+            out = words[i] = _merge(w, *p)
             for x, y in zip(out, out[1:]):
                 pairs[(x, y)] = pairs.get((x, y), 0) + f
                 where.setdefault((x, y), set()).add(i)
@@ -134,16 +137,7 @@ class Encoder:
             best = min(range(len(w) - 1), key=lambda k: self.rank.get((w[k], w[k + 1]), 1 << 30))
             if (w[best], w[best + 1]) not in self.rank:
                 break
-            a, b = w[best], w[best + 1]
-            out, j = [], 0
-            while j < len(w):
-                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
-                    out.append(a + b)
-                    j += 2
-                else:
-                    out.append(w[j])
-                    j += 1
-            w = out
+            w = _merge(w, w[best], w[best + 1])
         ids = [self.vocab[s] for s in w]
         self.cache[p] = ids
         return ids
