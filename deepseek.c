@@ -64,20 +64,22 @@ static ds_status fail(ds_status s, char *err, size_t err_size, const char *fmt, 
 /* ------------------------------------------------------------------------------------------ */
 /* GGUF reader                                                                                 */
 
+/* clang-format off */
 enum {
     GGUF_U8, GGUF_I8, GGUF_U16, GGUF_I16, GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL, GGUF_STR,
     GGUF_ARR, GGUF_U64, GGUF_I64, GGUF_F64, GGUF_NTYPES
 };
 static const size_t gguf_scalar_size[GGUF_NTYPES] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+/* clang-format on */
 
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGN 32
 
 typedef struct {
     char *key;
-    uint32_t type;     /* GGUF_* */
-    uint32_t arr_type; /* element type when type == GGUF_ARR */
-    uint64_t n;        /* elements when type == GGUF_ARR */
+    uint32_t type;      /* GGUF_* */
+    uint32_t arr_type;  /* element type when type == GGUF_ARR */
+    uint64_t n;         /* elements when type == GGUF_ARR */
     const uint8_t *val; /* the value's bytes (an array's first element) in the mapping */
 } gguf_kv;
 
@@ -122,8 +124,8 @@ static ds_status cur_fail(gguf_cursor *c, const char *fmt, ...) {
 
 static ds_status cur_need(gguf_cursor *c, uint64_t n, const char *what) {
     if (n > c->f->size - c->pos)
-        return cur_fail(c, "%s needs %llu bytes but the file ends after %zu", what,
-                        (unsigned long long)n, c->f->size - c->pos);
+        return cur_fail(c, "%s needs %llu bytes but the file ends after %zu", what, (unsigned long long)n,
+                        c->f->size - c->pos);
     return DS_OK;
 }
 
@@ -174,8 +176,7 @@ static ds_status cur_name(gguf_cursor *c, char **out, const char *what) {
 }
 
 static ds_status skip_value(gguf_cursor *c, uint32_t type, const char *key) {
-    if (type >= GGUF_NTYPES || type == GGUF_ARR)
-        return cur_fail(c, "metadata '%s': unknown value type %u", key, type);
+    if (type >= GGUF_NTYPES || type == GGUF_ARR) return cur_fail(c, "metadata '%s': unknown value type %u", key, type);
     if (type == GGUF_STR) {
         const char *p;
         uint64_t n;
@@ -203,8 +204,8 @@ static ds_status read_kv(gguf_cursor *c, gguf_kv *kv) {
     if (kv->arr_type != GGUF_STR) {
         /* checked division first: n * size must not overflow */
         if (kv->n > (c->f->size - c->pos) / gguf_scalar_size[kv->arr_type])
-            return cur_fail(c, "metadata '%s': array of %llu elements does not fit in the file",
-                            kv->key, (unsigned long long)kv->n);
+            return cur_fail(c, "metadata '%s': array of %llu elements does not fit in the file", kv->key,
+                            (unsigned long long)kv->n);
         c->pos += kv->n * gguf_scalar_size[kv->arr_type];
         return DS_OK;
     }
@@ -240,7 +241,8 @@ static ds_status read_tensor_info(gguf_cursor *c, gguf_tensor *t) {
     for (uint32_t d = 0; d < n_dims; d++) {
         uint64_t ne;
         if ((s = cur_u64(c, &ne, t->name))) return s;
-        if (ne == 0 || ne > INT64_MAX) return cur_fail(c, "tensor '%s': dimension %u is %llu", t->name, d, (unsigned long long)ne);
+        if (ne == 0 || ne > INT64_MAX)
+            return cur_fail(c, "tensor '%s': dimension %u is %llu", t->name, d, (unsigned long long)ne);
         t->ne[d] = (int64_t)ne;
     }
     if ((s = cur_u32(c, &type, t->name))) return s;
@@ -300,10 +302,13 @@ static ds_status check_tensor_layout(gguf_file *f, char *err, size_t err_size) {
     for (size_t i = 0; i < f->n_t && !s; i++) {
         const gguf_tensor *t = v[i];
         if (t->offset % f->alignment)
-            s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s': data offset %llu is not a multiple of the alignment %zu",
-                     f->path, t->name, (unsigned long long)t->offset, f->alignment);
+            s = fail(DS_ERR_FORMAT, err, err_size,
+                     "%s: tensor '%s': data offset %llu is not a multiple of the alignment %zu", f->path, t->name,
+                     (unsigned long long)t->offset, f->alignment);
         else if (t->offset > avail || t->size > avail - t->offset)
-            s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s': %zu bytes at data offset %llu lie beyond the end of the file (its data section holds %zu bytes)",
+            s = fail(DS_ERR_FORMAT, err, err_size,
+                     "%s: tensor '%s': %zu bytes at data offset %llu lie beyond the end of the file (its data section "
+                     "holds %zu bytes)",
                      f->path, t->name, t->size, (unsigned long long)t->offset, avail);
     }
     if (!s) {
@@ -342,7 +347,9 @@ static ds_status gguf_map(gguf_file *f, const char *path, char *err, size_t err_
     ds_status s = DS_OK;
     if (fstat(fd, &st) != 0) s = fail(DS_ERR_IO, err, err_size, "%s: cannot stat: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode)) s = fail(DS_ERR_IO, err, err_size, "%s: not a regular file", path);
-    else if (st.st_size < 24) s = fail(DS_ERR_FORMAT, err, err_size, "%s: %lld bytes is too small for a GGUF header", path, (long long)st.st_size);
+    else if (st.st_size < 24)
+        s = fail(DS_ERR_FORMAT, err, err_size, "%s: %lld bytes is too small for a GGUF header", path,
+                 (long long)st.st_size);
     if (!s) {
         f->size = (size_t)st.st_size;
         void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -359,10 +366,12 @@ static ds_status gguf_parse(gguf_file *f, char *err, size_t err_size) {
     uint64_t n_t, n_kv;
     ds_status s = cur_u32(&c, &magic, "magic");
     if (s) return s;
-    if (memcmp(f->map, "GGUF", 4)) return fail(DS_ERR_FORMAT, err, err_size, "%s: not a GGUF file (bad magic)", f->path);
+    if (memcmp(f->map, "GGUF", 4))
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: not a GGUF file (bad magic)", f->path);
     if ((s = cur_u32(&c, &f->version, "version"))) return s;
     if (f->version != 2 && f->version != 3)
-        return fail(DS_ERR_FORMAT, err, err_size, "%s: GGUF version %u is not supported (2 and 3 are)", f->path, f->version);
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: GGUF version %u is not supported (2 and 3 are)", f->path,
+                    f->version);
     if ((s = cur_u64(&c, &n_t, "tensor count")) || (s = cur_u64(&c, &n_kv, "metadata count"))) return s;
     /* each entry takes at least 8 + 1 + 4 bytes: larger counts cannot be real */
     if (n_kv > (f->size - c.pos) / 13 || n_t > (f->size - c.pos) / 13)
@@ -371,7 +380,10 @@ static ds_status gguf_parse(gguf_file *f, char *err, size_t err_size) {
     if (!(f->kv = calloc(n_kv ? n_kv : 1, sizeof *f->kv)) || !(f->t = calloc(n_t ? n_t : 1, sizeof *f->t)))
         return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     for (; f->n_kv < n_kv; f->n_kv++)
-        if ((s = read_kv(&c, &f->kv[f->n_kv]))) { f->n_kv++; return s; }
+        if ((s = read_kv(&c, &f->kv[f->n_kv]))) {
+            f->n_kv++;
+            return s;
+        }
     if ((s = check_duplicate_keys(f, err, err_size))) return s;
     f->alignment = GGUF_DEFAULT_ALIGN;
     const gguf_kv *al = gguf_find(f, "general.alignment");
@@ -383,7 +395,10 @@ static ds_status gguf_parse(gguf_file *f, char *err, size_t err_size) {
         f->alignment = a;
     }
     for (; f->n_t < n_t; f->n_t++)
-        if ((s = read_tensor_info(&c, &f->t[f->n_t]))) { f->n_t++; return s; }
+        if ((s = read_tensor_info(&c, &f->t[f->n_t]))) {
+            f->n_t++;
+            return s;
+        }
     f->data_off = (c.pos + f->alignment - 1) / f->alignment * f->alignment;
     if (f->data_off > f->size) {
         if (n_t) return cur_fail(&c, "the file ends before its tensor data");
@@ -416,12 +431,43 @@ static int kv_int_at(uint32_t type, const uint8_t *p, int64_t *v) {
     switch (type) {
     case GGUF_U8: *v = *p; return 1;
     case GGUF_I8: *v = (int8_t)*p; return 1;
-    case GGUF_U16: { uint16_t x; memcpy(&x, p, 2); *v = x; return 1; }
-    case GGUF_I16: { int16_t x; memcpy(&x, p, 2); *v = x; return 1; }
-    case GGUF_U32: { uint32_t x; memcpy(&x, p, 4); *v = x; return 1; }
-    case GGUF_I32: { int32_t x; memcpy(&x, p, 4); *v = x; return 1; }
-    case GGUF_U64: { uint64_t x; memcpy(&x, p, 8); if (x > INT64_MAX) return 0; *v = (int64_t)x; return 1; }
-    case GGUF_I64: { int64_t x; memcpy(&x, p, 8); *v = x; return 1; }
+    case GGUF_U16: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        *v = x;
+        return 1;
+    }
+    case GGUF_I16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        *v = x;
+        return 1;
+    }
+    case GGUF_U32: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        *v = x;
+        return 1;
+    }
+    case GGUF_I32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        *v = x;
+        return 1;
+    }
+    case GGUF_U64: {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        if (x > INT64_MAX) return 0;
+        *v = (int64_t)x;
+        return 1;
+    }
+    case GGUF_I64: {
+        int64_t x;
+        memcpy(&x, p, 8);
+        *v = x;
+        return 1;
+    }
     case GGUF_BOOL: *v = *p != 0; return 1;
     }
     return 0;
@@ -429,8 +475,8 @@ static int kv_int_at(uint32_t type, const uint8_t *p, int64_t *v) {
 
 /* An integer key: a scalar of any integer type, or an array whose elements are all equal
    (llama.cpp allows per-layer arrays; this runtime needs them uniform). */
-static ds_status meta_int(const gguf_file *f, const char *key, bool required, int64_t lo, int64_t hi,
-                          int64_t *v, char *err, size_t err_size) {
+static ds_status meta_int(const gguf_file *f, const char *key, bool required, int64_t lo, int64_t hi, int64_t *v,
+                          char *err, size_t err_size) {
     const gguf_kv *kv = gguf_find(f, key);
     if (!kv) return required ? fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is missing", f->path, key) : DS_OK;
     int64_t x = 0;
@@ -445,7 +491,9 @@ static ds_status meta_int(const gguf_file *f, const char *key, bool required, in
     } else {
         ok = kv_int_at(kv->type, kv->val, &x);
     }
-    if (!ok) return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not an integer (or a uniform integer array)", f->path, key);
+    if (!ok)
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not an integer (or a uniform integer array)",
+                    f->path, key);
     if (x < lo || x > hi)
         return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' = %lld is out of range [%lld, %lld]", f->path, key,
                     (long long)x, (long long)lo, (long long)hi);
@@ -458,8 +506,11 @@ static ds_status meta_float(const gguf_file *f, const char *key, bool required, 
     if (!kv) return required ? fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is missing", f->path, key) : DS_OK;
     int64_t i;
     if (kv->type == GGUF_F32) memcpy(v, kv->val, 4);
-    else if (kv->type == GGUF_F64) { double d; memcpy(&d, kv->val, 8); *v = (float)d; }
-    else if (kv_int_at(kv->type, kv->val, &i)) *v = (float)i;
+    else if (kv->type == GGUF_F64) {
+        double d;
+        memcpy(&d, kv->val, 8);
+        *v = (float)d;
+    } else if (kv_int_at(kv->type, kv->val, &i)) *v = (float)i;
     else return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not a number", f->path, key);
     if (!isfinite(*v)) return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not finite", f->path, key);
     return DS_OK;
@@ -492,7 +543,10 @@ static void buf_put(byte_buf *b, const void *src, size_t n) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n) cap *= 2;
         uint8_t *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
+        if (!p) {
+            b->oom = true;
+            return;
+        }
         b->p = p;
         b->cap = cap;
     }
@@ -527,19 +581,22 @@ struct ds_gguf_writer {
     size_t n_kv, cap_kv;
     writer_tensor *t;
     size_t n_t, cap_t;
-    bool bad;          /* an allocation failed or a declaration was invalid */
+    bool bad; /* an allocation failed or a declaration was invalid */
     char bad_msg[160];
     FILE *fp;
     char *path;
-    size_t next;       /* tensor being written */
-    size_t partial;    /* bytes of it written so far */
+    size_t next;    /* tensor being written */
+    size_t partial; /* bytes of it written so far */
 };
 
 ds_gguf_writer *ds_gguf_writer_new(void) { return calloc(1, sizeof(ds_gguf_writer)); }
 
 void ds_gguf_writer_free(ds_gguf_writer *w) {
     if (!w) return;
-    for (size_t i = 0; i < w->n_kv; i++) { free(w->kv[i].key); free(w->kv[i].val.p); }
+    for (size_t i = 0; i < w->n_kv; i++) {
+        free(w->kv[i].key);
+        free(w->kv[i].val.p);
+    }
     for (size_t i = 0; i < w->n_t; i++) free(w->t[i].name);
     free(w->kv);
     free(w->t);
@@ -556,18 +613,28 @@ static void writer_bad(ds_gguf_writer *w, const char *msg, const char *what) {
 static byte_buf *writer_slot(ds_gguf_writer *w, const char *key, uint32_t type) {
     writer_kv *kv = NULL;
     for (size_t i = 0; i < w->n_kv; i++)
-        if (!strcmp(w->kv[i].key, key)) { kv = &w->kv[i]; kv->val.n = 0; break; }
+        if (!strcmp(w->kv[i].key, key)) {
+            kv = &w->kv[i];
+            kv->val.n = 0;
+            break;
+        }
     if (!kv) {
         if (w->n_kv == w->cap_kv) {
             size_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
             writer_kv *p = realloc(w->kv, cap * sizeof *p);
-            if (!p) { writer_bad(w, "out of memory", key); return NULL; }
+            if (!p) {
+                writer_bad(w, "out of memory", key);
+                return NULL;
+            }
             w->kv = p;
             w->cap_kv = cap;
         }
         kv = &w->kv[w->n_kv];
         memset(kv, 0, sizeof *kv);
-        if (!(kv->key = dup_n(key, strlen(key)))) { writer_bad(w, "out of memory", key); return NULL; }
+        if (!(kv->key = dup_n(key, strlen(key)))) {
+            writer_bad(w, "out of memory", key);
+            return NULL;
+        }
         w->n_kv++;
     }
     buf_u32(&kv->val, type);
@@ -597,7 +664,10 @@ void ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val) {
 }
 static byte_buf *writer_arr(ds_gguf_writer *w, const char *key, uint32_t elem, size_t n) {
     byte_buf *b = writer_slot(w, key, GGUF_ARR);
-    if (b) { buf_u32(b, elem); buf_u64(b, n); }
+    if (b) {
+        buf_u32(b, elem);
+        buf_u64(b, n);
+    }
     return b;
 }
 void ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n) {
@@ -614,26 +684,44 @@ void ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, 
 }
 
 void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne) {
-    if (w->fp) { writer_bad(w, "tensor declared after ds_gguf_writer_begin", name); return; }
-    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) { writer_bad(w, "bad dimension count", name); return; }
+    if (w->fp) {
+        writer_bad(w, "tensor declared after ds_gguf_writer_begin", name);
+        return;
+    }
+    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) {
+        writer_bad(w, "bad dimension count", name);
+        return;
+    }
     size_t size = ds_type_row_size(type, ne[0]);
     for (int d = 1; d < n_dims && size; d++) {
         if (ne[d] <= 0 || (uint64_t)ne[d] > SIZE_MAX / 2 / size) size = 0;
         else size *= (size_t)ne[d];
     }
-    if (!size) { writer_bad(w, "bad shape or type", name); return; }
+    if (!size) {
+        writer_bad(w, "bad shape or type", name);
+        return;
+    }
     for (size_t i = 0; i < w->n_t; i++)
-        if (!strcmp(w->t[i].name, name)) { writer_bad(w, "tensor declared twice", name); return; }
+        if (!strcmp(w->t[i].name, name)) {
+            writer_bad(w, "tensor declared twice", name);
+            return;
+        }
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? w->cap_t * 2 : 64;
         writer_tensor *p = realloc(w->t, cap * sizeof *p);
-        if (!p) { writer_bad(w, "out of memory", name); return; }
+        if (!p) {
+            writer_bad(w, "out of memory", name);
+            return;
+        }
         w->t = p;
         w->cap_t = cap;
     }
     writer_tensor *t = &w->t[w->n_t];
     memset(t, 0, sizeof *t);
-    if (!(t->name = dup_n(name, strlen(name)))) { writer_bad(w, "out of memory", name); return; }
+    if (!(t->name = dup_n(name, strlen(name)))) {
+        writer_bad(w, "out of memory", name);
+        return;
+    }
     t->type = type;
     t->n_dims = n_dims;
     for (int d = 0; d < n_dims; d++) t->ne[d] = ne[d];
@@ -674,9 +762,15 @@ ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, s
         t->offset = off;
         off += (t->size + align - 1) / align * align;
     }
-    if (h.oom) { free(h.p); return fail(DS_ERR_NOMEM, err, err_size, "%s: out of memory", path); }
+    if (h.oom) {
+        free(h.p);
+        return fail(DS_ERR_NOMEM, err, err_size, "%s: out of memory", path);
+    }
     w->fp = fopen(path, "wb");
-    if (!w->fp) { free(h.p); return fail(DS_ERR_IO, err, err_size, "%s: cannot create: %s", path, strerror(errno)); }
+    if (!w->fp) {
+        free(h.p);
+        return fail(DS_ERR_IO, err, err_size, "%s: cannot create: %s", path, strerror(errno));
+    }
     bool ok = fwrite(h.p, 1, h.n, w->fp) == h.n && write_pad(w->fp, h.n, align);
     free(h.p);
     if (!(w->path = dup_n(path, strlen(path)))) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
@@ -688,16 +782,19 @@ ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_byt
     const uint8_t *p = data;
     if (!w->fp) return fail(DS_ERR_ARG, err, err_size, "gguf writer: tensor data before ds_gguf_writer_begin");
     while (n_bytes) {
-        if (w->next >= w->n_t) return fail(DS_ERR_ARG, err, err_size, "%s: more tensor data written than declared", w->path);
+        if (w->next >= w->n_t)
+            return fail(DS_ERR_ARG, err, err_size, "%s: more tensor data written than declared", w->path);
         writer_tensor *t = &w->t[w->next];
         size_t take = t->size - w->partial < n_bytes ? t->size - w->partial : n_bytes;
         if (fwrite(p, 1, take, w->fp) != take)
-            return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name, strerror(errno));
+            return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name,
+                        strerror(errno));
         p += take;
         n_bytes -= take;
         if ((w->partial += take) == t->size) {
             if (!write_pad(w->fp, t->size, writer_alignment()))
-                return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name, strerror(errno));
+                return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name,
+                            strerror(errno));
             w->partial = 0;
             w->next++;
         }
@@ -734,7 +831,10 @@ ds_status ds_gguf_open(const char *path, ds_gguf **out, char *err, size_t err_si
     ds_gguf *g = calloc(1, sizeof *g);
     if (!g) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     ds_status s = gguf_open(path, &g->f, err, err_size);
-    if (s) { free(g); return s; }
+    if (s) {
+        free(g);
+        return s;
+    }
     *out = g;
     return DS_OK;
 }
@@ -824,7 +924,7 @@ typedef struct {
     const uint8_t *data;
     ds_type type;
     const ds_type_traits *tr;
-    const ds_type_traits *act; /* block formats: the activation format they dot with; else NULL */
+    const ds_type_traits *act;   /* block formats: the activation format they dot with; else NULL */
     int64_t n_in, n_rows, n_mat; /* ne0, ne1, ne2 */
     size_t row_size;
 } ds_weight;
@@ -887,16 +987,22 @@ static ds_status load_float(loader *L, const char *key, bool required, float *v)
     return meta_float(L->m->file, full, required, v, L->err, L->err_size);
 }
 
-#define TRY(x) do { ds_status s_ = (x); if (s_) return s_; } while (0)
+#define TRY(x)              \
+    do {                    \
+        ds_status s_ = (x); \
+        if (s_) return s_;  \
+    } while (0)
 
 static ds_status load_hparams(loader *L) {
     ds_hparams *hp = &L->m->hp;
     const gguf_file *f = L->m->file;
     char arch[64];
     meta_str(f, "general.architecture", arch, sizeof arch);
-    if (!arch[0]) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'general.architecture' is missing", f->path);
+    if (!arch[0])
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'general.architecture' is missing", f->path);
     if (strcmp(arch, "deepseek2"))
-        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: architecture '%s' is not supported (this runtime runs 'deepseek2')", f->path, arch);
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
+                    "%s: architecture '%s' is not supported (this runtime runs 'deepseek2')", f->path, arch);
     const int BIG = 1 << 24;
     int n_block = 0, key_len = 0, val_len = 0, key_mla = 0, val_mla = 0;
     TRY(load_int(L, "block_count", true, 1, 4096, &n_block));
@@ -909,7 +1015,8 @@ static ds_status load_hparams(loader *L) {
     TRY(load_int(L, "attention.q_lora_rank", false, 0, BIG, &hp->q_lora_rank));
     TRY(load_int(L, "attention.kv_lora_rank", true, 1, BIG, &hp->kv_lora_rank));
     TRY(load_int(L, "rope.dimension_count", true, 2, 4096, &hp->dr));
-    if (hp->dr % 2) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: rope.dimension_count %d is odd", f->path, hp->dr);
+    if (hp->dr % 2)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: rope.dimension_count %d is odd", f->path, hp->dr);
     TRY(load_int(L, "attention.key_length", true, 1, BIG, &key_len));
     TRY(load_int(L, "attention.value_length", true, 1, BIG, &val_len));
     TRY(load_int(L, "attention.key_length_mla", false, 1, BIG, &key_mla));
@@ -917,7 +1024,9 @@ static ds_status load_hparams(loader *L) {
     hp->mla_split = key_mla && val_mla;
     hp->dn = (hp->mla_split ? key_mla : key_len) - hp->dr;
     hp->dv = hp->mla_split ? val_mla : val_len;
-    if (hp->dn < 1) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: attention key length leaves no room for the rope dims", f->path);
+    if (hp->dn < 1)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: attention key length leaves no room for the rope dims",
+                    f->path);
     TRY(load_int(L, "leading_dense_block_count", false, 0, hp->n_layer, &hp->n_lead_dense));
     bool has_moe = hp->n_lead_dense < hp->n_layer;
     TRY(load_int(L, "expert_count", has_moe, 0, 65536, &hp->n_expert));
@@ -925,7 +1034,8 @@ static ds_status load_hparams(loader *L) {
     TRY(load_int(L, "expert_shared_count", false, 0, 4096, &hp->n_expert_shared));
     TRY(load_int(L, "expert_feed_forward_length", has_moe, 0, BIG, &hp->n_ff_exp));
     if (has_moe && (hp->n_expert < 1 || hp->n_expert_used < 1))
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: MoE layers need expert_count and expert_used_count >= 1", f->path);
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: MoE layers need expert_count and expert_used_count >= 1",
+                    f->path);
     hp->gating = 1;
     TRY(load_int(L, "expert_gating_func", false, 1, 2, &hp->gating));
     hp->n_group = 1;
@@ -933,9 +1043,11 @@ static ds_status load_hparams(loader *L) {
     hp->n_group_used = hp->n_group;
     TRY(load_int(L, "expert_group_used_count", false, 1, hp->n_group, &hp->n_group_used));
     if (has_moe && hp->n_expert % hp->n_group)
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts do not split into %d groups", f->path, hp->n_expert, hp->n_group);
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts do not split into %d groups", f->path,
+                    hp->n_expert, hp->n_group);
     if (has_moe && hp->n_expert_used > hp->n_group_used * (hp->n_expert / hp->n_group))
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts per token cannot come from %d groups", f->path, hp->n_expert_used, hp->n_group_used);
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts per token cannot come from %d groups", f->path,
+                    hp->n_expert_used, hp->n_group_used);
     TRY(load_float(L, "expert_weights_scale", false, &hp->expert_scale));
     int norm = 0;
     TRY(load_int(L, "expert_weights_norm", false, 0, 1, &norm));
@@ -950,7 +1062,8 @@ static ds_status load_hparams(loader *L) {
     TRY(load_float(L, "rope.scaling.factor", false, &hp->rope_factor));
     hp->yarn = !strcmp(scaling, "yarn") && hp->rope_factor > 1.0f;
     if (scaling[0] && strcmp(scaling, "yarn") && strcmp(scaling, "none"))
-        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: rope scaling '%s' is not supported (yarn or none)", f->path, scaling);
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: rope scaling '%s' is not supported (yarn or none)",
+                    f->path, scaling);
     hp->rope_orig_ctx = hp->n_ctx_train;
     TRY(load_int(L, "rope.scaling.original_context_length", hp->yarn, 1, INT_MAX, &hp->rope_orig_ctx));
     TRY(load_float(L, "rope.scaling.yarn_log_multiplier", false, &hp->yarn_log_mul));
@@ -968,23 +1081,28 @@ static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, in
     const gguf_file *f = L->m->file;
     const gguf_tensor *t = gguf_tensor_find(f, name);
     memset(w, 0, sizeof *w);
-    if (!t) return required ? fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s' is missing", f->path, name) : DS_OK;
+    if (!t)
+        return required ? fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s' is missing", f->path, name) : DS_OK;
     if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != ne2 || t->ne[3] != 1)
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
-                    f->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
-                    (long long)ne0, (long long)ne1, (long long)ne2);
+        return fail(DS_ERR_FORMAT, L->err, L->err_size,
+                    "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]", f->path, name,
+                    (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
+                    (long long)ne1, (long long)ne2);
     const ds_type_traits *tr = ds_quant_traits(t->type);
     if ((uintptr_t)t->data % (tr->type_size < 4 ? tr->type_size : 4))
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s' is not aligned for its type (general.alignment too small)",
-                    f->path, name);
+        return fail(DS_ERR_FORMAT, L->err, L->err_size,
+                    "%s: tensor '%s' is not aligned for its type (general.alignment too small)", f->path, name);
     bool block = !tr->dot_f32 && tr->vec_dot && tr->to_f32;
     if (!tr->dot_f32 && !block)
-        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
-                    "%s: tensor '%s' has type %s, which this build cannot compute with yet (F32, F16, BF16, Q4_0, Q4_1, "
-                    "Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS, IQ1_S)", f->path, name, tr->name);
+        return fail(
+            DS_ERR_UNSUPPORTED, L->err, L->err_size,
+            "%s: tensor '%s' has type %s, which this build cannot compute with yet (F32, F16, BF16, Q4_0, Q4_1, "
+            "Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS, IQ1_S)",
+            f->path, name, tr->name);
     if (ne0 % tr->block_size)
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor '%s': rows of %lld do not split into %s blocks of %d",
-                    f->path, name, (long long)ne0, tr->name, tr->block_size);
+        return fail(DS_ERR_FORMAT, L->err, L->err_size,
+                    "%s: tensor '%s': rows of %lld do not split into %s blocks of %d", f->path, name, (long long)ne0,
+                    tr->name, tr->block_size);
     w->data = t->data;
     w->type = t->type;
     w->tr = tr;
@@ -1010,7 +1128,11 @@ static ds_status bind_vec(loader *L, const float **out, const char *name, int64_
     ds_model *m = L->m;
     float *v = malloc((size_t)n * sizeof *v);
     float **o = realloc(m->owned, (m->n_owned + 1) * sizeof *o);
-    if (!v || !o) { free(v); if (o) m->owned = o; return fail(DS_ERR_NOMEM, L->err, L->err_size, "out of memory"); }
+    if (!v || !o) {
+        free(v);
+        if (o) m->owned = o;
+        return fail(DS_ERR_NOMEM, L->err, L->err_size, "out of memory");
+    }
     m->owned = o;
     m->owned[m->n_owned++] = v;
     w.tr->to_f32(w.data, v, n);
@@ -1018,7 +1140,8 @@ static ds_status bind_vec(loader *L, const float **out, const char *name, int64_
     return DS_OK;
 }
 
-static ds_status bindf(loader *L, ds_weight *w, int il, const char *suffix, int64_t ne0, int64_t ne1, int64_t ne2, bool required) {
+static ds_status bindf(loader *L, ds_weight *w, int il, const char *suffix, int64_t ne0, int64_t ne1, int64_t ne2,
+                       bool required) {
     char name[96];
     snprintf(name, sizeof name, "blk.%d.%s", il, suffix);
     return bind(L, w, name, ne0, ne1, ne2, required);
@@ -1057,7 +1180,9 @@ static ds_status load_ffn(loader *L, ds_layer *l, int il) {
     int64_t D = hp->n_embd, E = hp->n_expert, Fe = hp->n_ff_exp;
     TRY(bind_vecf(L, &l->ffn_norm, il, "ffn_norm.weight", D, true));
     if (il < hp->n_lead_dense) {
-        if (hp->n_ff < 1) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'deepseek2.feed_forward_length' is missing", L->m->file->path);
+        if (hp->n_ff < 1)
+            return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'deepseek2.feed_forward_length' is missing",
+                        L->m->file->path);
         TRY(bindf(L, &l->gate, il, "ffn_gate.weight", D, hp->n_ff, 1, true));
         TRY(bindf(L, &l->up, il, "ffn_up.weight", D, hp->n_ff, 1, true));
         return bindf(L, &l->down, il, "ffn_down.weight", hp->n_ff, D, 1, true);
@@ -1104,9 +1229,11 @@ static ds_status load_tensors(loader *L) {
     ds_model *m = L->m;
     const ds_hparams *hp = &m->hp;
     const gguf_tensor *te = gguf_tensor_find(m->file, "token_embd.weight");
-    if (!te) return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor 'token_embd.weight' is missing", m->file->path);
+    if (!te)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor 'token_embd.weight' is missing", m->file->path);
     if (te->ne[1] < 1 || te->ne[1] > INT_MAX / 2)
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor 'token_embd.weight' has a bad vocabulary size", m->file->path);
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: tensor 'token_embd.weight' has a bad vocabulary size",
+                    m->file->path);
     m->hp.n_vocab = (int)te->ne[1];
     TRY(bind(L, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, 1, true));
     TRY(bind_vec(L, &m->output_norm, "output_norm.weight", hp->n_embd, true));
@@ -1128,8 +1255,9 @@ static void describe(ds_model *m) {
              "head dims %d+%d/%d, MLA %s, %d experts (%d used, %d shared, %s%s, %d/%d groups), vocab %d, ctx %d",
              hp->n_layer, hp->n_lead_dense, hp->n_nextn, hp->n_embd, hp->n_head, hp->q_lora_rank, hp->kv_lora_rank,
              hp->dn, hp->dr, hp->dv, hp->mla_split ? "split k_b/v_b" : "legacy kv_b", hp->n_expert, hp->n_expert_used,
-             hp->n_expert_shared, hp->gating == 2 ? "sigmoid" : "softmax", m->layers && hp->n_lead_dense < hp->n_layer &&
-             m->layers[hp->n_lead_dense].exp_bias ? "+bias" : "", hp->n_group_used, hp->n_group, hp->n_vocab, hp->n_ctx_train);
+             hp->n_expert_shared, hp->gating == 2 ? "sigmoid" : "softmax",
+             m->layers && hp->n_lead_dense < hp->n_layer && m->layers[hp->n_lead_dense].exp_bias ? "+bias" : "",
+             hp->n_group_used, hp->n_group, hp->n_vocab, hp->n_ctx_train);
 }
 
 static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_t err_size);
@@ -1150,7 +1278,8 @@ void ds_model_free(ds_model *m) {
 /* A file without tensors that holds a tokenizer (deepseek-convert --vocab-only) loads as a
    vocabulary: it tokenizes and decodes but cannot make a context. */
 static ds_status load_vocab_only(ds_model *m, char *err, size_t err_size) {
-    if (!m->vocab) return fail(DS_ERR_FORMAT, err, err_size, "%s: the file has neither tensors nor a tokenizer", m->file->path);
+    if (!m->vocab)
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: the file has neither tensors nor a tokenizer", m->file->path);
     m->hp.n_vocab = vocab_size(m->vocab);
     snprintf(m->desc, sizeof m->desc, "vocabulary only: %d tokens", m->hp.n_vocab);
     return DS_OK;
@@ -1181,9 +1310,11 @@ ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_
         m->eos = vocab_special(m->vocab, true);
     } else { /* ids alone still say where generation stops */
         int64_t id = -1;
-        if (!meta_int(m->file, "tokenizer.ggml.bos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0)) m->bos = (int)id;
+        if (!meta_int(m->file, "tokenizer.ggml.bos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0))
+            m->bos = (int)id;
         id = -1;
-        if (!meta_int(m->file, "tokenizer.ggml.eos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0)) m->eos = (int)id;
+        if (!meta_int(m->file, "tokenizer.ggml.eos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0))
+            m->eos = (int)id;
     }
     if (!vocab_only) describe(m);
     *out = m;
@@ -1220,8 +1351,7 @@ typedef struct {
    vectors to hold them to. */
 static const pre_rule PRE_RULES[] = {
     {"deepseek-v3",
-     {"\\p{N}{1,3}",
-      "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+",
+     {"\\p{N}{1,3}", "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+",
       "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
       " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
       NULL}},
@@ -1270,14 +1400,25 @@ static int byte_to_cp(int b) {
 }
 
 static int put_utf8(uint32_t cp, char *o) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 63));
+        return 2;
+    }
     if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 63)); o[2] = (char)(0x80 | (cp & 63));
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 63));
+        o[2] = (char)(0x80 | (cp & 63));
         return 3;
     }
-    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 63));
-    o[2] = (char)(0x80 | (cp >> 6 & 63)); o[3] = (char)(0x80 | (cp & 63));
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | (cp >> 12 & 63));
+    o[2] = (char)(0x80 | (cp >> 6 & 63));
+    o[3] = (char)(0x80 | (cp & 63));
     return 4;
 }
 
@@ -1289,9 +1430,15 @@ static int utf8_char(const uint8_t *s, size_t n) {
     int need;
     if (c < 0x80) return 1;
     if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c >= 0xE0 && c <= 0xEF) { need = 2; lo = c == 0xE0 ? 0xA0 : 0x80; hi = c == 0xED ? 0x9F : 0xBF; }
-    else if (c >= 0xF0 && c <= 0xF4) { need = 3; lo = c == 0xF0 ? 0x90 : 0x80; hi = c == 0xF4 ? 0x8F : 0xBF; }
-    else return -1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else return -1;
     for (int i = 1; i <= need; i++) {
         if ((size_t)i >= n) return 0;
         if (s[i] < lo || s[i] > hi) return -i;
@@ -1401,8 +1548,8 @@ static const gguf_kv *vocab_array(vocab_loader *V, const char *key, uint32_t ele
 static ds_status vocab_tokens(vocab_loader *V, const gguf_kv *tokens) {
     ds_vocab *v = V->v;
     ds_status s;
-    if (tokens->n < 1 || tokens->n > INT_MAX / 4) return vocab_fail(V, "tokenizer.ggml.tokens has %llu entries",
-                                                                    (unsigned long long)tokens->n);
+    if (tokens->n < 1 || tokens->n > INT_MAX / 4)
+        return vocab_fail(V, "tokenizer.ggml.tokens has %llu entries", (unsigned long long)tokens->n);
     v->n = (int)tokens->n;
     const gguf_kv *types = vocab_array(V, "tokenizer.ggml.token_type", GGUF_I32, tokens->n, false, &s);
     if (s) return s;
@@ -1412,14 +1559,16 @@ static ds_status vocab_tokens(vocab_loader *V, const gguf_kv *tokens) {
     v->type = malloc((size_t)v->n);
     v->off = malloc(((size_t)v->n + 1) * sizeof *v->off);
     v->str_slot = calloc(V->slot_mask + 1, sizeof *v->str_slot);
-    if (!V->str || !V->len || !v->type || !v->off || !v->str_slot) return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+    if (!V->str || !V->len || !v->type || !v->off || !v->str_slot)
+        return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
     const uint8_t *p = tokens->val;
     size_t total = 0;
     for (int i = 0; i < v->n; i++) {
         gguf_next_str(&p, &V->str[i], &V->len[i]);
         int32_t t = TOK_NORMAL;
         if (types) memcpy(&t, types->val + 4 * (size_t)i, 4);
-        if (t < TOK_NORMAL || t > TOK_BYTE) return vocab_fail(V, "tokenizer.ggml.token_type[%d] = %d is not a token type", i, t);
+        if (t < TOK_NORMAL || t > TOK_BYTE)
+            return vocab_fail(V, "tokenizer.ggml.token_type[%d] = %d is not a token type", i, t);
         v->type[i] = (uint8_t)t;
         total += V->len[i];
         if (total > UINT32_MAX) return vocab_fail(V, "tokenizer.ggml.tokens: more than 4 GiB of text");
@@ -1494,7 +1643,10 @@ static ds_status vocab_merges(vocab_loader *V) {
     v->pair_out = malloc((v->pair_mask + 1) * sizeof *v->pair_out);
     char *cat = malloc(64);
     size_t cat_cap = 64;
-    if (!v->pair_key || !v->pair_rank || !v->pair_out || !cat) { free(cat); return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory"); }
+    if (!v->pair_key || !v->pair_rank || !v->pair_out || !cat) {
+        free(cat);
+        return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+    }
     memset(v->pair_rank, 0xFF, (v->pair_mask + 1) * sizeof *v->pair_rank);
     const uint8_t *p = kv ? kv->val : NULL;
     for (uint64_t i = 0; i < n; i++) {
@@ -1506,7 +1658,10 @@ static ds_status vocab_merges(vocab_loader *V) {
         int b = sp ? str_lookup(V, sp + 1, (size_t)(m + len - sp - 1)) : -1;
         if (len + 1 > cat_cap) {
             char *c2 = realloc(cat, cat_cap = len + 1);
-            if (!c2) { free(cat); return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory"); }
+            if (!c2) {
+                free(cat);
+                return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+            }
             cat = c2;
         }
         int out = -1;
@@ -1570,7 +1725,10 @@ static char *onig_to_pcre2(const char *re) {
     for (size_t i = 0; i < n; i++) {
         if (re[i] == '\\' && i + 1 < n && (re[i + 1] == 's' || re[i + 1] == 'S')) {
             bool neg = re[i + 1] == 'S';
-            if (in_class && neg) { free(out); return NULL; } /* [\S] has no class-item spelling */
+            if (in_class && neg) {
+                free(out);
+                return NULL;
+            } /* [\S] has no class-item spelling */
             w += sprintf(w, in_class ? "%s" : neg ? "[^%s]" : "[%s]", WHITE_SPACE);
             i++;
         } else if (re[i] == '\\' && i + 1 < n) {
@@ -1578,7 +1736,8 @@ static char *onig_to_pcre2(const char *re) {
             *w++ = re[i];
         } else {
             bool opens = re[i] == '[' && !in_class;
-            if (re[i] == ']' && in_class && (size_t)(w - out) > class_at) in_class = false; /* "[]" and "[^]" start with a literal ] */
+            if (re[i] == ']' && in_class && (size_t)(w - out) > class_at)
+                in_class = false; /* "[]" and "[^]" start with a literal ] */
             *w++ = re[i];
             if (opens) {
                 in_class = true;
@@ -1599,8 +1758,10 @@ static ds_status vocab_regexes(vocab_loader *V) {
     for (size_t i = 0; i < sizeof PRE_RULES / sizeof PRE_RULES[0]; i++)
         if (!strcmp(PRE_RULES[i].name, v->pre)) rule = &PRE_RULES[i];
     if (!rule) {
-        snprintf(v->unusable, sizeof v->unusable, "%s: pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported; "
-                 "supported: deepseek-v3", V->f->path, v->pre);
+        snprintf(v->unusable, sizeof v->unusable,
+                 "%s: pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported; "
+                 "supported: deepseek-v3",
+                 V->f->path, v->pre);
         return DS_OK;
     }
     for (v->n_re = 0; v->n_re < 4 && rule->regex[v->n_re]; v->n_re++) {
@@ -1610,8 +1771,10 @@ static ds_status vocab_regexes(vocab_loader *V) {
         if (!pat) return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
         v->re[v->n_re] = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &at, NULL);
         free(pat);
-        if (!v->re[v->n_re]) return fail(DS_ERR_UNSUPPORTED, V->err, V->err_size, "pre-tokenizer '%s': regex %d does not compile (PCRE2 error %d at %zu)",
-                                     v->pre, v->n_re, code, (size_t)at);
+        if (!v->re[v->n_re])
+            return fail(DS_ERR_UNSUPPORTED, V->err, V->err_size,
+                        "pre-tokenizer '%s': regex %d does not compile (PCRE2 error %d at %zu)", v->pre, v->n_re, code,
+                        (size_t)at);
         pcre2_jit_compile(v->re[v->n_re], PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
     }
     return DS_OK;
@@ -1666,7 +1829,8 @@ static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_
     vocab_loader V = {v, f, NULL, NULL, 0, err, err_size};
     ds_status s = DS_OK;
     if (strcmp(model, "gpt2")) {
-        snprintf(v->unusable, sizeof v->unusable, "%s: tokenizer model '%s' is not supported (byte-level BPE, 'gpt2', is)", f->path, model);
+        snprintf(v->unusable, sizeof v->unusable,
+                 "%s: tokenizer model '%s' is not supported (byte-level BPE, 'gpt2', is)", f->path, model);
     }
     const gguf_kv *tokens = vocab_array(&V, "tokenizer.ggml.tokens", GGUF_STR, 0, true, &s);
     if (!s) s = vocab_tokens(&V, tokens);
@@ -1679,7 +1843,10 @@ static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_
     free(V.len);
     free(v->str_slot);
     v->str_slot = NULL;
-    if (s) { vocab_free(v); return s; }
+    if (s) {
+        vocab_free(v);
+        return s;
+    }
     *out = v;
     return DS_OK;
 }
@@ -1687,7 +1854,7 @@ static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_
 /* ---- encoding ---- */
 
 typedef struct {
-    uint64_t *key; /* hash of the piece; 0 = empty */
+    uint64_t *key;      /* hash of the piece; 0 = empty */
     uint32_t *at, *len; /* the piece's ids in ids[], and their count */
     uint32_t *plen;     /* the piece's byte length, to reject hash collisions cheaply */
     char **text;
@@ -1719,7 +1886,10 @@ static void emit(tok_run *r, int32_t id) {
 
 static void heap_push(uint64_t *h, size_t *n, uint64_t x) {
     size_t i = (*n)++;
-    while (i && h[(i - 1) / 2] > x) { h[i] = h[(i - 1) / 2]; i = (i - 1) / 2; }
+    while (i && h[(i - 1) / 2] > x) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
     h[i] = x;
 }
 
@@ -1762,7 +1932,10 @@ static bool bpe_scratch(tok_run *r, size_t n) {
 
 /* Merge one piece: the lowest-ranked adjacent pair first, the leftmost of equal pairs first. */
 static void bpe_piece(tok_run *r, const uint8_t *s, size_t n) {
-    if (!bpe_scratch(r, n)) { r->rc = -1; return; }
+    if (!bpe_scratch(r, n)) {
+        r->rc = -1;
+        return;
+    }
     size_t nh = 0;
     for (size_t i = 0; i < n; i++) {
         r->sym[i] = r->v->byte_tok[s[i]];
@@ -1824,7 +1997,10 @@ static void cache_put(tok_run *r, const uint8_t *s, size_t n, uint64_t h, int64_
 }
 
 static void bpe(tok_run *r, const uint8_t *s, size_t n) {
-    if (n == 1) { emit(r, r->v->byte_tok[s[0]]); return; }
+    if (n == 1) {
+        emit(r, r->v->byte_tok[s[0]]);
+        return;
+    }
     bool cached = r->cache.key && n <= 64;
     uint64_t h = cached ? hash_bytes(s, n) | 1 : 0;
     if (cached && cache_get(r, s, n, h)) return;
@@ -1845,7 +2021,10 @@ static void split(tok_run *r, int level, const uint8_t *s, size_t n) {
     while (pos < n) {
         int rc = pcre2_match(r->v->re[level], s, n, pos, PCRE2_NO_UTF_CHECK, r->md, r->mctx);
         if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) { r->rc = rc; return; }
+        if (rc < 0) {
+            r->rc = rc;
+            return;
+        }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
         size_t a = ov[0], b = ov[1];
         split(r, level + 1, s + last, a - last);
@@ -1866,7 +2045,10 @@ static size_t added_at(const ds_vocab *v, const uint8_t *s, size_t n, int32_t *t
         while (ch >= 0 && v->trie[ch].byte != s[i]) ch = v->trie[ch].sibling;
         if (ch < 0) break;
         node = ch;
-        if (v->trie[node].token >= 0) { best = i + 1; *tok = v->trie[node].token; }
+        if (v->trie[node].token >= 0) {
+            best = i + 1;
+            *tok = v->trie[node].token;
+        }
     }
     return best;
 }
@@ -1909,7 +2091,10 @@ static bool run_init(tok_run *r, size_t len) {
 
 static ds_status tok_check_utf8(const uint8_t *s, size_t len, char *err, size_t err_size) {
     for (size_t i = 0; i < len;) {
-        if (s[i] < 0x80) { i++; continue; }
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
         int k = utf8_char(s + i, len - i);
         if (k <= 0) return fail(DS_ERR_ARG, err, err_size, "text is not valid UTF-8 at byte offset %zu", i);
         i += (size_t)k;
@@ -1923,25 +2108,43 @@ static int tokenize_run(const ds_model *m, tok_run *r, const char *text, size_t 
     const ds_vocab *v = m->vocab;
     const uint8_t *s = (const uint8_t *)text;
     if (err && err_size) err[0] = 0;
-    if (!v) { fail(DS_ERR_ARG, err, err_size, "%s: the model file has no tokenizer", m->file->path); return -1; }
-    if (v->unusable[0]) { fail(DS_ERR_UNSUPPORTED, err, err_size, "%s", v->unusable); return -1; }
-    if (len > (size_t)INT_MAX - 1) { fail(DS_ERR_ARG, err, err_size, "text of %zu bytes is too long to tokenize", len); return -1; }
+    if (!v) {
+        fail(DS_ERR_ARG, err, err_size, "%s: the model file has no tokenizer", m->file->path);
+        return -1;
+    }
+    if (v->unusable[0]) {
+        fail(DS_ERR_UNSUPPORTED, err, err_size, "%s", v->unusable);
+        return -1;
+    }
+    if (len > (size_t)INT_MAX - 1) {
+        fail(DS_ERR_ARG, err, err_size, "text of %zu bytes is too long to tokenize", len);
+        return -1;
+    }
     if (tok_check_utf8(s, len, err, err_size)) return -1;
     r->v = v;
-    if (!run_init(r, r->piece_fn ? 0 : len)) { fail(DS_ERR_NOMEM, err, err_size, "out of memory"); return -1; }
+    if (!run_init(r, r->piece_fn ? 0 : len)) {
+        fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+        return -1;
+    }
     if (add_bos && v->bos >= 0) emit(r, v->bos);
     size_t seg = 0;
     for (size_t i = 0; i < len && !r->rc;) {
         int32_t tok;
         size_t k = v->trie_first[s[i]] ? added_at(v, s + i, len - i, &tok) : 0;
-        if (!k) { i++; continue; }
+        if (!k) {
+            i++;
+            continue;
+        }
         split(r, 0, s + seg, i - seg);
         if (r->piece_fn) r->piece_fn(text + i, k, r->user);
         else emit(r, tok);
         seg = i += k;
     }
     split(r, 0, s + seg, len - seg);
-    if (r->rc == -1) { fail(DS_ERR_NOMEM, err, err_size, "out of memory"); return -1; }
+    if (r->rc == -1) {
+        fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+        return -1;
+    }
     if (r->rc) {
         PCRE2_UCHAR msg[120];
         pcre2_get_error_message(r->rc, msg, sizeof msg);
@@ -1982,7 +2185,10 @@ int ds_model_n_tokens(const ds_model *m) { return m->vocab ? m->vocab->n : 0; }
 
 const char *ds_token_bytes(const ds_model *m, int32_t id, size_t *len) {
     const ds_vocab *v = m->vocab;
-    if (!v || id < 0 || id >= v->n || !v->bytes) { *len = 0; return NULL; }
+    if (!v || id < 0 || id >= v->n || !v->bytes) {
+        *len = 0;
+        return NULL;
+    }
     *len = v->off[id + 1] - v->off[id];
     return v->bytes + v->off[id];
 }
@@ -2021,7 +2227,10 @@ static void detok_end(ds_detok *d) {
 
 ds_detok *ds_detok_new(const ds_model *m, int skip_special) {
     ds_detok *d = calloc(1, sizeof *d);
-    if (d) { d->v = m->vocab; d->skip_special = skip_special; }
+    if (d) {
+        d->v = m->vocab;
+        d->skip_special = skip_special;
+    }
     return d;
 }
 
@@ -2093,18 +2302,23 @@ typedef struct {
 struct ds_sampler {
     ds_sampler_params p;
     int n_vocab;
-    uint64_t rng[4];  /* xoshiro256**: the same stream on every platform */
-    int32_t *hist;    /* ring of the last p.repeat_last_n accepted tokens */
+    uint64_t rng[4]; /* xoshiro256**: the same stream on every platform */
+    int32_t *hist;   /* ring of the last p.repeat_last_n accepted tokens */
     int hist_len, hist_pos;
-    uint8_t *mark;    /* n_vocab flags, all zero between calls: penalise each token once */
-    smp_cand *cand;   /* n_vocab: the usable logits of the current call */
-    double *bucket;   /* SMP_BUCKETS: probability mass by distance to the maximum (top-p) */
+    uint8_t *mark;  /* n_vocab flags, all zero between calls: penalise each token once */
+    smp_cand *cand; /* n_vocab: the usable logits of the current call */
+    double *bucket; /* SMP_BUCKETS: probability mass by distance to the maximum (top-p) */
 };
 
 ds_sampler_params ds_sampler_default_params(void) {
     return (ds_sampler_params){
-        .temp = 0.6f, .top_k = 0, .top_p = 0.95f, .min_p = 0.0f,
-        .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0,
+        .temp = 0.6f,
+        .top_k = 0,
+        .top_p = 0.95f,
+        .min_p = 0.0f,
+        .repeat_penalty = 1.0f,
+        .repeat_last_n = 64,
+        .seed = 0,
     };
 }
 
@@ -2133,9 +2347,8 @@ static double smp_uniform(uint64_t s[4]) { return (double)(smp_next(s) >> 11) * 
 
 /* Written so that NaN fails every test. Infinite penalties are refused: 0 * inf is NaN. */
 static bool smp_params_ok(const ds_sampler_params *p) {
-    return p->temp >= 0 && p->top_k >= 0 && p->top_p > 0 && p->top_p <= 1 && p->min_p >= 0 &&
-           p->min_p <= 1 && p->repeat_penalty > 0 && p->repeat_penalty <= FLT_MAX &&
-           p->repeat_last_n >= 0;
+    return p->temp >= 0 && p->top_k >= 0 && p->top_p > 0 && p->top_p <= 1 && p->min_p >= 0 && p->min_p <= 1 &&
+           p->repeat_penalty > 0 && p->repeat_penalty <= FLT_MAX && p->repeat_last_n >= 0;
 }
 
 ds_sampler *ds_sampler_new(const ds_sampler_params *p, int n_vocab) {
@@ -2192,9 +2405,7 @@ static void smp_mark_history(ds_sampler *s, uint8_t v) {
     }
 }
 
-static bool smp_penalty_on(const ds_sampler *s) {
-    return s->p.repeat_penalty != 1.0f && s->hist_len > 0;
-}
+static bool smp_penalty_on(const ds_sampler *s) { return s->p.repeat_penalty != 1.0f && s->hist_len > 0; }
 
 /* The penalised logit of token i, with NaN read as -inf and +inf clamped to FLT_MAX so that
    differences to the maximum stay finite. */
@@ -2242,9 +2453,7 @@ static int smp_candidates(ds_sampler *s, const float *logits, float *mx) {
 }
 
 /* A strict total order (ids are distinct), so every selection below is deterministic. */
-static bool smp_better(smp_cand a, smp_cand b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-}
+static bool smp_better(smp_cand a, smp_cand b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
 
 static void smp_swap(smp_cand *a, smp_cand *b) {
     smp_cand t = *a;
@@ -2504,8 +2713,7 @@ ds_chat_style ds_chat_detect(const char *t) {
     if (chat_has(t, "'Assistant: ' + message['content'] + eos_token")) return DS_CHAT_DEEPSEEK2;
     if (!chat_has(t, CHAT_USER) || !chat_has(t, CHAT_ASSISTANT)) return DS_CHAT_UNKNOWN;
     if (chat_has(t, CHAT_ASSISTANT "</think>")) return DS_CHAT_UNKNOWN;
-    if (chat_has(t, "split('</think>')[-1]") || chat_has_think_prompt(t))
-        return DS_CHAT_DEEPSEEK_R1;
+    if (chat_has(t, "split('</think>')[-1]") || chat_has_think_prompt(t)) return DS_CHAT_DEEPSEEK_R1;
     if (chat_has(t, CHAT_EOS)) return DS_CHAT_DEEPSEEK3;
     return DS_CHAT_UNKNOWN;
 }
@@ -2548,9 +2756,7 @@ static void chat_put(chat_buf *o, const char *s) {
     o->len = n > SIZE_MAX - o->len ? SIZE_MAX : o->len + n;
 }
 
-static int chat_is_role(const ds_chat_message *m, const char *role) {
-    return m->role && strcmp(m->role, role) == 0;
-}
+static int chat_is_role(const ds_chat_message *m, const char *role) { return m->role && strcmp(m->role, role) == 0; }
 
 /* ---- DeepSeek V3 and R1 ---- */
 
@@ -2655,8 +2861,7 @@ static void chat_v3_tool(chat_buf *o, chat_v3_state *st, const ds_chat_message *
     chat_put(o, CHAT_OUTPUT_END);
 }
 
-static void chat_render_v3(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n,
-                           int add_gen, int r1) {
+static void chat_render_v3(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n, int add_gen, int r1) {
     chat_v3_state st = {0, 0, 1};
     chat_put(o, bos);
     chat_put_system(o, msgs, n);
@@ -2680,8 +2885,8 @@ static void chat_render_v3(chat_buf *o, const char *bos, const ds_chat_message *
 
 /* Messages in order (a system message where it stands); tool calls and tool messages are not
    part of this format and are ignored, but an assistant turn still needs its text. */
-static void chat_render_v2(chat_buf *o, const char *bos, const char *eos,
-                           const ds_chat_message *msgs, int n, int add_gen) {
+static void chat_render_v2(chat_buf *o, const char *bos, const char *eos, const ds_chat_message *msgs, int n,
+                           int add_gen) {
     chat_put(o, bos);
     for (int i = 0; i < n && !o->failed; i++) {
         const ds_chat_message *m = &msgs[i];
@@ -2701,8 +2906,8 @@ static void chat_render_v2(chat_buf *o, const char *bos, const char *eos,
     if (add_gen) chat_put(o, "Assistant:");
 }
 
-long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
-                    int n_msgs, int add_generation_prompt, char *buf, size_t cap) {
+long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
+                    int add_generation_prompt, char *buf, size_t cap) {
     chat_buf o = {buf, buf ? cap : 0, 0, 0};
     if (o.cap) buf[0] = '\0';
     if (n_msgs < 0 || (n_msgs > 0 && !msgs)) return -1;
@@ -2717,9 +2922,7 @@ long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_
     case DS_CHAT_DEEPSEEK_R1:
         chat_render_v3(&o, bos, msgs, n_msgs, add_generation_prompt, s == DS_CHAT_DEEPSEEK_R1);
         break;
-    case DS_CHAT_DEEPSEEK2:
-        chat_render_v2(&o, bos, eos, msgs, n_msgs, add_generation_prompt);
-        break;
+    case DS_CHAT_DEEPSEEK2: chat_render_v2(&o, bos, eos, msgs, n_msgs, add_generation_prompt); break;
     case DS_CHAT_UNKNOWN:
     default: return -1;
     }
@@ -2762,7 +2965,7 @@ enum { POOL_SPINS = 1 << 16 };
 
 typedef struct {
     pthread_t *threads;
-    int n; /* threads including the caller */
+    int n;                    /* threads including the caller */
     atomic_uint_fast64_t gen; /* bumped once per job */
     atomic_int pending;       /* workers still inside the current job */
     atomic_int sleepers;
@@ -2881,12 +3084,19 @@ static ds_pool *pool_new(int n) {
     atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->quit, false);
-    if (!(p->threads = calloc((size_t)n, sizeof *p->threads))) { free(p); return NULL; }
+    if (!(p->threads = calloc((size_t)n, sizeof *p->threads))) {
+        free(p);
+        return NULL;
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     for (int i = 1; i < n; i++) {
         pool_worker *w = malloc(sizeof *w);
-        if (!w) { p->n = i; pool_free(p); return NULL; }
+        if (!w) {
+            p->n = i;
+            pool_free(p);
+            return NULL;
+        }
         w->pool = p;
         w->tid = i;
         if (pthread_create(&p->threads[i], NULL, pool_main, w)) {
@@ -2905,7 +3115,7 @@ int ds_physical_cores(void) {
     /* count distinct (package, core) pairs; SMT siblings share one */
     int n_cpu = (int)sysconf(_SC_NPROCESSORS_ONLN), cores = 0;
     if (n_cpu < 1) return 1;
-    char (*seen)[64] = calloc((size_t)n_cpu, sizeof *seen);
+    char(*seen)[64] = calloc((size_t)n_cpu, sizeof *seen);
     for (int i = 0; seen && i < n_cpu; i++) {
         char path[128], sib[64] = {0};
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list", i);
@@ -2929,8 +3139,8 @@ struct ds_context {
     ds_pool *pool;
     int n_ctx, n_batch, n_threads, n_past;
     float kq_scale;
-    float *kv;      /* [n_layer][n_ctx][R + dr]: normalised latent, then the rotated shared k_pe */
-    float *rope;    /* [n_ctx][dr / 2][cos, sin] */
+    float *kv;   /* [n_layer][n_ctx][R + dr]: normalised latent, then the rotated shared k_pe */
+    float *rope; /* [n_ctx][dr / 2][cos, sin] */
     /* per-batch activations, n_batch rows each */
     float *x, *xn, *tmp, *qa, *q, *kva, *qk, *lat, *att, *ffa, *ffb, *router, *moe_w, *moe_out, *exp_h;
     int32_t *moe_idx, *exp_count, *exp_start, *exp_pairs, *exp_active;
@@ -3067,7 +3277,8 @@ static void blas_task(void *arg, int64_t i0, int64_t i1, int tid) {
         int64_t r0 = p * BLAS_PANEL, n = w->n_rows - r0 < BLAS_PANEL ? w->n_rows - r0 : BLAS_PANEL;
         const float *a = (const float *)(w->data + r0 * w->row_size);
         if (w->type != DS_TYPE_F32 || (uintptr_t)a % sizeof(float)) {
-            for (int64_t r = 0; r < n; r++) w->tr->to_f32(w->data + (r0 + r) * w->row_size, wide + r * w->n_in, w->n_in);
+            for (int64_t r = 0; r < n; r++)
+                w->tr->to_f32(w->data + (r0 + r) * w->row_size, wide + r * w->n_in, w->n_in);
             a = wide;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, (int)n, (int)w->n_in, 1.0f, j->x, (int)j->ldx, a,
@@ -3250,20 +3461,21 @@ static void attention(ds_context *ctx, const ds_layer *l, int il, int pos0, int 
     if (hp->mla_split)
         matmul_heads(ctx, &l->k_b, l->k_b.data, R, (size_t)R * l->k_b.row_size, H, ctx->q, (int64_t)H * qdim, qdim,
                      ctx->qk, (int64_t)H * row, row, T);
-    else
-        pool_run(ctx->pool, (int64_t)T * H, absorb_legacy_task, &aj);
+    else pool_run(ctx->pool, (int64_t)T * H, absorb_legacy_task, &aj);
     pool_run(ctx->pool, (int64_t)T * H, attn_task, &aj);
     if (hp->mla_split)
         matmul_heads(ctx, &l->v_b, l->v_b.data, dv, (size_t)dv * l->v_b.row_size, H, ctx->lat, (int64_t)H * R, R,
                      ctx->att, (int64_t)H * dv, dv, T);
     else
-        matmul_heads(ctx, &l->kv_b, l->kv_b.data + (size_t)dn * l->kv_b.row_size, dv, (size_t)(dn + dv) * l->kv_b.row_size,
-                     H, ctx->lat, (int64_t)H * R, R, ctx->att, (int64_t)H * dv, dv, T);
+        matmul_heads(ctx, &l->kv_b, l->kv_b.data + (size_t)dn * l->kv_b.row_size, dv,
+                     (size_t)(dn + dv) * l->kv_b.row_size, H, ctx->lat, (int64_t)H * R, R, ctx->att, (int64_t)H * dv,
+                     dv, T);
     matmul(ctx, &l->o, ctx->att, (int64_t)H * dv, T, ctx->tmp, D);
     for (int64_t i = 0; i < (int64_t)T * D; i++) ctx->x[i] += ctx->tmp[i];
 }
 
-static void dense_ffn(ds_context *ctx, const ds_weight *gate, const ds_weight *up, const ds_weight *down, int T, float *out) {
+static void dense_ffn(ds_context *ctx, const ds_weight *gate, const ds_weight *up, const ds_weight *down, int T,
+                      float *out) {
     const int D = ctx->m->hp.n_embd;
     const int64_t F = gate->n_rows;
     qact in = {0};
@@ -3289,8 +3501,10 @@ static void route(const ds_hparams *hp, const float *bias, const float *logit, i
         for (int g = 0; g < G; g++) {
             float a = -INFINITY, b = -INFINITY; /* best and second best */
             for (int e = g * gs; e < (g + 1) * gs; e++) {
-                if (sel[e] > a) { b = a; a = sel[e]; }
-                else if (sel[e] > b) b = sel[e];
+                if (sel[e] > a) {
+                    b = a;
+                    a = sel[e];
+                } else if (sel[e] > b) b = sel[e];
             }
             gscore[g] = bias && gs > 1 ? a + b : a;
         }
@@ -3328,7 +3542,8 @@ typedef struct {
 } moe_job;
 
 /* Token rows for one expert: float rows, or their quantized twins when the weight needs them. */
-static void dots(const ds_weight *w, const uint8_t *row, const float *const *xs, const void *const *qs, int n, float *out) {
+static void dots(const ds_weight *w, const uint8_t *row, const float *const *xs, const void *const *qs, int n,
+                 float *out) {
     if (w->act) row_dots_q(w, row, qs, n, out);
     else row_dots(w, row, xs, n, out);
 }
@@ -3414,7 +3629,8 @@ static void moe(ds_context *ctx, const ds_layer *l, int T) {
     const int D = hp->n_embd, E = hp->n_expert, K = hp->n_expert_used;
     matmul(ctx, &l->gate_inp, ctx->xn, D, T, ctx->router, E);
     for (int t = 0; t < T; t++)
-        route(hp, l->exp_bias, ctx->router + (size_t)t * E, ctx->moe_idx + (size_t)t * K, ctx->moe_w + (size_t)t * K, ctx->scratch);
+        route(hp, l->exp_bias, ctx->router + (size_t)t * E, ctx->moe_idx + (size_t)t * K, ctx->moe_w + (size_t)t * K,
+              ctx->scratch);
     moe_job j = {ctx, l, group_by_expert(ctx, T), {0}, {0}, {0}};
     const ds_type_traits *ga = l->gate_exps.act, *ua = l->up_exps.act, *da = l->down_exps.act;
     if (ga) j.gate_in = quantize_act(ctx, ga, ctx->xn, D, 0, 1, T, D, 0);
@@ -3470,7 +3686,8 @@ static void head(ds_context *ctx, int T, int n_out, float *out) {
 
 /* Embedding rows of T tokens into out (T x n_embd). */
 static void embed(const ds_weight *e, const int32_t *tokens, int T, float *out) {
-    for (int t = 0; t < T; t++) e->tr->to_f32(e->data + (size_t)tokens[t] * e->row_size, out + (size_t)t * e->n_in, e->n_in);
+    for (int t = 0; t < T; t++)
+        e->tr->to_f32(e->data + (size_t)tokens[t] * e->row_size, out + (size_t)t * e->n_in, e->n_in);
 }
 
 static void forward(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out) {
@@ -3542,8 +3759,9 @@ static int max_i(int a, int b) { return a > b ? a : b; }
 /* Widest row any matmul reads (and the router's 4 x n_expert): bounds a widened row in the
    per-thread scratch and the BLAS panels. */
 static int widest_row(const ds_hparams *hp) {
-    const int widths[] = {hp->n_embd * (hp->n_nextn ? 2 : 1), hp->q_lora_rank, hp->kv_lora_rank + hp->dr, hp->dn, hp->n_ff,
-                          hp->n_ff_exp * max_i(hp->n_expert_shared, 1), hp->n_head * hp->dv, 4 * hp->n_expert};
+    const int widths[] = {
+        hp->n_embd * (hp->n_nextn ? 2 : 1),           hp->q_lora_rank,     hp->kv_lora_rank + hp->dr, hp->dn, hp->n_ff,
+        hp->n_ff_exp * max_i(hp->n_expert_shared, 1), hp->n_head * hp->dv, 4 * hp->n_expert};
     int w = 1;
     for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) w = max_i(w, widths[i]);
     return w;
@@ -3595,7 +3813,8 @@ static bool alloc_buffers(ds_context *ctx) {
     ctx->xptr = calloc((size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->xptr);
     ctx->qptr = calloc(2 * (size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->qptr);
     if (!ctx->xptr || !ctx->qptr) ok = false;
-    if (ctx->m->quantized) { /* the most elements one quantized input holds: a batch of rows, of heads, of expert slots */
+    if (ctx->m
+            ->quantized) { /* the most elements one quantized input holds: a batch of rows, of heads, of expert slots */
         size_t heads = H * (size_t)max_i(max_i(hp->dn, hp->kv_lora_rank), hp->dv);
         size_t elems = B * (size_t)max_i(max_i(widest_row(hp), (int)heads), (int)(K * (size_t)hp->n_ff_exp));
         ctx->actq_cap = elems / 8 * 10 + 4096; /* Q8_K, the largest, takes 292 bytes per 256 */
@@ -3612,9 +3831,10 @@ static bool alloc_buffers(ds_context *ctx) {
 void ds_context_free(ds_context *ctx) {
     if (!ctx) return;
     pool_free(ctx->pool);
-    float *f[] = {ctx->kv, ctx->rope, ctx->x, ctx->xn, ctx->tmp, ctx->qa, ctx->q, ctx->kva, ctx->qk, ctx->lat,
-                  ctx->att, ctx->ffa, ctx->ffb, ctx->router, ctx->moe_w, ctx->moe_out, ctx->exp_h, ctx->scratch,
-                  ctx->blas_scratch, ctx->logits, ctx->hid, ctx->mtp_in, ctx->mtp_logits};
+    float *f[] = {ctx->kv,     ctx->rope,      ctx->x,     ctx->xn,      ctx->tmp,          ctx->qa,     ctx->q,
+                  ctx->kva,    ctx->qk,        ctx->lat,   ctx->att,     ctx->ffa,          ctx->ffb,    ctx->router,
+                  ctx->moe_w,  ctx->moe_out,   ctx->exp_h, ctx->scratch, ctx->blas_scratch, ctx->logits, ctx->hid,
+                  ctx->mtp_in, ctx->mtp_logits};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     int32_t *n[] = {ctx->moe_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
     for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
@@ -3629,7 +3849,8 @@ ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **o
     ds_context_params d = ds_context_default_params();
     if (!p) p = &d;
     *out = NULL;
-    if (!m->layers) return fail(DS_ERR_ARG, err, err_size, "%s holds only a vocabulary: it can tokenize, not run", m->file->path);
+    if (!m->layers)
+        return fail(DS_ERR_ARG, err, err_size, "%s holds only a vocabulary: it can tokenize, not run", m->file->path);
     if (p->n_ctx < 0 || p->n_threads < 0 || p->n_batch < 0 || p->n_threads > 1024)
         return fail(DS_ERR_ARG, err, err_size, "context: negative n_ctx, n_threads or n_batch, or over 1024 threads");
     ds_context *ctx = calloc(1, sizeof *ctx);
@@ -3679,7 +3900,8 @@ static ds_status check_tokens(ds_context *ctx, const int32_t *tokens, int n_toke
     const int V = ctx->m->hp.n_vocab;
     for (int i = 0; i < n_tokens; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
-            return ctx_fail(ctx, DS_ERR_ARG, "token %d at batch index %d is outside the vocabulary [0, %d)", tokens[i], i, V);
+            return ctx_fail(ctx, DS_ERR_ARG, "token %d at batch index %d is outside the vocabulary [0, %d)", tokens[i],
+                            i, V);
     return DS_OK;
 }
 
@@ -3729,9 +3951,11 @@ ds_status ds_eval_mtp(ds_context *ctx, const int32_t *next, int n, int all_logit
     const int V = ctx->m->hp.n_vocab;
     ctx->err[0] = 0;
     ctx->n_mtp_logits = 0;
-    if (!ctx->mtp) return ctx_fail(ctx, DS_ERR_ARG, "multi-token prediction is off in this context (ds_context_params.mtp)");
+    if (!ctx->mtp)
+        return ctx_fail(ctx, DS_ERR_ARG, "multi-token prediction is off in this context (ds_context_params.mtp)");
     if (n < 1 || !next || n > ctx->n_hid)
-        return ctx_fail(ctx, DS_ERR_ARG, "%d next tokens given for the %d tokens of the last evaluation", n, ctx->n_hid);
+        return ctx_fail(ctx, DS_ERR_ARG, "%d next tokens given for the %d tokens of the last evaluation", n,
+                        ctx->n_hid);
     if (ctx->mtp_past < ctx->hid_pos0)
         return ctx_fail(ctx, DS_ERR_ARG, "the MTP layer has not seen positions %d to %d: run it after every evaluation",
                         ctx->mtp_past, ctx->hid_pos0 - 1);
@@ -3757,7 +3981,10 @@ const float *ds_logits(const ds_context *ctx, int i) {
 int ds_context_n_past(const ds_context *ctx) { return ctx->n_past; }
 int ds_context_n_ctx(const ds_context *ctx) { return ctx->n_ctx; }
 int ds_context_n_threads(const ds_context *ctx) { return ctx->n_threads; }
-void ds_context_reset(ds_context *ctx) { ctx->n_past = ctx->mtp_past = ctx->n_hid = 0; ctx->n_logits = ctx->n_mtp_logits = 0; }
+void ds_context_reset(ds_context *ctx) {
+    ctx->n_past = ctx->mtp_past = ctx->n_hid = 0;
+    ctx->n_logits = ctx->n_mtp_logits = 0;
+}
 
 ds_status ds_context_rewind(ds_context *ctx, int n_past) {
     if (n_past < 0 || n_past > ctx->n_past)

@@ -108,6 +108,7 @@ typedef enum {
 const char *ds_status_name(ds_status s);
 
 /* ---- tensor types: ggml's numbering, as stored in GGUF ---- */
+/* clang-format off */
 typedef enum {
     DS_TYPE_F32 = 0, DS_TYPE_F16 = 1, DS_TYPE_Q4_0 = 2, DS_TYPE_Q4_1 = 3, DS_TYPE_Q5_0 = 6,
     DS_TYPE_Q5_1 = 7, DS_TYPE_Q8_0 = 8, DS_TYPE_Q8_1 = 9, DS_TYPE_Q2_K = 10, DS_TYPE_Q3_K = 11,
@@ -119,6 +120,7 @@ typedef enum {
     DS_TYPE_MXFP4 = 39,
     DS_TYPE_COUNT = 40
 } ds_type;
+/* clang-format on */
 
 /* Name of a type ("F32", "Q4_K", ...), or NULL for an id ggml does not define. */
 const char *ds_type_name(ds_type t);
@@ -153,13 +155,12 @@ const char *ds_model_desc(const ds_model *m);
    token count n (never more than len + 1). At most cap ids are written: if n > cap, call again
    with a larger buffer. Returns -1 with a message in err when the model has no tokenizer or the
    text is not valid UTF-8 (ds_utf8_lossy repairs such text). */
-int ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out,
-                int cap, char *err, size_t err_size);
+int ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out, int cap, char *err,
+                size_t err_size);
 /* The pieces the text is cut into before BPE (added tokens are pieces too), each passed to
    fn in order; for checking the pre-tokenizer stage on its own. Returns 0, or -1 as ds_tokenize. */
-int ds_pretokenize(const ds_model *m, const char *text, size_t len,
-                   void (*fn)(const char *piece, size_t n, void *user), void *user, char *err,
-                   size_t err_size);
+int ds_pretokenize(const ds_model *m, const char *text, size_t len, void (*fn)(const char *piece, size_t n, void *user),
+                   void *user, char *err, size_t err_size);
 /* Whether the file has tokenizer.ggml.add_bos_token set (DeepSeek's files do). */
 int ds_model_add_bos(const ds_model *m);
 /* Number of ids with a token string (0 when the file has no tokenizer). */
@@ -174,8 +175,7 @@ int ds_token_is_control(const ds_model *m, int32_t id);
 /* Decode ids as Hugging Face does: the tokens' bytes concatenated, each maximal invalid UTF-8
    subpart replaced by U+FFFD. Returns the length of the text; writes at most cap bytes
    including a terminating NUL. */
-size_t ds_detokenize(const ds_model *m, const int32_t *ids, int n, int skip_special, char *buf,
-                     size_t cap);
+size_t ds_detokenize(const ds_model *m, const int32_t *ids, int n, int skip_special, char *buf, size_t cap);
 
 /* Streaming decoder: text token by token, never half a character. */
 typedef struct ds_detok ds_detok;
@@ -194,7 +194,7 @@ size_t ds_utf8_lossy(const char *in, size_t n, char *out, size_t *n_invalid);
 /* ---- chat templates ---- */
 
 typedef struct {
-    const char *type;      /* "function" */
+    const char *type; /* "function" */
     const char *name;
     const char *arguments; /* JSON text */
 } ds_tool_call;
@@ -224,13 +224,13 @@ int ds_chat_opens_think(ds_chat_style s);
    Returns the text's length; writes at most cap bytes including a terminating NUL. Roles the
    template does not know are skipped, as the template skips them; -1 where the template itself
    would fail (content NULL where it needs text) and for DS_CHAT_UNKNOWN. */
-long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
-                    int n_msgs, int add_generation_prompt, char *buf, size_t cap);
+long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
+                    int add_generation_prompt, char *buf, size_t cap);
 /* The style of the model's tokenizer.chat_template. */
 ds_chat_style ds_model_chat_style(const ds_model *m);
 /* ds_chat_render with the model's style and BOS/EOS strings. */
-long ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs,
-                   int add_generation_prompt, char *buf, size_t cap);
+long ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs, int add_generation_prompt, char *buf,
+                   size_t cap);
 
 /* ---- sampling ---- */
 
@@ -268,8 +268,7 @@ typedef struct {
 } ds_context_params;
 
 ds_context_params ds_context_default_params(void);
-ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **out, char *err,
-                         size_t err_size);
+ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **out, char *err, size_t err_size);
 void ds_context_free(ds_context *ctx);
 
 /* Evaluate n_tokens tokens at the next positions. See CONTEXTS above. */
@@ -313,17 +312,14 @@ void ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals
 void ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n);
 
 /* Declare a tensor; ne[0] is the contiguous dimension (ggml order). */
-void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims,
-                        const int64_t *ne);
+void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne);
 /* Write header, metadata and tensor table to path. */
 ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, size_t err_size);
 /* The next declared tensor's bytes, exactly ds_type_row_size(type, ne0) * rows. */
-ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err,
-                                size_t err_size);
+ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size);
 /* The same in pieces of any size: bytes continue the tensor being written, then the next
    declared one, so a tensor never has to be in memory whole. */
-ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err,
-                               size_t err_size);
+ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size);
 /* Checks every tensor was written, flushes and closes. */
 ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size);
 

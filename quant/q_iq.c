@@ -58,7 +58,10 @@ static float iq4_block_scale(const float *xb, const float *qw, float sigma2, uin
     float w[32], amax = 0, max = 0;
     for (int j = 0; j < 32; j++) w[j] = qw ? qw[j] * sqrtf(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
     for (int j = 0; j < 32; j++)
-        if (fabsf(xb[j]) > amax) { amax = fabsf(xb[j]); max = xb[j]; }
+        if (fabsf(xb[j]) > amax) {
+            amax = fabsf(xb[j]);
+            max = xb[j];
+        }
     if (amax < GROUP_MAX_EPS) return 0;
     float d = -max / values[0], sumqx, sumq2;
     iq4_fit(xb, w, 1 / d, L, &sumqx, &sumq2);
@@ -153,7 +156,10 @@ static void iq4_xs_block(const float *x, block_iq4_xs *b, const float *qw) {
     uint8_t L[QK_K];
     for (int ib = 0; ib < QK_K / 32; ib++) {
         scales[ib] = iq4_block_scale(x + 32 * ib, qw ? qw + 32 * ib : NULL, sigma2, L + 32 * ib);
-        if (fabsf(scales[ib]) > amax_scale) { amax_scale = fabsf(scales[ib]); max_scale = scales[ib]; }
+        if (fabsf(scales[ib]) > amax_scale) {
+            amax_scale = fabsf(scales[ib]);
+            max_scale = scales[ib];
+        }
     }
     memset(b, 0, sizeof *b);
     float d = -max_scale / 32, id = d ? 1 / d : 0.f;
@@ -301,8 +307,8 @@ static const uint16_t *neighbours_of(const iq_search *s, int key) { return s->nb
 
 /* IQ2_XXS: the neighbour with the least weighted squared error against scale * position;
    its levels go to L. */
-static int iq2_best_neighbour(const iq_search *s, const uint16_t *nbr, const float *xval,
-                              const float *weight, float scale, int8_t *L) {
+static int iq2_best_neighbour(const iq_search *s, const uint16_t *nbr, const float *xval, const float *weight,
+                              float scale, int8_t *L) {
     float best_d2 = FLT_MAX;
     int best = nbr[1];
     for (int j = 1; j <= nbr[0]; j++) {
@@ -312,7 +318,10 @@ static int iq2_best_neighbour(const iq_search *s, const uint16_t *nbr, const flo
             float q = pg[i], diff = scale * q - xval[i];
             d2 += weight[i] * diff * diff;
         }
-        if (d2 < best_d2) { best_d2 = d2; best = nbr[j]; }
+        if (d2 < best_d2) {
+            best_d2 = d2;
+            best = nbr[j];
+        }
     }
     for (int i = 0; i < 8; i++) L[i] = (int8_t)((s->pos[best][i] - 1) / 2);
     return best;
@@ -389,7 +398,10 @@ static void iq2_signs(const float *xb, const float *weight, float *xval, uint8_t
             float min = weight[8 * k] * xb[8 * k] * xb[8 * k];
             for (int i = 1; i < 8; i++) {
                 float ax = weight[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-                if (ax < min) { min = ax; imin = i; }
+                if (ax < min) {
+                    min = ax;
+                    imin = i;
+                }
             }
             xval[8 * k + imin] = -xval[8 * k + imin];
             s ^= (uint8_t)(1 << imin);
@@ -399,14 +411,12 @@ static void iq2_signs(const float *xb, const float *weight, float *xval, uint8_t
 }
 
 /* Levels 0..2 of each 8 for inverse scale id, moved onto the codebook where they are off it. */
-static void iq2_snap(const iq_search *s, const float *xval, const float *waux, float id, float scale,
-                     int8_t L[32]) {
+static void iq2_snap(const iq_search *s, const float *xval, const float *waux, float id, float scale, int8_t L[32]) {
     for (int k = 0; k < 4; k++) {
         for (int i = 0; i < 8; i++)
             L[8 * k + i] = (int8_t)imax(0, imin(2, nearest_int(0.5f * (id * xval[8 * k + i] - 1))));
         int key = levels_key(L + 8 * k);
-        if (s->map[key] < 0)
-            iq2_best_neighbour(s, neighbours_of(s, key), xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+        if (s->map[key] < 0) iq2_best_neighbour(s, neighbours_of(s, key), xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
     }
 }
 
@@ -537,8 +547,8 @@ static float iq1_s_dot(const void *row, const void *act, int64_t n) {
 }
 
 /* IQ1_S: the neighbour with the least weighted squared error against scale * xg[level]. */
-static int iq1_best_neighbour(const iq_search *s, const uint16_t *nbr, const float *xval,
-                              const float *weight, float scale, const float *xg, int8_t *L) {
+static int iq1_best_neighbour(const iq_search *s, const uint16_t *nbr, const float *xval, const float *weight,
+                              float scale, const float *xg, int8_t *L) {
     float best_d2 = FLT_MAX;
     int best = -1;
     for (int j = 1; j <= nbr[0]; j++) {
@@ -548,7 +558,10 @@ static int iq1_best_neighbour(const iq_search *s, const uint16_t *nbr, const flo
             float q = xg[(pg[i] - 1) / 2], w = weight[i], diff = scale * q - xval[i];
             d2 += w * diff * diff;
         }
-        if (d2 < best_d2) { best_d2 = d2; best = nbr[j]; }
+        if (d2 < best_d2) {
+            best_d2 = d2;
+            best = nbr[j];
+        }
     }
     /* Only overflowing errors get here. ggml then scans the whole codebook, reading xval past
        its 8 values (an out-of-bounds bug); this scans it with the intended values. */
@@ -558,7 +571,10 @@ static int iq1_best_neighbour(const iq_search *s, const uint16_t *nbr, const flo
             float q = xg[(s->pos[j][i] - 1) / 2], diff = scale * q - xval[i];
             d2 += weight[i] * diff * diff;
         }
-        if (d2 < best_d2) { best_d2 = d2; best = j; }
+        if (d2 < best_d2) {
+            best_d2 = d2;
+            best = j;
+        }
     }
     if (best < 0) best = nbr[1];
     for (int i = 0; i < 8; i++) L[i] = (int8_t)((s->pos[best][i] - 1) / 2);
@@ -582,8 +598,8 @@ static void sort_by_value(const float *x, int n, int *idx) {
    sorted values into levels -1, 0, 1 with shift +1/8 or -1/8, moved onto the codebook. Writes
    the 4 low index bytes and the high index bits of qh; returns the scale (0 for a block that
    cannot be quantized) and the shift. */
-static float iq1_s_block(const iq_search *s, const float *xb, const float *weight, uint8_t qs[4],
-                         uint16_t *qh, int *shift) {
+static float iq1_s_block(const iq_search *s, const float *xb, const float *weight, uint8_t qs[4], uint16_t *qh,
+                         int *shift) {
     static const float x_p[3] = {-1 + IQ1S_DELTA, IQ1S_DELTA, 1 + IQ1S_DELTA};
     static const float x_m[3] = {-1 - IQ1S_DELTA, -IQ1S_DELTA, 1 - IQ1S_DELTA};
     enum { B = 32 };
@@ -605,7 +621,8 @@ static float iq1_s_block(const iq_search *s, const float *xb, const float *weigh
         for (int i2 = i1; i2 <= B; i2++) {
             for (int sh = 1; sh >= -1; sh -= 2) {
                 const float *xs = sh == 1 ? x_p : x_m;
-                float sumqx = (sumx[i1] - sumx[0]) * xs[0] + (sumx[i2] - sumx[i1]) * xs[1] + (sumx[B] - sumx[i2]) * xs[2];
+                float sumqx =
+                    (sumx[i1] - sumx[0]) * xs[0] + (sumx[i2] - sumx[i1]) * xs[1] + (sumx[B] - sumx[i2]) * xs[2];
                 float sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0] + (sumw[i2] - sumw[i1]) * xs[1] * xs[1] +
                               (sumw[B] - sumw[i2]) * xs[2] * xs[2];
                 if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {

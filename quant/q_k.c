@@ -62,8 +62,8 @@ static void pack_scale_min_k4(uint8_t q[12], const uint8_t ls[8], const uint8_t 
 /* Q4_K / Q5_K after the scales are set: each sub-block's quants recomputed from the rounded
    scale and minimum, (x + dm) / d clamped to [0, nmax]; sub-blocks whose scale is 0 keep the
    quants of the search. */
-static void requantize_k4(const float *x, const uint8_t scales[12], uint16_t dh, uint16_t dminh,
-                          int nmax, uint8_t L[QK_K]) {
+static void requantize_k4(const float *x, const uint8_t scales[12], uint16_t dh, uint16_t dminh, int nmax,
+                          uint8_t L[QK_K]) {
     for (int j = 0; j < QK_K / 32; j++) {
         uint8_t sc, m;
         scale_min_k4(j, scales, &sc, &m);
@@ -83,15 +83,14 @@ static float sum_squares(const float *x, int n) {
 
 /* The weighted search of the *_impl quantizers for one super-block of Q4_K / Q5_K (and the
    imatrix-less weights av_x + |x| where quant_weights is NULL, unused by ggml_quantize_chunk). */
-static void k4_impl_scales(const float *x, const float *qw, int nmax, uint8_t L[QK_K],
-                           uint8_t scales[12], uint16_t *d, uint16_t *dmin) {
+static void k4_impl_scales(const float *x, const float *qw, int nmax, uint8_t L[QK_K], uint8_t scales[12], uint16_t *d,
+                           uint16_t *dmin) {
     float sigma2 = 2 * sum_squares(x, QK_K) / QK_K, av_x = sqrtf(sigma2);
     float w[32], sw[QK_K / 32], mins[QK_K / 32], sc[QK_K / 32];
     uint8_t Laux[32], Ls[QK_K / 32], Lm[QK_K / 32];
     for (int j = 0; j < QK_K / 32; j++) {
         const float *xb = x + 32 * j;
-        for (int l = 0; l < 32; l++)
-            w[l] = qw ? qw[32 * j + l] * sqrtf(sigma2 + xb[l] * xb[l]) : av_x + fabsf(xb[l]);
+        for (int l = 0; l < 32; l++) w[l] = qw ? qw[32 * j + l] * sqrtf(sigma2 + xb[l] * xb[l]) : av_x + fabsf(xb[l]);
         float sumw = 0;
         for (int l = 0; l < 32; l++) sumw += w[l];
         sw[j] = sumw;
@@ -107,8 +106,8 @@ static void k4_impl_scales(const float *x, const float *qw, int nmax, uint8_t L[
 /* The reference search of Q4_K / Q5_K for one super-block: per sub-block the qkx search with
    weights av_x + |x| (av_x the sub-block's rms), then scales and minimums to 6 bits against the
    largest of each. */
-static void k4_ref_scales(const float *x, int nmax, float rmin, float rdelta, int nstep,
-                          uint8_t L[QK_K], uint8_t scales[12], uint16_t *d, uint16_t *dmin) {
+static void k4_ref_scales(const float *x, int nmax, float rmin, float rdelta, int nstep, uint8_t L[QK_K],
+                          uint8_t scales[12], uint16_t *d, uint16_t *dmin) {
     float w[32], mins[QK_K / 32], sc[QK_K / 32], max_scale = 0, max_min = 0;
     uint8_t Laux[32], Ls[QK_K / 32], Lm[QK_K / 32];
     for (int j = 0; j < QK_K / 32; j++) {
@@ -142,7 +141,10 @@ static void q8_K_from_f32(const float *x, void *row, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
         float max = 0, amax = 0;
         for (int j = 0; j < QK_K; j++)
-            if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); max = x[j]; }
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
         memset(&b[i], 0, sizeof b[i]);
         if (!amax) continue;
         const float iscale = -127.f / max;
@@ -170,8 +172,7 @@ static void q8_K_to_f32(const void *row, float *y, int64_t n) {
 
 /* The 8-lane integer sums of ggml's generic K-quant dots: lane l gets scale(k) * q8[k] * a[k]
    for the k = l mod 8, sub-blocks of sub elements. */
-static void lane_sums(const int8_t a[QK_K], const int8_t q8[QK_K], const int scale[], int sub,
-                      int32_t lanes[8]) {
+static void lane_sums(const int8_t a[QK_K], const int8_t q8[QK_K], const int scale[], int sub, int32_t lanes[8]) {
     memset(lanes, 0, 8 * sizeof *lanes);
     for (int k = 0; k < QK_K; k++) lanes[k % 8] += scale[k / sub] * (int16_t)(q8[k] * a[k]);
 }
@@ -312,7 +313,10 @@ static void q3_K_to_f32(const void *row, float *y, int64_t n) {
 static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;
@@ -375,7 +379,10 @@ static void q3_K_ref(const float *x, block_q3_K *b) {
     float scales[QK_K / 16], max_scale = 0, amax = 0;
     for (int j = 0; j < QK_K / 16; j++) {
         scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
-        if (fabsf(scales[j]) > amax) { amax = fabsf(scales[j]); max_scale = scales[j]; }
+        if (fabsf(scales[j]) > amax) {
+            amax = fabsf(scales[j]);
+            max_scale = scales[j];
+        }
     }
     memset(b->scales, 0, sizeof b->scales);
     b->d = to_f16(0.f);
@@ -579,7 +586,10 @@ static void q6_K_block(const float *x, block_q6_K *b, const float *qw) {
     float scales[QK_K / 16], max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ib++) {
         scales[ib] = ds_make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : NULL);
-        if (fabsf(scales[ib]) > max_abs_scale) { max_abs_scale = fabsf(scales[ib]); max_scale = scales[ib]; }
+        if (fabsf(scales[ib]) > max_abs_scale) {
+            max_abs_scale = fabsf(scales[ib]);
+            max_scale = scales[ib];
+        }
     }
     memset(b, 0, sizeof *b);
     if (max_abs_scale < GROUP_MAX_EPS) return;
@@ -630,10 +640,8 @@ void ds_quant_init_k(ds_type_traits *t) {
         size_t (*quantize)(const float *, void *, int64_t, const float *);
         float (*vec_dot)(const void *, const void *, int64_t);
     } k[] = {
-        {DS_TYPE_Q2_K, q2_K_to_f32, q2_K_quantize, q2_K_dot},
-        {DS_TYPE_Q3_K, q3_K_to_f32, q3_K_quantize, q3_K_dot},
-        {DS_TYPE_Q4_K, q4_K_to_f32, q4_K_quantize, q4_K_dot},
-        {DS_TYPE_Q5_K, q5_K_to_f32, q5_K_quantize, q5_K_dot},
+        {DS_TYPE_Q2_K, q2_K_to_f32, q2_K_quantize, q2_K_dot}, {DS_TYPE_Q3_K, q3_K_to_f32, q3_K_quantize, q3_K_dot},
+        {DS_TYPE_Q4_K, q4_K_to_f32, q4_K_quantize, q4_K_dot}, {DS_TYPE_Q5_K, q5_K_to_f32, q5_K_quantize, q5_K_dot},
         {DS_TYPE_Q6_K, q6_K_to_f32, q6_K_quantize, q6_K_dot},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {

@@ -34,7 +34,10 @@ static int quant5(const uint8_t qs[QK / 2], uint32_t qh, int j) {
 static float signed_absmax(const float *x, int n) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < n; j++)
-        if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
     return max;
 }
 

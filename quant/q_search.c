@@ -21,7 +21,10 @@ float ds_make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float 
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++) {
         float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
     }
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
@@ -50,8 +53,7 @@ float ds_make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float 
         }
         /* a better fit has a larger sumlx^2 / suml2 */
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++)
-                L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i]))));
+            for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i]))));
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -60,8 +62,8 @@ float ds_make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float 
 }
 
 /* Weighted error of x ~ scale * L + min: sum of w |diff| (use_mad) or w diff^2. */
-static float qkx_error(int n, const float *x, const float *weights, const uint8_t *L, float scale,
-                       float min, int use_mad) {
+static float qkx_error(int n, const float *x, const float *weights, const uint8_t *L, float scale, float min,
+                       int use_mad) {
     float err = 0;
     for (int i = 0; i < n; i++) {
         float diff = scale * L[i] + min - x[i];
@@ -75,9 +77,8 @@ static float qkx_error(int n, const float *x, const float *weights, const uint8_
    scales (rmin + rdelta * is + nmax) / (max - min) and, for each, the least-squares scale and
    min of its quants. make_qkx2_quants and make_qkx3_quants in ggml are this same search (they
    differ only where weights may be NULL, which no caller passes). Laux is n bytes of scratch. */
-float ds_make_qkx_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L,
-                         float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
-                         int use_mad) {
+float ds_make_qkx_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
+                         uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad) {
     float min = x[0], max = x[0], sum_w = weights[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
         if (x[i] < min) min = x[i];
@@ -93,8 +94,7 @@ float ds_make_qkx_quants(int n, int nmax, const float *x, const float *weights, 
         return 0.f;
     }
     float iscale = nmax / (max - min), scale = 1 / iscale;
-    for (int i = 0; i < n; i++)
-        L[i] = (uint8_t)imax(0, imin(nmax, nearest_int(iscale * (x[i] - min))));
+    for (int i = 0; i < n; i++) L[i] = (uint8_t)imax(0, imin(nmax, nearest_int(iscale * (x[i] - min))));
     float best_error = qkx_error(n, x, weights, L, scale, min, use_mad);
     if (nstep < 1) {
         *the_min = -min;

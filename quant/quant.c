@@ -21,7 +21,7 @@ uint16_t ds_fp32_to_fp16(float f) {
         return (uint16_t)(sign | 0x7c00u | (mag > 0x7f800000u ? 0x200u : 0));
     if (mag >= 0x477ff000u) /* rounds to >= 65520: overflow to inf */
         return (uint16_t)(sign | 0x7c00u);
-    if (mag < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
+    if (mag < 0x38800000u) {                          /* below the smallest normal half: subnormal or zero */
         if (mag < 0x33000000u) return (uint16_t)sign; /* below half the smallest subnormal */
         uint32_t e = mag >> 23, m = (mag & 0x7fffffu) | 0x800000u, shift = 126 - e;
         uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
@@ -42,7 +42,10 @@ float ds_fp16_to_fp32(uint16_t h) {
             x = sign;
         } else { /* subnormal: normalise */
             int shift = 0;
-            while (!(m & 0x400u)) { m <<= 1; shift++; }
+            while (!(m & 0x400u)) {
+                m <<= 1;
+                shift++;
+            }
             x = sign | ((uint32_t)(113 - shift) << 23) | ((m & 0x3ffu) << 13);
         }
     } else {
@@ -71,40 +74,25 @@ static void to_f32_f32(const void *row, float *out, int64_t n) { memcpy(out, row
 
 /* Block sizes and bytes per block as ggml defines them (ggml.c type_traits); the float
    formats' kernels come from the SIMD level chosen at start-up (see init_kernels). */
-#define T(nm, block, bytes) {.name = nm, .block_size = block, .type_size = bytes}
+#define T(nm, block, bytes) \
+    { .name = nm, .block_size = block, .type_size = bytes }
 static ds_type_traits traits[DS_TYPE_COUNT] = {
-    [DS_TYPE_F32] = T("F32", 1, 4),
-    [DS_TYPE_F16] = T("F16", 1, 2),
-    [DS_TYPE_BF16] = T("BF16", 1, 2),
-    [DS_TYPE_Q4_0] = T("Q4_0", 32, 18),
-    [DS_TYPE_Q4_1] = T("Q4_1", 32, 20),
-    [DS_TYPE_Q5_0] = T("Q5_0", 32, 22),
-    [DS_TYPE_Q5_1] = T("Q5_1", 32, 24),
-    [DS_TYPE_Q8_0] = T("Q8_0", 32, 34),
-    [DS_TYPE_Q8_1] = T("Q8_1", 32, 36),
-    [DS_TYPE_Q2_K] = T("Q2_K", 256, 84),
-    [DS_TYPE_Q3_K] = T("Q3_K", 256, 110),
-    [DS_TYPE_Q4_K] = T("Q4_K", 256, 144),
-    [DS_TYPE_Q5_K] = T("Q5_K", 256, 176),
-    [DS_TYPE_Q6_K] = T("Q6_K", 256, 210),
-    [DS_TYPE_Q8_K] = T("Q8_K", 256, 292),
-    [DS_TYPE_IQ2_XXS] = T("IQ2_XXS", 256, 66),
-    [DS_TYPE_IQ2_XS] = T("IQ2_XS", 256, 74),
-    [DS_TYPE_IQ3_XXS] = T("IQ3_XXS", 256, 98),
-    [DS_TYPE_IQ1_S] = T("IQ1_S", 256, 50),
-    [DS_TYPE_IQ4_NL] = T("IQ4_NL", 32, 18),
-    [DS_TYPE_IQ3_S] = T("IQ3_S", 256, 110),
-    [DS_TYPE_IQ2_S] = T("IQ2_S", 256, 82),
-    [DS_TYPE_IQ4_XS] = T("IQ4_XS", 256, 136),
-    [DS_TYPE_I8] = T("I8", 1, 1),
-    [DS_TYPE_I16] = T("I16", 1, 2),
-    [DS_TYPE_I32] = T("I32", 1, 4),
-    [DS_TYPE_I64] = T("I64", 1, 8),
-    [DS_TYPE_F64] = T("F64", 1, 8),
-    [DS_TYPE_IQ1_M] = T("IQ1_M", 256, 56),
-    [DS_TYPE_TQ1_0] = T("TQ1_0", 256, 54),
-    [DS_TYPE_TQ2_0] = T("TQ2_0", 256, 66),
-    [DS_TYPE_MXFP4] = T("MXFP4", 32, 17),
+    [DS_TYPE_F32] = T("F32", 1, 4),           [DS_TYPE_F16] = T("F16", 1, 2),
+    [DS_TYPE_BF16] = T("BF16", 1, 2),         [DS_TYPE_Q4_0] = T("Q4_0", 32, 18),
+    [DS_TYPE_Q4_1] = T("Q4_1", 32, 20),       [DS_TYPE_Q5_0] = T("Q5_0", 32, 22),
+    [DS_TYPE_Q5_1] = T("Q5_1", 32, 24),       [DS_TYPE_Q8_0] = T("Q8_0", 32, 34),
+    [DS_TYPE_Q8_1] = T("Q8_1", 32, 36),       [DS_TYPE_Q2_K] = T("Q2_K", 256, 84),
+    [DS_TYPE_Q3_K] = T("Q3_K", 256, 110),     [DS_TYPE_Q4_K] = T("Q4_K", 256, 144),
+    [DS_TYPE_Q5_K] = T("Q5_K", 256, 176),     [DS_TYPE_Q6_K] = T("Q6_K", 256, 210),
+    [DS_TYPE_Q8_K] = T("Q8_K", 256, 292),     [DS_TYPE_IQ2_XXS] = T("IQ2_XXS", 256, 66),
+    [DS_TYPE_IQ2_XS] = T("IQ2_XS", 256, 74),  [DS_TYPE_IQ3_XXS] = T("IQ3_XXS", 256, 98),
+    [DS_TYPE_IQ1_S] = T("IQ1_S", 256, 50),    [DS_TYPE_IQ4_NL] = T("IQ4_NL", 32, 18),
+    [DS_TYPE_IQ3_S] = T("IQ3_S", 256, 110),   [DS_TYPE_IQ2_S] = T("IQ2_S", 256, 82),
+    [DS_TYPE_IQ4_XS] = T("IQ4_XS", 256, 136), [DS_TYPE_I8] = T("I8", 1, 1),
+    [DS_TYPE_I16] = T("I16", 1, 2),           [DS_TYPE_I32] = T("I32", 1, 4),
+    [DS_TYPE_I64] = T("I64", 1, 8),           [DS_TYPE_F64] = T("F64", 1, 8),
+    [DS_TYPE_IQ1_M] = T("IQ1_M", 256, 56),    [DS_TYPE_TQ1_0] = T("TQ1_0", 256, 54),
+    [DS_TYPE_TQ2_0] = T("TQ2_0", 256, 66),    [DS_TYPE_MXFP4] = T("MXFP4", 32, 17),
 };
 #undef T
 static ds_type_traits scalar[DS_TYPE_COUNT];

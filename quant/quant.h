@@ -20,8 +20,8 @@
 
 typedef struct {
     const char *name;
-    int block_size;    /* elements per block (1 for plain types) */
-    size_t type_size;  /* bytes per block */
+    int block_size;   /* elements per block (1 for plain types) */
+    size_t type_size; /* bytes per block */
     /* dot(row, x) over n elements; NULL when the format cannot be computed with yet */
     float (*dot_f32)(const void *row, const float *x, int64_t n);
     /* the same for four vectors, reading the row once; bit-identical to four dot_f32 */

@@ -27,12 +27,8 @@
 /* ---- float formats ---- */
 
 static inline float32x4_t load_f32(const float *p) { return vld1q_f32(p); }
-static inline float32x4_t load_f16(const uint16_t *p) {
-    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
-}
-static inline float32x4_t load_bf16(const uint16_t *p) {
-    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
-}
+static inline float32x4_t load_f16(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+static inline float32x4_t load_bf16(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
 
 /* An F16 through the FCVT instruction: the same bits as ds_fp16_to_fp32, NaNs included. */
 static inline float h2f(uint16_t h) {
@@ -44,18 +40,18 @@ static inline float h2f(uint16_t h) {
 #define SCALAR_F32(v) (v)
 
 /* Four accumulators hide the FMA latency; the tail goes through the scalar conversion. */
-#define DOT16(LOADV, LOADS)                                                                  \
-    float32x4_t a0 = vdupq_n_f32(0), a1 = a0, a2 = a0, a3 = a0;                              \
-    int64_t i = 0;                                                                           \
-    for (; i + 16 <= n; i += 16) {                                                           \
-        a0 = vfmaq_f32(a0, LOADV(w + i), vld1q_f32(x + i));                                  \
-        a1 = vfmaq_f32(a1, LOADV(w + i + 4), vld1q_f32(x + i + 4));                          \
-        a2 = vfmaq_f32(a2, LOADV(w + i + 8), vld1q_f32(x + i + 8));                          \
-        a3 = vfmaq_f32(a3, LOADV(w + i + 12), vld1q_f32(x + i + 12));                        \
-    }                                                                                        \
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, LOADV(w + i), vld1q_f32(x + i));           \
-    float tail = 0;                                                                          \
-    for (; i < n; i++) tail += LOADS(w[i]) * x[i];                                           \
+#define DOT16(LOADV, LOADS)                                                        \
+    float32x4_t a0 = vdupq_n_f32(0), a1 = a0, a2 = a0, a3 = a0;                    \
+    int64_t i = 0;                                                                 \
+    for (; i + 16 <= n; i += 16) {                                                 \
+        a0 = vfmaq_f32(a0, LOADV(w + i), vld1q_f32(x + i));                        \
+        a1 = vfmaq_f32(a1, LOADV(w + i + 4), vld1q_f32(x + i + 4));                \
+        a2 = vfmaq_f32(a2, LOADV(w + i + 8), vld1q_f32(x + i + 8));                \
+        a3 = vfmaq_f32(a3, LOADV(w + i + 12), vld1q_f32(x + i + 12));              \
+    }                                                                              \
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, LOADV(w + i), vld1q_f32(x + i)); \
+    float tail = 0;                                                                \
+    for (; i < n; i++) tail += LOADS(w[i]) * x[i];                                 \
     return vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3))) + tail;
 
 static float dot_f32(const void *row, const float *x, int64_t n) {
@@ -77,7 +73,7 @@ static float dot_bf16(const void *row, const float *x, int64_t n) {
    are the same bit for bit; the row is loaded (and converted) once for all four. */
 #define DOT16X4(LOADV, LOADS)                                                                \
     float32x4_t a[4][4];                                                                     \
-    for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = a[k][2] = a[k][3] = vdupq_n_f32(0);       \
+    for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = a[k][2] = a[k][3] = vdupq_n_f32(0);      \
     int64_t i = 0;                                                                           \
     for (; i + 16 <= n; i += 16) {                                                           \
         float32x4_t w0 = LOADV(w + i), w1 = LOADV(w + i + 4);                                \
@@ -192,35 +188,39 @@ static inline uint8x16_t bits_of(uint8_t b0, uint8_t b1) {
 /* vec_dot and vec_dot4 of a format from three pieces: unpack(block, &W) turns a weight block into
    int8 vectors once, step(&S, block, &W, act block) adds one block to the sums S, finish(&S) is the
    result. dot4 runs the same steps for each activation, so out[k] is vec_dot's bits. */
-#define DEFINE_DOTS(name, wblock, ablock, W, S, per_block)                                   \
-    static float name##_dot(const void *row, const void *act, int64_t n) {                  \
-        const wblock *x = row;                                                               \
-        const ablock *y = act;                                                               \
-        S s;                                                                                 \
-        memset(&s, 0, sizeof s);                                                             \
-        for (int64_t i = 0; i < n / (per_block); i++) {                                      \
-            W w;                                                                             \
-            name##_unpack(&x[i], &w);                                                        \
-            name##_step(&s, &x[i], &w, &y[i]);                                               \
-        }                                                                                    \
-        return name##_finish(&s);                                                            \
-    }                                                                                        \
-    static void name##_dot4(const void *row, const void *const act[4], int64_t n, float out[4]) { \
-        const wblock *x = row;                                                               \
-        S s[4];                                                                              \
-        memset(s, 0, sizeof s);                                                              \
-        for (int64_t i = 0; i < n / (per_block); i++) {                                      \
-            W w;                                                                             \
-            name##_unpack(&x[i], &w);                                                        \
+#define DEFINE_DOTS(name, wblock, ablock, W, S, per_block)                                         \
+    static float name##_dot(const void *row, const void *act, int64_t n) {                         \
+        const wblock *x = row;                                                                     \
+        const ablock *y = act;                                                                     \
+        S s;                                                                                       \
+        memset(&s, 0, sizeof s);                                                                   \
+        for (int64_t i = 0; i < n / (per_block); i++) {                                            \
+            W w;                                                                                   \
+            name##_unpack(&x[i], &w);                                                              \
+            name##_step(&s, &x[i], &w, &y[i]);                                                     \
+        }                                                                                          \
+        return name##_finish(&s);                                                                  \
+    }                                                                                              \
+    static void name##_dot4(const void *row, const void *const act[4], int64_t n, float out[4]) {  \
+        const wblock *x = row;                                                                     \
+        S s[4];                                                                                    \
+        memset(s, 0, sizeof s);                                                                    \
+        for (int64_t i = 0; i < n / (per_block); i++) {                                            \
+            W w;                                                                                   \
+            name##_unpack(&x[i], &w);                                                              \
             for (int k = 0; k < 4; k++) name##_step(&s[k], &x[i], &w, (const ablock *)act[k] + i); \
-        }                                                                                    \
-        for (int k = 0; k < 4; k++) out[k] = name##_finish(&s[k]);                           \
+        }                                                                                          \
+        for (int k = 0; k < 4; k++) out[k] = name##_finish(&s[k]);                                 \
     }
 
 /* ---- 32-element formats: one float sum, added to once per block as the scalar code does ---- */
 
-typedef struct { int8x16_t q[2]; } w32;     /* a block's quants, elements 0-15 and 16-31 */
-typedef struct { float sumf; } sum1;
+typedef struct {
+    int8x16_t q[2];
+} w32; /* a block's quants, elements 0-15 and 16-31 */
+typedef struct {
+    float sumf;
+} sum1;
 
 static inline float sum1_finish(const sum1 *s) { return s->sumf; }
 #define q4_0_finish sum1_finish
@@ -306,9 +306,15 @@ DEFINE_DOTS(iq4_nl, block_iq4_nl, block_q8_0, w32, sum1, QK)
 
 /* ---- 256-element formats ---- */
 
-typedef struct { int8x16_t q[16]; int scale[16]; } w256; /* quants by 16, and per-16 or per-32 scales */
+typedef struct {
+    int8x16_t q[16];
+    int scale[16];
+} w256; /* quants by 16, and per-16 or per-32 scales */
 /* the scalar K-quant sums: eight float lanes (lo, hi) and one float sum */
-typedef struct { float32x4_t lo, hi; float sumf; } sum8;
+typedef struct {
+    float32x4_t lo, hi;
+    float sumf;
+} sum8;
 
 static inline void sum8_add(sum8 *s, const int32x4_t L[2], float d) {
     s->lo = vaddq_f32(s->lo, vmulq_n_f32(vcvtq_f32_s32(L[0]), d));
@@ -339,7 +345,9 @@ static inline void unpack2(const uint8_t qs[64], int8x16_t q[16]) {
 }
 
 /* Q2_K: integer sums only (scale * quants, minimums * bsums), then two float products. */
-typedef struct { float sumf; } sumq2;
+typedef struct {
+    float sumf;
+} sumq2;
 
 static inline void q2_K_unpack(const block_q2_K *b, w256 *w) {
     unpack2(b->qs, w->q);
@@ -403,7 +411,10 @@ static inline void k4_scales(const uint8_t q[12], int sc[8], int m[8]) {
     }
 }
 
-typedef struct { int8x16_t q[16]; int scale[8], min[8]; } wk4;
+typedef struct {
+    int8x16_t q[16];
+    int scale[8], min[8];
+} wk4;
 
 /* 4-bit quants: sub-block 2 c is the low nibbles of bytes 32 c .. 32 c + 31, 2 c + 1 the high. */
 static inline void unpack4(const uint8_t qs[128], int8x16_t q[16]) {
@@ -506,8 +517,8 @@ static inline void iq2_xxs_unpack(const block_iq2_xxs *b, w256 *w) {
             const int l0 = 2 * h, l1 = 2 * h + 1;
             uint8x16_t g = vcombine_u8(vcreate_u8(ds_iq2xxs_grid[(aux[0] >> 8 * l0) & 0xff]),
                                        vcreate_u8(ds_iq2xxs_grid[(aux[0] >> 8 * l1) & 0xff]));
-            int8x16_t neg = vreinterpretq_s8_u8(bits_of(ds_iq2_signs[(aux[1] >> 7 * l0) & 127],
-                                                        ds_iq2_signs[(aux[1] >> 7 * l1) & 127]));
+            int8x16_t neg = vreinterpretq_s8_u8(
+                bits_of(ds_iq2_signs[(aux[1] >> 7 * l0) & 127], ds_iq2_signs[(aux[1] >> 7 * l1) & 127]));
             w->q[2 * ib + h] = vsubq_s8(veorq_s8(vreinterpretq_s8_u8(g), neg), neg);
         }
         w->scale[ib] = 2 * (int)(aux[1] >> 28) + 1;
@@ -599,25 +610,25 @@ static inline void mul_add16(float *y, int8x16_t q, float d, float m) {
 }
 
 /* The 32-element formats: q * d, or q * d + m for those with a minimum. */
-#define DEQUANT32(name, wblock)                                                              \
-    static void name##_dequant(const void *row, float *y, int64_t n) {                      \
-        const wblock *b = row;                                                               \
-        for (int64_t i = 0; i < n / QK; i++, y += QK) {                                      \
-            w32 w;                                                                           \
-            name##_unpack(&b[i], &w);                                                        \
-            mul16(y, w.q[0], h2f(b[i].d));                                                   \
-            mul16(y + 16, w.q[1], h2f(b[i].d));                                              \
-        }                                                                                    \
+#define DEQUANT32(name, wblock)                                        \
+    static void name##_dequant(const void *row, float *y, int64_t n) { \
+        const wblock *b = row;                                         \
+        for (int64_t i = 0; i < n / QK; i++, y += QK) {                \
+            w32 w;                                                     \
+            name##_unpack(&b[i], &w);                                  \
+            mul16(y, w.q[0], h2f(b[i].d));                             \
+            mul16(y + 16, w.q[1], h2f(b[i].d));                        \
+        }                                                              \
     }
-#define DEQUANT32_MIN(name, wblock)                                                          \
-    static void name##_dequant(const void *row, float *y, int64_t n) {                      \
-        const wblock *b = row;                                                               \
-        for (int64_t i = 0; i < n / QK; i++, y += QK) {                                      \
-            w32 w;                                                                           \
-            name##_unpack(&b[i], &w);                                                        \
-            mul_add16(y, w.q[0], h2f(b[i].d), h2f(b[i].m));                                  \
-            mul_add16(y + 16, w.q[1], h2f(b[i].d), h2f(b[i].m));                             \
-        }                                                                                    \
+#define DEQUANT32_MIN(name, wblock)                                    \
+    static void name##_dequant(const void *row, float *y, int64_t n) { \
+        const wblock *b = row;                                         \
+        for (int64_t i = 0; i < n / QK; i++, y += QK) {                \
+            w32 w;                                                     \
+            name##_unpack(&b[i], &w);                                  \
+            mul_add16(y, w.q[0], h2f(b[i].d), h2f(b[i].m));            \
+            mul_add16(y + 16, w.q[1], h2f(b[i].d), h2f(b[i].m));       \
+        }                                                              \
     }
 
 DEQUANT32(q4_0, block_q4_0)
@@ -633,8 +644,7 @@ static void q2_K_dequant(const void *row, float *y, int64_t n) {
         w256 w;
         q2_K_unpack(&b[i], &w);
         const float d = h2f(b[i].d), min = h2f(b[i].dmin);
-        for (int j = 0; j < 16; j++, y += 16)
-            mul_sub16(y, w.q[j], d * w.scale[j], min * (b[i].scales[j] >> 4));
+        for (int j = 0; j < 16; j++, y += 16) mul_sub16(y, w.q[j], d * w.scale[j], min * (b[i].scales[j] >> 4));
     }
 }
 
@@ -713,13 +723,11 @@ static void iq2_xxs_dequant(const void *row, float *y, int64_t n) {
                 uint16x8_t g = vmovl_u8(vcreate_u8(ds_iq2xxs_grid[(aux[0] >> 8 * l) & 0xff]));
                 uint8_t s = ds_iq2_signs[(aux[1] >> 7 * l) & 127];
                 /* 0x80 in byte j where sign bit j is set, widened to bit 31 of lane j */
-                uint8x8_t neg = vand_u8(vtst_u8(vdup_n_u8(s), vcreate_u8(0x8040201008040201ull)),
-                                        vdup_n_u8(0x80));
+                uint8x8_t neg = vand_u8(vtst_u8(vdup_n_u8(s), vcreate_u8(0x8040201008040201ull)), vdup_n_u8(0x80));
                 uint16x8_t neg16 = vshll_n_u8(neg, 8);
                 for (int h = 0; h < 2; h++) {
                     uint32x4_t g32 = h ? vmovl_high_u16(g) : vmovl_u16(vget_low_u16(g));
-                    uint32x4_t sign = h ? vshll_high_n_u16(neg16, 16)
-                                        : vshll_n_u16(vget_low_u16(neg16), 16);
+                    uint32x4_t sign = h ? vshll_high_n_u16(neg16, 16) : vshll_n_u16(vget_low_u16(neg16), 16);
                     uint32x4_t v = vreinterpretq_u32_f32(vmulq_f32(db, vcvtq_f32_u32(g32)));
                     vst1q_f32(y + 4 * h, vreinterpretq_f32_u32(veorq_u32(v, sign)));
                 }
@@ -856,19 +864,32 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
 #define LEVEL_TABLE ds_simd_neon_table
 #endif
 
-#define BLOCK(T, name) \
-    .vec_dot[T] = name##_dot, .vec_dot4[T] = name##_dot4, .dequant[T] = name##_dequant
+#define BLOCK(T, name) .vec_dot[T] = name##_dot, .vec_dot4[T] = name##_dot4, .dequant[T] = name##_dequant
 
 static const ds_simd_kernels kernels = {
     .name = LEVEL_NAME,
-    .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_bf16 = dot_bf16,
-    .dot4_f32 = dot4_f32, .dot4_f16 = dot4_f16, .dot4_bf16 = dot4_bf16,
-    .f16_to_f32 = f16_to_f32, .bf16_to_f32 = bf16_to_f32,
-    BLOCK(DS_TYPE_Q4_0, q4_0), BLOCK(DS_TYPE_Q4_1, q4_1), BLOCK(DS_TYPE_Q5_0, q5_0),
-    BLOCK(DS_TYPE_Q5_1, q5_1), BLOCK(DS_TYPE_Q8_0, q8_0), BLOCK(DS_TYPE_IQ4_NL, iq4_nl),
-    BLOCK(DS_TYPE_Q2_K, q2_K), BLOCK(DS_TYPE_Q3_K, q3_K), BLOCK(DS_TYPE_Q4_K, q4_K),
-    BLOCK(DS_TYPE_Q5_K, q5_K), BLOCK(DS_TYPE_Q6_K, q6_K), BLOCK(DS_TYPE_IQ4_XS, iq4_xs),
-    BLOCK(DS_TYPE_IQ2_XXS, iq2_xxs), BLOCK(DS_TYPE_IQ1_S, iq1_s),
+    .dot_f32 = dot_f32,
+    .dot_f16 = dot_f16,
+    .dot_bf16 = dot_bf16,
+    .dot4_f32 = dot4_f32,
+    .dot4_f16 = dot4_f16,
+    .dot4_bf16 = dot4_bf16,
+    .f16_to_f32 = f16_to_f32,
+    .bf16_to_f32 = bf16_to_f32,
+    BLOCK(DS_TYPE_Q4_0, q4_0),
+    BLOCK(DS_TYPE_Q4_1, q4_1),
+    BLOCK(DS_TYPE_Q5_0, q5_0),
+    BLOCK(DS_TYPE_Q5_1, q5_1),
+    BLOCK(DS_TYPE_Q8_0, q8_0),
+    BLOCK(DS_TYPE_IQ4_NL, iq4_nl),
+    BLOCK(DS_TYPE_Q2_K, q2_K),
+    BLOCK(DS_TYPE_Q3_K, q3_K),
+    BLOCK(DS_TYPE_Q4_K, q4_K),
+    BLOCK(DS_TYPE_Q5_K, q5_K),
+    BLOCK(DS_TYPE_Q6_K, q6_K),
+    BLOCK(DS_TYPE_IQ4_XS, iq4_xs),
+    BLOCK(DS_TYPE_IQ2_XXS, iq2_xxs),
+    BLOCK(DS_TYPE_IQ1_S, iq1_s),
     .act_quant[DS_TYPE_Q8_0] = q8_0_act,
     .act_quant[DS_TYPE_Q8_1] = q8_1_act,
     .act_quant[DS_TYPE_Q8_K] = q8_K_act,

@@ -25,8 +25,7 @@ static int has_f16c(void) {
 
 /* A level's table: its float kernels with the block-format entries of its quant file. Only
    data is copied here; nothing of the level runs. */
-static void merge(ds_simd_kernels *t, const ds_simd_kernels *floats, const ds_simd_kernels *blocks,
-                  const char *name) {
+static void merge(ds_simd_kernels *t, const ds_simd_kernels *floats, const ds_simd_kernels *blocks, const char *name) {
     *t = *floats;
     t->name = name;
     memcpy(t->vec_dot, blocks->vec_dot, sizeof t->vec_dot);
@@ -37,9 +36,7 @@ static void merge(ds_simd_kernels *t, const ds_simd_kernels *floats, const ds_si
 
 static ds_simd_kernels avx2_k, avx512_k, avx512vnni_k;
 static void make_avx2(void) { merge(&avx2_k, ds_simd_avx2_table(), ds_simd_avx2_quant_table(), "avx2"); }
-static void make_avx512(void) {
-    merge(&avx512_k, ds_simd_avx512_table(), ds_simd_avx512_quant_table(), "avx512");
-}
+static void make_avx512(void) { merge(&avx512_k, ds_simd_avx512_table(), ds_simd_avx512_quant_table(), "avx512"); }
 static void make_avx512vnni(void) {
     merge(&avx512vnni_k, ds_simd_avx512_table(), ds_simd_avx512vnni_quant_table(), "avx512vnni");
 }

@@ -5,12 +5,12 @@
 #include "simd.h"
 
 /* Eight independent partial sums, combined pairwise: the order the vector levels use too. */
-#define DOT_BODY(LOAD)                                                          \
-    float acc[8] = {0};                                                         \
-    int64_t i = 0;                                                              \
-    for (; i + 8 <= n; i += 8)                                                  \
-        for (int k = 0; k < 8; k++) acc[k] += LOAD(i + k) * x[i + k];           \
-    for (; i < n; i++) acc[i & 7] += LOAD(i) * x[i];                            \
+#define DOT_BODY(LOAD)                                                \
+    float acc[8] = {0};                                               \
+    int64_t i = 0;                                                    \
+    for (; i + 8 <= n; i += 8)                                        \
+        for (int k = 0; k < 8; k++) acc[k] += LOAD(i + k) * x[i + k]; \
+    for (; i < n; i++) acc[i & 7] += LOAD(i) * x[i];                  \
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 
 static float dot_f32(const void *row, const float *x, int64_t n) {
@@ -54,9 +54,14 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
 
 static const ds_simd_kernels kernels = {
     .name = "scalar",
-    .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_bf16 = dot_bf16,
-    .dot4_f32 = dot4_f32, .dot4_f16 = dot4_f16, .dot4_bf16 = dot4_bf16,
-    .f16_to_f32 = f16_to_f32, .bf16_to_f32 = bf16_to_f32,
+    .dot_f32 = dot_f32,
+    .dot_f16 = dot_f16,
+    .dot_bf16 = dot_bf16,
+    .dot4_f32 = dot4_f32,
+    .dot4_f16 = dot4_f16,
+    .dot4_bf16 = dot4_bf16,
+    .f16_to_f32 = f16_to_f32,
+    .bf16_to_f32 = bf16_to_f32,
 };
 
 const ds_simd_kernels *ds_simd_scalar(void) { return &kernels; }

@@ -50,8 +50,8 @@ const ds_simd_kernels *ds_simd_avx2(void);
 const ds_simd_kernels *ds_simd_avx512(void);       /* the VNNI table where the CPU has it */
 const ds_simd_kernels *ds_simd_avx512_plain(void); /* AVX-512 F/BW/VL only, even with VNNI */
 const ds_simd_kernels *ds_simd_avx512_vnni(void);  /* NULL without avx512vnni */
-const ds_simd_kernels *ds_simd_neon(void);    /* aarch64: Advanced SIMD, always there */
-const ds_simd_kernels *ds_simd_dotprod(void); /* aarch64 with SDOT / UDOT (Armv8.2 dotprod) */
+const ds_simd_kernels *ds_simd_neon(void);         /* aarch64: Advanced SIMD, always there */
+const ds_simd_kernels *ds_simd_dotprod(void);      /* aarch64 with SDOT / UDOT (Armv8.2 dotprod) */
 
 /* The table to use: the best level the CPU runs, no higher than DS_SIMD asks. */
 const ds_simd_kernels *ds_simd_best(void);

@@ -23,20 +23,20 @@ static inline __m256 load_bf16(const uint16_t *p) {
 #define PREFETCH_BYTES 1536
 
 /* Two accumulators hide the FMA latency; the tail goes through the scalar conversion. */
-#define DOT8(LOADV, LOADS)                                                                   \
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                               \
-    int64_t i = 0;                                                                           \
-    for (; i + 16 <= n; i += 16) {                                                           \
-        _mm_prefetch((const char *)(w + i) + PREFETCH_BYTES, _MM_HINT_T0);                   \
-        a0 = _mm256_fmadd_ps(LOADV(w + i), _mm256_loadu_ps(x + i), a0);                      \
-        a1 = _mm256_fmadd_ps(LOADV(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);              \
-    }                                                                                        \
-    if (i + 8 <= n) {                                                                        \
-        a0 = _mm256_fmadd_ps(LOADV(w + i), _mm256_loadu_ps(x + i), a0);                      \
-        i += 8;                                                                              \
-    }                                                                                        \
-    float tail = 0;                                                                          \
-    for (; i < n; i++) tail += LOADS(w[i]) * x[i];                                           \
+#define DOT8(LOADV, LOADS)                                                      \
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                  \
+    int64_t i = 0;                                                              \
+    for (; i + 16 <= n; i += 16) {                                              \
+        _mm_prefetch((const char *)(w + i) + PREFETCH_BYTES, _MM_HINT_T0);      \
+        a0 = _mm256_fmadd_ps(LOADV(w + i), _mm256_loadu_ps(x + i), a0);         \
+        a1 = _mm256_fmadd_ps(LOADV(w + i + 8), _mm256_loadu_ps(x + i + 8), a1); \
+    }                                                                           \
+    if (i + 8 <= n) {                                                           \
+        a0 = _mm256_fmadd_ps(LOADV(w + i), _mm256_loadu_ps(x + i), a0);         \
+        i += 8;                                                                 \
+    }                                                                           \
+    float tail = 0;                                                             \
+    for (; i < n; i++) tail += LOADS(w[i]) * x[i];                              \
     return hsum8(_mm256_add_ps(a0, a1)) + tail;
 
 static float dot_f32(const void *row, const float *x, int64_t n) {
@@ -58,26 +58,26 @@ static float dot_bf16(const void *row, const float *x, int64_t n) {
 
 /* DOT8 for four vectors at once: each keeps the single version's two accumulators and tail,
    so its sums are the same bit for bit; the row is loaded (and converted) once for all four. */
-#define DOT8X4(LOADV, LOADS)                                                                 \
-    __m256 a[4][2];                                                                          \
-    for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm256_setzero_ps();                     \
-    int64_t i = 0;                                                                           \
-    for (; i + 16 <= n; i += 16) {                                                           \
-        __m256 w0 = LOADV(w + i), w1 = LOADV(w + i + 8);                                     \
-        for (int k = 0; k < 4; k++) {                                                        \
-            a[k][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[k] + i), a[k][0]);               \
-            a[k][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[k] + i + 8), a[k][1]);           \
-        }                                                                                    \
-    }                                                                                        \
-    if (i + 8 <= n) {                                                                        \
-        __m256 w0 = LOADV(w + i);                                                            \
+#define DOT8X4(LOADV, LOADS)                                                                           \
+    __m256 a[4][2];                                                                                    \
+    for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm256_setzero_ps();                               \
+    int64_t i = 0;                                                                                     \
+    for (; i + 16 <= n; i += 16) {                                                                     \
+        __m256 w0 = LOADV(w + i), w1 = LOADV(w + i + 8);                                               \
+        for (int k = 0; k < 4; k++) {                                                                  \
+            a[k][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[k] + i), a[k][0]);                         \
+            a[k][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[k] + i + 8), a[k][1]);                     \
+        }                                                                                              \
+    }                                                                                                  \
+    if (i + 8 <= n) {                                                                                  \
+        __m256 w0 = LOADV(w + i);                                                                      \
         for (int k = 0; k < 4; k++) a[k][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[k] + i), a[k][0]); \
-        i += 8;                                                                              \
-    }                                                                                        \
-    for (int k = 0; k < 4; k++) {                                                            \
-        float tail = 0;                                                                      \
-        for (int64_t j = i; j < n; j++) tail += LOADS(w[j]) * x[k][j];                       \
-        out[k] = hsum8(_mm256_add_ps(a[k][0], a[k][1])) + tail;                              \
+        i += 8;                                                                                        \
+    }                                                                                                  \
+    for (int k = 0; k < 4; k++) {                                                                      \
+        float tail = 0;                                                                                \
+        for (int64_t j = i; j < n; j++) tail += LOADS(w[j]) * x[k][j];                                 \
+        out[k] = hsum8(_mm256_add_ps(a[k][0], a[k][1])) + tail;                                        \
     }
 
 static void dot4_f32(const void *row, const float *const x[4], int64_t n, float out[4]) {
@@ -111,9 +111,14 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
 
 static const ds_simd_kernels kernels = {
     .name = "avx2",
-    .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_bf16 = dot_bf16,
-    .dot4_f32 = dot4_f32, .dot4_f16 = dot4_f16, .dot4_bf16 = dot4_bf16,
-    .f16_to_f32 = f16_to_f32, .bf16_to_f32 = bf16_to_f32,
+    .dot_f32 = dot_f32,
+    .dot_f16 = dot_f16,
+    .dot_bf16 = dot_bf16,
+    .dot4_f32 = dot4_f32,
+    .dot4_f16 = dot4_f16,
+    .dot4_bf16 = dot4_bf16,
+    .f16_to_f32 = f16_to_f32,
+    .bf16_to_f32 = bf16_to_f32,
 };
 
 const ds_simd_kernels *ds_simd_avx2_table(void);

@@ -68,8 +68,7 @@ INLINE void acc32_init(acc32 *a, const int K) {
 }
 
 INLINE void acc32_done(const acc32 *a, float *out, const int K) {
-    for (int k = 0; k < K; k++)
-        out[k] = hsum8(_mm256_add_ps(a->v[k][0], a->v[k][1])) + (hsum4(a->min4[k]) + a->min[k]);
+    for (int k = 0; k < K; k++) out[k] = hsum8(_mm256_add_ps(a->v[k][0], a->v[k][1])) + (hsum4(a->min4[k]) + a->min[k]);
 }
 
 /* Lane j of the four block factors d, in all 8 lanes. */
@@ -78,8 +77,7 @@ INLINE __m256 lane(__m128 d, int j) {
 }
 
 /* Signed weights w[0..3] of blocks i..i+3 (scales dx) against those blocks of each Q8_0 row. */
-INLINE void q8_0_quad(acc32 *a, const __m256i w[4], __m128 dx, const void *const *act, int64_t i,
-                      const int K) {
+INLINE void q8_0_quad(acc32 *a, const __m256i w[4], __m128 dx, const void *const *act, int64_t i, const int K) {
     __m256i aw[4];
     for (int j = 0; j < 4; j++) aw[j] = _mm256_abs_epi8(w[j]);
     for (int k = 0; k < K; k++) {
@@ -116,8 +114,7 @@ INLINE void q8_1_quad(acc32 *a, const __m256i u[4], __m128 dx, __m128 m, const v
     }
 }
 
-INLINE void q8_1_block(acc32 *a, __m256i u, float dx, float m, const void *const *act, int64_t i,
-                       const int K) {
+INLINE void q8_1_block(acc32 *a, __m256i u, float dx, float m, const void *const *act, int64_t i, const int K) {
     for (int k = 0; k < K; k++) {
         const block_q8_1 *y = (const block_q8_1 *)act[k] + i;
         const __m256 s = _mm256_cvtepi32_ps(dot_us(u, load256(y->qs)));
@@ -230,16 +227,15 @@ INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float 
                 const __m256i q = _mm256_and_si256(_mm256_srli_epi16(b, 2 * s), _mm256_set1_epi8(3));
                 const __m256i scp = pair_scales(sc, 8 * h + 2 * s);
                 for (int k = 0; k < K; k++)
-                    sumi[k] = _mm256_add_epi32(
-                        sumi[k], dot_us_scaled(q, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
+                    sumi[k] = _mm256_add_epi32(sumi[k],
+                                               dot_us_scaled(q, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
             }
         }
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
             const __m256i summs = _mm256_madd_epi16(mins, load256(y->bsums));
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-            acc[k] =
-                _mm256_fnmadd_ps(_mm256_set1_ps(y->d * h2f(x[i].dmin)), _mm256_cvtepi32_ps(summs), acc[k]);
+            acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(y->d * h2f(x[i].dmin)), _mm256_cvtepi32_ps(summs), acc[k]);
         }
     }
     for (int k = 0; k < K; k++) out[k] = hsum8(acc[k]);
@@ -268,13 +264,12 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
             const __m256i b = load256(x[i].qs + 32 * h);
 #pragma GCC unroll 8
             for (int s = 0; s < 4; s++) {
-                const __m256i hi =
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4 * h + s), one), 2);
+                const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4 * h + s), one), 2);
                 const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(b, 2 * s), _mm256_set1_epi8(3));
                 const __m256i u = _mm256_or_si256(lo, hi), scp = pair_scales(sc, 8 * h + 2 * s);
                 for (int k = 0; k < K; k++)
-                    sumi[k] = _mm256_add_epi32(
-                        sumi[k], dot_us_scaled(u, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
+                    sumi[k] = _mm256_add_epi32(sumi[k],
+                                               dot_us_scaled(u, load256(q8k(act, k, i)->qs + 128 * h + 32 * s), scp));
             }
         }
         for (int k = 0; k < K; k++) {
@@ -307,8 +302,7 @@ INLINE void k4_dotk(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[1
             hb = _mm256_srli_epi16(hb, 2);
         }
         const __m256i sl = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c))));
-        const __m256i sh =
-            _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
+        const __m256i sh = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
         for (int k = 0; k < K; k++) {
             const int8_t *y = q8k(act, k, i)->qs + 64 * c;
             sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(lo, load256(y), sl));
@@ -400,8 +394,7 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
         for (int ib = 0; ib < QK_K / 32; ib++) {
             const int ls =
                 (((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | ((x[i].scales_h >> 2 * ib) & 3) << 4) - 32;
-            const __m256i w = _mm256_shuffle_epi8(values, nibbles32(x[i].qs + 16 * ib)),
-                          aw = _mm256_abs_epi8(w);
+            const __m256i w = _mm256_shuffle_epi8(values, nibbles32(x[i].qs + 16 * ib)), aw = _mm256_abs_epi8(w);
             const __m256i sc = _mm256_set1_epi16((short)ls);
             for (int k = 0; k < K; k++) {
                 const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
@@ -433,8 +426,8 @@ INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, flo
             memcpy(aux, x[i].qs + 4 * ib, 8);
             const __m256i g =
                 table4(ds_iq2xxs_grid, aux[0] & 0xff, aux[0] >> 8 & 0xff, aux[0] >> 16 & 0xff, aux[0] >> 24);
-            const __m256i pm = table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127,
-                                      aux[1] >> 21 & 127);
+            const __m256i pm =
+                table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127, aux[1] >> 21 & 127);
             const __m256i sc = _mm256_set1_epi16((short)(2 * (aux[1] >> 28) + 1));
             for (int k = 0; k < K; k++) {
                 const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), pm);
@@ -512,8 +505,7 @@ INLINE __m256i low_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
     const __m256i ff = _mm256_set1_epi32(0xff);
     __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, ff), _mm256_and_si256(b, ff));
     __m256i cd = _mm256_packus_epi32(_mm256_and_si256(c, ff), _mm256_and_si256(d, ff));
-    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd),
-                                       _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 /* Sums of the 32 int8 of q: bytes 0-15 in [0], 16-31 in [1] (|q + 128| summed, less the bias). */
@@ -565,8 +557,7 @@ static void q8_1_act(const float *x, void *row, int64_t n) {
 /* ggml's nearest_int (quant_impl.h) on 8 lanes: the float adder rounds half to even. */
 INLINE __m256i nearest_int8(__m256 v) {
     __m256i i = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
-    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)),
-                            _mm256_set1_epi32(0x00400000));
+    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
 }
 
 /* As q8_K_from_f32 in q_k.c: the first value of largest magnitude sets the scale. */
@@ -580,8 +571,7 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
         if (!amax) continue;
         int first = 0;
         for (int j = 0; j < QK_K; j += 8) {
-            int hit = _mm256_movemask_ps(
-                _mm256_cmp_ps(abs8(_mm256_loadu_ps(x + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            int hit = _mm256_movemask_ps(_mm256_cmp_ps(abs8(_mm256_loadu_ps(x + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
             if (hit) {
                 first = j + __builtin_ctz((unsigned)hit);
                 break;

@@ -16,19 +16,19 @@ static inline __m512 load_bf16(const uint16_t *p) {
 #define PREFETCH_BYTES 1536
 
 /* The tail (n % 16) is a masked load: the conversion of the zero-filled lanes adds nothing. */
-#define DOT16(LOADV, MASKV)                                                                  \
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                               \
-    int64_t i = 0;                                                                           \
-    for (; i + 32 <= n; i += 32) {                                                           \
-        _mm_prefetch((const char *)(w + i) + PREFETCH_BYTES, _MM_HINT_T0);                             \
-        a0 = _mm512_fmadd_ps(LOADV(w + i), _mm512_loadu_ps(x + i), a0);                      \
-        a1 = _mm512_fmadd_ps(LOADV(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);            \
-    }                                                                                        \
+#define DOT16(LOADV, MASKV)                                                                      \
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                                   \
+    int64_t i = 0;                                                                               \
+    for (; i + 32 <= n; i += 32) {                                                               \
+        _mm_prefetch((const char *)(w + i) + PREFETCH_BYTES, _MM_HINT_T0);                       \
+        a0 = _mm512_fmadd_ps(LOADV(w + i), _mm512_loadu_ps(x + i), a0);                          \
+        a1 = _mm512_fmadd_ps(LOADV(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);                \
+    }                                                                                            \
     for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(LOADV(w + i), _mm512_loadu_ps(x + i), a0); \
-    if (i < n) {                                                                             \
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                      \
-        a1 = _mm512_fmadd_ps(MASKV(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);          \
-    }                                                                                        \
+    if (i < n) {                                                                                 \
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                          \
+        a1 = _mm512_fmadd_ps(MASKV(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);              \
+    }                                                                                            \
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 
 static float dot_f32(const void *row, const float *x, int64_t n) {
@@ -53,26 +53,26 @@ static float dot_bf16(const void *row, const float *x, int64_t n) {
 
 /* DOT16 for four vectors at once, with the single version's accumulators, so the sums agree
    bit for bit; the row is loaded (and converted) once for all four. */
-#define DOT16X4(LOADV, MASKV)                                                                \
-    __m512 a[4][2];                                                                          \
-    for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm512_setzero_ps();                     \
-    int64_t i = 0;                                                                           \
-    for (; i + 32 <= n; i += 32) {                                                           \
-        __m512 w0 = LOADV(w + i), w1 = LOADV(w + i + 16);                                    \
-        for (int k = 0; k < 4; k++) {                                                        \
-            a[k][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), a[k][0]);               \
-            a[k][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[k] + i + 16), a[k][1]);          \
-        }                                                                                    \
-    }                                                                                        \
-    for (; i + 16 <= n; i += 16) {                                                           \
-        __m512 w0 = LOADV(w + i);                                                            \
-        for (int k = 0; k < 4; k++) a[k][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), a[k][0]); \
-    }                                                                                        \
-    if (i < n) {                                                                             \
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                      \
-        __m512 w0 = MASKV(m, w + i);                                                         \
+#define DOT16X4(LOADV, MASKV)                                                                                   \
+    __m512 a[4][2];                                                                                             \
+    for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm512_setzero_ps();                                        \
+    int64_t i = 0;                                                                                              \
+    for (; i + 32 <= n; i += 32) {                                                                              \
+        __m512 w0 = LOADV(w + i), w1 = LOADV(w + i + 16);                                                       \
+        for (int k = 0; k < 4; k++) {                                                                           \
+            a[k][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), a[k][0]);                                  \
+            a[k][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[k] + i + 16), a[k][1]);                             \
+        }                                                                                                       \
+    }                                                                                                           \
+    for (; i + 16 <= n; i += 16) {                                                                              \
+        __m512 w0 = LOADV(w + i);                                                                               \
+        for (int k = 0; k < 4; k++) a[k][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), a[k][0]);          \
+    }                                                                                                           \
+    if (i < n) {                                                                                                \
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                                         \
+        __m512 w0 = MASKV(m, w + i);                                                                            \
         for (int k = 0; k < 4; k++) a[k][1] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x[k] + i), a[k][1]); \
-    }                                                                                        \
+    }                                                                                                           \
     for (int k = 0; k < 4; k++) out[k] = _mm512_reduce_add_ps(_mm512_add_ps(a[k][0], a[k][1]));
 
 static void dot4_f32(const void *row, const float *const x[4], int64_t n, float out[4]) {
@@ -106,9 +106,14 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
 
 static const ds_simd_kernels kernels = {
     .name = "avx512",
-    .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_bf16 = dot_bf16,
-    .dot4_f32 = dot4_f32, .dot4_f16 = dot4_f16, .dot4_bf16 = dot4_bf16,
-    .f16_to_f32 = f16_to_f32, .bf16_to_f32 = bf16_to_f32,
+    .dot_f32 = dot_f32,
+    .dot_f16 = dot_f16,
+    .dot_bf16 = dot_bf16,
+    .dot4_f32 = dot4_f32,
+    .dot4_f16 = dot4_f16,
+    .dot4_bf16 = dot4_bf16,
+    .f16_to_f32 = f16_to_f32,
+    .bf16_to_f32 = bf16_to_f32,
 };
 
 const ds_simd_kernels *ds_simd_avx512_table(void);

@@ -27,9 +27,7 @@ INLINE __m512i dp_pairs(__m512i acc, __m512i p, __m512i sc) { return _mm512_dpws
 INLINE __m512i dp_us(__m512i acc, __m512i u, __m512i s) {
     return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
 }
-INLINE __m512i dp_pairs(__m512i acc, __m512i p, __m512i sc) {
-    return _mm512_add_epi32(acc, _mm512_madd_epi16(p, sc));
-}
+INLINE __m512i dp_pairs(__m512i acc, __m512i p, __m512i sc) { return _mm512_add_epi32(acc, _mm512_madd_epi16(p, sc)); }
 #endif
 
 /* acc + (u x s in pairs) x a 16-bit scale per pair. */
@@ -50,9 +48,7 @@ INLINE __m256i dp_us_scaled256(__m256i acc, __m256i u, __m256i s, __m256i sc16) 
 }
 
 /* y negated where the mask (the weights' signs) is set. */
-INLINE __m512i apply_signs(__m512i y, __mmask64 neg) {
-    return _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
-}
+INLINE __m512i apply_signs(__m512i y, __mmask64 neg) { return _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y); }
 
 /* Two 16-bit scales: a for the low 256 bits, b for the high. */
 INLINE __m512i halves16(int a, int b) {
@@ -102,8 +98,8 @@ INLINE void acc32_done(const acc32 *a, float *out, const int K) {
 
 /* Lanes j and j + 1 of the four block factors d: j's in the low half, j + 1's in the high. */
 INLINE __m512 lanes(__m128 d, int j) {
-    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j),
-                                         _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+    const __m512i idx =
+        _mm512_add_epi32(_mm512_set1_epi32(j), _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
     return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(d));
 }
 
@@ -119,8 +115,7 @@ INLINE __m512 scale_pair(float da, float db) {
 }
 
 /* Signed weights of blocks i..i+3 (pairs w[0], w[1]; scales dx) against each Q8_0 row. */
-INLINE void q8_0_quad(acc32 *a, const __m512i w[2], __m128 dx, const void *const *act, int64_t i,
-                      const int K) {
+INLINE void q8_0_quad(acc32 *a, const __m512i w[2], __m128 dx, const void *const *act, int64_t i, const int K) {
     const __m512i aw[2] = {_mm512_abs_epi8(w[0]), _mm512_abs_epi8(w[1])};
     const __mmask64 neg[2] = {_mm512_movepi8_mask(w[0]), _mm512_movepi8_mask(w[1])};
     for (int k = 0; k < K; k++) {
@@ -164,12 +159,12 @@ INLINE void q8_1_quad(acc32 *a, const __m512i u[2], __m128 dx, __m128 m, const v
 }
 
 /* Unsigned weights u of blocks i, i + 1 (scales dxa, dxb, minimums ma, mb) against each Q8_1 row. */
-INLINE void q8_1_pair(acc32 *a, __m512i u, float dxa, float dxb, float ma, float mb, const void *const *act,
-                      int64_t i, int two, const int K) {
+INLINE void q8_1_pair(acc32 *a, __m512i u, float dxa, float dxb, float ma, float mb, const void *const *act, int64_t i,
+                      int two, const int K) {
     for (int k = 0; k < K; k++) {
         const block_q8_1 *y = (const block_q8_1 *)act[k] + i;
-        const __m512 s = _mm512_cvtepi32_ps(
-            dp_us(_mm512_setzero_si512(), u, act_pair(y[0].qs, two ? y[1].qs : NULL, two)));
+        const __m512 s =
+            _mm512_cvtepi32_ps(dp_us(_mm512_setzero_si512(), u, act_pair(y[0].qs, two ? y[1].qs : NULL, two)));
         const __m512 d = scale_pair(dxa * h2f(y[0].d), two ? dxb * h2f(y[1].d) : 0.0f);
         a->v[k] = _mm512_fmadd_ps(d, s, a->v[k]);
         a->min[k] += ma * h2f(y[0].s);
@@ -182,8 +177,8 @@ INLINE void q8_1_pair(acc32 *a, __m512i u, float dxa, float dxb, float ma, float
 INLINE __m512i nibbles64(const uint8_t *qa, const uint8_t *qb, int two) {
     __m512i v = two ? _mm512_broadcast_i32x4(load128(qa)) : _mm512_maskz_broadcast_i32x4(0x00ff, load128(qa));
     if (two) v = _mm512_mask_broadcast_i32x4(v, 0xff00, load128(qb));
-    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
-                                        0x0004000400040004, 0, 0);
+    const __m512i sh =
+        _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0);
     return _mm512_and_si512(_mm512_srlv_epi16(v, sh), _mm512_set1_epi8(0x0f));
 }
 
@@ -234,25 +229,24 @@ INLINE __m512i iq4_nl_w(const block_iq4_nl *b, int two) {
     }
 
 /* The loop of the formats with a minimum against Q8_1. */
-#define MIN32_DOTK(name, btype, decode)                                                                      \
-    INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {   \
-        const btype *x = row;                                                                                \
-        const int64_t nb = n / QK;                                                                           \
-        acc32 a;                                                                                             \
-        acc32_init(&a, K);                                                                                   \
-        int64_t i = 0;                                                                                       \
-        for (; i + 4 <= nb; i += 4) {                                                                        \
-            prefetch_ahead(x + i, 4 * sizeof *x, K);                                                         \
-            const __m512i u[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                                   \
-            q8_1_quad(&a, u, f16x4(&x[i].d, sizeof *x), f16x4(&x[i].m, sizeof *x), act, i, K);               \
-        }                                                                                                    \
-        if (i + 2 <= nb) {                                                                                   \
-            q8_1_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), h2f(x[i].m), h2f(x[i + 1].m), act, \
-                      i, 1, K);                                                                              \
-            i += 2;                                                                                          \
-        }                                                                                                    \
-        if (i < nb) q8_1_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, h2f(x[i].m), 0.0f, act, i, 0, K);     \
-        acc32_done(&a, out, K);                                                                              \
+#define MIN32_DOTK(name, btype, decode)                                                                                \
+    INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {             \
+        const btype *x = row;                                                                                          \
+        const int64_t nb = n / QK;                                                                                     \
+        acc32 a;                                                                                                       \
+        acc32_init(&a, K);                                                                                             \
+        int64_t i = 0;                                                                                                 \
+        for (; i + 4 <= nb; i += 4) {                                                                                  \
+            prefetch_ahead(x + i, 4 * sizeof *x, K);                                                                   \
+            const __m512i u[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                                             \
+            q8_1_quad(&a, u, f16x4(&x[i].d, sizeof *x), f16x4(&x[i].m, sizeof *x), act, i, K);                         \
+        }                                                                                                              \
+        if (i + 2 <= nb) {                                                                                             \
+            q8_1_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), h2f(x[i].m), h2f(x[i + 1].m), act, i, 1, K); \
+            i += 2;                                                                                                    \
+        }                                                                                                              \
+        if (i < nb) q8_1_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, h2f(x[i].m), 0.0f, act, i, 0, K);               \
+        acc32_done(&a, out, K);                                                                                        \
     }
 
 SIGNED32_DOTK(q4_0, block_q4_0, q4_0_w)
@@ -269,9 +263,7 @@ MIN32_DOTK(q5_1, block_q5_1, q5_1_u)
    added up in integers before the float scale. */
 
 /* Sub-block scales (16, as int16) times the bsums, in pairs: the offset and minimum terms. */
-INLINE __m256i scaled_bsums(__m256i s16, const block_q8_K *y) {
-    return _mm256_madd_epi16(s16, load256(y->bsums));
-}
+INLINE __m256i scaled_bsums(__m256i s16, const block_q8_K *y) { return _mm256_madd_epi16(s16, load256(y->bsums)); }
 
 INLINE __m512 zext_ps(__m256i v) { return _mm512_cvtepi32_ps(_mm512_zextsi256_si512(v)); }
 
@@ -296,15 +288,13 @@ INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float 
             for (int t = 0; t < 2; t++) {
                 const __m512i scl = lane_scales(sc, 8 * h + 4 * t);
                 for (int k = 0; k < K; k++)
-                    sumi[k] =
-                        dp_us_scaled(sumi[k], q[t], load512(q8k(act, k, i)->qs + 128 * h + 64 * t), scl);
+                    sumi[k] = dp_us_scaled(sumi[k], q[t], load512(q8k(act, k, i)->qs + 128 * h + 64 * t), scl);
             }
         }
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
             acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(y->d * h2f(x[i].d)), _mm512_cvtepi32_ps(sumi[k]), acc[k]);
-            acc[k] = _mm512_fnmadd_ps(_mm512_set1_ps(y->d * h2f(x[i].dmin)), zext_ps(scaled_bsums(mins, y)),
-                                      acc[k]);
+            acc[k] = _mm512_fnmadd_ps(_mm512_set1_ps(y->d * h2f(x[i].dmin)), zext_ps(scaled_bsums(mins, y)), acc[k]);
         }
     }
     for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(acc[k]);
@@ -312,8 +302,7 @@ INLINE void q2_K_dotk(const void *row, const void *const *act, int64_t n, float 
 
 /* Byte masks of bit a (low 256 bits) and bit b (high 256 bits) of v. */
 INLINE __mmask64 test_bits(__m512i v, int a, int b) {
-    return _mm512_test_epi8_mask(v, _mm512_mask_blend_epi8(0xffffffff00000000ull,
-                                                           _mm512_set1_epi8((char)(1 << a)),
+    return _mm512_test_epi8_mask(v, _mm512_mask_blend_epi8(0xffffffff00000000ull, _mm512_set1_epi8((char)(1 << a)),
                                                            _mm512_set1_epi8((char)(1 << b))));
 }
 
@@ -325,8 +314,7 @@ INLINE void q3_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(x + i, sizeof *x, K);
         const __m256i sc = _mm256_cvtepi8_epi16(q3_scales(x[i].scales));
-        const __m512i hb = both_halves(load256(x[i].hmask)), three = _mm512_set1_epi8(3),
-                      four = _mm512_set1_epi8(4);
+        const __m512i hb = both_halves(load256(x[i].hmask)), three = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
         __m512i sumi[4];
         for (int k = 0; k < K; k++) sumi[k] = _mm512_setzero_si512();
 #pragma GCC unroll 8
@@ -366,10 +354,8 @@ INLINE void k4_block(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[
         __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b, m4)),
                                        _mm256_and_si256(_mm256_srli_epi16(b, 4), m4), 1);
         if (qh) q = _mm512_mask_add_epi8(q, test_bits(hb, 2 * c, 2 * c + 1), q, _mm512_set1_epi8(16));
-        const __m512i scl =
-            _mm512_shuffle_epi8(sc16, halves16(0x0100 + 0x0202 * 2 * c, 0x0100 + 0x0202 * (2 * c + 1)));
-        for (int k = 0; k < K; k++)
-            sumi[k] = dp_us_scaled(sumi[k], q, load512(q8k(act, k, i)->qs + 64 * c), scl);
+        const __m512i scl = _mm512_shuffle_epi8(sc16, halves16(0x0100 + 0x0202 * 2 * c, 0x0100 + 0x0202 * (2 * c + 1)));
+        for (int k = 0; k < K; k++) sumi[k] = dp_us_scaled(sumi[k], q, load512(q8k(act, k, i)->qs + 64 * c), scl);
     }
     for (int k = 0; k < K; k++) {
         const block_q8_K *y = q8k(act, k, i);
@@ -416,8 +402,7 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
         for (int h = 0; h < 2; h++) {
             const __m512i l = load512(x[i].ql + 64 * h), hb = both_halves(load256(x[i].qh + 32 * h));
             const __m512i u[2] = {
-                _mm512_or_si512(_mm512_and_si512(l, m4),
-                                _mm512_and_si512(_mm512_sllv_epi16(hb, shifts(4, 2)), m2)),
+                _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(hb, shifts(4, 2)), m2)),
                 _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
                                 _mm512_and_si512(_mm512_srlv_epi16(hb, shifts(0, 2)), m2)),
             };
@@ -425,8 +410,7 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
             for (int t = 0; t < 2; t++) {
                 const __m512i scl = lane_scales(sc, 8 * h + 4 * t);
                 for (int k = 0; k < K; k++)
-                    sumi[k] =
-                        dp_us_scaled(sumi[k], u[t], load512(q8k(act, k, i)->qs + 128 * h + 64 * t), scl);
+                    sumi[k] = dp_us_scaled(sumi[k], u[t], load512(q8k(act, k, i)->qs + 128 * h + 64 * t), scl);
             }
         }
         for (int k = 0; k < K; k++) {
@@ -443,8 +427,8 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
 INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
     const block_iq4_xs *x = row;
     const __m512i values = _mm512_broadcast_i32x4(load128(ds_iq4nl_values));
-    const __m512i sh = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
-                                        0x0004000400040004, 0, 0);
+    const __m512i sh =
+        _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0);
     __m512 acc[4];
     for (int k = 0; k < K; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -454,9 +438,8 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
 #pragma GCC unroll 8
         for (int c = 0; c < 4; c++) {
             const __m512i b = _mm512_castsi256_si512(load256(x[i].qs + 32 * c));
-            const __m512i nib =
-                _mm512_and_si512(_mm512_srlv_epi16(_mm512_shuffle_i64x2(b, b, _MM_SHUFFLE(1, 1, 0, 0)), sh),
-                                 _mm512_set1_epi8(0x0f));
+            const __m512i nib = _mm512_and_si512(
+                _mm512_srlv_epi16(_mm512_shuffle_i64x2(b, b, _MM_SHUFFLE(1, 1, 0, 0)), sh), _mm512_set1_epi8(0x0f));
             const __m512i w = _mm512_shuffle_epi8(values, nib), aw = _mm512_abs_epi8(w);
             const __mmask64 neg = _mm512_movepi8_mask(w);
             int ls[2];
@@ -466,8 +449,7 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
             }
             const __m512i scl = halves16(ls[0], ls[1]);
             for (int k = 0; k < K; k++)
-                sumi[k] =
-                    dp_us_scaled(sumi[k], aw, apply_signs(load512(q8k(act, k, i)->qs + 64 * c), neg), scl);
+                sumi[k] = dp_us_scaled(sumi[k], aw, apply_signs(load512(q8k(act, k, i)->qs + 64 * c), neg), scl);
         }
         for (int k = 0; k < K; k++) {
             const block_q8_K *y = q8k(act, k, i);
@@ -563,8 +545,7 @@ INLINE __m512 abs16(__m512 v) {
 /* roundf for |v| < 2^23 and infinities, as x86_avx2_quant.c's round_away. */
 INLINE __m512i round_away(__m512 v) {
     const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u));
-    const __m512 half =
-        _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(0.49999997f))));
+    const __m512 half = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(0.49999997f))));
     return _mm512_cvttps_epi32(_mm512_add_ps(v, half));
 }
 
@@ -577,8 +558,7 @@ INLINE float q8_block(const float *x, int8_t *qs, int *sum) {
     const __m128i q1 = _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(v1, vid)));
     _mm_storeu_si128((__m128i *)qs, q0);
     _mm_storeu_si128((__m128i *)(qs + 16), q1);
-    if (sum)
-        *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(q0), _mm512_cvtepi8_epi32(q1)));
+    if (sum) *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(q0), _mm512_cvtepi8_epi32(q1)));
     return d;
 }
 
@@ -600,8 +580,7 @@ static void q8_1_act(const float *x, void *row, int64_t n) {
 /* ggml's nearest_int on 16 lanes. */
 INLINE __m512i nearest_int16(__m512 v) {
     __m512i i = _mm512_castps_si512(_mm512_add_ps(v, _mm512_set1_ps(12582912.f)));
-    return _mm512_sub_epi32(_mm512_and_si512(i, _mm512_set1_epi32(0x007fffff)),
-                            _mm512_set1_epi32(0x00400000));
+    return _mm512_sub_epi32(_mm512_and_si512(i, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x00400000));
 }
 
 /* As q8_K_from_f32 in q_k.c: the first value of largest magnitude sets the scale; each 16 quants
@@ -616,8 +595,7 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
         if (!amax) continue;
         int first = 0;
         for (int j = 0; j < QK_K; j += 16) {
-            const __mmask16 hit =
-                _mm512_cmp_ps_mask(abs16(_mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            const __mmask16 hit = _mm512_cmp_ps_mask(abs16(_mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
             if (hit) {
                 first = j + __builtin_ctz(hit);
                 break;
@@ -626,8 +604,8 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
         const float iscale = -127.f / x[first];
         const __m512 vs = _mm512_set1_ps(iscale);
         for (int j = 0; j < QK_K; j += 16) {
-            const __m512i q = _mm512_min_epi32(_mm512_set1_epi32(127),
-                                               nearest_int16(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j))));
+            const __m512i q =
+                _mm512_min_epi32(_mm512_set1_epi32(127), nearest_int16(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j))));
             const __m128i bytes = _mm512_cvtepi32_epi8(q);
             _mm_storeu_si128((__m128i *)(b[i].qs + j), bytes);
             b[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(bytes));

@@ -30,9 +30,9 @@ INLINE __m256i dq_nibbles(const uint8_t *qs) {
 
 /* Byte j of the result is 0xff where bit j of bits is set. */
 INLINE __m256i dq_bits(uint32_t bits) {
-    const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32((int)bits),
-        _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll, 0x0101010101010101ll, 0));
+    const __m256i spread =
+        _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+                            _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll, 0x0101010101010101ll, 0));
     const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     return _mm256_cmpeq_epi8(_mm256_and_si256(spread, sel), sel);
 }
@@ -48,8 +48,7 @@ INLINE void dq_mul(float *y, __m256i q, __m256 d) {
 INLINE void dq_mul_add(float *y, __m256i q, __m256 d, __m256 m) {
     __m256 f[4];
     dq_widen(q, f);
-    for (int g = 0; g < 4; g++)
-        _mm256_storeu_ps(y + 8 * g, _mm256_add_ps(_mm256_mul_ps(f[g], d), m));
+    for (int g = 0; g < 4; g++) _mm256_storeu_ps(y + 8 * g, _mm256_add_ps(_mm256_mul_ps(f[g], d), m));
 }
 
 /* Per 32 quants dl * q - ml, the K formats with a minimum; dl and ml per 16 (sub 16) or 32. */
@@ -58,8 +57,7 @@ INLINE void dq_k(float *y, __m256i q, const float *dl, const float *ml, int per1
     dq_widen(q, f);
     for (int g = 0; g < 4; g++) {
         const int s = per16 ? g / 2 : 0;
-        _mm256_storeu_ps(y + 8 * g, _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(dl[s]), f[g]),
-                                                  _mm256_set1_ps(ml[s])));
+        _mm256_storeu_ps(y + 8 * g, _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(dl[s]), f[g]), _mm256_set1_ps(ml[s])));
     }
 }
 
@@ -83,15 +81,13 @@ static void q4_1_deq(const void *row, float *y, int64_t n) {
 }
 
 INLINE __m256i dq_quant5(const uint8_t *qs, const uint8_t *qh) {
-    return _mm256_or_si256(dq_nibbles(qs),
-                           _mm256_and_si256(dq_bits(load_u32(qh)), _mm256_set1_epi8(0x10)));
+    return _mm256_or_si256(dq_nibbles(qs), _mm256_and_si256(dq_bits(load_u32(qh)), _mm256_set1_epi8(0x10)));
 }
 
 static void q5_0_deq(const void *row, float *y, int64_t n) {
     const block_q5_0 *b = row;
     for (int64_t i = 0; i < n / QK; i++, y += QK)
-        dq_mul(y, _mm256_sub_epi8(dq_quant5(b[i].qs, b[i].qh), _mm256_set1_epi8(16)),
-                  _mm256_set1_ps(h2f(b[i].d)));
+        dq_mul(y, _mm256_sub_epi8(dq_quant5(b[i].qs, b[i].qh), _mm256_set1_epi8(16)), _mm256_set1_ps(h2f(b[i].d)));
 }
 
 static void q5_1_deq(const void *row, float *y, int64_t n) {
@@ -102,8 +98,7 @@ static void q5_1_deq(const void *row, float *y, int64_t n) {
 
 static void q8_0_deq(const void *row, float *y, int64_t n) {
     const block_q8_0 *b = row;
-    for (int64_t i = 0; i < n / QK; i++, y += QK)
-        dq_mul(y, load256(b[i].qs), _mm256_set1_ps(h2f(b[i].d)));
+    for (int64_t i = 0; i < n / QK; i++, y += QK) dq_mul(y, load256(b[i].qs), _mm256_set1_ps(h2f(b[i].d)));
 }
 
 INLINE __m256i dq_iq4(__m256i idx) {
@@ -113,8 +108,7 @@ INLINE __m256i dq_iq4(__m256i idx) {
 
 static void iq4_nl_deq(const void *row, float *y, int64_t n) {
     const block_iq4_nl *b = row;
-    for (int64_t i = 0; i < n / QK; i++, y += QK)
-        dq_mul(y, dq_iq4(dq_nibbles(b[i].qs)), _mm256_set1_ps(h2f(b[i].d)));
+    for (int64_t i = 0; i < n / QK; i++, y += QK) dq_mul(y, dq_iq4(dq_nibbles(b[i].qs)), _mm256_set1_ps(h2f(b[i].d)));
 }
 
 /* The four 2-bit fields of 32 bytes, field s at bits 2 s: Q2_K / Q3_K's quants 32 s + l. */
@@ -264,8 +258,8 @@ static void iq2_xxs_deq(const void *row, float *y, int64_t n) {
             dq_widen(table4(ds_iq2xxs_grid, g[0], g[1], g[2], g[3]), q);
             /* the scalar code negates db * grid (flipping a NaN's sign too): bytes -1 / +1
                widened to int32 have the sign bit exactly where it does */
-            const __m256i s = table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127,
-                                     aux[1] >> 14 & 127, aux[1] >> 21 & 127);
+            const __m256i s =
+                table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127, aux[1] >> 21 & 127);
             const __m128i s_lo = _mm256_castsi256_si128(s), s_hi = _mm256_extracti128_si256(s, 1);
             const __m128i sb[4] = {s_lo, _mm_unpackhi_epi64(s_lo, s_lo), s_hi, _mm_unpackhi_epi64(s_hi, s_hi)};
             const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));

@@ -68,9 +68,7 @@ INLINE __m128 f16x4(const void *p, size_t stride) {
 }
 
 /* Super-block i of activation row k. */
-INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) {
-    return (const block_q8_K *)act[k] + i;
-}
+INLINE const block_q8_K *q8k(const void *const *act, int k, int64_t i) { return (const block_q8_K *)act[k] + i; }
 
 /* Q3_K's 16 six-bit scales without their bias of 32, as int8: low nibbles in bytes 0-7 (both
    nibbles of each), top two bits in bytes 8-11, two per scale, four scales per byte. */
@@ -118,16 +116,15 @@ INLINE __m256i table4(const uint64_t *t, uint32_t a, uint32_t b, uint32_t c, uin
 
 /* IQ1_S's codebook points of block ib: index qs[4 ib + l] | bits 3 l of qh << 8. */
 INLINE __m256i iq1_points(const uint8_t *qs, uint32_t qh) {
-    return table4(ds_iq1s_grid, qs[0] | (qh << 8 & 0x700), qs[1] | (qh << 5 & 0x700),
-                  qs[2] | (qh << 2 & 0x700), qs[3] | (qh >> 1 & 0x700));
+    return table4(ds_iq1s_grid, qs[0] | (qh << 8 & 0x700), qs[1] | (qh << 5 & 0x700), qs[2] | (qh << 2 & 0x700),
+                  qs[3] | (qh >> 1 & 0x700));
 }
 
 /* IQ1_S's ls * delta per block of 32 (ls = 2 s + 1, delta the sign of the shift), each twice: for
    the bsums of the block's two halves. */
 INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
     const __m128i h = load128(qh);
-    const __m128i ls =
-        _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
+    const __m128i ls = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(0xe)), _mm_set1_epi16(1));
     const __m128i neg = _mm_srai_epi16(h, 15), lsd = _mm_sub_epi16(_mm_xor_si128(ls, neg), neg);
     return _mm256_set_m128i(_mm_unpackhi_epi16(lsd, lsd), _mm_unpacklo_epi16(lsd, lsd));
 }
@@ -145,22 +142,19 @@ INLINE __m256i iq1_shifts(const uint16_t qh[8]) {
 
 /* A level's block-format table: every level names its kernels alike, so the table is written
    once. */
-#define KERNEL_ENTRIES(suffix)                                                                    \
-    {                                                                                             \
-        [DS_TYPE_Q4_0] = q4_0_##suffix, [DS_TYPE_Q4_1] = q4_1_##suffix,                           \
-        [DS_TYPE_Q5_0] = q5_0_##suffix, [DS_TYPE_Q5_1] = q5_1_##suffix,                           \
-        [DS_TYPE_Q8_0] = q8_0_##suffix, [DS_TYPE_IQ4_NL] = iq4_nl_##suffix,                       \
-        [DS_TYPE_Q2_K] = q2_K_##suffix, [DS_TYPE_Q3_K] = q3_K_##suffix,                           \
-        [DS_TYPE_Q4_K] = q4_K_##suffix, [DS_TYPE_Q5_K] = q5_K_##suffix,                           \
-        [DS_TYPE_Q6_K] = q6_K_##suffix, [DS_TYPE_IQ4_XS] = iq4_xs_##suffix,                       \
-        [DS_TYPE_IQ2_XXS] = iq2_xxs_##suffix, [DS_TYPE_IQ1_S] = iq1_s_##suffix,                    \
+#define KERNEL_ENTRIES(suffix)                                                                              \
+    {                                                                                                       \
+        [DS_TYPE_Q4_0] = q4_0_##suffix, [DS_TYPE_Q4_1] = q4_1_##suffix, [DS_TYPE_Q5_0] = q5_0_##suffix,     \
+        [DS_TYPE_Q5_1] = q5_1_##suffix, [DS_TYPE_Q8_0] = q8_0_##suffix, [DS_TYPE_IQ4_NL] = iq4_nl_##suffix, \
+        [DS_TYPE_Q2_K] = q2_K_##suffix, [DS_TYPE_Q3_K] = q3_K_##suffix, [DS_TYPE_Q4_K] = q4_K_##suffix,     \
+        [DS_TYPE_Q5_K] = q5_K_##suffix, [DS_TYPE_Q6_K] = q6_K_##suffix, [DS_TYPE_IQ4_XS] = iq4_xs_##suffix, \
+        [DS_TYPE_IQ2_XXS] = iq2_xxs_##suffix, [DS_TYPE_IQ1_S] = iq1_s_##suffix,                             \
     }
-#define QUANT_KERNELS(level_name)                                                                 \
-    {                                                                                             \
-        .name = level_name, .vec_dot = KERNEL_ENTRIES(dot), .vec_dot4 = KERNEL_ENTRIES(dot4),     \
-        .act_quant = {[DS_TYPE_Q8_0] = q8_0_act, [DS_TYPE_Q8_1] = q8_1_act,                       \
-                      [DS_TYPE_Q8_K] = q8_K_act},                                                 \
-        .dequant = KERNEL_ENTRIES(deq),                                                           \
+#define QUANT_KERNELS(level_name)                                                                       \
+    {                                                                                                   \
+        .name = level_name, .vec_dot = KERNEL_ENTRIES(dot), .vec_dot4 = KERNEL_ENTRIES(dot4),           \
+        .act_quant = {[DS_TYPE_Q8_0] = q8_0_act, [DS_TYPE_Q8_1] = q8_1_act, [DS_TYPE_Q8_K] = q8_K_act}, \
+        .dequant = KERNEL_ENTRIES(deq),                                                                 \
     }
 
 #endif

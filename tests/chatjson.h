@@ -26,8 +26,7 @@ static inline void to_call(const cJSON *j, ds_tool_call *c) {
 static inline int count_calls(const cJSON *messages) {
     int n = 0;
     const cJSON *m;
-    cJSON_ArrayForEach(m, messages)
-        n += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tool_calls"));
+    cJSON_ArrayForEach(m, messages) n += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tool_calls"));
     return n;
 }
 

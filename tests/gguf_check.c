@@ -20,40 +20,30 @@
 #include <string.h>
 #include <strings.h>
 
-static int open_or_die(const char *path, ds_gguf **g)
-{
+static int open_or_die(const char *path, ds_gguf **g) {
     char err[256];
-    if (ds_gguf_open(path, g, err, sizeof err) == DS_OK)
-        return 0;
+    if (ds_gguf_open(path, g, err, sizeof err) == DS_OK) return 0;
     fprintf(stderr, "gguf_check: %s\n", err);
     return 1;
 }
 
-static int same_tensor(const ds_gguf_tensor_info *a, const ds_gguf_tensor_info *b, size_t i)
-{
+static int same_tensor(const ds_gguf_tensor_info *a, const ds_gguf_tensor_info *b, size_t i) {
     const char *why = NULL;
-    if (strcmp(a->name, b->name) != 0)
-        why = "name";
-    else if (a->type != b->type)
-        why = "type";
-    else if (a->n_dims != b->n_dims || memcmp(a->ne, b->ne, sizeof a->ne) != 0)
-        why = "shape";
-    else if (a->size != b->size || memcmp(a->data, b->data, a->size) != 0)
-        why = "bytes";
-    if (!why)
-        return 0;
-    fprintf(stderr, "gguf_check: tensor %zu differs in %s: %s %s / %s %s\n", i, why, a->name,
-            ds_type_name(a->type), b->name, ds_type_name(b->type));
+    if (strcmp(a->name, b->name) != 0) why = "name";
+    else if (a->type != b->type) why = "type";
+    else if (a->n_dims != b->n_dims || memcmp(a->ne, b->ne, sizeof a->ne) != 0) why = "shape";
+    else if (a->size != b->size || memcmp(a->data, b->data, a->size) != 0) why = "bytes";
+    if (!why) return 0;
+    fprintf(stderr, "gguf_check: tensor %zu differs in %s: %s %s / %s %s\n", i, why, a->name, ds_type_name(a->type),
+            b->name, ds_type_name(b->type));
     return 1;
 }
 
-static int cmd_same(const char *pa, const char *pb)
-{
+static int cmd_same(const char *pa, const char *pb) {
     ds_gguf *a = NULL, *b = NULL;
     int bad = open_or_die(pa, &a) || open_or_die(pb, &b);
     if (!bad && ds_gguf_n_tensors(a) != ds_gguf_n_tensors(b)) {
-        fprintf(stderr, "gguf_check: %zu tensors / %zu tensors\n", ds_gguf_n_tensors(a),
-                ds_gguf_n_tensors(b));
+        fprintf(stderr, "gguf_check: %zu tensors / %zu tensors\n", ds_gguf_n_tensors(a), ds_gguf_n_tensors(b));
         bad = 1;
     }
     for (size_t i = 0; !bad && i < ds_gguf_n_tensors(a); i++) {
@@ -62,8 +52,7 @@ static int cmd_same(const char *pa, const char *pb)
         ds_gguf_tensor(b, i, &y);
         bad = same_tensor(&x, &y, i);
     }
-    if (!bad)
-        printf("%zu tensors identical\n", ds_gguf_n_tensors(a));
+    if (!bad) printf("%zu tensors identical\n", ds_gguf_n_tensors(a));
     ds_gguf_close(a);
     ds_gguf_close(b);
     return bad;
@@ -76,35 +65,30 @@ typedef struct {
     int used;
 } rule;
 
-static int parse_rule(const char *spec, rule *r)
-{
+static int parse_rule(const char *spec, rule *r) {
     const char *eq = strrchr(spec, '=');
     char re[256];
     r->spec = spec;
     r->type = DS_TYPE_COUNT;
     for (int t = 0; eq && t < DS_TYPE_COUNT; t++) {
-        if (ds_type_name((ds_type)t) && strcasecmp(ds_type_name((ds_type)t), eq + 1) == 0)
-            r->type = (ds_type)t;
+        if (ds_type_name((ds_type)t) && strcasecmp(ds_type_name((ds_type)t), eq + 1) == 0) r->type = (ds_type)t;
     }
-    if (!eq || r->type == DS_TYPE_COUNT || (size_t)(eq - spec) >= sizeof re)
-        return 1;
+    if (!eq || r->type == DS_TYPE_COUNT || (size_t)(eq - spec) >= sizeof re) return 1;
     snprintf(re, sizeof re, "%.*s", (int)(eq - spec), spec);
     return regcomp(&r->re, re, REG_EXTENDED | REG_NOSUB) != 0;
 }
 
-static int check_types(ds_gguf *g, rule *rules, int n)
-{
+static int check_types(ds_gguf *g, rule *rules, int n) {
     int bad = 0;
     for (size_t i = 0; i < ds_gguf_n_tensors(g); i++) {
         ds_gguf_tensor_info t;
         ds_gguf_tensor(g, i, &t);
         for (int k = 0; k < n; k++) {
-            if (regexec(&rules[k].re, t.name, 0, NULL, 0) != 0)
-                continue;
+            if (regexec(&rules[k].re, t.name, 0, NULL, 0) != 0) continue;
             rules[k].used = 1;
             if (t.type != rules[k].type) {
-                fprintf(stderr, "gguf_check: %s is %s, expected %s (%s)\n", t.name,
-                        ds_type_name(t.type), ds_type_name(rules[k].type), rules[k].spec);
+                fprintf(stderr, "gguf_check: %s is %s, expected %s (%s)\n", t.name, ds_type_name(t.type),
+                        ds_type_name(rules[k].type), rules[k].spec);
                 bad = 1;
             }
             break;
@@ -119,8 +103,7 @@ static int check_types(ds_gguf *g, rule *rules, int n)
     return bad;
 }
 
-static int cmd_types(const char *path, char **specs, int n)
-{
+static int cmd_types(const char *path, char **specs, int n) {
     ds_gguf *g = NULL;
     rule *rules = calloc((size_t)n + 1, sizeof *rules);
     int bad = !rules || open_or_die(path, &g), k = 0;
@@ -131,24 +114,19 @@ static int cmd_types(const char *path, char **specs, int n)
             break;
         }
     }
-    if (!bad)
-        bad = check_types(g, rules, n);
-    for (int i = 0; i < k; i++)
-        regfree(&rules[i].re);
+    if (!bad) bad = check_types(g, rules, n);
+    for (int i = 0; i < k; i++) regfree(&rules[i].re);
     free(rules);
     ds_gguf_close(g);
     return bad;
 }
 
-static int cmd_kv(const char *path, const char *key, const char *value)
-{
+static int cmd_kv(const char *path, const char *key, const char *value) {
     ds_gguf *g = NULL;
     int64_t v = 0;
-    if (open_or_die(path, &g))
-        return 1;
+    if (open_or_die(path, &g)) return 1;
     int ok = ds_gguf_get_int(g, key, &v) && v == strtoll(value, NULL, 10);
-    if (!ok)
-        fprintf(stderr, "gguf_check: %s is %lld, expected %s\n", key, (long long)v, value);
+    if (!ok) fprintf(stderr, "gguf_check: %s is %lld, expected %s\n", key, (long long)v, value);
     ds_gguf_close(g);
     return !ok;
 }
@@ -156,23 +134,20 @@ static int cmd_kv(const char *path, const char *key, const char *value)
 /* ---- importance matrices ---- */
 
 /* Positive values with a few distinct magnitudes, from a fixed sequence. */
-static float im_value(uint32_t *state)
-{
+static float im_value(uint32_t *state) {
     *state = *state * 1664525u + 1013904223u;
     return (float)((*state >> 8) % 1000 + 1) / 64.0f;
 }
 
-static int weight_like(const ds_gguf_tensor_info *t)
-{
+static int weight_like(const ds_gguf_tensor_info *t) {
     size_t n = strlen(t->name);
-    return t->n_dims >= 2 && n > 7 && strcmp(t->name + n - 7, ".weight") == 0 &&
-           !strstr(t->name, "_norm.") && !strstr(t->name, "ffn_gate_inp");
+    return t->n_dims >= 2 && n > 7 && strcmp(t->name + n - 7, ".weight") == 0 && !strstr(t->name, "_norm.") &&
+           !strstr(t->name, "ffn_gate_inp");
 }
 
 /* Per tensor ne0 * ne2 values (one row of ne0 per expert). The GGUF form stores sums = 4 v with
    counts 4, the legacy form v * 4 with 4 calls: both read back as exactly v. */
-static void write_dat(FILE *fp, const char *name, const float *v, int32_t n)
-{
+static void write_dat(FILE *fp, const char *name, const float *v, int32_t n) {
     int32_t len = (int32_t)strlen(name), ncall = 4;
     fwrite(&len, 4, 1, fp);
     fwrite(name, 1, (size_t)len, fp);
@@ -181,12 +156,10 @@ static void write_dat(FILE *fp, const char *name, const float *v, int32_t n)
     fwrite(v, 4, (size_t)n, fp);
 }
 
-static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_dat)
-{
+static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_dat) {
     ds_gguf *g = NULL;
     char err[256];
-    if (open_or_die(path, &g))
-        return 1;
+    if (open_or_die(path, &g)) return 1;
     ds_gguf_writer *w = ds_gguf_writer_new();
     FILE *dat = fopen(out_dat, "wb");
     size_t n = ds_gguf_n_tensors(g), count = 0, total = 0;
@@ -197,14 +170,12 @@ static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_d
     for (size_t i = 0; !bad && i < n; i++) {
         ds_gguf_tensor_info t;
         ds_gguf_tensor(g, i, &t);
-        if (!weight_like(&t))
-            continue;
+        if (!weight_like(&t)) continue;
         int64_t m = t.ne[0] * t.ne[2], one[1] = {t.ne[2]}, ne[1] = {m};
         char name[256];
         vals[i] = malloc((size_t)m * sizeof(float));
         bad = !vals[i];
-        for (int64_t k = 0; !bad && k < m; k++)
-            vals[i][k] = im_value(&state);
+        for (int64_t k = 0; !bad && k < m; k++) vals[i][k] = im_value(&state);
         snprintf(name, sizeof name, "%s.in_sum2", t.name);
         ds_gguf_add_tensor(w, name, DS_TYPE_F32, 1, ne);
         snprintf(name, sizeof name, "%s.counts", t.name);
@@ -212,8 +183,7 @@ static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_d
         count++;
     }
     int32_t n_entries = (int32_t)count;
-    if (!bad)
-        fwrite(&n_entries, 4, 1, dat);
+    if (!bad) fwrite(&n_entries, 4, 1, dat);
     ds_gguf_set_str(w, "general.type", "imatrix");
     ds_gguf_set_arr_str(w, "imatrix.datasets", datasets, 1);
     ds_gguf_set_u32(w, "imatrix.chunk_count", 4);
@@ -222,33 +192,24 @@ static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_d
     for (size_t i = 0; !bad && i < n; i++) {
         ds_gguf_tensor_info t;
         ds_gguf_tensor(g, i, &t);
-        if (!vals[i])
-            continue;
+        if (!vals[i]) continue;
         int64_t m = t.ne[0] * t.ne[2];
         float *sums = malloc((size_t)m * sizeof(float)), *counts = malloc((size_t)t.ne[2] * 4);
-        for (int64_t k = 0; sums && k < m; k++)
-            sums[k] = vals[i][k] * 4.0f;
-        for (int64_t k = 0; counts && k < t.ne[2]; k++)
-            counts[k] = 4.0f;
-        bad = !sums || !counts ||
-              ds_gguf_writer_write(w, sums, (size_t)m * 4, err, sizeof err) != DS_OK ||
+        for (int64_t k = 0; sums && k < m; k++) sums[k] = vals[i][k] * 4.0f;
+        for (int64_t k = 0; counts && k < t.ne[2]; k++) counts[k] = 4.0f;
+        bad = !sums || !counts || ds_gguf_writer_write(w, sums, (size_t)m * 4, err, sizeof err) != DS_OK ||
               ds_gguf_writer_write(w, counts, (size_t)t.ne[2] * 4, err, sizeof err) != DS_OK;
-        if (!bad)
-            write_dat(dat, t.name, sums, (int32_t)m); /* the .dat holds v * calls */
+        if (!bad) write_dat(dat, t.name, sums, (int32_t)m); /* the .dat holds v * calls */
         total += (size_t)m;
         free(sums);
         free(counts);
     }
     bad = bad || ds_gguf_writer_finish(w, err, sizeof err) != DS_OK;
-    if (bad)
-        fprintf(stderr, "gguf_check: writing the importance matrix failed: %s\n", err);
-    else
-        printf("%zu entries, %zu values\n", count, total);
-    for (size_t i = 0; vals && i < n; i++)
-        free(vals[i]);
+    if (bad) fprintf(stderr, "gguf_check: writing the importance matrix failed: %s\n", err);
+    else printf("%zu entries, %zu values\n", count, total);
+    for (size_t i = 0; vals && i < n; i++) free(vals[i]);
     free(vals);
-    if (dat && fclose(dat) != 0)
-        bad = 1;
+    if (dat && fclose(dat) != 0) bad = 1;
     ds_gguf_writer_free(w);
     ds_gguf_close(g);
     return bad;
@@ -256,15 +217,13 @@ static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_d
 
 /* Part i of n: tensors [i * per, (i + 1) * per). gguf-split writes split.no and split.count as
    u16; the writer here has no u16, and the reader takes any integer type. */
-static int write_part(const ds_gguf *g, const char *prefix, int i, int n, size_t per)
-{
+static int write_part(const ds_gguf *g, const char *prefix, int i, int n, size_t per) {
     char path[4096], err[256];
     size_t nt = ds_gguf_n_tensors(g), lo = (size_t)i * per, hi = lo + per < nt ? lo + per : nt;
     ds_gguf_writer *w = ds_gguf_writer_new();
     ds_gguf_tensor_info t;
     snprintf(path, sizeof path, "%s-%05d-of-%05d.gguf", prefix, i + 1, n);
-    for (size_t k = 0; w && i == 0 && k < ds_gguf_n_kv(g); k++)
-        ds_gguf_copy_kv(w, g, k);
+    for (size_t k = 0; w && i == 0 && k < ds_gguf_n_kv(g); k++) ds_gguf_copy_kv(w, g, k);
     ds_gguf_set_u32(w, "split.no", (uint32_t)i);
     ds_gguf_set_u32(w, "split.count", (uint32_t)n);
     ds_gguf_set_i32(w, "split.tensors.count", (int32_t)nt);
@@ -278,37 +237,27 @@ static int write_part(const ds_gguf *g, const char *prefix, int i, int n, size_t
         bad = ds_gguf_writer_write(w, t.data, t.size, err, sizeof err) != DS_OK;
     }
     bad = bad || ds_gguf_writer_finish(w, err, sizeof err) != DS_OK;
-    if (bad)
-        fprintf(stderr, "gguf_check: writing %s failed: %s\n", path, err);
+    if (bad) fprintf(stderr, "gguf_check: writing %s failed: %s\n", path, err);
     ds_gguf_writer_free(w);
     return bad;
 }
 
-static int cmd_split(const char *path, const char *prefix, const char *count)
-{
+static int cmd_split(const char *path, const char *prefix, const char *count) {
     ds_gguf *g = NULL;
     int n = atoi(count), bad = n < 2 || n > 99 || open_or_die(path, &g);
     size_t per = bad ? 0 : (ds_gguf_n_tensors(g) + (size_t)n - 1) / (size_t)n;
-    for (int i = 0; !bad && i < n; i++)
-        bad = write_part(g, prefix, i, n, per);
-    if (!bad)
-        printf("%d parts\n", n);
+    for (int i = 0; !bad && i < n; i++) bad = write_part(g, prefix, i, n, per);
+    if (!bad) printf("%d parts\n", n);
     ds_gguf_close(g);
     return bad;
 }
 
-int main(int argc, char **argv)
-{
-    if (argc == 4 && strcmp(argv[1], "same") == 0)
-        return cmd_same(argv[2], argv[3]);
-    if (argc >= 4 && strcmp(argv[1], "types") == 0)
-        return cmd_types(argv[2], argv + 3, argc - 3);
-    if (argc == 5 && strcmp(argv[1], "kv") == 0)
-        return cmd_kv(argv[2], argv[3], argv[4]);
-    if (argc == 5 && strcmp(argv[1], "imatrix") == 0)
-        return cmd_imatrix(argv[2], argv[3], argv[4]);
-    if (argc == 5 && strcmp(argv[1], "split") == 0)
-        return cmd_split(argv[2], argv[3], argv[4]);
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "same") == 0) return cmd_same(argv[2], argv[3]);
+    if (argc >= 4 && strcmp(argv[1], "types") == 0) return cmd_types(argv[2], argv + 3, argc - 3);
+    if (argc == 5 && strcmp(argv[1], "kv") == 0) return cmd_kv(argv[2], argv[3], argv[4]);
+    if (argc == 5 && strcmp(argv[1], "imatrix") == 0) return cmd_imatrix(argv[2], argv[3], argv[4]);
+    if (argc == 5 && strcmp(argv[1], "split") == 0) return cmd_split(argv[2], argv[3], argv[4]);
     fprintf(stderr, "usage: gguf_check same A B | types F REGEX=TYPE... | kv F KEY VALUE | "
                     "imatrix F OUT.gguf OUT.dat | split F PREFIX N\n");
     return 2;

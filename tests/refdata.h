@@ -16,7 +16,10 @@ typedef struct {
 static inline int read_matrix(const safetensors_file *f, const char *name, matrix *m) {
     char err[256];
     const safetensors_tensor *t = safetensors_find(f, name);
-    if (!t || t->n_dims != 2) { fprintf(stderr, "reference: no 2-D tensor '%s'\n", name); return -1; }
+    if (!t || t->n_dims != 2) {
+        fprintf(stderr, "reference: no 2-D tensor '%s'\n", name);
+        return -1;
+    }
     m->rows = (int)t->shape[0];
     m->cols = (int)t->shape[1];
     m->data = malloc((size_t)t->n_elements * sizeof(float));
@@ -30,10 +33,16 @@ static inline int read_matrix(const safetensors_file *f, const char *name, matri
 static inline int read_ids(const safetensors_file *f, const char *name, int32_t **out, int *n) {
     char err[256];
     const safetensors_tensor *t = safetensors_find(f, name);
-    if (!t || t->n_dims != 1) { fprintf(stderr, "reference: no 1-D tensor '%s'\n", name); return -1; }
+    if (!t || t->n_dims != 1) {
+        fprintf(stderr, "reference: no 1-D tensor '%s'\n", name);
+        return -1;
+    }
     *n = (int)t->n_elements;
     *out = malloc((size_t)*n * sizeof **out);
-    if (!*out || safetensors_read_i32(t, *out, (size_t)*n, err, sizeof err)) { fprintf(stderr, "reference: %s\n", err); return -1; }
+    if (!*out || safetensors_read_i32(t, *out, (size_t)*n, err, sizeof err)) {
+        fprintf(stderr, "reference: %s\n", err);
+        return -1;
+    }
     return 0;
 }
 

@@ -62,8 +62,7 @@ static char *load_template(const char *path) {
     free(text);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
     char *tmpl = NULL;
-    if (cJSON_IsString(t) && (tmpl = malloc(strlen(t->valuestring) + 1)))
-        strcpy(tmpl, t->valuestring);
+    if (cJSON_IsString(t) && (tmpl = malloc(strlen(t->valuestring) + 1))) strcpy(tmpl, t->valuestring);
     cJSON_Delete(cfg);
     return tmpl;
 }
@@ -97,8 +96,7 @@ static int check_row(ds_chat_style style, const cJSON *row, int line) {
         bad = n != -1;
         if (bad) fprintf(stderr, "line %d: rendered %ld bytes, the template refuses it\n", line, n);
     } else if (n != (long)strlen(expect->valuestring)) {
-        fprintf(stderr, "line %d: length %ld, expected %zu\n", line, n,
-                strlen(expect->valuestring));
+        fprintf(stderr, "line %d: length %ld, expected %zu\n", line, n, strlen(expect->valuestring));
         bad = 1;
     } else {
         char *buf = malloc((size_t)n + 1);
@@ -166,10 +164,10 @@ static void test_detect_unknown(void **state) {
     expect_detect("", DS_CHAT_UNKNOWN);
     expect_detect("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
                   "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_"
-                  "prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}", DS_CHAT_UNKNOWN);
-    /* ASCII look-alikes of the markers are not DeepSeek's */
-    expect_detect("{{'<|User|>' + m}}{{'<|Assistant|>' + m + '<|end_of_sentence|>'}}",
+                  "prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
                   DS_CHAT_UNKNOWN);
+    /* ASCII look-alikes of the markers are not DeepSeek's */
+    expect_detect("{{'<|User|>' + m}}{{'<|Assistant|>' + m + '<|end_of_sentence|>'}}", DS_CHAT_UNKNOWN);
     /* V3.1's hybrid thinking template: not a style we reproduce */
     expect_detect("{{'<｜User｜>' + message['content']}}{%- if ns.is_last_user -%}"
                   "{{'<｜Assistant｜></think>'}}{%- endif -%}{{content + '<｜end▁of▁sentence｜>'}}"
@@ -187,24 +185,19 @@ static void test_detect_variants(void **state) {
     char *v;
 
     /* V3's template with R1's generation prompt, "\n" as Jinja escape or as the character */
-    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>\\n'}}{% endif %}"),
-                  DS_CHAT_DEEPSEEK_R1);
+    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>\\n'}}{% endif %}"), DS_CHAT_DEEPSEEK_R1);
     free(v);
-    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>\n'}}{% endif %}"),
-                  DS_CHAT_DEEPSEEK_R1);
+    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>\n'}}{% endif %}"), DS_CHAT_DEEPSEEK_R1);
     free(v);
     /* "<think>" alone after the marker is not R1's prompt */
-    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>'}}{% endif %}"),
-                  DS_CHAT_DEEPSEEK3);
+    expect_detect(v = replace(v3, v3_prompt, "{{'<｜Assistant｜><think>'}}{% endif %}"), DS_CHAT_DEEPSEEK3);
     free(v);
     /* R1 before its generation prompt opened <think>: the reasoning split still tells */
-    expect_detect(v = replace(r1, "<｜Assistant｜><think>\\n'", "<｜Assistant｜>'"),
-                  DS_CHAT_DEEPSEEK_R1);
+    expect_detect(v = replace(r1, "<｜Assistant｜><think>\\n'", "<｜Assistant｜>'"), DS_CHAT_DEEPSEEK_R1);
     free(v);
     /* without the split and the <think> prompt R1's template is V3's family */
     char *w = replace(r1, "<｜Assistant｜><think>\\n'", "<｜Assistant｜>'");
-    expect_detect(v = replace(w, "{% set content = content.split('</think>')[-1] %}", ""),
-                  DS_CHAT_DEEPSEEK3);
+    expect_detect(v = replace(w, "{% set content = content.split('</think>')[-1] %}", ""), DS_CHAT_DEEPSEEK3);
     free(v);
     free(w);
 }
@@ -237,14 +230,13 @@ static void test_render_basics(void **state) {
     char buf[512];
     long n = ds_chat_render(DS_CHAT_DEEPSEEK_R1, BOS, EOS, chat, N_CHAT, 1, buf, sizeof buf);
     assert_int_equal(n, strlen(buf));
-    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜>Hello!" EOS
-                        "<｜User｜>Bye<｜Assistant｜><think>\n");
+    assert_string_equal(buf,
+                        BOS "Be brief.<｜User｜>Hi<｜Assistant｜>Hello!" EOS "<｜User｜>Bye<｜Assistant｜><think>\n");
     ds_chat_render(DS_CHAT_DEEPSEEK3, BOS, EOS, chat, N_CHAT, 0, buf, sizeof buf);
-    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜><think>greet</think>Hello!"
-                        EOS "<｜User｜>Bye");
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜><think>greet</think>Hello!" EOS "<｜User｜>Bye");
     ds_chat_render(DS_CHAT_DEEPSEEK2, "<s>", "</s>", chat, N_CHAT, 1, buf, sizeof buf);
     assert_string_equal(buf, "<s>Be brief.\n\nUser: Hi\n\nAssistant: <think>greet</think>Hello!"
-                        "</s>User: Bye\n\nAssistant:");
+                             "</s>User: Bye\n\nAssistant:");
     /* no messages; NULL bos / eos are empty */
     assert_int_equal(ds_chat_render(DS_CHAT_DEEPSEEK3, NULL, NULL, NULL, 0, 1, buf, sizeof buf),
                      strlen("<｜Assistant｜>"));
@@ -262,13 +254,11 @@ static void test_truncation(void **state) {
         long n = ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, NULL, 0);
         assert_true(n > 0 && n < (long)sizeof full);
         assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, 0), n);
-        assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full,
-                                        sizeof full), n);
+        assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, sizeof full), n);
         for (size_t cap = 1; cap <= (size_t)n + 2; cap++) {
             char buf[520];
             memset(buf, 'X', sizeof buf);
-            assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, cap),
-                             n);
+            assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, cap), n);
             size_t k = cap - 1 < (size_t)n ? cap - 1 : (size_t)n;
             assert_memory_equal(buf, full, k);
             assert_int_equal(buf[k], '\0');
@@ -328,8 +318,8 @@ static void test_refusals(void **state) {
 static void test_unknown_roles(void **state) {
     (void)state;
     const ds_chat_message with[] = {
-        {"developer", "a", NULL, 0}, {"user", "Hi", NULL, 0}, {NULL, "b", NULL, 0},
-        {"User", "c", NULL, 0}, {"assistant", "Yes", NULL, 0},
+        {"developer", "a", NULL, 0}, {"user", "Hi", NULL, 0},       {NULL, "b", NULL, 0},
+        {"User", "c", NULL, 0},      {"assistant", "Yes", NULL, 0},
     };
     const ds_chat_message without[] = {{"user", "Hi", NULL, 0}, {"assistant", "Yes", NULL, 0}};
     for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
@@ -352,12 +342,8 @@ int main(int argc, char **argv) {
     n_sets = (argc - 1) / 3;
     sets = calloc((size_t)n_sets, sizeof *sets);
     static const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_detect_unknown),
-        cmocka_unit_test(test_detect_variants),
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_render_basics),
-        cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_detect_unknown), cmocka_unit_test(test_detect_variants), cmocka_unit_test(test_names),
+        cmocka_unit_test(test_render_basics),  cmocka_unit_test(test_truncation),      cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_unknown_roles),
     };
     size_t n_fixed = sizeof fixed / sizeof fixed[0], n_tests = n_fixed + (size_t)n_sets;

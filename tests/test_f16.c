@@ -86,7 +86,8 @@ static void f32_to_f16_rounds_like_ggml(void **state) {
 
 static void f32_to_bf16_rounds_like_ggml(void **state) {
     (void)state;
-    const safetensors_tensor *x = get("x", 432 * 4), *want = get("bf16_base_ref", 432 * 2), *back = get("bf16_base_to_f32", 432 * 4);
+    const safetensors_tensor *x = get("x", 432 * 4), *want = get("bf16_base_ref", 432 * 2),
+                             *back = get("bf16_base_to_f32", 432 * 4);
     for (size_t i = 0; i < 432; i++) {
         uint16_t got = ds_fp32_to_bf16(f32_at(x->data, i));
         if (got != u16_at(want->data, i))

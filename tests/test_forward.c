@@ -29,7 +29,10 @@ static struct {
 static int load_reference(const char *path) {
     char err[256];
     safetensors_file *f;
-    if (safetensors_open(path, &f, err, sizeof err)) { fprintf(stderr, "%s\n", err); return -1; }
+    if (safetensors_open(path, &f, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
     int rc = read_ids(f, "tokens", &g.tokens, &g.n_tokens) || read_ids(f, "greedy", &g.greedy, &g.n_greedy) ||
              read_matrix(f, "logits", &g.logits) || read_matrix(f, "greedy_logits", &g.greedy_logits);
     safetensors_close(f);
@@ -54,7 +57,8 @@ static float *prefill(ds_context *ctx) {
     size_t n = (size_t)g.n_tokens * g.n_vocab;
     float *out = malloc(n * sizeof *out);
     assert_non_null(out);
-    for (int t = 0; t < g.n_tokens; t++) memcpy(out + (size_t)t * g.n_vocab, ds_logits(ctx, t), g.n_vocab * sizeof *out);
+    for (int t = 0; t < g.n_tokens; t++)
+        memcpy(out + (size_t)t * g.n_vocab, ds_logits(ctx, t), g.n_vocab * sizeof *out);
     return out;
 }
 
@@ -62,16 +66,26 @@ static void check_prefill(int n_threads, int n_batch) {
     ds_context *ctx = new_ctx(n_threads, n_batch, 0);
     float *l = prefill(ctx);
     double d = max_abs_diff(l, g.logits.data, g.n_tokens * g.n_vocab);
-    print_message("prefill, %d threads, batch %d: max |logit - reference| = %.3g (tolerance %.3g)\n", n_threads, n_batch, d, g.tol);
+    print_message("prefill, %d threads, batch %d: max |logit - reference| = %.3g (tolerance %.3g)\n", n_threads,
+                  n_batch, d, g.tol);
     assert_true(d <= g.tol);
     free(l);
     ds_context_free(ctx);
 }
 
-static void prefill_1_thread(void **state) { (void)state; check_prefill(1, 0); }
-static void prefill_2_threads(void **state) { (void)state; check_prefill(2, 0); }
+static void prefill_1_thread(void **state) {
+    (void)state;
+    check_prefill(1, 0);
+}
+static void prefill_2_threads(void **state) {
+    (void)state;
+    check_prefill(2, 0);
+}
 /* a prompt split into uneven batches goes through the cache between them */
-static void prefill_in_batches_of_7(void **state) { (void)state; check_prefill(2, 7); }
+static void prefill_in_batches_of_7(void **state) {
+    (void)state;
+    check_prefill(2, 7);
+}
 
 static void check_greedy(int n_threads) {
     ds_context *ctx = new_ctx(n_threads, 0, 0);
@@ -87,12 +101,19 @@ static void check_greedy(int n_threads) {
         assert_true(d <= g.tol);
         assert_int_equal(ds_eval(ctx, &tok, 1, 0), DS_OK);
     }
-    print_message("greedy %d tokens, %d threads: all equal; max |logit - reference| = %.3g\n", g.n_greedy, n_threads, worst);
+    print_message("greedy %d tokens, %d threads: all equal; max |logit - reference| = %.3g\n", g.n_greedy, n_threads,
+                  worst);
     ds_context_free(ctx);
 }
 
-static void greedy_1_thread(void **state) { (void)state; check_greedy(1); }
-static void greedy_2_threads(void **state) { (void)state; check_greedy(2); }
+static void greedy_1_thread(void **state) {
+    (void)state;
+    check_greedy(1);
+}
+static void greedy_2_threads(void **state) {
+    (void)state;
+    check_greedy(2);
+}
 
 /* The promise: results identical, bit for bit, whatever the thread count. */
 static void threads_bit_identical(void **state) {

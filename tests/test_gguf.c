@@ -39,8 +39,18 @@ typedef struct {
 static int make_specs(tspec *s) {
     int n = 0;
     static char names[64][48];
-#define T(nm, ty, nd, a, b, c) do { snprintf(names[n], sizeof names[n], "%s", nm); s[n] = (tspec){names[n], ty, nd, {a, b, c}}; n++; } while (0)
-#define TB(il, nm, ty, nd, a, b, c) do { snprintf(names[n], sizeof names[n], "blk.%d.%s", il, nm); s[n] = (tspec){names[n], ty, nd, {a, b, c}}; n++; } while (0)
+#define T(nm, ty, nd, a, b, c)                         \
+    do {                                               \
+        snprintf(names[n], sizeof names[n], "%s", nm); \
+        s[n] = (tspec){names[n], ty, nd, {a, b, c}};   \
+        n++;                                           \
+    } while (0)
+#define TB(il, nm, ty, nd, a, b, c)                               \
+    do {                                                          \
+        snprintf(names[n], sizeof names[n], "blk.%d.%s", il, nm); \
+        s[n] = (tspec){names[n], ty, nd, {a, b, c}};              \
+        n++;                                                      \
+    } while (0)
     T("token_embd.weight", DS_TYPE_F32, 2, D, V, 1);
     for (int il = 0; il < L; il++) {
         TB(il, "attn_norm.weight", DS_TYPE_F32, 1, D, 1, 1);
@@ -179,8 +189,16 @@ static uint8_t *orig;
 static size_t orig_size;
 static layout lay;
 
-static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static uint32_t rd32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
@@ -542,10 +560,13 @@ static void unknown_architecture(void **state) {
 
 static void metadata_out_of_range(void **state) {
     (void)state;
-    struct { const char *key; uint32_t v; } cases[] = {
+    struct {
+        const char *key;
+        uint32_t v;
+    } cases[] = {
         {"deepseek2.expert_used_count", E + 1}, {"deepseek2.expert_group_used_count", 3},
-        {"deepseek2.rope.dimension_count", 3}, {"deepseek2.block_count", 0},
-        {"deepseek2.expert_group_count", 3},  {"deepseek2.attention.head_count", 0},
+        {"deepseek2.rope.dimension_count", 3},  {"deepseek2.block_count", 0},
+        {"deepseek2.expert_group_count", 3},    {"deepseek2.attention.head_count", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int k = kv_index(cases[i].key);

@@ -64,9 +64,18 @@ static void check_batch(int n_threads, int n_batch) {
     ds_context_free(ctx);
 }
 
-static void batch_1_thread(void **state) { (void)state; check_batch(1, 0); }
-static void batch_2_threads(void **state) { (void)state; check_batch(2, 0); }
-static void batches_of_5(void **state) { (void)state; check_batch(2, 5); }
+static void batch_1_thread(void **state) {
+    (void)state;
+    check_batch(1, 0);
+}
+static void batch_2_threads(void **state) {
+    (void)state;
+    check_batch(2, 0);
+}
+static void batches_of_5(void **state) {
+    (void)state;
+    check_batch(2, 5);
+}
 
 /* Speculative decoding's pattern: one token evaluated, then its MTP row, step by step, each
    MTP row reading the MTP cache of the positions before it. */
@@ -158,11 +167,20 @@ int main(int argc, char **argv) {
     }
     char err[512];
     g.tol = atof(argv[3]);
-    if (ds_model_load(argv[1], &g.model, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-    if (!ds_model_has_mtp(g.model)) { fprintf(stderr, "%s: no MTP layer\n", argv[1]); return 1; }
+    if (ds_model_load(argv[1], &g.model, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (!ds_model_has_mtp(g.model)) {
+        fprintf(stderr, "%s: no MTP layer\n", argv[1]);
+        return 1;
+    }
     g.n_vocab = ds_model_n_vocab(g.model);
     safetensors_file *f;
-    if (safetensors_open(argv[2], &f, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (safetensors_open(argv[2], &f, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     int rc = read_ids(f, "tokens", &g.tokens, &g.n_tokens) || read_matrix(f, "logits", &g.logits) ||
              read_matrix(f, "mtp_logits", &g.mtp);
     safetensors_close(f);
@@ -172,8 +190,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(batch_1_thread), cmocka_unit_test(batch_2_threads), cmocka_unit_test(batches_of_5),
-        cmocka_unit_test(token_by_token), cmocka_unit_test(rewind_and_redo), cmocka_unit_test(rewind_keeps_accepted_states),
+        cmocka_unit_test(batch_1_thread),    cmocka_unit_test(batch_2_threads),
+        cmocka_unit_test(batches_of_5),      cmocka_unit_test(token_by_token),
+        cmocka_unit_test(rewind_and_redo),   cmocka_unit_test(rewind_keeps_accepted_states),
         cmocka_unit_test(misuse_is_refused),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);

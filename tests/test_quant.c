@@ -95,8 +95,8 @@ static void check_quantize(const char *q_name, const float *imatrix) {
         assert_int_equal(tt->quantize(x + r * N, got, N, imatrix), row_bytes(tt));
         for (size_t b = 0; b < row_bytes(tt); b++)
             if (got[b] != want[r * row_bytes(tt) + b])
-                fail_msg("%s row %d byte %zu (block %zu): 0x%02x, ggml 0x%02x", q_name, r, b,
-                         b / tt->type_size, got[b], want[r * row_bytes(tt) + b]);
+                fail_msg("%s row %d byte %zu (block %zu): 0x%02x, ggml 0x%02x", q_name, r, b, b / tt->type_size, got[b],
+                         want[r * row_bytes(tt) + b]);
     }
     free(got);
     free(x);
@@ -131,8 +131,8 @@ static void activations_match_ggml(void **state) {
         act_tt->from_f32(x + a * N, got, N);
         for (size_t b = 0; b < rb; b++)
             if (got[b] != want[a * rb + b])
-                fail_msg("%s of activation row %d byte %zu: 0x%02x, ggml 0x%02x", act_tt->name, a, b,
-                         got[b], want[a * rb + b]);
+                fail_msg("%s of activation row %d byte %zu: 0x%02x, ggml 0x%02x", act_tt->name, a, b, got[b],
+                         want[a * rb + b]);
     }
     free(got);
     free(want);
@@ -159,8 +159,8 @@ static double s_allowance(const uint8_t *w, const uint8_t *act) {
 
 /* Our dot of weight row r with activation row a of acts, against ggml's value; returns whether
    the bits are equal, and raises *worst to |diff| / sum |w a|. */
-static int check_dot(const uint8_t *w, const uint8_t *act, double want, double allowance, const char *what,
-                     int r, int a, double *worst) {
+static int check_dot(const uint8_t *w, const uint8_t *act, double want, double allowance, const char *what, int r,
+                     int a, double *worst) {
     float wd[N], ad[N];
     tt->to_f32(w, wd, N);
     act_tt->to_f32(act, ad, N);
@@ -195,8 +195,8 @@ static void dot_matches_ggml(void **state) {
         }
     }
     printf("%s: bit-identical to ggml's generic vec_dot in %d + %d of %d + %d dots; worst |diff| / "
-           "sum|w a|: %.2g, %.2g; vs the exact dot %.2g\n", tt->name, same[0], same[1], R * A, R * A,
-           worst[0], worst[1], worst[2]);
+           "sum|w a|: %.2g, %.2g; vs the exact dot %.2g\n",
+           tt->name, same[0], same[1], R * A, R * A, worst[0], worst[1], worst[2]);
     free(exact);
     free(want_same);
     free(want);

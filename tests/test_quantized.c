@@ -44,7 +44,8 @@ static int load_tolerance(const char *summary, const char *fixture, const char *
     free(text);
     const cJSON *fx = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "fixtures"), fixture);
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(fx, "quantized"), type);
-    const cJSON *tol = cJSON_GetObjectItemCaseSensitive(q, official ? "f64_same_weights_vs_official" : "suggested_tolerance");
+    const cJSON *tol =
+        cJSON_GetObjectItemCaseSensitive(q, official ? "f64_same_weights_vs_official" : "suggested_tolerance");
     const cJSON *mean = cJSON_GetObjectItemCaseSensitive(tol, official ? "mean_abs" : "mean_abs_max");
     const cJSON *agree = cJSON_GetObjectItemCaseSensitive(tol, official ? "argmax_agree" : "argmax_agree_min");
     int ok = cJSON_IsNumber(mean) && cJSON_IsNumber(agree);
@@ -59,7 +60,10 @@ static int load_tolerance(const char *summary, const char *fixture, const char *
 static int load_logits(const char *path) {
     char err[256];
     safetensors_file *f;
-    if (safetensors_open(path, &f, err, sizeof err)) { fprintf(stderr, "%s\n", err); return -1; }
+    if (safetensors_open(path, &f, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
     const safetensors_tensor *t = safetensors_find(f, "tokens"), *l = safetensors_find(f, "logits");
     int rc = -1;
     if (t && l && l->n_dims == 2) {
@@ -67,7 +71,9 @@ static int load_logits(const char *path) {
         g.tokens = malloc((size_t)g.n_tokens * sizeof *g.tokens);
         g.logits = malloc((size_t)l->n_elements * sizeof *g.logits);
         rc = safetensors_read_i32(t, g.tokens, (size_t)g.n_tokens, err, sizeof err) ||
-             safetensors_read_f32(l, g.logits, (size_t)l->n_elements, err, sizeof err) ? -1 : 0;
+                     safetensors_read_f32(l, g.logits, (size_t)l->n_elements, err, sizeof err)
+                 ? -1
+                 : 0;
     }
     safetensors_close(f);
     return rc;
@@ -148,9 +154,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_quantized SUMMARY.json FIXTURE TYPE MODEL.gguf LOGITS.safetensors [official]\n");
         return 2;
     }
-    if (load_tolerance(argv[1], argv[2], argv[3], official)) { fprintf(stderr, "%s: no tolerance for %s %s\n", argv[1], argv[2], argv[3]); return 1; }
+    if (load_tolerance(argv[1], argv[2], argv[3], official)) {
+        fprintf(stderr, "%s: no tolerance for %s %s\n", argv[1], argv[2], argv[3]);
+        return 1;
+    }
     if (load_logits(argv[5])) return 1;
-    if (ds_model_load(argv[4], &g.model, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (ds_model_load(argv[4], &g.model, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     g.n_vocab = ds_model_n_vocab(g.model);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_batch),

@@ -252,8 +252,8 @@ static void combined_settings(void **state) {
     float l[400];
     random_logits(l, 400, 2);
     ds_sampler_params ps[] = {
-        params(0.7f, 20, 0.8f, 0.1f), params(1.3f, 10, 0.5f, 0), params(1, 30, 1, 0.05f),
-        params(1, 50, 0.95f, 0.02f), params(0.6f, 0, 0.95f, 0.05f),
+        params(0.7f, 20, 0.8f, 0.1f), params(1.3f, 10, 0.5f, 0),     params(1, 30, 1, 0.05f),
+        params(1, 50, 0.95f, 0.02f),  params(0.6f, 0, 0.95f, 0.05f),
     };
     for (int i = 0; i < 5; i++) check_law(l, 400, &ps[i], 12000);
 }
@@ -285,8 +285,8 @@ static void survivors_are_exactly_the_set(void **state) {
         draw(s, l, n, 30 * k + 100, counts);
         for (int i = 0; i < n; i++)
             if ((counts[i] > 0) != (prob[i] > 0))
-                fail_msg("n %d top_k %d top_p %g min_p %g: token %d drawn %d times, model p %g", n,
-                         top_k, top_p, min_p, i, counts[i], prob[i]);
+                fail_msg("n %d top_k %d top_p %g min_p %g: token %d drawn %d times, model p %g", n, top_k, top_p, min_p,
+                         i, counts[i], prob[i]);
         ds_sampler_free(s);
     }
     assert_int_equal(checked, 120);
@@ -317,8 +317,7 @@ static void top_p_cut_inside_ties(void **state) {
         draw(s, l, n, 25 * (j + 1) + 60, counts);
         for (int i = 0; i < n; i++)
             if ((counts[i] > 0) != (prob[i] > 0))
-                fail_msg("n %d g %d j %d: token %d drawn %d times, model p %g", n, g, j, i,
-                         counts[i], prob[i]);
+                fail_msg("n %d g %d j %d: token %d drawn %d times, model p %g", n, g, j, i, counts[i], prob[i]);
         ds_sampler_free(s);
     }
 }
@@ -378,8 +377,7 @@ static void infinities_and_nan(void **state) {
 
 /* ---- repetition penalty ---- */
 
-static int32_t greedy_after(const float *l, int n, float penalty, int last_n, const int32_t *hist,
-                            int n_hist) {
+static int32_t greedy_after(const float *l, int n, float penalty, int last_n, const int32_t *hist, int n_hist) {
     ds_sampler_params p = params(0, 0, 1, 0);
     p.repeat_penalty = penalty;
     p.repeat_last_n = last_n;
@@ -397,10 +395,10 @@ static void penalty_divides_and_multiplies(void **state) {
     const int32_t h0[] = {0}, h000[] = {0, 0, 0};
     const float pos[] = {2.0f, 1.7f}, neg[] = {-1.0f, -1.3f}, pos2[] = {2.0f, 1.5f};
     assert_int_equal(greedy_after(pos, 2, 1.0f, 64, h0, 1), 0);
-    assert_int_equal(greedy_after(pos, 2, 1.1f, 64, h0, 1), 0);  /* 1.818 > 1.7 */
-    assert_int_equal(greedy_after(pos, 2, 1.25f, 64, h0, 1), 1); /* 1.6 < 1.7 */
-    assert_int_equal(greedy_after(neg, 2, 1.25f, 64, h0, 1), 0); /* -1.25 > -1.3 */
-    assert_int_equal(greedy_after(neg, 2, 1.5f, 64, h0, 1), 1);  /* -1.5 < -1.3 */
+    assert_int_equal(greedy_after(pos, 2, 1.1f, 64, h0, 1), 0);     /* 1.818 > 1.7 */
+    assert_int_equal(greedy_after(pos, 2, 1.25f, 64, h0, 1), 1);    /* 1.6 < 1.7 */
+    assert_int_equal(greedy_after(neg, 2, 1.25f, 64, h0, 1), 0);    /* -1.25 > -1.3 */
+    assert_int_equal(greedy_after(neg, 2, 1.5f, 64, h0, 1), 1);     /* -1.5 < -1.3 */
     assert_int_equal(greedy_after(pos2, 2, 1.25f, 64, h000, 3), 0); /* once: 1.6 > 1.5 */
     const float encourage[] = {1.0f, 1.5f};
     assert_int_equal(greedy_after(encourage, 2, 0.5f, 64, h0, 1), 0); /* < 1 encourages: 2 > 1.5 */

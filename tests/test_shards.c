@@ -40,7 +40,8 @@ static void write_shard(const safetensors_file *f, int shard, const char *path) 
         const safetensors_tensor *t = safetensors_at(f, i);
         hlen += (size_t)snprintf(h + hlen, cap - hlen, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", hlen > 1 ? "," : "",
                                  t->name, dtype_name(t));
-        for (int d = 0; d < t->n_dims; d++) hlen += (size_t)snprintf(h + hlen, cap - hlen, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        for (int d = 0; d < t->n_dims; d++)
+            hlen += (size_t)snprintf(h + hlen, cap - hlen, "%s%lld", d ? "," : "", (long long)t->shape[d]);
         hlen += (size_t)snprintf(h + hlen, cap - hlen, "],\"data_offsets\":[%zu,%zu]}", at, at + t->n_bytes);
         at += t->n_bytes;
     }
@@ -68,7 +69,8 @@ static void write_index(const safetensors_file *f, int wrong) {
     fprintf(fp, "{\"metadata\":{},\"weight_map\":{");
     for (size_t i = 0; i < safetensors_count(f); i++) {
         int shard = (int)(i % N_SHARDS) + (wrong && i == 0);
-        fprintf(fp, "%s\"%s\":\"model-%05d-of-%05d.safetensors\"", i ? "," : "", safetensors_at(f, i)->name, shard + 1, N_SHARDS);
+        fprintf(fp, "%s\"%s\":\"model-%05d-of-%05d.safetensors\"", i ? "," : "", safetensors_at(f, i)->name, shard + 1,
+                N_SHARDS);
     }
     fprintf(fp, "}}\n");
     fclose(fp);
@@ -76,7 +78,8 @@ static void write_index(const safetensors_file *f, int wrong) {
 
 static int run_convert(const char *from, const char *out) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' -o '%s' --name tiny --tokenizer '%s' 2>/dev/null", convert, from, out, tokenizer);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' -o '%s' --name tiny --tokenizer '%s' 2>/dev/null", convert, from, out,
+             tokenizer);
     return system(cmd);
 }
 

@@ -127,17 +127,20 @@ static void dot4_is_four_dots(const ds_simd_kernels *k) {
         k->dot4_f32(r->w, xs, n, o);
         for (int v = 0; v < 4; v++) {
             float one = k->dot_f32(r->w, xs[v], n);
-            if (memcmp(&one, &o[v], sizeof one)) fail_msg("%s dot4_f32 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
+            if (memcmp(&one, &o[v], sizeof one))
+                fail_msg("%s dot4_f32 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
         }
         k->dot4_f16(r->h, xs, n, o);
         for (int v = 0; v < 4; v++) {
             float one = k->dot_f16(r->h, xs[v], n);
-            if (memcmp(&one, &o[v], sizeof one)) fail_msg("%s dot4_f16 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
+            if (memcmp(&one, &o[v], sizeof one))
+                fail_msg("%s dot4_f16 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
         }
         k->dot4_bf16(r->b, xs, n, o);
         for (int v = 0; v < 4; v++) {
             float one = k->dot_bf16(r->b, xs[v], n);
-            if (memcmp(&one, &o[v], sizeof one)) fail_msg("%s dot4_bf16 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
+            if (memcmp(&one, &o[v], sizeof one))
+                fail_msg("%s dot4_bf16 n=%d vector %d: %g vs %g", k->name, n, v, o[v], one);
         }
     }
     free(r);
@@ -146,9 +149,8 @@ static void dot4_is_four_dots(const ds_simd_kernels *k) {
 /* ---- block formats ---- */
 
 static const ds_type weight_types[] = {
-    DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q5_1, DS_TYPE_Q8_0, DS_TYPE_IQ4_NL,
-    DS_TYPE_Q2_K, DS_TYPE_Q3_K, DS_TYPE_Q4_K, DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_IQ4_XS,
-    DS_TYPE_IQ2_XXS, DS_TYPE_IQ1_S,
+    DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q5_1, DS_TYPE_Q8_0,   DS_TYPE_IQ4_NL,  DS_TYPE_Q2_K,
+    DS_TYPE_Q3_K, DS_TYPE_Q4_K, DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_IQ4_XS, DS_TYPE_IQ2_XXS, DS_TYPE_IQ1_S,
 };
 static const ds_type act_types[] = {DS_TYPE_Q8_0, DS_TYPE_Q8_1, DS_TYPE_Q8_K};
 
@@ -165,15 +167,15 @@ static void edge_row(float *x, int kind) {
         case 1: x[j] = r * 4; break;
         /* halves: |x| = m + 0.5 beside an extreme of -127, so the scale is 1 (Q8_0 and Q8_K) */
         case 2: x[j] = j % 32 == 5 ? -127.0f : (j & 1 ? 1 : -1) * ((float)(j % 64) + 0.5f); break;
-        case 3: x[j] = j % 37 == 3 ? nan_f() : r; break;              /* NaNs here and there */
+        case 3: x[j] = j % 37 == 3 ? nan_f() : r; break; /* NaNs here and there */
         case 4: x[j] = j % 41 == 7 ? (j & 1 ? INFINITY : -INFINITY) : r; break;
-        case 5: x[j] = r * 1e-43f; break;                             /* 1 / d overflows */
-        case 6: x[j] = r * 1e-39f; break;                             /* subnormal scales */
+        case 5: x[j] = r * 1e-43f; break; /* 1 / d overflows */
+        case 6: x[j] = r * 1e-39f; break; /* subnormal scales */
         case 7: x[j] = r * 3e38f; break;
         case 8: x[j] = (j & 1) ? -0.0f : 0.0f; break;
         /* the same magnitude twice with both signs: the first decides the sign of Q8_K's scale */
         case 9: x[j] = j % 16 == 3 ? 5.0f : j % 16 == 9 ? -5.0f : r; break;
-        case 10: x[j] = r * 1e-38f; break;                            /* -127 / max overflows */
+        case 10: x[j] = r * 1e-38f; break;                                        /* -127 / max overflows */
         default: x[j] = j % 256 == 255 ? nan_f() : r * (float)(1 + j % 9); break; /* NaN last */
         }
     }
@@ -196,8 +198,8 @@ static void check_act_quant(const ds_simd_kernels *k) {
                 k->act_quant[t](x, got, n);
                 for (size_t b = 0; b < bytes; b++)
                     if (got[b] != want[b])
-                        fail_msg("%s %s row kind %d n=%d: byte %zu (block %zu) 0x%02x, scalar 0x%02x",
-                                 k->name, ref->name, kind, n, b, b / ref->type_size, got[b], want[b]);
+                        fail_msg("%s %s row kind %d n=%d: byte %zu (block %zu) 0x%02x, scalar 0x%02x", k->name,
+                                 ref->name, kind, n, b, b / ref->type_size, got[b], want[b]);
             }
         }
     }
@@ -256,8 +258,8 @@ static void weight_row(ds_type t, uint8_t *row, int n, int kind) {
 /* Equal bits, or both NaN (a NaN's payload may come from either operand of a product). */
 static int same(float a, float b) { return !memcmp(&a, &b, sizeof a) || (a != a && b != b); }
 
-static void check_dot(const ds_simd_kernels *k, ds_type t, int exact, const uint8_t *w,
-                      const uint8_t *const acts[4], int n, const char *what) {
+static void check_dot(const ds_simd_kernels *k, ds_type t, int exact, const uint8_t *w, const uint8_t *const acts[4],
+                      int n, const char *what) {
     const ds_type_traits *ref = ds_quant_scalar_traits(t);
     const ds_type_traits *at = ds_quant_scalar_traits(ref->vec_dot_type);
     float four[4];
@@ -265,8 +267,7 @@ static void check_dot(const ds_simd_kernels *k, ds_type t, int exact, const uint
     for (int v = 0; v < 4; v++) {
         float got = k->vec_dot[t](w, acts[v], n), want = ref->vec_dot(w, acts[v], n);
         if (!same(four[v], got))
-            fail_msg("%s %s %s n=%d act %d: vec_dot4 %.9g, vec_dot %.9g", k->name, ref->name, what, n, v,
-                     four[v], got);
+            fail_msg("%s %s %s n=%d act %d: vec_dot4 %.9g, vec_dot %.9g", k->name, ref->name, what, n, v, four[v], got);
         if (exact) {
             if (!same(got, want))
                 fail_msg("%s %s %s n=%d act %d: %.9g, scalar %.9g", k->name, ref->name, what, n, v, got, want);
@@ -278,8 +279,8 @@ static void check_dot(const ds_simd_kernels *k, ds_type t, int exact, const uint
         double mag = 0;
         for (int j = 0; j < n; j++) mag += fabs((double)wd[j] * ad[j]);
         if (!(fabs((double)got - want) <= 1e-5 * mag) && !same(got, want))
-            fail_msg("%s %s %s n=%d act %d: %.9g, scalar %.9g (sum |w a| %.3g)", k->name, ref->name, what,
-                     n, v, got, want, mag);
+            fail_msg("%s %s %s n=%d act %d: %.9g, scalar %.9g (sum |w a| %.3g)", k->name, ref->name, what, n, v, got,
+                     want, mag);
     }
 }
 
@@ -322,9 +323,10 @@ static uint32_t bits(float f) {
 /* The offsets of a block's F16 scale fields (d, and dmin or m where there is one). */
 static int f16_fields(ds_type t, int off[2]) {
     switch (t) {
-    case DS_TYPE_Q4_1: case DS_TYPE_Q5_1: case DS_TYPE_Q4_K: case DS_TYPE_Q5_K:
-        off[0] = 0, off[1] = 2;
-        return 2;
+    case DS_TYPE_Q4_1:
+    case DS_TYPE_Q5_1:
+    case DS_TYPE_Q4_K:
+    case DS_TYPE_Q5_K: off[0] = 0, off[1] = 2; return 2;
     case DS_TYPE_Q2_K: off[0] = 80, off[1] = 82; return 2;
     case DS_TYPE_Q3_K: off[0] = 108; return 1;
     case DS_TYPE_Q6_K: off[0] = 208; return 1;
@@ -366,8 +368,8 @@ static void check_dequant(const ds_simd_kernels *k) {
                     for (int j = 0; j < n; j++)
                         if (memcmp(&got[j], &want[j], sizeof *got))
                             fail_msg("%s %s dequant kind %d n=%d: element %d (block %d) %.9g "
-                                     "(0x%08x), scalar %.9g (0x%08x)", k->name, ref->name, kind,
-                                     n, j, j / ref->block_size, got[j], bits(got[j]), want[j],
+                                     "(0x%08x), scalar %.9g (0x%08x)",
+                                     k->name, ref->name, kind, n, j, j / ref->block_size, got[j], bits(got[j]), want[j],
                                      bits(want[j]));
                     assert_memory_equal(got + n, want + n, sizeof *got * (size_t)(DN - n));
                 }
@@ -436,12 +438,8 @@ static void expected_level(void **state) {
 int main(void) {
     printf("# best level here: %s\n", ds_simd_best()->name);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(scalar_level),
-        cmocka_unit_test(avx2_level),
-        cmocka_unit_test(avx512_level),
-        cmocka_unit_test(neon_level),
-        cmocka_unit_test(dotprod_level),
-        cmocka_unit_test(expected_level),
+        cmocka_unit_test(scalar_level), cmocka_unit_test(avx2_level),    cmocka_unit_test(avx512_level),
+        cmocka_unit_test(neon_level),   cmocka_unit_test(dotprod_level), cmocka_unit_test(expected_level),
     };
     return cmocka_run_group_tests_name("simd", tests, NULL, NULL);
 }

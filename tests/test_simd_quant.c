@@ -50,9 +50,8 @@
 #define TOL 1e-5
 
 static const ds_type dot_types[] = {
-    DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q5_1, DS_TYPE_Q8_0, DS_TYPE_IQ4_NL,
-    DS_TYPE_Q2_K, DS_TYPE_Q3_K, DS_TYPE_Q4_K, DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_IQ4_XS,
-    DS_TYPE_IQ2_XXS, DS_TYPE_IQ1_S,
+    DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q5_1, DS_TYPE_Q8_0,   DS_TYPE_IQ4_NL,  DS_TYPE_Q2_K,
+    DS_TYPE_Q3_K, DS_TYPE_Q4_K, DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_IQ4_XS, DS_TYPE_IQ2_XXS, DS_TYPE_IQ1_S,
 };
 static const ds_type act_types[] = {DS_TYPE_Q8_0, DS_TYPE_Q8_1, DS_TYPE_Q8_K};
 static const int block_counts[] = {1, 2, 3, 7, 16, 67};
@@ -85,7 +84,7 @@ static void fill_floats(float *x, int n, int kind) {
         case F_WIDE: v *= ldexpf(1.0f, (int)(rnd() % 40) - 20); break;
         case F_TIES: v = j % 32 == 0 ? -127.0f : (float)((int)(rnd() % 253) - 126) + 0.5f; break;
         case F_HUGE: v *= 8.3e6f; break; /* Q8_0's d near 65504 */
-        case F_TINY: v *= 1e-40f; break;  /* subnormal inputs, scales underflow */
+        case F_TINY: v *= 1e-40f; break; /* subnormal inputs, scales underflow */
         case F_SYMMETRIC: v = j % 16 == 3 ? 5.0f : j % 16 == 9 ? -5.0f : v; break;
         case F_INF: v = j % 97 == 11 ? (v < 0 ? -INFINITY : INFINITY) : v; break;
         default: break;
@@ -113,8 +112,7 @@ static const layout layouts[] = {
     {DS_TYPE_Q2_K, offsetof(block_q2_K, d), offsetof(block_q2_K, dmin), offsetof(block_q2_K, qs), QK_K / 4},
     {DS_TYPE_Q3_K, offsetof(block_q3_K, d), -1, 0, 0},
     {DS_TYPE_Q4_K, offsetof(block_q4_K, d), offsetof(block_q4_K, dmin), offsetof(block_q4_K, qs), QK_K / 2},
-    {DS_TYPE_Q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin), offsetof(block_q5_K, qh),
-     QK_K / 8 + QK_K / 2},
+    {DS_TYPE_Q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin), offsetof(block_q5_K, qh), QK_K / 8 + QK_K / 2},
     {DS_TYPE_Q6_K, offsetof(block_q6_K, d), -1, 0, 0},
     {DS_TYPE_IQ4_XS, 0, -1, 0, 0},
     {DS_TYPE_IQ2_XXS, 0, -1, 0, 0},
@@ -142,11 +140,11 @@ static uint16_t scale_f16(int kind) {
     if (kind == W_BYTES_TINY) return sign | (uint16_t)(1 + rnd() % 0x3ff);
     if (kind == W_BYTES_SPECIAL) {
         switch (rnd() % 5) {
-        case 0: return sign | 0x7c00;                            /* inf */
+        case 0: return sign | 0x7c00;                                 /* inf */
         case 1: return sign | 0x7c00 | (uint16_t)(1 + rnd() % 0x3ff); /* NaN, quiet or not */
-        case 2: return sign;                                     /* +-0 */
-        case 3: return sign | (uint16_t)(1 + rnd() % 0x3ff);     /* subnormal */
-        default: return (uint16_t)rnd();                         /* any pattern */
+        case 2: return sign;                                          /* +-0 */
+        case 3: return sign | (uint16_t)(1 + rnd() % 0x3ff);          /* subnormal */
+        default: return (uint16_t)rnd();                              /* any pattern */
         }
     }
     return ds_fp32_to_fp16(frand() * ldexpf(1.0f, (int)(rnd() % 16) - 10));
@@ -167,7 +165,10 @@ static void make_weights(ds_type t, uint8_t *w, int n, int kind) {
         return;
     }
     static const int float_kind[] = {
-        [W_RANDOM] = F_RANDOM, [W_ZERO] = F_ZERO, [W_EQUAL] = F_EQUAL, [W_OUTLIER] = F_OUTLIER,
+        [W_RANDOM] = F_RANDOM,
+        [W_ZERO] = F_ZERO,
+        [W_EQUAL] = F_EQUAL,
+        [W_OUTLIER] = F_OUTLIER,
     };
     fill_floats(x, n, float_kind[kind]);
     for (int j = 0; j < n; j++) imatrix[j] = 0.5f + (float)(rnd() % 100) / 50.0f;
@@ -205,8 +206,7 @@ typedef struct {
 } level_stats;
 
 /* One weight row against four activation rows on level s. */
-static void check_dots(level_stats *s, ds_type t, const uint8_t *w, const void *const act[4], int n,
-                       const char *what) {
+static void check_dots(level_stats *s, ds_type t, const uint8_t *w, const void *const act[4], int n, const char *what) {
     const ds_type_traits *ref = ds_quant_scalar_traits(t);
     ds_vec_dot_fn dot = s->k->vec_dot[t];
     ds_vec_dot4_fn dot4 = s->k->vec_dot4[t];
@@ -220,12 +220,12 @@ static void check_dots(level_stats *s, ds_type t, const uint8_t *w, const void *
         /* an infinite result (Q4_1 / Q5_1's s overflows F16 for huge activations) must be the same */
         const int same_nonfinite = !isfinite(want) && (got == want || (isnan(got) && isnan(want)));
         if (!(diff <= tol) && !same_nonfinite)
-            fail_msg("%s %s n=%d %s act %d: %.9g, scalar %.9g (diff %.3g, tolerance %.3g)", s->k->name,
-                     ref->name, n, what, k, got, want, diff, tol);
+            fail_msg("%s %s n=%d %s act %d: %.9g, scalar %.9g (diff %.3g, tolerance %.3g)", s->k->name, ref->name, n,
+                     what, k, got, want, diff, tol);
         if (m > 0 && isfinite(want) && diff / m > s->worst) s->worst = diff / m;
         if (memcmp(&got, &four[k], sizeof got) && !(isnan(got) && isnan(four[k])))
-            fail_msg("%s %s n=%d %s: vec_dot4 out[%d] %.9g, vec_dot %.9g", s->k->name, ref->name, n, what, k,
-                     four[k], got);
+            fail_msg("%s %s n=%d %s: vec_dot4 out[%d] %.9g, vec_dot %.9g", s->k->name, ref->name, n, what, k, four[k],
+                     got);
         s->dots++;
     }
 }
@@ -290,8 +290,9 @@ static void check_act_quant(const ds_simd_kernels *k, ds_type t) {
                 for (size_t b = 0; b < bytes + SLACK; b++)
                     if (g[b] != want[off * align + b])
                         fail_msg("%s act_quant %s n=%d kind %d offset %d: byte %zu (block %zu) 0x%02x, "
-                                 "scalar 0x%02x%s", k->name, ref->name, n, kind, off, b, b / ref->type_size,
-                                 g[b], want[off * align + b], b >= bytes ? " (past the row)" : "");
+                                 "scalar 0x%02x%s",
+                                 k->name, ref->name, n, kind, off, b, b / ref->type_size, g[b], want[off * align + b],
+                                 b >= bytes ? " (past the row)" : "");
             }
         }
     }
@@ -326,8 +327,8 @@ static void check_dequant(ds_widen_fn deq, const char *name, ds_type t) {
                     memcpy(&e, &ef, 4);
                     if (g == e || (two_nans && j >= 0 && j < n && isnan(gf) && isnan(ef))) continue;
                     fail_msg("%s dequant %s n=%d kind %d out offset %d: element %d (block %d) "
-                             "%.9g (0x%08x), scalar %.9g (0x%08x)%s", name, ref->name, n, wk, yoff, j,
-                             j / ref->block_size, (double)gf, g, (double)ef, e,
+                             "%.9g (0x%08x), scalar %.9g (0x%08x)%s",
+                             name, ref->name, n, wk, yoff, j, j / ref->block_size, (double)gf, g, (double)ef, e,
                              j < 0 || j >= n ? " (outside the row)" : "");
                 }
             }
@@ -408,8 +409,7 @@ static void vnni_same_as_avx512(void **state) {
             fill_floats(x, n, rep % 3 ? F_RANDOM : F_WIDE);
             at_t->from_f32(x, a, n);
             const float p = plain->vec_dot[t](w, a, n), v = vnni->vec_dot[t](w, a, n);
-            if (memcmp(&p, &v, sizeof p))
-                fail_msg("%s n=%d: avx512 %.9g, avx512vnni %.9g", tt->name, n, p, v);
+            if (memcmp(&p, &v, sizeof p)) fail_msg("%s n=%d: avx512 %.9g, avx512vnni %.9g", tt->name, n, p, v);
         }
     }
 }
@@ -420,11 +420,8 @@ int main(int argc, char **argv) {
     printf("# best level here: %s; tolerance %g x sum(|w a| + |o a|)\n", ds_simd_best()->name, TOL);
     const struct CMUnitTest dispatch[] = {cmocka_unit_test(traits_use_best_level)};
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(traits_use_best_level),
-        cmocka_unit_test(avx2_level),
-        cmocka_unit_test(avx512_level),
-        cmocka_unit_test(avx512vnni_level),
-        cmocka_unit_test(vnni_same_as_avx512),
+        cmocka_unit_test(traits_use_best_level), cmocka_unit_test(avx2_level),          cmocka_unit_test(avx512_level),
+        cmocka_unit_test(avx512vnni_level),      cmocka_unit_test(vnni_same_as_avx512),
     };
     if (argc > 1 && !strcmp(argv[1], "dispatch"))
         return cmocka_run_group_tests_name("simd-quant", dispatch, NULL, NULL);

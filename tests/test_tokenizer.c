@@ -106,8 +106,10 @@ static char *unprotect(const cJSON *s, size_t *len) {
     assert_true(cJSON_IsString(s));
     char *t = malloc(strlen(s->valuestring) + 1), *w = t;
     for (const char *r = s->valuestring; *r;) {
-        if (!strncmp(r, NUL_STAND_IN, 4)) { *w++ = 0; r += 4; }
-        else *w++ = *r++;
+        if (!strncmp(r, NUL_STAND_IN, 4)) {
+            *w++ = 0;
+            r += 4;
+        } else *w++ = *r++;
     }
     *w = 0;
     *len = (size_t)(w - t);
@@ -435,11 +437,10 @@ int main(int argc, char **argv) {
     fixture = argv[2];
     gguf_path = argv[1];
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encode),       cmocka_unit_test(test_decode),
-        cmocka_unit_test(test_pretokenize),  cmocka_unit_test(test_chat),
-        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_bos_and_buffer),
-        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_lossy),
-        cmocka_unit_test(test_random_bytes), cmocka_unit_test(test_damaged_files),
+        cmocka_unit_test(test_encode),        cmocka_unit_test(test_decode),     cmocka_unit_test(test_pretokenize),
+        cmocka_unit_test(test_chat),          cmocka_unit_test(test_round_trip), cmocka_unit_test(test_bos_and_buffer),
+        cmocka_unit_test(test_invalid_utf8),  cmocka_unit_test(test_lossy),      cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_damaged_files),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ds_model_free(model);

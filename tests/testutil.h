@@ -14,7 +14,10 @@ static inline uint8_t *slurp(const char *path, size_t *size) {
     *size = (size_t)ftell(fp);
     fseek(fp, 0, SEEK_SET);
     uint8_t *b = malloc(*size ? *size : 1);
-    if (b && fread(b, 1, *size, fp) != *size) { free(b); b = NULL; }
+    if (b && fread(b, 1, *size, fp) != *size) {
+        free(b);
+        b = NULL;
+    }
     fclose(fp);
     return b;
 }

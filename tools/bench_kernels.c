@@ -28,9 +28,8 @@
 enum { N = 4096, DISTINCT = 16, SMALL_BYTES = 256 << 10, MAX_LEVELS = 4 };
 
 static const ds_type dot_types[] = {
-    DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q5_1, DS_TYPE_Q8_0, DS_TYPE_IQ4_NL,
-    DS_TYPE_Q2_K, DS_TYPE_Q3_K, DS_TYPE_Q4_K, DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_IQ4_XS,
-    DS_TYPE_IQ2_XXS, DS_TYPE_IQ1_S,
+    DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q5_1, DS_TYPE_Q8_0,   DS_TYPE_IQ4_NL,  DS_TYPE_Q2_K,
+    DS_TYPE_Q3_K, DS_TYPE_Q4_K, DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_IQ4_XS, DS_TYPE_IQ2_XXS, DS_TYPE_IQ1_S,
 };
 static const ds_type act_types[] = {DS_TYPE_Q8_0, DS_TYPE_Q8_1, DS_TYPE_Q8_K};
 #define COUNT(a) (sizeof(a) / sizeof *(a))
@@ -95,8 +94,8 @@ fail:
 }
 
 /* One pass of vec_dot (or vec_dot4 where four is set) over the rows; returns seconds. */
-static double pass(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8_t *m, int64_t rows,
-                   size_t rb, const void *const act[4]) {
+static double pass(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8_t *m, int64_t rows, size_t rb,
+                   const void *const act[4]) {
     float acc = 0, out[4];
     double t0 = now_s();
     for (int64_t r = 0; r < rows; r++) {
@@ -116,8 +115,8 @@ static double pass(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8
 /* Weight GB/s, the best of reps passes after a warm-up one; passes repeat until each takes
    20 ms (cache-resident matrices are small). A pass over a second is slow enough to be its own
    warm-up, and is measured once (the scalar code over the large matrix). */
-static double speed(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8_t *m, int64_t rows,
-                    size_t rb, const void *const act[4], int reps) {
+static double speed(ds_vec_dot_fn dot, ds_vec_dot4_fn dot4, int four, const uint8_t *m, int64_t rows, size_t rb,
+                    const void *const act[4], int reps) {
     int inner = 1;
     double first = pass(dot, dot4, four, m, rows, rb, act);
     if (first > 1.0) return (double)rows * rb / first / 1e9;
@@ -176,8 +175,7 @@ static int bench_type(ds_type t, const level *lv, int n_levels, const kernel_arg
         ds_vec_dot4_fn dot4 = dot4_of(&lv[i], t);
         if (dot4) snprintf(four, sizeof four, "%8.2f", speed(dot, dot4, 1, big, big_rows, rb, act, a->reps));
         const double deq = deq_speed(deq_of(&lv[i], t), big, small_rows, rb, x, a->reps);
-        printf("| %-7s | %-10s | %8.2f | %s | %8.2f | %8.2f |\n", tt->name, lv[i].name, large, four, small,
-               deq);
+        printf("| %-7s | %-10s | %8.2f | %s | %8.2f | %8.2f |\n", tt->name, lv[i].name, large, four, small, deq);
         fflush(stdout);
     }
     free(big), free(acts), free(x);
@@ -189,7 +187,10 @@ static void bench_act(ds_type t, const level *lv, int n_levels, int reps) {
     const ds_type_traits *tt = ds_quant_scalar_traits(t);
     float *x = malloc(N * sizeof *x);
     uint8_t *q = malloc(ds_type_row_size(t, N));
-    if (!x || !q) { free(x), free(q); return; }
+    if (!x || !q) {
+        free(x), free(q);
+        return;
+    }
     for (int j = 0; j < N; j++) x[j] = frand();
     for (int i = 0; i < n_levels; i++) {
         ds_act_quant_fn f = act_of(&lv[i], t);
@@ -221,17 +222,14 @@ static int parse(int argc, char **argv, kernel_args *a) {
         else if (!strcmp(o, "--reps") && v) bad = args_int("deepseek-bench", o, v, 1, 1000, &a->reps);
         else bad = 1;
         if (bad) {
-            fprintf(stderr, "deepseek-bench: --kernels [--type T] [--mb N] [--reps N]: bad option '%s'\n",
-                    o);
+            fprintf(stderr, "deepseek-bench: --kernels [--type T] [--mb N] [--reps N]: bad option '%s'\n", o);
             return -1;
         }
     }
     return 0;
 }
 
-static int wanted(const kernel_args *a, ds_type t) {
-    return !a->type || !strcasecmp(a->type, ds_type_name(t));
-}
+static int wanted(const kernel_args *a, ds_type t) { return !a->type || !strcasecmp(a->type, ds_type_name(t)); }
 
 /* argv[0] is "--kernels". */
 int bench_kernels(int argc, char **argv);
@@ -247,14 +245,15 @@ int bench_kernels(int argc, char **argv) {
     }
     level lv[MAX_LEVELS];
     const int n_levels = find_levels(lv);
-    printf("block-format kernels, one thread, rows of %d; weight GB/s, best of %d; best level here: %s\n", N,
-           a.reps, ds_simd_best()->name);
+    printf("block-format kernels, one thread, rows of %d; weight GB/s, best of %d; best level here: %s\n", N, a.reps,
+           ds_simd_best()->name);
     int dots = 0;
     for (size_t i = 0; i < COUNT(dot_types); i++) {
         if (!wanted(&a, dot_types[i])) continue;
         if (!dots++) {
-            printf("\n| type    | level      | vec_dot %d MiB | vec_dot4 %d MiB | vec_dot 256 KiB | dequant 256 KiB |\n",
-                   a.mb, a.mb);
+            printf(
+                "\n| type    | level      | vec_dot %d MiB | vec_dot4 %d MiB | vec_dot 256 KiB | dequant 256 KiB |\n",
+                a.mb, a.mb);
             printf("|---------|------------|----------|----------|----------|----------|\n");
         }
         if (bench_type(dot_types[i], lv, n_levels, &a)) return 1;

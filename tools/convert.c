@@ -54,8 +54,7 @@ typedef struct {
     int mla_split, mtp, vocab_only, threads;
 } options;
 
-static void usage(FILE *fp)
-{
+static void usage(FILE *fp) {
     fputs("usage: deepseek-convert HF_DIR -o OUT.gguf [--outtype TYPE] [--tokenizer DIR]\n"
           "                        [--mla split|legacy] [--no-mtp | --mtp] [--name NAME]\n"
           "                        [--tokenizer-pre NAME] [--vocab-only] [-t N]\n"
@@ -83,15 +82,15 @@ static void usage(FILE *fp)
 }
 
 /* A quantized file type; those needing an importance matrix are left to deepseek-quantize. */
-static int parse_mix(const char *s, options *o, char *err)
-{
+static int parse_mix(const char *s, options *o, char *err) {
     char msg[256];
     const qmix_ftype *ft = qmix_find_ftype(s, msg, sizeof msg);
-    if (!ft)
-        return fail(err, "--outtype: %s (f32, f16, bf16, q8_0, q4_k_m, ... see --help)", msg);
+    if (!ft) return fail(err, "--outtype: %s (f32, f16, bf16, q8_0, q4_k_m, ... see --help)", msg);
     if (ft->needs_imatrix)
-        return fail(err, "--outtype %s needs an importance matrix: convert to bf16 or f32, then "
-                    "run deepseek-quantize --imatrix FILE", s);
+        return fail(err,
+                    "--outtype %s needs an importance matrix: convert to bf16 or f32, then "
+                    "run deepseek-quantize --imatrix FILE",
+                    s);
     if (qmix_is_float(ft->base)) {
         o->wtype = ft->base;
         o->file_type = ft->ftype;
@@ -103,8 +102,7 @@ static int parse_mix(const char *s, options *o, char *err)
     return 0;
 }
 
-static int parse_outtype(const char *s, options *o)
-{
+static int parse_outtype(const char *s, options *o) {
     static const struct {
         const char *name;
         ds_type type;
@@ -120,19 +118,13 @@ static int parse_outtype(const char *s, options *o)
     return -1;
 }
 
-static int parse_value_opt(const char *opt, const char *val, options *o, char *err)
-{
-    if (strcmp(opt, "-o") == 0 || strcmp(opt, "--outfile") == 0)
-        o->out_path = val;
-    else if (strcmp(opt, "--tokenizer") == 0)
-        o->tok_dir = val;
-    else if (strcmp(opt, "--name") == 0)
-        o->name = val;
-    else if (strcmp(opt, "--tokenizer-pre") == 0)
-        o->tok_pre = val;
+static int parse_value_opt(const char *opt, const char *val, options *o, char *err) {
+    if (strcmp(opt, "-o") == 0 || strcmp(opt, "--outfile") == 0) o->out_path = val;
+    else if (strcmp(opt, "--tokenizer") == 0) o->tok_dir = val;
+    else if (strcmp(opt, "--name") == 0) o->name = val;
+    else if (strcmp(opt, "--tokenizer-pre") == 0) o->tok_pre = val;
     else if (strcmp(opt, "--outtype") == 0) {
-        if (parse_outtype(val, o) != 0 && parse_mix(val, o, err) != 0)
-            return -1;
+        if (parse_outtype(val, o) != 0 && parse_mix(val, o, err) != 0) return -1;
     } else if (strcmp(opt, "-t") == 0 || strcmp(opt, "--threads") == 0) {
         char *end;
         long v = strtol(val, &end, 10);
@@ -143,26 +135,21 @@ static int parse_value_opt(const char *opt, const char *val, options *o, char *e
         if (strcmp(val, "split") != 0 && strcmp(val, "legacy") != 0)
             return fail(err, "--mla: '%s' is not split or legacy", val);
         o->mla_split = strcmp(val, "split") == 0;
-    } else
-        return fail(err, "unknown option '%s'", opt);
+    } else return fail(err, "unknown option '%s'", opt);
     return 0;
 }
 
-static int takes_value(const char *a)
-{
-    static const char *const V[] = {"-o",     "--outfile", "--tokenizer",     "--name",
-                                    "--mla",  "--outtype", "--tokenizer-pre", "-t",
-                                    "--threads"};
+static int takes_value(const char *a) {
+    static const char *const V[] = {"-o",        "--outfile",       "--tokenizer", "--name",   "--mla",
+                                    "--outtype", "--tokenizer-pre", "-t",          "--threads"};
     for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
-        if (strcmp(a, V[i]) == 0)
-            return 1;
+        if (strcmp(a, V[i]) == 0) return 1;
     }
     return 0;
 }
 
 /* Returns 1 when help was printed. */
-static int parse_args(int argc, char **argv, options *o, char *err)
-{
+static int parse_args(int argc, char **argv, options *o, char *err) {
     memset(o, 0, sizeof *o);
     o->wtype = DS_TYPE_F32;
     o->mla_split = 1;
@@ -178,10 +165,8 @@ static int parse_args(int argc, char **argv, options *o, char *err)
         } else if (strcmp(a, "--no-mtp") == 0 || strcmp(a, "--mtp") == 0) {
             o->mtp = strcmp(a, "--mtp") == 0;
         } else if (takes_value(a)) {
-            if (i + 1 >= argc)
-                return fail(err, "%s needs a value", a);
-            if (parse_value_opt(a, argv[++i], o, err) != 0)
-                return -1;
+            if (i + 1 >= argc) return fail(err, "%s needs a value", a);
+            if (parse_value_opt(a, argv[++i], o, err) != 0) return -1;
         } else if (a[0] == '-' && a[1] != '\0') {
             return fail(err, "unknown option '%s' (see --help)", a);
         } else if (!o->hf_dir) {
@@ -190,8 +175,7 @@ static int parse_args(int argc, char **argv, options *o, char *err)
             return fail(err, "unexpected argument '%s'", a);
         }
     }
-    if (!o->hf_dir || !o->out_path)
-        return fail(err, "need HF_DIR and -o OUT.gguf (see --help)");
+    if (!o->hf_dir || !o->out_path) return fail(err, "need HF_DIR and -o OUT.gguf (see --help)");
     if (o->tok_pre && !o->tok_pre[0])
         return fail(err, "--tokenizer-pre needs a name such as deepseek-v3 or deepseek-llm");
     return 0;
@@ -199,26 +183,21 @@ static int parse_args(int argc, char **argv, options *o, char *err)
 
 /* ================================================================== small helpers */
 
-static char *join_path(const char *dir, const char *name)
-{
+static char *join_path(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
-    while (a > 1 && dir[a - 1] == '/')
-        a--;
+    while (a > 1 && dir[a - 1] == '/') a--;
     char *p = malloc(a + b + 2);
-    if (p)
-        snprintf(p, a + b + 2, "%.*s/%s", (int)a, dir, name);
+    if (p) snprintf(p, a + b + 2, "%.*s/%s", (int)a, dir, name);
     return p;
 }
 
-static int file_exists(const char *path)
-{
+static int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* Whole file as a NUL-terminated string; NULL with err set on failure. */
-static char *read_file(const char *path, char *err)
-{
+static char *read_file(const char *path, char *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         fail(err, "%s: cannot open: %s", path, strerror(errno));
@@ -239,11 +218,9 @@ static char *read_file(const char *path, char *err)
     return buf;
 }
 
-static cJSON *read_json(const char *path, char *err)
-{
+static cJSON *read_json(const char *path, char *err) {
     char *text = read_file(path, err);
-    if (!text)
-        return NULL;
+    if (!text) return NULL;
     cJSON *root = cJSON_Parse(text);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
@@ -254,25 +231,19 @@ static cJSON *read_json(const char *path, char *err)
     return root;
 }
 
-static char *dup_str(const char *s)
-{
+static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
     char *p = malloc(n);
-    if (p)
-        memcpy(p, s, n);
+    if (p) memcpy(p, s, n);
     return p;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
+static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static int starts_with(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
+static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 /* ================================================================== config.json */
 
@@ -286,8 +257,7 @@ typedef struct {
     int64_t n_expert, n_expert_used, n_group, topk_group, n_shared, n_ff_exp, n_dense, n_nextn;
     int64_t block_o, block_i, orig_ctx;
     double rms_eps;
-    opt_f64 rope_theta, routed_scale, factor, yarn_ext, yarn_attn, beta_fast, beta_slow,
-        mscale_all;
+    opt_f64 rope_theta, routed_scale, factor, yarn_ext, yarn_attn, beta_fast, beta_slow, mscale_all;
     int scaling; /* 0 none, 1 linear, 2 yarn */
     int norm_topk, gating, tie;
     int64_t special_id[7]; /* config.json's *_token_id, -1 when absent */
@@ -298,50 +268,40 @@ typedef struct {
 static const char *const SPECIAL_TYPES[7] = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
 
 /* An integer in [lo, hi]; absent or null gives dflt (or an error when NO_DEFAULT). */
-static int cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo, int64_t hi,
-                   int64_t dflt, int64_t *out, char *err)
-{
+static int cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo, int64_t hi, int64_t dflt,
+                   int64_t *out, char *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) {
-        if (dflt == NO_DEFAULT)
-            return fail(err, "%s: '%s' is missing", path, key);
+        if (dflt == NO_DEFAULT) return fail(err, "%s: '%s' is missing", path, key);
         *out = dflt;
         return 0;
     }
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
     if (!(d >= (double)lo && d <= (double)hi) || floor(d) != d)
-        return fail(err, "%s: '%s' must be an integer in [%lld, %lld]", path, key, (long long)lo,
-                    (long long)hi);
+        return fail(err, "%s: '%s' must be an integer in [%lld, %lld]", path, key, (long long)lo, (long long)hi);
     *out = (int64_t)d;
     return 0;
 }
 
-static int cfg_num(const cJSON *o, const char *path, const char *key, opt_f64 *out, char *err)
-{
+static int cfg_num(const cJSON *o, const char *path, const char *key, opt_f64 *out, char *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     out->set = 0;
-    if (!v || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return fail(err, "%s: '%s' must be a number", path, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return fail(err, "%s: '%s' must be a number", path, key);
     out->set = 1;
     out->v = v->valuedouble;
     return 0;
 }
 
-static int cfg_model_type(const cJSON *root, const char *path, char *err)
-{
+static int cfg_model_type(const cJSON *root, const char *path, char *err) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    if (!cJSON_IsString(mt))
-        return fail(err, "%s: 'model_type' is missing", path);
+    if (!cJSON_IsString(mt)) return fail(err, "%s: 'model_type' is missing", path);
     if (strcmp(mt->valuestring, "deepseek_v2") != 0 && strcmp(mt->valuestring, "deepseek_v3") != 0)
-        return fail(err, "%s: model_type '%s' is not deepseek_v2 or deepseek_v3", path,
-                    mt->valuestring);
+        return fail(err, "%s: model_type '%s' is not deepseek_v2 or deepseek_v3", path, mt->valuestring);
     return 0;
 }
 
-static int cfg_dims(const cJSON *r, const char *p, config *c, char *err)
-{
+static int cfg_dims(const cJSON *r, const char *p, config *c, char *err) {
     const int64_t BIG = UINT32_MAX;
     if (cfg_int(r, p, "num_hidden_layers", 1, 4096, NO_DEFAULT, &c->n_layer, err) ||
         cfg_int(r, p, "max_position_embeddings", 1, BIG, NO_DEFAULT, &c->n_ctx, err) ||
@@ -358,23 +318,17 @@ static int cfg_dims(const cJSON *r, const char *p, config *c, char *err)
     return 0;
 }
 
-static int cfg_gating(const cJSON *r, const char *p, config *c, char *err)
-{
+static int cfg_gating(const cJSON *r, const char *p, config *c, char *err) {
     const cJSON *sf = cJSON_GetObjectItemCaseSensitive(r, "scoring_func");
     c->gating = 0;
-    if (!sf || cJSON_IsNull(sf))
-        return 0;
-    if (cJSON_IsString(sf) && strcmp(sf->valuestring, "softmax") == 0)
-        c->gating = 1;
-    else if (cJSON_IsString(sf) && strcmp(sf->valuestring, "sigmoid") == 0)
-        c->gating = 2;
-    else
-        return fail(err, "%s: scoring_func must be softmax or sigmoid", p);
+    if (!sf || cJSON_IsNull(sf)) return 0;
+    if (cJSON_IsString(sf) && strcmp(sf->valuestring, "softmax") == 0) c->gating = 1;
+    else if (cJSON_IsString(sf) && strcmp(sf->valuestring, "sigmoid") == 0) c->gating = 2;
+    else return fail(err, "%s: scoring_func must be softmax or sigmoid", p);
     return 0;
 }
 
-static void warn_group_rule(const cJSON *r, const config *c)
-{
+static void warn_group_rule(const cJSON *r, const config *c) {
     const cJSON *tm = cJSON_GetObjectItemCaseSensitive(r, "topk_method");
     if (c->n_group > 1 && cJSON_IsString(tm) && strcmp(tm->valuestring, "noaux_tc") != 0)
         fprintf(stderr,
@@ -383,8 +337,7 @@ static void warn_group_rule(const cJSON *r, const config *c)
                 tm->valuestring, (long long)c->n_group);
 }
 
-static int cfg_moe(const cJSON *r, const char *p, config *c, char *err)
-{
+static int cfg_moe(const cJSON *r, const char *p, config *c, char *err) {
     int64_t freq;
     if (cfg_int(r, p, "n_routed_experts", 0, 1 << 16, 0, &c->n_expert, err) ||
         cfg_int(r, p, "num_experts_per_tok", 0, 1 << 16, -1, &c->n_expert_used, err) ||
@@ -392,15 +345,13 @@ static int cfg_moe(const cJSON *r, const char *p, config *c, char *err)
         cfg_int(r, p, "topk_group", 0, 1 << 16, -1, &c->topk_group, err) ||
         cfg_int(r, p, "n_shared_experts", 0, 1 << 16, 0, &c->n_shared, err) ||
         cfg_int(r, p, "moe_intermediate_size", 1, 1 << 24, c->n_ff, &c->n_ff_exp, err) ||
-        cfg_int(r, p, "first_k_dense_replace", 0, c->n_layer, c->n_expert ? 0 : c->n_layer,
-                &c->n_dense, err) ||
+        cfg_int(r, p, "first_k_dense_replace", 0, c->n_layer, c->n_expert ? 0 : c->n_layer, &c->n_dense, err) ||
         cfg_int(r, p, "moe_layer_freq", 1, 1 << 16, 1, &freq, err) ||
         cfg_int(r, p, "num_nextn_predict_layers", 0, 64, 0, &c->n_nextn, err) ||
         cfg_num(r, p, "routed_scaling_factor", &c->routed_scale, err) || cfg_gating(r, p, c, err))
         return -1;
     if (freq != 1 && c->n_expert > 0)
-        return fail(err, "%s: moe_layer_freq %lld is not supported (llama.cpp assumes 1)", p,
-                    (long long)freq);
+        return fail(err, "%s: moe_layer_freq %lld is not supported (llama.cpp assumes 1)", p, (long long)freq);
     if (c->n_expert > 0 && (c->n_expert_used < 1 || c->n_expert_used > c->n_expert))
         return fail(err, "%s: num_experts_per_tok must be in [1, n_routed_experts]", p);
     c->norm_topk = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "norm_topk_prob"));
@@ -409,75 +360,55 @@ static int cfg_moe(const cJSON *r, const char *p, config *c, char *err)
     return 0;
 }
 
-static int rope_type(const cJSON *rs, const char *p, config *c, char *err)
-{
+static int rope_type(const cJSON *rs, const char *p, config *c, char *err) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
-    if (!cJSON_IsString(t))
-        t = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
     c->scaling = 0;
-    if (!cJSON_IsString(t) || strcmp(t->valuestring, "default") == 0)
-        return 0;
-    if (strcmp(t->valuestring, "yarn") == 0)
-        c->scaling = 2;
-    else if (strcmp(t->valuestring, "linear") == 0)
-        c->scaling = 1;
-    else
-        return fail(err, "%s: rope_scaling type '%s' is not supported", p, t->valuestring);
+    if (!cJSON_IsString(t) || strcmp(t->valuestring, "default") == 0) return 0;
+    if (strcmp(t->valuestring, "yarn") == 0) c->scaling = 2;
+    else if (strcmp(t->valuestring, "linear") == 0) c->scaling = 1;
+    else return fail(err, "%s: rope_scaling type '%s' is not supported", p, t->valuestring);
     return 0;
 }
 
-static int cfg_rope(const cJSON *r, const char *p, config *c, char *err)
-{
+static int cfg_rope(const cJSON *r, const char *p, config *c, char *err) {
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(r, "rope_parameters");
-    if (!cJSON_IsObject(rs))
-        rs = cJSON_GetObjectItemCaseSensitive(r, "rope_scaling");
-    if (cfg_num(r, p, "rope_theta", &c->rope_theta, err) != 0)
-        return -1;
+    if (!cJSON_IsObject(rs)) rs = cJSON_GetObjectItemCaseSensitive(r, "rope_scaling");
+    if (cfg_num(r, p, "rope_theta", &c->rope_theta, err) != 0) return -1;
     if (!cJSON_IsObject(rs)) {
         c->scaling = 0;
         return 0;
     }
     if (rope_type(rs, p, c, err) || cfg_num(rs, p, "factor", &c->factor, err) ||
-        cfg_num(rs, p, "extrapolation_factor", &c->yarn_ext, err) ||
-        cfg_num(rs, p, "beta_fast", &c->beta_fast, err) ||
-        cfg_num(rs, p, "beta_slow", &c->beta_slow, err) ||
-        cfg_num(rs, p, "mscale_all_dim", &c->mscale_all, err) ||
+        cfg_num(rs, p, "extrapolation_factor", &c->yarn_ext, err) || cfg_num(rs, p, "beta_fast", &c->beta_fast, err) ||
+        cfg_num(rs, p, "beta_slow", &c->beta_slow, err) || cfg_num(rs, p, "mscale_all_dim", &c->mscale_all, err) ||
         cfg_num(rs, p, "attention_factor", &c->yarn_attn, err))
         return -1;
-    if (!c->yarn_attn.set && cfg_num(rs, p, "attn_factor", &c->yarn_attn, err) != 0)
-        return -1;
-    if (!c->rope_theta.set && cfg_num(rs, p, "rope_theta", &c->rope_theta, err) != 0)
-        return -1;
-    if (c->scaling && !c->factor.set)
-        c->scaling = 0; /* llama.cpp's converter writes no scaling without a factor */
+    if (!c->yarn_attn.set && cfg_num(rs, p, "attn_factor", &c->yarn_attn, err) != 0) return -1;
+    if (!c->rope_theta.set && cfg_num(rs, p, "rope_theta", &c->rope_theta, err) != 0) return -1;
+    if (c->scaling && !c->factor.set) c->scaling = 0; /* llama.cpp's converter writes no scaling without a factor */
     if (c->scaling == 2 &&
-        cfg_int(rs, p, "original_max_position_embeddings", 1, UINT32_MAX, NO_DEFAULT,
-                &c->orig_ctx, err) != 0)
+        cfg_int(rs, p, "original_max_position_embeddings", 1, UINT32_MAX, NO_DEFAULT, &c->orig_ctx, err) != 0)
         return -1;
     return 0;
 }
 
-static int cfg_block(const cJSON *r, const char *p, config *c, char *err)
-{
+static int cfg_block(const cJSON *r, const char *p, config *c, char *err) {
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "quantization_config");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(q, "weight_block_size");
     c->block_o = c->block_i = 128;
-    if (!b || cJSON_IsNull(b))
-        return 0;
+    if (!b || cJSON_IsNull(b)) return 0;
     const cJSON *b0 = cJSON_GetArrayItem(b, 0), *b1 = cJSON_GetArrayItem(b, 1);
-    if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(b0) ||
-        !cJSON_IsNumber(b1) || b0->valuedouble < 1 || b1->valuedouble < 1 ||
-        b0->valuedouble > 1 << 20 || b1->valuedouble > 1 << 20 ||
+    if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(b0) || !cJSON_IsNumber(b1) ||
+        b0->valuedouble < 1 || b1->valuedouble < 1 || b0->valuedouble > 1 << 20 || b1->valuedouble > 1 << 20 ||
         floor(b0->valuedouble) != b0->valuedouble || floor(b1->valuedouble) != b1->valuedouble)
-        return fail(err, "%s: quantization_config.weight_block_size must be two positive integers",
-                    p);
+        return fail(err, "%s: quantization_config.weight_block_size must be two positive integers", p);
     c->block_o = (int64_t)b0->valuedouble;
     c->block_i = (int64_t)b1->valuedouble;
     return 0;
 }
 
-static int cfg_special(const cJSON *r, const char *p, config *c, char *err)
-{
+static int cfg_special(const cJSON *r, const char *p, config *c, char *err) {
     for (int i = 0; i < 7; i++) {
         char key[32];
         snprintf(key, sizeof key, "%s_token_id", SPECIAL_TYPES[i]);
@@ -485,27 +416,22 @@ static int cfg_special(const cJSON *r, const char *p, config *c, char *err)
         c->special_id[i] = -1;
         if (cJSON_IsNumber(v) && (v->valuedouble < 0 || floor(v->valuedouble) != v->valuedouble))
             return fail(err, "%s: '%s' must be a non-negative integer", p, key);
-        if (cJSON_IsNumber(v) && v->valuedouble <= INT32_MAX)
-            c->special_id[i] = (int64_t)v->valuedouble;
+        if (cJSON_IsNumber(v) && v->valuedouble <= INT32_MAX) c->special_id[i] = (int64_t)v->valuedouble;
     }
     return 0;
 }
 
-static int read_config(const char *hf_dir, config *c, char *err)
-{
+static int read_config(const char *hf_dir, config *c, char *err) {
     char *path = join_path(hf_dir, "config.json");
-    if (!path)
-        return fail(err, "out of memory");
+    if (!path) return fail(err, "out of memory");
     cJSON *root = read_json(path, err);
     int rc = -1;
-    if (root && !cJSON_IsObject(root))
-        fail(err, "%s: not a JSON object", path);
+    if (root && !cJSON_IsObject(root)) fail(err, "%s: not a JSON object", path);
     else if (root) {
         opt_f64 eps = {0, 0.0};
         memset(c, 0, sizeof *c);
-        rc = cfg_model_type(root, path, err) || cfg_dims(root, path, c, err) ||
-                     cfg_moe(root, path, c, err) || cfg_rope(root, path, c, err) ||
-                     cfg_block(root, path, c, err) || cfg_special(root, path, c, err) ||
+        rc = cfg_model_type(root, path, err) || cfg_dims(root, path, c, err) || cfg_moe(root, path, c, err) ||
+                     cfg_rope(root, path, c, err) || cfg_block(root, path, c, err) || cfg_special(root, path, c, err) ||
                      cfg_num(root, path, "rms_norm_eps", &eps, err)
                  ? -1
                  : 0;
@@ -519,9 +445,30 @@ static int read_config(const char *hf_dir, config *c, char *err)
 /* ================================================================== tensor plan */
 
 enum slot {
-    S_ATTN_NORM, S_Q, S_Q_A, S_Q_A_NORM, S_Q_B, S_KV_A, S_KV_A_NORM, S_KV_B, S_O, S_FFN_NORM,
-    S_GATE, S_UP, S_DOWN, S_GATE_INP, S_EXP_B, S_GATE_SH, S_UP_SH, S_DOWN_SH,
-    S_NX_EH, S_NX_EMBED, S_NX_ENORM, S_NX_HNORM, S_NX_HEAD, S_NX_HEAD_NORM,
+    S_ATTN_NORM,
+    S_Q,
+    S_Q_A,
+    S_Q_A_NORM,
+    S_Q_B,
+    S_KV_A,
+    S_KV_A_NORM,
+    S_KV_B,
+    S_O,
+    S_FFN_NORM,
+    S_GATE,
+    S_UP,
+    S_DOWN,
+    S_GATE_INP,
+    S_EXP_B,
+    S_GATE_SH,
+    S_UP_SH,
+    S_DOWN_SH,
+    S_NX_EH,
+    S_NX_EMBED,
+    S_NX_ENORM,
+    S_NX_HNORM,
+    S_NX_HEAD,
+    S_NX_HEAD_NORM,
     S_COUNT
 };
 
@@ -556,8 +503,7 @@ static const struct {
 };
 
 static const char *const EXPERT_PROJ[3] = {"gate_proj", "up_proj", "down_proj"};
-static const char *const EXPERT_GGUF[3] = {"ffn_gate_exps.weight", "ffn_up_exps.weight",
-                                           "ffn_down_exps.weight"};
+static const char *const EXPERT_GGUF[3] = {"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"};
 
 typedef struct {
     const safetensors_tensor *slot[S_COUNT];
@@ -591,30 +537,22 @@ typedef struct {
 
 static int is_mtp_layer(const plan *p, int64_t il) { return il >= p->cfg->n_layer; }
 
-static int is_moe_layer(const plan *p, int64_t il)
-{
-    return p->cfg->n_expert > 0 && il >= p->cfg->n_dense;
-}
+static int is_moe_layer(const plan *p, int64_t il) { return p->cfg->n_expert > 0 && il >= p->cfg->n_dense; }
 
 /* "12.rest" -> 12, rest; -1 when not digits followed by a dot. */
-static int64_t parse_layer(const char *s, const char **rest)
-{
+static int64_t parse_layer(const char *s, const char **rest) {
     int64_t v = 0;
     const char *q = s;
     for (; *q >= '0' && *q <= '9'; q++) {
-        if (v > 100000)
-            return -1;
+        if (v > 100000) return -1;
         v = v * 10 + (*q - '0');
     }
-    if (q == s || *q != '.')
-        return -1;
+    if (q == s || *q != '.') return -1;
     *rest = q + 1;
     return v;
 }
 
-static int add_expert(plan *p, layer_src *L, int64_t il, const char *rest,
-                      const safetensors_tensor *t, char *err)
-{
+static int add_expert(plan *p, layer_src *L, int64_t il, const char *rest, const safetensors_tensor *t, char *err) {
     const char *r2 = "";
     int64_t e = parse_layer(rest + strlen("mlp.experts."), &r2);
     int proj = -1;
@@ -628,37 +566,29 @@ static int add_expert(plan *p, layer_src *L, int64_t il, const char *rest,
                     p->cfg->n_expert ? "MoE" : "dense");
     if (!L->experts) {
         L->experts = calloc((size_t)(3 * p->cfg->n_expert), sizeof *L->experts);
-        if (!L->experts)
-            return fail(err, "out of memory");
+        if (!L->experts) return fail(err, "out of memory");
     }
     L->experts[proj * p->cfg->n_expert + e] = t;
     return 0;
 }
 
-static int add_layer_tensor(plan *p, int64_t il, const char *rest, const safetensors_tensor *t,
-                            char *err)
-{
+static int add_layer_tensor(plan *p, int64_t il, const char *rest, const safetensors_tensor *t, char *err) {
     layer_src *L = &p->layers[il];
     L->any = 1;
-    if (starts_with(rest, "mlp.experts."))
-        return add_expert(p, L, il, rest, t, err);
+    if (starts_with(rest, "mlp.experts.")) return add_expert(p, L, il, rest, t, err);
     for (int s = 0; s < S_COUNT; s++) {
-        if (strcmp(rest, SLOTS[s].hf) != 0)
-            continue;
-        if (SLOTS[s].mtp_only && !is_mtp_layer(p, il))
-            break;
+        if (strcmp(rest, SLOTS[s].hf) != 0) continue;
+        if (SLOTS[s].mtp_only && !is_mtp_layer(p, il)) break;
         L->slot[s] = t;
         return 0;
     }
     return fail(err, "%s: unknown tensor '%s'", t->path, t->name);
 }
 
-static int place_layer(plan *p, const char *after, const safetensors_tensor *t, char *err)
-{
+static int place_layer(plan *p, const char *after, const safetensors_tensor *t, char *err) {
     const char *rest;
     int64_t il = parse_layer(after, &rest);
-    if (il < 0)
-        return fail(err, "%s: unknown tensor '%s'", t->path, t->name);
+    if (il < 0) return fail(err, "%s: unknown tensor '%s'", t->path, t->name);
     if (il >= p->cfg->n_layer && !p->opt->mtp) {
         p->n_skipped++;
         return 0;
@@ -667,155 +597,181 @@ static int place_layer(plan *p, const char *after, const safetensors_tensor *t, 
         return fail(err,
                     "%s: tensor '%s': layer %lld is beyond num_hidden_layers (%lld) + "
                     "num_nextn_predict_layers (%lld)",
-                    t->path, t->name, (long long)il, (long long)p->cfg->n_layer,
-                    (long long)p->cfg->n_nextn);
+                    t->path, t->name, (long long)il, (long long)p->cfg->n_layer, (long long)p->cfg->n_nextn);
     return add_layer_tensor(p, il, rest, t, err);
 }
 
-static int ignorable(const char *name)
-{
+static int ignorable(const char *name) {
     return ends_with(name, "_scale_inv") || ends_with(name, ".rotary_emb.inv_freq") ||
            ends_with(name, ".attention.masked_bias") || ends_with(name, ".attention.bias");
 }
 
-static int place_tensor(plan *p, const safetensors_tensor *t, char *err)
-{
-    if (ignorable(t->name))
-        return 0;
-    if (starts_with(t->name, "model.layers."))
-        return place_layer(p, t->name + strlen("model.layers."), t, err);
-    if (strcmp(t->name, "model.embed_tokens.weight") == 0)
-        p->embd = t;
-    else if (strcmp(t->name, "model.norm.weight") == 0)
-        p->norm = t;
+static int place_tensor(plan *p, const safetensors_tensor *t, char *err) {
+    if (ignorable(t->name)) return 0;
+    if (starts_with(t->name, "model.layers.")) return place_layer(p, t->name + strlen("model.layers."), t, err);
+    if (strcmp(t->name, "model.embed_tokens.weight") == 0) p->embd = t;
+    else if (strcmp(t->name, "model.norm.weight") == 0) p->norm = t;
     else if (strcmp(t->name, "lm_head.weight") == 0) {
-        if (p->cfg->tie)
-            p->n_skipped++;
-        else
-            p->head = t;
-    } else
-        return fail(err, "%s: unknown tensor '%s'", t->path, t->name);
+        if (p->cfg->tie) p->n_skipped++;
+        else p->head = t;
+    } else return fail(err, "%s: unknown tensor '%s'", t->path, t->name);
     return 0;
 }
 
 /* ---- shape checks ---- */
 
 /* Expected PyTorch shape of a slot's source; returns n_dims. */
-static int slot_shape(const config *c, int s, int64_t *sh)
-{
+static int slot_shape(const config *c, int s, int64_t *sh) {
     int64_t H = c->n_embd, nh = c->n_head, qk = c->nope + c->rope, R = c->kv_lora;
     int64_t Fs = c->n_ff_exp * c->n_shared;
     switch (s) {
-    case S_ATTN_NORM: case S_FFN_NORM: case S_NX_ENORM: case S_NX_HNORM: case S_NX_HEAD_NORM:
-        sh[0] = H; return 1;
-    case S_Q: sh[0] = nh * qk; sh[1] = H; return 2;
-    case S_Q_A: sh[0] = c->q_lora; sh[1] = H; return 2;
+    case S_ATTN_NORM:
+    case S_FFN_NORM:
+    case S_NX_ENORM:
+    case S_NX_HNORM:
+    case S_NX_HEAD_NORM: sh[0] = H; return 1;
+    case S_Q:
+        sh[0] = nh * qk;
+        sh[1] = H;
+        return 2;
+    case S_Q_A:
+        sh[0] = c->q_lora;
+        sh[1] = H;
+        return 2;
     case S_Q_A_NORM: sh[0] = c->q_lora; return 1;
-    case S_Q_B: sh[0] = nh * qk; sh[1] = c->q_lora; return 2;
-    case S_KV_A: sh[0] = R + c->rope; sh[1] = H; return 2;
+    case S_Q_B:
+        sh[0] = nh * qk;
+        sh[1] = c->q_lora;
+        return 2;
+    case S_KV_A:
+        sh[0] = R + c->rope;
+        sh[1] = H;
+        return 2;
     case S_KV_A_NORM: sh[0] = R; return 1;
-    case S_KV_B: sh[0] = nh * (c->nope + c->vdim); sh[1] = R; return 2;
-    case S_O: sh[0] = H; sh[1] = nh * c->vdim; return 2;
-    case S_GATE: case S_UP: sh[0] = c->n_ff; sh[1] = H; return 2;
-    case S_DOWN: sh[0] = H; sh[1] = c->n_ff; return 2;
-    case S_GATE_INP: sh[0] = c->n_expert; sh[1] = H; return 2;
+    case S_KV_B:
+        sh[0] = nh * (c->nope + c->vdim);
+        sh[1] = R;
+        return 2;
+    case S_O:
+        sh[0] = H;
+        sh[1] = nh * c->vdim;
+        return 2;
+    case S_GATE:
+    case S_UP:
+        sh[0] = c->n_ff;
+        sh[1] = H;
+        return 2;
+    case S_DOWN:
+        sh[0] = H;
+        sh[1] = c->n_ff;
+        return 2;
+    case S_GATE_INP:
+        sh[0] = c->n_expert;
+        sh[1] = H;
+        return 2;
     case S_EXP_B: sh[0] = c->n_expert; return 1;
-    case S_GATE_SH: case S_UP_SH: sh[0] = Fs; sh[1] = H; return 2;
-    case S_DOWN_SH: sh[0] = H; sh[1] = Fs; return 2;
-    case S_NX_EH: sh[0] = H; sh[1] = 2 * H; return 2;
-    default: sh[0] = c->n_vocab; sh[1] = H; return 2; /* S_NX_EMBED, S_NX_HEAD */
+    case S_GATE_SH:
+    case S_UP_SH:
+        sh[0] = Fs;
+        sh[1] = H;
+        return 2;
+    case S_DOWN_SH:
+        sh[0] = H;
+        sh[1] = Fs;
+        return 2;
+    case S_NX_EH:
+        sh[0] = H;
+        sh[1] = 2 * H;
+        return 2;
+    default:
+        sh[0] = c->n_vocab;
+        sh[1] = H;
+        return 2; /* S_NX_EMBED, S_NX_HEAD */
     }
 }
 
-static int check_shape(const safetensors_tensor *t, const int64_t *sh, int nd, char *err)
-{
+static int check_shape(const safetensors_tensor *t, const int64_t *sh, int nd, char *err) {
     int ok = t->n_dims == nd;
-    for (int i = 0; ok && i < nd; i++)
-        ok = t->shape[i] == sh[i];
-    if (ok)
-        return 0;
+    for (int i = 0; ok && i < nd; i++) ok = t->shape[i] == sh[i];
+    if (ok) return 0;
     char want[96], got[96];
     int a = 0, b = 0;
     for (int i = 0; i < nd; i++)
         a += snprintf(want + a, sizeof want - (size_t)a, i ? ", %lld" : "%lld", (long long)sh[i]);
     for (int i = 0; i < t->n_dims && i < 4; i++)
-        b += snprintf(got + b, sizeof got - (size_t)b, i ? ", %lld" : "%lld",
-                      (long long)t->shape[i]);
-    if (nd == 0)
-        want[0] = '\0';
-    if (t->n_dims == 0)
-        got[0] = '\0';
-    return fail(err, "%s: tensor '%s' has shape [%s%s], expected [%s]", t->path,
-                t->name, got, t->n_dims > 4 ? ", ..." : "", want);
+        b += snprintf(got + b, sizeof got - (size_t)b, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (nd == 0) want[0] = '\0';
+    if (t->n_dims == 0) got[0] = '\0';
+    return fail(err, "%s: tensor '%s' has shape [%s%s], expected [%s]", t->path, t->name, got,
+                t->n_dims > 4 ? ", ..." : "", want);
 }
 
 /* The slots a layer must have (1), may have (2) or must not have (0). */
-static int slot_need(const plan *p, int64_t il, int s)
-{
+static int slot_need(const plan *p, int64_t il, int s) {
     const config *c = p->cfg;
     int moe = is_moe_layer(p, il), mtp = is_mtp_layer(p, il);
     switch (s) {
     case S_Q: return c->q_lora == 0;
-    case S_Q_A: case S_Q_A_NORM: case S_Q_B: return c->q_lora > 0;
-    case S_GATE: case S_UP: case S_DOWN: return !moe;
+    case S_Q_A:
+    case S_Q_A_NORM:
+    case S_Q_B: return c->q_lora > 0;
+    case S_GATE:
+    case S_UP:
+    case S_DOWN: return !moe;
     case S_GATE_INP: return moe;
     case S_EXP_B: return moe ? 2 : 0;
-    case S_GATE_SH: case S_UP_SH: case S_DOWN_SH: return moe && c->n_shared > 0;
-    case S_NX_EH: case S_NX_ENORM: case S_NX_HNORM: return mtp;
-    case S_NX_EMBED: case S_NX_HEAD: case S_NX_HEAD_NORM: return mtp ? 2 : 0;
+    case S_GATE_SH:
+    case S_UP_SH:
+    case S_DOWN_SH: return moe && c->n_shared > 0;
+    case S_NX_EH:
+    case S_NX_ENORM:
+    case S_NX_HNORM: return mtp;
+    case S_NX_EMBED:
+    case S_NX_HEAD:
+    case S_NX_HEAD_NORM: return mtp ? 2 : 0;
     default: return 1;
     }
 }
 
-static int check_slots(const plan *p, int64_t il, char *err)
-{
+static int check_slots(const plan *p, int64_t il, char *err) {
     const layer_src *L = &p->layers[il];
     for (int s = 0; s < S_COUNT; s++) {
         int need = slot_need(p, il, s);
         if (need == 1 && !L->slot[s])
-            return fail(err, "%s: layer %lld lacks model.layers.%lld.%s", p->opt->hf_dir,
-                        (long long)il, (long long)il, SLOTS[s].hf);
+            return fail(err, "%s: layer %lld lacks model.layers.%lld.%s", p->opt->hf_dir, (long long)il, (long long)il,
+                        SLOTS[s].hf);
         if (need == 0 && L->slot[s])
-            return fail(err, "%s: tensor '%s' does not belong in layer %lld of this config",
-                        L->slot[s]->path, L->slot[s]->name, (long long)il);
+            return fail(err, "%s: tensor '%s' does not belong in layer %lld of this config", L->slot[s]->path,
+                        L->slot[s]->name, (long long)il);
         int64_t sh[2];
         int nd = slot_shape(p->cfg, s, sh);
-        if (L->slot[s] && check_shape(L->slot[s], sh, nd, err) != 0)
-            return -1;
+        if (L->slot[s] && check_shape(L->slot[s], sh, nd, err) != 0) return -1;
     }
     return 0;
 }
 
-static int check_experts(const plan *p, int64_t il, char *err)
-{
+static int check_experts(const plan *p, int64_t il, char *err) {
     const config *c = p->cfg;
     const layer_src *L = &p->layers[il];
-    if (!is_moe_layer(p, il))
-        return 0;
+    if (!is_moe_layer(p, il)) return 0;
     for (int k = 0; k < 3; k++) {
         int64_t sh[2] = {k == 2 ? c->n_embd : c->n_ff_exp, k == 2 ? c->n_ff_exp : c->n_embd};
         for (int64_t e = 0; e < c->n_expert; e++) {
             const safetensors_tensor *t = L->experts ? L->experts[k * c->n_expert + e] : NULL;
             if (!t)
-                return fail(err,
-                            "%s: layer %lld lacks model.layers.%lld.mlp.experts.%lld.%s.weight",
-                            p->opt->hf_dir, (long long)il, (long long)il, (long long)e,
-                            EXPERT_PROJ[k]);
-            if (check_shape(t, sh, 2, err) != 0)
-                return -1;
+                return fail(err, "%s: layer %lld lacks model.layers.%lld.mlp.experts.%lld.%s.weight", p->opt->hf_dir,
+                            (long long)il, (long long)il, (long long)e, EXPERT_PROJ[k]);
+            if (check_shape(t, sh, 2, err) != 0) return -1;
         }
     }
     return 0;
 }
 
-static int check_top(const plan *p, char *err)
-{
+static int check_top(const plan *p, char *err) {
     const config *c = p->cfg;
     int64_t vh[2] = {c->n_vocab, c->n_embd}, h[1] = {c->n_embd};
-    if (!p->embd)
-        return fail(err, "%s: no model.embed_tokens.weight", p->opt->hf_dir);
-    if (!p->norm)
-        return fail(err, "%s: no model.norm.weight", p->opt->hf_dir);
+    if (!p->embd) return fail(err, "%s: no model.embed_tokens.weight", p->opt->hf_dir);
+    if (!p->norm) return fail(err, "%s: no model.norm.weight", p->opt->hf_dir);
     if (check_shape(p->embd, vh, 2, err) || check_shape(p->norm, h, 1, err) ||
         (p->head && check_shape(p->head, vh, 2, err)))
         return -1;
@@ -823,19 +779,17 @@ static int check_top(const plan *p, char *err)
 }
 
 /* MTP layers kept are the leading run of present ones; a gap would renumber blocks. */
-static int count_mtp(plan *p, char *err)
-{
+static int count_mtp(plan *p, char *err) {
     const config *c = p->cfg;
     p->n_mtp = 0;
     for (int64_t il = c->n_layer; il < p->n_layer_all; il++) {
-        if (!p->layers[il].any)
-            break;
+        if (!p->layers[il].any) break;
         p->n_mtp++;
     }
     for (int64_t il = c->n_layer + p->n_mtp; il < p->n_layer_all; il++) {
         if (p->layers[il].any)
-            return fail(err, "%s: MTP layer %lld present but layer %lld missing", p->opt->hf_dir,
-                        (long long)il, (long long)(c->n_layer + p->n_mtp));
+            return fail(err, "%s: MTP layer %lld present but layer %lld missing", p->opt->hf_dir, (long long)il,
+                        (long long)(c->n_layer + p->n_mtp));
     }
     if (p->n_mtp > 0 && !p->opt->mla_split)
         fprintf(stderr, "deepseek-convert: note: llama.cpp runs an MTP layer only in the split "
@@ -850,86 +804,68 @@ static int count_mtp(plan *p, char *err)
 
 /* ---- sources: dtype and FP8 block scales ---- */
 
-static int is_float_dtype(safetensors_dtype d)
-{
-    return d == SAFETENSORS_F64 || d == SAFETENSORS_F32 || d == SAFETENSORS_F16 ||
-           d == SAFETENSORS_BF16 || d == SAFETENSORS_F8_E4M3 || d == SAFETENSORS_F8_E5M2;
+static int is_float_dtype(safetensors_dtype d) {
+    return d == SAFETENSORS_F64 || d == SAFETENSORS_F32 || d == SAFETENSORS_F16 || d == SAFETENSORS_BF16 ||
+           d == SAFETENSORS_F8_E4M3 || d == SAFETENSORS_F8_E5M2;
 }
 
-static const safetensors_tensor *scale_of(const safetensors_dir *st, const safetensors_tensor *t)
-{
+static const safetensors_tensor *scale_of(const safetensors_dir *st, const safetensors_tensor *t) {
     char name[512];
-    if (snprintf(name, sizeof name, "%s_scale_inv", t->name) >= (int)sizeof name)
-        return NULL;
+    if (snprintf(name, sizeof name, "%s_scale_inv", t->name) >= (int)sizeof name) return NULL;
     return safetensors_dir_find(st, name);
 }
 
-static int check_source(const plan *p, const safetensors_tensor *t, char *err)
-{
+static int check_source(const plan *p, const safetensors_tensor *t, char *err) {
     const safetensors_tensor *s = scale_of(p->st, t);
     if (!is_float_dtype(t->dtype))
-        return fail(err, "%s: tensor '%s' at offset %llu has dtype %s, not a float type", t->path,
-                    t->name, (unsigned long long)t->file_offset,
-                    safetensors_dtype_name(t->dtype));
+        return fail(err, "%s: tensor '%s' at offset %llu has dtype %s, not a float type", t->path, t->name,
+                    (unsigned long long)t->file_offset, safetensors_dtype_name(t->dtype));
     if (!s && t->dtype == SAFETENSORS_F8_E4M3)
-        return fail(err, "%s: F8_E4M3 tensor '%s' has no '%s_scale_inv'", t->path, t->name,
-                    t->name);
-    if (!s)
-        return 0;
+        return fail(err, "%s: F8_E4M3 tensor '%s' has no '%s_scale_inv'", t->path, t->name, t->name);
+    if (!s) return 0;
     int64_t bo = p->cfg->block_o, bi = p->cfg->block_i;
     int64_t grid[2] = {t->n_dims == 2 ? (t->shape[0] + bo - 1) / bo : 0,
                        t->n_dims == 2 ? (t->shape[1] + bi - 1) / bi : 0};
-    if (t->n_dims != 2)
-        return fail(err, "%s: tensor '%s' has a block scale but is not 2-D", t->path, t->name);
+    if (t->n_dims != 2) return fail(err, "%s: tensor '%s' has a block scale but is not 2-D", t->path, t->name);
     if (!is_float_dtype(s->dtype))
-        return fail(err, "%s: scale '%s' is %s, not a float type", s->path, s->name,
-                    safetensors_dtype_name(s->dtype));
+        return fail(err, "%s: scale '%s' is %s, not a float type", s->path, s->name, safetensors_dtype_name(s->dtype));
     return check_shape(s, grid, 2, err);
 }
 
-static int check_sources(const plan *p, char *err)
-{
+static int check_sources(const plan *p, char *err) {
     for (size_t i = 0; i < p->n_out; i++) {
         const out_tensor *o = &p->out[i];
-        if (o->kind != K_EXPERTS && check_source(p, o->src, err) != 0)
-            return -1;
+        if (o->kind != K_EXPERTS && check_source(p, o->src, err) != 0) return -1;
         for (int64_t e = 0; o->kind == K_EXPERTS && e < p->cfg->n_expert; e++) {
-            if (check_source(p, o->experts[e], err) != 0)
-                return -1;
+            if (check_source(p, o->experts[e], err) != 0) return -1;
         }
     }
     return 0;
 }
 
 /* A scale whose weight is gone would mean a misnamed or truncated checkpoint. */
-static int check_orphan_scales(const plan *p, char *err)
-{
+static int check_orphan_scales(const plan *p, char *err) {
     for (size_t i = 0; i < safetensors_dir_count(p->st); i++) {
         const safetensors_tensor *t = safetensors_dir_at(p->st, i);
-        if (!ends_with(t->name, "_scale_inv"))
-            continue;
+        if (!ends_with(t->name, "_scale_inv")) continue;
         char base[512];
         size_t n = strlen(t->name) - strlen("_scale_inv");
-        if (n >= sizeof base)
-            return fail(err, "%s: tensor name '%s' too long", t->path, t->name);
+        if (n >= sizeof base) return fail(err, "%s: tensor name '%s' too long", t->path, t->name);
         memcpy(base, t->name, n);
         base[n] = '\0';
-        if (!safetensors_dir_find(p->st, base))
-            return fail(err, "%s: '%s' has no weight '%s'", t->path, t->name, base);
+        if (!safetensors_dir_find(p->st, base)) return fail(err, "%s: '%s' has no weight '%s'", t->path, t->name, base);
     }
     return 0;
 }
 
 /* ---- output list ---- */
 
-static int keep_f32(const char *name, int n_dims)
-{
-    return n_dims <= 1 || ends_with(name, "_norm.weight") ||
-           ends_with(name, "ffn_gate_inp.weight") || !ends_with(name, ".weight");
+static int keep_f32(const char *name, int n_dims) {
+    return n_dims <= 1 || ends_with(name, "_norm.weight") || ends_with(name, "ffn_gate_inp.weight") ||
+           !ends_with(name, ".weight");
 }
 
-static out_tensor *push_out(plan *p, char *err)
-{
+static out_tensor *push_out(plan *p, char *err) {
     if (p->n_out == p->cap_out) {
         size_t cap = p->cap_out ? p->cap_out * 2 : 256;
         out_tensor *o = realloc(p->out, cap * sizeof *o);
@@ -947,30 +883,24 @@ static out_tensor *push_out(plan *p, char *err)
 
 /* ne = the PyTorch shape reversed. */
 static int emit(plan *p, const char *name, src_kind kind, const safetensors_tensor *src,
-                const safetensors_tensor *const *experts, int nd, const int64_t *torch_shape,
-                char *err)
-{
+                const safetensors_tensor *const *experts, int nd, const int64_t *torch_shape, char *err) {
     out_tensor *o = push_out(p, err);
-    if (!o)
-        return -1;
+    if (!o) return -1;
     snprintf(o->name, sizeof o->name, "%s", name);
     o->kind = kind;
     o->src = src;
     o->experts = experts;
     o->n_dims = nd;
-    for (int i = 0; i < nd; i++)
-        o->ne[i] = torch_shape[nd - 1 - i];
+    for (int i = 0; i < nd; i++) o->ne[i] = torch_shape[nd - 1 - i];
     o->type = keep_f32(name, nd) ? DS_TYPE_F32 : p->opt->wtype;
     return 0;
 }
 
-static int emit_plain(plan *p, const char *name, const safetensors_tensor *t, char *err)
-{
+static int emit_plain(plan *p, const char *name, const safetensors_tensor *t, char *err) {
     return emit(p, name, K_PLAIN, t, NULL, t->n_dims, t->shape, err);
 }
 
-static int emit_kv_b(plan *p, int64_t il, const safetensors_tensor *t, char *err)
-{
+static int emit_kv_b(plan *p, int64_t il, const safetensors_tensor *t, char *err) {
     const config *c = p->cfg;
     char name[NAME_LEN];
     if (!p->opt->mla_split) {
@@ -979,14 +909,12 @@ static int emit_kv_b(plan *p, int64_t il, const safetensors_tensor *t, char *err
     }
     int64_t kb[3] = {c->n_head, c->kv_lora, c->nope}, vb[3] = {c->n_head, c->vdim, c->kv_lora};
     snprintf(name, sizeof name, "blk.%lld.attn_k_b.weight", (long long)il);
-    if (emit(p, name, K_KB, t, NULL, 3, kb, err) != 0)
-        return -1;
+    if (emit(p, name, K_KB, t, NULL, 3, kb, err) != 0) return -1;
     snprintf(name, sizeof name, "blk.%lld.attn_v_b.weight", (long long)il);
     return emit(p, name, K_VB, t, NULL, 3, vb, err);
 }
 
-static int emit_experts(plan *p, int64_t il, char *err)
-{
+static int emit_experts(plan *p, int64_t il, char *err) {
     const config *c = p->cfg;
     const layer_src *L = &p->layers[il];
     for (int k = 0; k < 3; k++) {
@@ -994,59 +922,47 @@ static int emit_experts(plan *p, int64_t il, char *err)
         const safetensors_tensor *const *src = L->experts + k * c->n_expert;
         int64_t sh[3] = {c->n_expert, src[0]->shape[0], src[0]->shape[1]};
         snprintf(name, sizeof name, "blk.%lld.%s", (long long)il, EXPERT_GGUF[k]);
-        if (emit(p, name, K_EXPERTS, NULL, src, 3, sh, err) != 0)
-            return -1;
+        if (emit(p, name, K_EXPERTS, NULL, src, 3, sh, err) != 0) return -1;
     }
     return 0;
 }
 
-static int emit_layer(plan *p, int64_t il, char *err)
-{
+static int emit_layer(plan *p, int64_t il, char *err) {
     const layer_src *L = &p->layers[il];
     for (int s = 0; s < S_COUNT; s++) {
         char name[NAME_LEN];
         int rc = 0;
-        if (s == S_GATE_SH && is_moe_layer(p, il) && emit_experts(p, il, err) != 0)
-            return -1;
-        if (!L->slot[s])
-            continue;
+        if (s == S_GATE_SH && is_moe_layer(p, il) && emit_experts(p, il, err) != 0) return -1;
+        if (!L->slot[s]) continue;
         if (s == S_KV_B) {
             rc = emit_kv_b(p, il, L->slot[s], err);
         } else {
             snprintf(name, sizeof name, "blk.%lld.%s", (long long)il, SLOTS[s].gguf);
             rc = emit_plain(p, name, L->slot[s], err);
         }
-        if (rc != 0)
-            return -1;
+        if (rc != 0) return -1;
     }
     return 0;
 }
 
-static int emit_all(plan *p, char *err)
-{
-    if (emit_plain(p, "token_embd.weight", p->embd, err) != 0)
-        return -1;
+static int emit_all(plan *p, char *err) {
+    if (emit_plain(p, "token_embd.weight", p->embd, err) != 0) return -1;
     for (int64_t il = 0; il < p->cfg->n_layer + p->n_mtp; il++) {
-        if (emit_layer(p, il, err) != 0)
-            return -1;
+        if (emit_layer(p, il, err) != 0) return -1;
     }
-    if (emit_plain(p, "output_norm.weight", p->norm, err) != 0)
-        return -1;
+    if (emit_plain(p, "output_norm.weight", p->norm, err) != 0) return -1;
     return p->head ? emit_plain(p, "output.weight", p->head, err) : 0;
 }
 
-static int check_layers(plan *p, char *err)
-{
+static int check_layers(plan *p, char *err) {
     for (int64_t il = 0; il < p->cfg->n_layer + p->n_mtp; il++) {
-        if (check_slots(p, il, err) != 0 || check_experts(p, il, err) != 0)
-            return -1;
+        if (check_slots(p, il, err) != 0 || check_experts(p, il, err) != 0) return -1;
     }
     return 0;
 }
 
 /* A llama.cpp file type: its types for the tensors (all float32 so far) and its order. */
-static int apply_mix(plan *p, char *err)
-{
+static int apply_mix(plan *p, char *err) {
     const config *c = p->cfg;
     qmix_opts q;
     qmix_model m = {c->n_expert, c->n_head, p->opt->mla_split ? 1 : c->n_head, c->n_layer + p->n_mtp};
@@ -1059,11 +975,9 @@ static int apply_mix(plan *p, char *err)
     for (size_t i = 0; rc == 0 && i < p->n_out; i++) {
         t[i].name = p->out[i].name;
         t[i].type = p->out[i].type;
-        for (int d = 0; d < MAX_NE; d++)
-            t[i].ne[d] = d < p->out[i].n_dims ? p->out[i].ne[d] : 1;
+        for (int d = 0; d < MAX_NE; d++) t[i].ne[d] = d < p->out[i].n_dims ? p->out[i].ne[d] : 1;
     }
-    if (rc == 0)
-        rc = qmix_plan(&q, &m, t, p->n_out, order, types, err, ERR_LEN);
+    if (rc == 0) rc = qmix_plan(&q, &m, t, p->n_out, order, types, err, ERR_LEN);
     for (size_t k = 0; rc == 0 && k < p->n_out; k++) {
         out_tensor *o = &sorted[k];
         *o = p->out[order[k]];
@@ -1071,8 +985,7 @@ static int apply_mix(plan *p, char *err)
         while (o->n_dims > 1 && o->ne[o->n_dims - 1] == 1) /* as ggml counts dimensions */
             o->n_dims--;
     }
-    if (rc == 0)
-        memcpy(p->out, sorted, p->n_out * sizeof *sorted);
+    if (rc == 0) memcpy(p->out, sorted, p->n_out * sizeof *sorted);
     qmix_opts_free(&q);
     free(t);
     free(order);
@@ -1081,28 +994,22 @@ static int apply_mix(plan *p, char *err)
     return rc;
 }
 
-static int build_plan(plan *p, char *err)
-{
+static int build_plan(plan *p, char *err) {
     const config *c = p->cfg;
     p->n_layer_all = c->n_layer + (p->opt->mtp ? c->n_nextn : 0);
     p->layers = calloc((size_t)p->n_layer_all, sizeof *p->layers);
-    if (!p->layers)
-        return fail(err, "out of memory");
+    if (!p->layers) return fail(err, "out of memory");
     for (size_t i = 0; i < safetensors_dir_count(p->st); i++) {
-        if (place_tensor(p, safetensors_dir_at(p->st, i), err) != 0)
-            return -1;
+        if (place_tensor(p, safetensors_dir_at(p->st, i), err) != 0) return -1;
     }
-    if (count_mtp(p, err) || check_top(p, err) || check_layers(p, err) ||
-        check_orphan_scales(p, err) || emit_all(p, err) || check_sources(p, err) ||
-        (p->opt->mix && apply_mix(p, err)))
+    if (count_mtp(p, err) || check_top(p, err) || check_layers(p, err) || check_orphan_scales(p, err) ||
+        emit_all(p, err) || check_sources(p, err) || (p->opt->mix && apply_mix(p, err)))
         return -1;
     return 0;
 }
 
-static void free_plan(plan *p)
-{
-    for (int64_t il = 0; p->layers && il < p->n_layer_all; il++)
-        free(p->layers[il].experts);
+static void free_plan(plan *p) {
+    for (int64_t il = 0; p->layers && il < p->n_layer_all; il++) free(p->layers[il].experts);
     free(p->layers);
     free(p->out);
 }
@@ -1121,15 +1028,12 @@ typedef struct {
     const char *pre;
 } tokenizer;
 
-static void free_strs(char **v, size_t n)
-{
-    for (size_t i = 0; v && i < n; i++)
-        free(v[i]);
+static void free_strs(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++) free(v[i]);
     free(v);
 }
 
-static void free_tokenizer(tokenizer *tk)
-{
+static void free_tokenizer(tokenizer *tk) {
     free_strs(tk->tokens, tk->n);
     free(tk->types);
     free_strs(tk->merges, tk->n_merges);
@@ -1137,74 +1041,55 @@ static void free_tokenizer(tokenizer *tk)
 }
 
 /* DeepSeek-V3's Split regexes, as tokenizer.json spells them (= llama.cpp's "deepseek-v3"). */
-static const char *const PRE_V3[] = {
-    "\\p{N}{1,3}",
-    "[一-龥぀-ゟ゠-ヿ]+",
-    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
-    "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
-    NULL};
+static const char *const PRE_V3[] = {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+                                     "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
+                                     "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+                                     NULL};
 
 /* The deepseek-llm (V2) tokenizer is recognised by its leading Split regexes only: its letter
    class holds characters that Unicode normalisation rewrites, and its digits step is a Digits
    pre-tokenizer in some files and a Split in others. */
-static const char *const PRE_LLM[] = {"[\r\n]", "\\s?[A-Za-zµÀ-ÖØ-ö",
-                                      "\\s?[!-/:-~！-／：-～‘-‟　-。]+",
-                                      "\\s+$", NULL};
+static const char *const PRE_LLM[] = {"[\r\n]", "\\s?[A-Za-zµÀ-ÖØ-ö", "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", NULL};
 
 #define MAX_SPLITS 16
 
 /* The regexes of the pre_tokenizer's Split steps, in order; returns their count. */
-static size_t split_regexes(const cJSON *pre, const char **out)
-{
+static size_t split_regexes(const cJSON *pre, const char **out) {
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"), *e;
     const cJSON *steps = cJSON_IsArray(seq) ? seq : NULL;
     size_t k = 0;
-    cJSON_ArrayForEach(e, steps)
-    {
+    cJSON_ArrayForEach(e, steps) {
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(e, "type");
-        const cJSON *re = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(e, "pattern"), "Regex");
-        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "Split") != 0)
-            continue;
-        if (k == MAX_SPLITS)
-            return 0;
+        const cJSON *re = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "pattern"), "Regex");
+        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "Split") != 0) continue;
+        if (k == MAX_SPLITS) return 0;
         out[k++] = cJSON_IsString(re) ? re->valuestring : "";
     }
     return k;
 }
 
-static int is_v3_pre(const char **re, size_t n)
-{
+static int is_v3_pre(const char **re, size_t n) {
     size_t k = 0;
     for (; PRE_V3[k]; k++) {
-        if (k >= n || strcmp(re[k], PRE_V3[k]) != 0)
-            return 0;
+        if (k >= n || strcmp(re[k], PRE_V3[k]) != 0) return 0;
     }
     return k == n;
 }
 
-static int is_llm_pre(const char **re, size_t n)
-{
+static int is_llm_pre(const char **re, size_t n) {
     for (size_t k = 0; PRE_LLM[k]; k++) {
-        if (k >= n)
-            return 0;
-        if (k == 1 ? !starts_with(re[k], PRE_LLM[k]) : strcmp(re[k], PRE_LLM[k]) != 0)
-            return 0;
+        if (k >= n) return 0;
+        if (k == 1 ? !starts_with(re[k], PRE_LLM[k]) : strcmp(re[k], PRE_LLM[k]) != 0) return 0;
     }
     return 1;
 }
 
-static int detect_pre(const cJSON *tj, const char *path, const options *o, tokenizer *tk,
-                      char *err)
-{
+static int detect_pre(const cJSON *tj, const char *path, const options *o, tokenizer *tk, char *err) {
     const char *re[MAX_SPLITS];
     size_t n = split_regexes(cJSON_GetObjectItemCaseSensitive(tj, "pre_tokenizer"), re);
-    if (o->tok_pre)
-        tk->pre = o->tok_pre;
-    else if (is_v3_pre(re, n))
-        tk->pre = "deepseek-v3";
-    else if (is_llm_pre(re, n))
-        tk->pre = "deepseek-llm";
+    if (o->tok_pre) tk->pre = o->tok_pre;
+    else if (is_v3_pre(re, n)) tk->pre = "deepseek-v3";
+    else if (is_llm_pre(re, n)) tk->pre = "deepseek-llm";
     else
         return fail(err,
                     "%s: pre_tokenizer matches neither DeepSeek-V3's nor deepseek-llm's regexes; "
@@ -1213,9 +1098,7 @@ static int detect_pre(const cJSON *tj, const char *path, const options *o, token
     return 0;
 }
 
-static int token_id(const cJSON *v, const tokenizer *tk, const char *path, const char *what,
-                    int64_t *id, char *err)
-{
+static int token_id(const cJSON *v, const tokenizer *tk, const char *path, const char *what, int64_t *id, char *err) {
     double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
     if (!(d >= 0 && d < (double)tk->n) || floor(d) != d)
         return fail(err, "%s: %s has id %s, not in [0, vocab_size %zu)", path, what,
@@ -1224,28 +1107,22 @@ static int token_id(const cJSON *v, const tokenizer *tk, const char *path, const
     return 0;
 }
 
-static int set_token(tokenizer *tk, int64_t id, const char *s, char *err)
-{
+static int set_token(tokenizer *tk, int64_t id, const char *s, char *err) {
     char *d = dup_str(s);
-    if (!d)
-        return fail(err, "out of memory");
+    if (!d) return fail(err, "out of memory");
     free(tk->tokens[id]);
     tk->tokens[id] = d;
     return 0;
 }
 
-static int load_vocab(const cJSON *model, const char *path, tokenizer *tk, char *err)
-{
+static int load_vocab(const cJSON *model, const char *path, tokenizer *tk, char *err) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab"), *e;
-    if (!cJSON_IsObject(vocab))
-        return fail(err, "%s: model.vocab is not an object", path);
-    cJSON_ArrayForEach(e, vocab)
-    {
+    if (!cJSON_IsObject(vocab)) return fail(err, "%s: model.vocab is not an object", path);
+    cJSON_ArrayForEach(e, vocab) {
         int64_t id = 0;
         char what[96];
         snprintf(what, sizeof what, "token '%.60s'", e->string ? e->string : "");
-        if (!e->string || token_id(e, tk, path, what, &id, err) != 0 ||
-            set_token(tk, id, e->string, err) != 0)
+        if (!e->string || token_id(e, tk, path, what, &id, err) != 0 || set_token(tk, id, e->string, err) != 0)
             return e->string ? -1 : fail(err, "%s: unnamed vocab entry", path);
     }
     return 0;
@@ -1258,8 +1135,7 @@ typedef struct {
     size_t n;
 } added_set;
 
-static int added_is(const added_set *a, const char *s, int *special)
-{
+static int added_is(const added_set *a, const char *s, int *special) {
     size_t lo = 0, hi = a->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -1268,10 +1144,8 @@ static int added_is(const added_set *a, const char *s, int *special)
             *special = a->special[mid];
             return 1;
         }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
     }
     return 0;
 }
@@ -1281,25 +1155,21 @@ typedef struct {
     int special;
 } added_pair;
 
-static int cmp_pair(const void *a, const void *b)
-{
+static int cmp_pair(const void *a, const void *b) {
     return strcmp(((const added_pair *)a)->content, ((const added_pair *)b)->content);
 }
 
-static int load_added(const cJSON *tj, const char *path, tokenizer *tk, added_set *as, char *err)
-{
+static int load_added(const cJSON *tj, const char *path, tokenizer *tk, added_set *as, char *err) {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(tj, "added_tokens"), *e;
     size_t n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0, k = 0;
     added_pair *pairs = calloc(n ? n : 1, sizeof *pairs);
-    if (!pairs)
-        return fail(err, "out of memory");
+    if (!pairs) return fail(err, "out of memory");
     const cJSON *list = n ? arr : NULL;
-    cJSON_ArrayForEach(e, list)
-    {
+    cJSON_ArrayForEach(e, list) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
         int64_t id = 0;
-        if (!cJSON_IsString(c) || token_id(cJSON_GetObjectItemCaseSensitive(e, "id"), tk, path,
-                                           "an added token", &id, err) != 0 ||
+        if (!cJSON_IsString(c) ||
+            token_id(cJSON_GetObjectItemCaseSensitive(e, "id"), tk, path, "an added token", &id, err) != 0 ||
             set_token(tk, id, c->valuestring, err) != 0) {
             free(pairs);
             return cJSON_IsString(c) ? -1 : fail(err, "%s: added token without content", path);
@@ -1319,15 +1189,13 @@ static int load_added(const cJSON *tj, const char *path, tokenizer *tk, added_se
     return as->content && as->special ? 0 : fail(err, "out of memory");
 }
 
-static int finish_tokens(tokenizer *tk, const added_set *as, char *err)
-{
+static int finish_tokens(tokenizer *tk, const added_set *as, char *err) {
     for (size_t i = 0; i < tk->n; i++) {
         int special;
         if (!tk->tokens[i]) {
             char pad[32];
             snprintf(pad, sizeof pad, "[PAD%zu]", i);
-            if (set_token(tk, (int64_t)i, pad, err) != 0)
-                return -1;
+            if (set_token(tk, (int64_t)i, pad, err) != 0) return -1;
             tk->types[i] = TOKEN_UNUSED;
         } else if (added_is(as, tk->tokens[i], &special)) {
             /* HF's own flag, where gguf-py also makes every <｜...｜> a control token and
@@ -1343,13 +1211,10 @@ static int finish_tokens(tokenizer *tk, const added_set *as, char *err)
 }
 
 /* A space inside a pair part would split the "a b" form, so it is stored as U+0120. */
-static char *join_merge(const char *a, const char *b)
-{
+static char *join_merge(const char *a, const char *b) {
     size_t n = 0;
-    for (const char *s = a; *s; s++)
-        n += *s == ' ' ? 2 : 1;
-    for (const char *s = b; *s; s++)
-        n += *s == ' ' ? 2 : 1;
+    for (const char *s = a; *s; s++) n += *s == ' ' ? 2 : 1;
+    for (const char *s = b; *s; s++) n += *s == ' ' ? 2 : 1;
     char *out = malloc(n + 2), *w = out;
     for (int part = 0; out && part < 2; part++) {
         for (const char *s = part ? b : a; *s; s++) {
@@ -1365,51 +1230,39 @@ static char *join_merge(const char *a, const char *b)
     return out;
 }
 
-static char *merge_text(const cJSON *m)
-{
-    if (cJSON_IsString(m))
-        return dup_str(m->valuestring);
+static char *merge_text(const cJSON *m) {
+    if (cJSON_IsString(m)) return dup_str(m->valuestring);
     const cJSON *a = cJSON_GetArrayItem(m, 0), *b = cJSON_GetArrayItem(m, 1);
     if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(a) && cJSON_IsString(b))
         return join_merge(a->valuestring, b->valuestring);
     return NULL;
 }
 
-static int load_merges(const cJSON *model, const char *path, tokenizer *tk, char *err)
-{
+static int load_merges(const cJSON *model, const char *path, tokenizer *tk, char *err) {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(model, "merges"), *m;
-    if (!cJSON_IsArray(arr))
-        return fail(err, "%s: model.merges is missing", path);
+    if (!cJSON_IsArray(arr)) return fail(err, "%s: model.merges is missing", path);
     size_t n = (size_t)cJSON_GetArraySize(arr);
     tk->merges = calloc(n ? n : 1, sizeof *tk->merges);
-    if (!tk->merges)
-        return fail(err, "out of memory");
-    cJSON_ArrayForEach(m, arr)
-    {
+    if (!tk->merges) return fail(err, "out of memory");
+    cJSON_ArrayForEach(m, arr) {
         char *s = merge_text(m);
-        if (!s)
-            return fail(err, "%s: merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path,
-                        tk->n_merges);
+        if (!s) return fail(err, "%s: merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path, tk->n_merges);
         tk->merges[tk->n_merges++] = s;
     }
     return 0;
 }
 
-static const char *special_content(const cJSON *tc, const char *typ)
-{
+static const char *special_content(const cJSON *tc, const char *typ) {
     char key[32];
     snprintf(key, sizeof key, "%s_token", typ);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(tc, key);
-    if (cJSON_IsObject(e))
-        e = cJSON_GetObjectItemCaseSensitive(e, "content");
+    if (cJSON_IsObject(e)) e = cJSON_GetObjectItemCaseSensitive(e, "content");
     return cJSON_IsString(e) ? e->valuestring : NULL;
 }
 
-static int64_t added_id(const cJSON *tj, const char *content)
-{
+static int64_t added_id(const cJSON *tj, const char *content) {
     const cJSON *e, *added = cJSON_GetObjectItemCaseSensitive(tj, "added_tokens");
-    cJSON_ArrayForEach(e, added)
-    {
+    cJSON_ArrayForEach(e, added) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         if (cJSON_IsString(c) && strcmp(c->valuestring, content) == 0)
@@ -1419,14 +1272,12 @@ static int64_t added_id(const cJSON *tj, const char *content)
 }
 
 /* As gguf-py's SpecialVocab: tokenizer_config's *_token, then config.json's *_token_id. */
-static void load_specials(const cJSON *tj, const cJSON *tc, const config *c, tokenizer *tk)
-{
+static void load_specials(const cJSON *tj, const cJSON *tc, const config *c, tokenizer *tk) {
     static const char *const add_keys[3] = {"add_bos_token", "add_eos_token", "add_sep_token"};
     for (int i = 0; i < 7; i++) {
         const char *content = special_content(tc, SPECIAL_TYPES[i]);
         int64_t id = content ? added_id(tj, content) : -1;
-        if (id < 0)
-            id = c->special_id[i];
+        if (id < 0) id = c->special_id[i];
         tk->special[i] = id >= 0 && id < (int64_t)tk->n ? id : -1;
     }
     for (int i = 0; i < 3; i++) {
@@ -1436,28 +1287,22 @@ static void load_specials(const cJSON *tj, const cJSON *tc, const config *c, tok
 }
 
 /* tokenizer_config.json's chat_template, else chat_template.jinja, as gguf-py looks. */
-static int load_template(const cJSON *tc, const char *dir, tokenizer *tk, char *err)
-{
+static int load_template(const cJSON *tc, const char *dir, tokenizer *tk, char *err) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(tc, "chat_template");
     if (cJSON_IsString(t)) {
         tk->chat_template = dup_str(t->valuestring);
         return tk->chat_template ? 0 : fail(err, "out of memory");
     }
-    if (t && !cJSON_IsNull(t))
-        fprintf(stderr, "deepseek-convert: chat_template is not a string; not written\n");
+    if (t && !cJSON_IsNull(t)) fprintf(stderr, "deepseek-convert: chat_template is not a string; not written\n");
     char *path = join_path(dir, "chat_template.jinja");
     int rc = 0;
-    if (!path)
-        rc = fail(err, "out of memory");
-    else if (file_exists(path) && !(tk->chat_template = read_file(path, err)))
-        rc = -1;
+    if (!path) rc = fail(err, "out of memory");
+    else if (file_exists(path) && !(tk->chat_template = read_file(path, err))) rc = -1;
     free(path);
     return rc;
 }
 
-static int load_tokenizer_json(const cJSON *tj, const char *path, const options *o,
-                               tokenizer *tk, char *err)
-{
+static int load_tokenizer_json(const cJSON *tj, const char *path, const options *o, tokenizer *tk, char *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(tj, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     added_set as = {0};
@@ -1475,22 +1320,18 @@ static int load_tokenizer_json(const cJSON *tj, const char *path, const options 
 
 /* One slot per id of the model's vocabulary (config.json's vocab_size, padded as llama.cpp
    pads); without a config, one per id the tokenizer uses. */
-static int alloc_tokens(const cJSON *tj, const char *path, tokenizer *tk, char *err)
-{
+static int alloc_tokens(const cJSON *tj, const char *path, tokenizer *tk, char *err) {
     if (tk->n == 0) {
-        const cJSON *e, *vocab = cJSON_GetObjectItemCaseSensitive(
-                             cJSON_GetObjectItemCaseSensitive(tj, "model"), "vocab");
+        const cJSON *e,
+            *vocab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tj, "model"), "vocab");
         const cJSON *added = cJSON_GetObjectItemCaseSensitive(tj, "added_tokens");
         double top = -1;
         cJSON_ArrayForEach(e, vocab) if (cJSON_IsNumber(e) && e->valuedouble > top) top = e->valuedouble;
-        cJSON_ArrayForEach(e, added)
-        {
+        cJSON_ArrayForEach(e, added) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-            if (cJSON_IsNumber(id) && id->valuedouble > top)
-                top = id->valuedouble;
+            if (cJSON_IsNumber(id) && id->valuedouble > top) top = id->valuedouble;
         }
-        if (top < 0 || top >= INT32_MAX)
-            return fail(err, "%s: no usable token ids", path);
+        if (top < 0 || top >= INT32_MAX) return fail(err, "%s: no usable token ids", path);
         tk->n = (size_t)top + 1;
     }
     tk->tokens = calloc(tk->n, sizeof *tk->tokens);
@@ -1498,16 +1339,13 @@ static int alloc_tokens(const cJSON *tj, const char *path, tokenizer *tk, char *
     return tk->tokens && tk->types ? 0 : fail(err, "out of memory");
 }
 
-static int load_tokenizer_files(const char *dir, const char *tj_path, const options *o,
-                                const config *c, tokenizer *tk, char *err)
-{
+static int load_tokenizer_files(const char *dir, const char *tj_path, const options *o, const config *c, tokenizer *tk,
+                                char *err) {
     char *tc_path = join_path(dir, "tokenizer_config.json");
     cJSON *tj = read_json(tj_path, err), *tc = NULL;
     int rc = -1;
-    if (tc_path && tj && file_exists(tc_path))
-        tc = read_json(tc_path, err);
-    if (!tc_path)
-        fail(err, "out of memory");
+    if (tc_path && tj && file_exists(tc_path)) tc = read_json(tc_path, err);
+    if (!tc_path) fail(err, "out of memory");
     else if (tj && (tc || !file_exists(tc_path)) && alloc_tokens(tj, tj_path, tk, err) == 0) {
         rc = load_tokenizer_json(tj, tj_path, o, tk, err);
         if (rc == 0) {
@@ -1522,21 +1360,15 @@ static int load_tokenizer_files(const char *dir, const char *tj_path, const opti
 }
 
 /* Returns 0 with tk->n == 0 when the folder has no tokenizer.json. */
-static int load_tokenizer(const options *o, const config *c, tokenizer *tk, char *err)
-{
+static int load_tokenizer(const options *o, const config *c, tokenizer *tk, char *err) {
     const char *dir = o->tok_dir ? o->tok_dir : o->hf_dir;
     char *tj_path = join_path(dir, "tokenizer.json");
     int rc = 0;
     memset(tk, 0, sizeof *tk);
-    if (!tj_path)
-        return fail(err, "out of memory");
+    if (!tj_path) return fail(err, "out of memory");
     if (!file_exists(tj_path)) {
-        if (o->tok_dir)
-            rc = fail(err, "%s: not found", tj_path);
-        else
-            fprintf(stderr,
-                    "deepseek-convert: no %s; writing no tokenizer (use --tokenizer DIR)\n",
-                    tj_path);
+        if (o->tok_dir) rc = fail(err, "%s: not found", tj_path);
+        else fprintf(stderr, "deepseek-convert: no %s; writing no tokenizer (use --tokenizer DIR)\n", tj_path);
         free(tj_path);
         return rc;
     }
@@ -1548,8 +1380,7 @@ static int load_tokenizer(const options *o, const config *c, tokenizer *tk, char
 
 /* ================================================================== metadata */
 
-static void meta_attention(ds_gguf_writer *w, const options *o, const config *c)
-{
+static void meta_attention(ds_gguf_writer *w, const options *o, const config *c) {
     uint32_t R = (uint32_t)c->kv_lora;
     ds_gguf_set_u32(w, "deepseek2.attention.q_lora_rank", (uint32_t)c->q_lora);
     ds_gguf_set_u32(w, "deepseek2.attention.kv_lora_rank", R);
@@ -1565,50 +1396,34 @@ static void meta_attention(ds_gguf_writer *w, const options *o, const config *c)
     }
 }
 
-static void meta_rope(ds_gguf_writer *w, const config *c)
-{
+static void meta_rope(ds_gguf_writer *w, const config *c) {
     if (c->scaling) {
         ds_gguf_set_str(w, "deepseek2.rope.scaling.type", c->scaling == 2 ? "yarn" : "linear");
         ds_gguf_set_f32(w, "deepseek2.rope.scaling.factor", (float)c->factor.v);
     }
     if (c->scaling == 2) {
         ds_gguf_set_u32(w, "deepseek2.rope.scaling.original_context_length", (uint32_t)c->orig_ctx);
-        if (c->yarn_ext.set)
-            ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_ext_factor", (float)c->yarn_ext.v);
-        if (c->yarn_attn.set)
-            ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_attn_factor", (float)c->yarn_attn.v);
-        if (c->beta_fast.set)
-            ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_beta_fast", (float)c->beta_fast.v);
-        if (c->beta_slow.set)
-            ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_beta_slow", (float)c->beta_slow.v);
+        if (c->yarn_ext.set) ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_ext_factor", (float)c->yarn_ext.v);
+        if (c->yarn_attn.set) ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_attn_factor", (float)c->yarn_attn.v);
+        if (c->beta_fast.set) ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_beta_fast", (float)c->beta_fast.v);
+        if (c->beta_slow.set) ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_beta_slow", (float)c->beta_slow.v);
     }
-    if (c->rope_theta.set)
-        ds_gguf_set_f32(w, "deepseek2.rope.freq_base", (float)c->rope_theta.v);
+    if (c->rope_theta.set) ds_gguf_set_f32(w, "deepseek2.rope.freq_base", (float)c->rope_theta.v);
 }
 
-static void meta_moe(ds_gguf_writer *w, const config *c)
-{
-    if (c->n_expert > 0)
-        ds_gguf_set_u32(w, "deepseek2.expert_count", (uint32_t)c->n_expert);
-    if (c->n_expert_used >= 0)
-        ds_gguf_set_u32(w, "deepseek2.expert_used_count", (uint32_t)c->n_expert_used);
-    if (c->n_group >= 0)
-        ds_gguf_set_u32(w, "deepseek2.expert_group_count", (uint32_t)c->n_group);
-    if (c->topk_group >= 0)
-        ds_gguf_set_u32(w, "deepseek2.expert_group_used_count", (uint32_t)c->topk_group);
-    if (c->gating)
-        ds_gguf_set_u32(w, "deepseek2.expert_gating_func", (uint32_t)c->gating);
+static void meta_moe(ds_gguf_writer *w, const config *c) {
+    if (c->n_expert > 0) ds_gguf_set_u32(w, "deepseek2.expert_count", (uint32_t)c->n_expert);
+    if (c->n_expert_used >= 0) ds_gguf_set_u32(w, "deepseek2.expert_used_count", (uint32_t)c->n_expert_used);
+    if (c->n_group >= 0) ds_gguf_set_u32(w, "deepseek2.expert_group_count", (uint32_t)c->n_group);
+    if (c->topk_group >= 0) ds_gguf_set_u32(w, "deepseek2.expert_group_used_count", (uint32_t)c->topk_group);
+    if (c->gating) ds_gguf_set_u32(w, "deepseek2.expert_gating_func", (uint32_t)c->gating);
     ds_gguf_set_u32(w, "deepseek2.expert_feed_forward_length", (uint32_t)c->n_ff_exp);
     ds_gguf_set_u32(w, "deepseek2.expert_shared_count", (uint32_t)c->n_shared);
-    if (c->routed_scale.set)
-        ds_gguf_set_f32(w, "deepseek2.expert_weights_scale", (float)c->routed_scale.v);
-    if (c->norm_topk)
-        ds_gguf_set_bool(w, "deepseek2.expert_weights_norm", 1);
+    if (c->routed_scale.set) ds_gguf_set_f32(w, "deepseek2.expert_weights_scale", (float)c->routed_scale.v);
+    if (c->norm_topk) ds_gguf_set_bool(w, "deepseek2.expert_weights_norm", 1);
 }
 
-static void meta_model(ds_gguf_writer *w, const options *o, const config *c, const plan *p,
-                       const char *name)
-{
+static void meta_model(ds_gguf_writer *w, const options *o, const config *c, const plan *p, const char *name) {
     ds_gguf_set_str(w, "general.architecture", "deepseek2");
     ds_gguf_set_str(w, "general.type", "model");
     ds_gguf_set_str(w, "general.name", name);
@@ -1629,39 +1444,29 @@ static void meta_model(ds_gguf_writer *w, const options *o, const config *c, con
     meta_moe(w, c);
     ds_gguf_set_u32(w, "deepseek2.rope.dimension_count", (uint32_t)c->rope);
     if (c->scaling == 2 && c->mscale_all.set) /* the loader divides by 0.1 again */
-        ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_log_multiplier",
-                        (float)(0.1 * c->mscale_all.v));
-    if (p->n_mtp > 0)
-        ds_gguf_set_u32(w, "deepseek2.nextn_predict_layers", (uint32_t)p->n_mtp);
+        ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_log_multiplier", (float)(0.1 * c->mscale_all.v));
+    if (p->n_mtp > 0) ds_gguf_set_u32(w, "deepseek2.nextn_predict_layers", (uint32_t)p->n_mtp);
 }
 
-static void meta_tokenizer(ds_gguf_writer *w, const tokenizer *tk)
-{
-    static const char *const id_keys[7] = {
-        "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-        "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.seperator_token_id",
-        "tokenizer.ggml.padding_token_id", NULL /* gguf-py has no cls key */,
-        "tokenizer.ggml.mask_token_id"};
-    static const char *const add_keys[3] = {"tokenizer.ggml.add_bos_token",
-                                            "tokenizer.ggml.add_eos_token",
+static void meta_tokenizer(ds_gguf_writer *w, const tokenizer *tk) {
+    static const char *const id_keys[7] = {"tokenizer.ggml.bos_token_id",     "tokenizer.ggml.eos_token_id",
+                                           "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.seperator_token_id",
+                                           "tokenizer.ggml.padding_token_id", NULL /* gguf-py has no cls key */,
+                                           "tokenizer.ggml.mask_token_id"};
+    static const char *const add_keys[3] = {"tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
                                             "tokenizer.ggml.add_sep_token"};
     ds_gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
     ds_gguf_set_str(w, "tokenizer.ggml.pre", tk->pre);
     ds_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tk->tokens, tk->n);
     ds_gguf_set_arr_i32(w, "tokenizer.ggml.token_type", tk->types, tk->n);
-    if (tk->n_merges)
-        ds_gguf_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)tk->merges,
-                            tk->n_merges);
+    if (tk->n_merges) ds_gguf_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)tk->merges, tk->n_merges);
     for (int i = 0; i < 7; i++) {
-        if (id_keys[i] && tk->special[i] >= 0)
-            ds_gguf_set_u32(w, id_keys[i], (uint32_t)tk->special[i]);
+        if (id_keys[i] && tk->special[i] >= 0) ds_gguf_set_u32(w, id_keys[i], (uint32_t)tk->special[i]);
     }
     for (int i = 0; i < 3; i++) {
-        if (tk->add[i] >= 0)
-            ds_gguf_set_bool(w, add_keys[i], tk->add[i]);
+        if (tk->add[i] >= 0) ds_gguf_set_bool(w, add_keys[i], tk->add[i]);
     }
-    if (tk->chat_template)
-        ds_gguf_set_str(w, "tokenizer.chat_template", tk->chat_template);
+    if (tk->chat_template) ds_gguf_set_str(w, "tokenizer.chat_template", tk->chat_template);
 }
 
 /* ================================================================== tensor data */
@@ -1673,37 +1478,30 @@ typedef struct {
     int64_t cols, grid_cols, bo, bi;
 } source;
 
-static int source_open(source *s, const plan *p, const safetensors_tensor *t, char *err)
-{
+static int source_open(source *s, const plan *p, const safetensors_tensor *t, char *err) {
     const safetensors_tensor *sc = scale_of(p->st, t);
     memset(s, 0, sizeof *s);
     s->t = t;
     s->cols = t->n_dims ? t->shape[t->n_dims - 1] : 1;
     s->bo = p->cfg->block_o;
     s->bi = p->cfg->block_i;
-    if (!sc)
-        return 0;
+    if (!sc) return 0;
     s->grid_cols = sc->shape[1];
     s->grid = malloc((size_t)sc->n_elements * sizeof *s->grid + 1);
-    if (!s->grid)
-        return fail(err, "out of memory");
+    if (!s->grid) return fail(err, "out of memory");
     return safetensors_read_f32(sc, s->grid, (size_t)sc->n_elements, err, ERR_LEN);
 }
 
 /* Each source is read once, front to back; its pages would only crowd the page cache's
    accounting in our resident set. */
-static void source_close(source *s)
-{
+static void source_close(source *s) {
     free(s->grid);
-    if (s->t)
-        safetensors_release(s->t);
+    if (s->t) safetensors_release(s->t);
 }
 
-static int source_rows(const source *s, int64_t r0, int64_t nr, float *dst, char *err)
-{
+static int source_rows(const source *s, int64_t r0, int64_t nr, float *dst, char *err) {
     size_t n = (size_t)(nr * s->cols);
-    if (safetensors_read_f32_at(s->t, (size_t)(r0 * s->cols), dst, n, err, ERR_LEN) != 0)
-        return -1;
+    if (safetensors_read_f32_at(s->t, (size_t)(r0 * s->cols), dst, n, err, ERR_LEN) != 0) return -1;
     for (int64_t r = 0; s->grid && r < nr; r++) {
         const float *g = s->grid + ((r0 + r) / s->bo) * s->grid_cols;
         float *row = dst + r * s->cols;
@@ -1724,28 +1522,24 @@ typedef struct {
 } buffers;
 
 /* n floats, whole rows, quantized (no block format takes more than 4 bytes per element) */
-static int emit_quantized(buffers *b, const out_tensor *o, const float *src, size_t n, char *err)
-{
+static int emit_quantized(buffers *b, const out_tensor *o, const float *src, size_t n, char *err) {
     int64_t ne0 = o->ne[0], bad;
-    qmix_job job = {DS_TYPE_F32, o->type, src, b->out, (int64_t)n / ne0, ne0, NULL, 0, 1,
-                    b->threads};
+    qmix_job job = {DS_TYPE_F32, o->type, src, b->out, (int64_t)n / ne0, ne0, NULL, 0, 1, b->threads};
     int rc = qmix_convert_rows(&job, &bad);
-    if (rc == -2)
-        return fail(err, "out of memory while quantizing %s", o->name);
+    if (rc == -2) return fail(err, "out of memory while quantizing %s", o->name);
     if (rc != 0)
-        return fail(err, "tensor %s: a row gives non-finite %s data (inf or NaN in the "
-                    "checkpoint, or values too large for the type)", o->name,
-                    ds_type_name(o->type));
+        return fail(err,
+                    "tensor %s: a row gives non-finite %s data (inf or NaN in the "
+                    "checkpoint, or values too large for the type)",
+                    o->name, ds_type_name(o->type));
     size_t bytes = (size_t)job.nrows * ds_type_row_size(o->type, ne0);
     return ds_gguf_writer_write(b->w, b->out, bytes, err, ERR_LEN) == DS_OK ? 0 : -1;
 }
 
 /* Convert n floats (whole rows) to o's type and append them to the tensor being written. */
-static int emit_floats(buffers *b, const out_tensor *o, const float *src, size_t n, char *err)
-{
+static int emit_floats(buffers *b, const out_tensor *o, const float *src, size_t n, char *err) {
     ds_type type = o->type;
-    if (!qmix_is_float(type))
-        return emit_quantized(b, o, src, n, err);
+    if (!qmix_is_float(type)) return emit_quantized(b, o, src, n, err);
     size_t es = type == DS_TYPE_F32 ? 4 : 2;
     if (type == DS_TYPE_F32) {
         memcpy(b->out, src, n * 4);
@@ -1759,9 +1553,7 @@ static int emit_floats(buffers *b, const out_tensor *o, const float *src, size_t
 }
 
 /* Copy all of a source, in chunks of rows. */
-static int copy_source(const plan *p, const safetensors_tensor *t, const out_tensor *o,
-                       buffers *b, char *err)
-{
+static int copy_source(const plan *p, const safetensors_tensor *t, const out_tensor *o, buffers *b, char *err) {
     source s;
     int rc = source_open(&s, p, t, err);
     int64_t rows = s.cols ? t->n_elements / s.cols : 0;
@@ -1769,16 +1561,14 @@ static int copy_source(const plan *p, const safetensors_tensor *t, const out_ten
     for (int64_t r = 0; rc == 0 && r < rows; r += step) {
         int64_t nr = rows - r < step ? rows - r : step;
         rc = source_rows(&s, r, nr, b->scratch, err);
-        if (rc == 0)
-            rc = emit_floats(b, o, b->scratch, (size_t)(nr * s.cols), err);
+        if (rc == 0) rc = emit_floats(b, o, b->scratch, (size_t)(nr * s.cols), err);
     }
     source_close(&s);
     return rc;
 }
 
 /* kv_b [nh, dn + dv, R] -> k_b [nh, R, dn] (transposed) or v_b [nh, dv, R], head by head. */
-static int split_kv_b(const plan *p, const out_tensor *o, buffers *b, char *err)
-{
+static int split_kv_b(const plan *p, const out_tensor *o, buffers *b, char *err) {
     const config *c = p->cfg;
     int64_t R = c->kv_lora, dn = c->nope, dv = c->vdim;
     source s;
@@ -1787,13 +1577,11 @@ static int split_kv_b(const plan *p, const out_tensor *o, buffers *b, char *err)
         int64_t r0 = h * (dn + dv) + (o->kind == K_KB ? 0 : dn);
         int64_t nr = o->kind == K_KB ? dn : dv;
         rc = source_rows(&s, r0, nr, b->scratch, err);
-        if (rc != 0)
-            break;
+        if (rc != 0) break;
         const float *src = b->scratch;
         if (o->kind == K_KB) {
             for (int64_t r = 0; r < R; r++)
-                for (int64_t d = 0; d < dn; d++)
-                    b->stage[r * dn + d] = b->scratch[d * R + r];
+                for (int64_t d = 0; d < dn; d++) b->stage[r * dn + d] = b->scratch[d * R + r];
             src = b->stage;
         }
         rc = emit_floats(b, o, src, (size_t)(nr * R), err);
@@ -1802,42 +1590,33 @@ static int split_kv_b(const plan *p, const out_tensor *o, buffers *b, char *err)
     return rc;
 }
 
-static int produce(const plan *p, const out_tensor *o, buffers *b, char *err)
-{
-    if (o->kind == K_PLAIN)
-        return copy_source(p, o->src, o, b, err);
-    if (o->kind == K_KB || o->kind == K_VB)
-        return split_kv_b(p, o, b, err);
+static int produce(const plan *p, const out_tensor *o, buffers *b, char *err) {
+    if (o->kind == K_PLAIN) return copy_source(p, o->src, o, b, err);
+    if (o->kind == K_KB || o->kind == K_VB) return split_kv_b(p, o, b, err);
     for (int64_t e = 0; e < o->ne[2]; e++) {
-        if (copy_source(p, o->experts[e], o, b, err) != 0)
-            return -1;
+        if (copy_source(p, o->experts[e], o, b, err) != 0) return -1;
     }
     return 0;
 }
 
-static size_t n_rows(const out_tensor *o)
-{
+static size_t n_rows(const out_tensor *o) {
     size_t r = 1;
-    for (int i = 1; i < o->n_dims; i++)
-        r *= (size_t)o->ne[i];
+    for (int i = 1; i < o->n_dims; i++) r *= (size_t)o->ne[i];
     return r;
 }
 
-static size_t tensor_bytes(const out_tensor *o)
-{
+static size_t tensor_bytes(const out_tensor *o) {
     return ds_type_row_size(o->type, o->n_dims ? o->ne[0] : 1) * n_rows(o);
 }
 
 /* Scratch holds a chunk of whole rows, or one head's part of kv_b; stage its transpose. */
-static int alloc_buffers(const plan *p, const out_tensor *o, buffers *b, char *err)
-{
+static int alloc_buffers(const plan *p, const out_tensor *o, buffers *b, char *err) {
     const config *c = p->cfg;
     size_t cols = (size_t)(o->n_dims && o->ne[0] ? o->ne[0] : 1);
     size_t kv = (size_t)(c->kv_lora * (c->nope > c->vdim ? c->nope : c->vdim));
     size_t rows = CHUNK_ELEMS / cols;
     b->scratch_len = (rows ? rows : 1) * cols;
-    if (o->kind == K_KB || o->kind == K_VB)
-        b->scratch_len = kv;
+    if (o->kind == K_KB || o->kind == K_VB) b->scratch_len = kv;
     b->out = malloc(b->scratch_len * sizeof(float));
     b->scratch = malloc(b->scratch_len * sizeof(float));
     b->stage = o->kind == K_KB ? malloc(kv * sizeof(float)) : NULL;
@@ -1846,134 +1625,103 @@ static int alloc_buffers(const plan *p, const out_tensor *o, buffers *b, char *e
     return 0;
 }
 
-static void free_buffers(buffers *b)
-{
+static void free_buffers(buffers *b) {
     free(b->out);
     free(b->scratch);
     free(b->stage);
 }
 
-static int write_one(const plan *p, ds_gguf_writer *w, const out_tensor *o, char *err)
-{
+static int write_one(const plan *p, ds_gguf_writer *w, const out_tensor *o, char *err) {
     buffers b = {w, NULL, NULL, NULL, 0, p->opt->threads};
     int rc = alloc_buffers(p, o, &b, err);
-    if (rc == 0)
-        rc = produce(p, o, &b, err);
+    if (rc == 0) rc = produce(p, o, &b, err);
     free_buffers(&b);
     return rc;
 }
 
 /* ================================================================== driver */
 
-static void progress(size_t i, size_t n, uint64_t done, uint64_t total, const char *name)
-{
+static void progress(size_t i, size_t n, uint64_t done, uint64_t total, const char *name) {
     int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
-    fprintf(stderr, "\r[%.*s%*s] %zu/%zu tensors, %.1f/%.1f MiB  %-40.40s", fill,
-            "##############################", width - fill, "", i, n, (double)done / 1048576.0,
-            (double)total / 1048576.0, name);
-    if (i == n)
-        fputc('\n', stderr);
+    fprintf(stderr, "\r[%.*s%*s] %zu/%zu tensors, %.1f/%.1f MiB  %-40.40s", fill, "##############################",
+            width - fill, "", i, n, (double)done / 1048576.0, (double)total / 1048576.0, name);
+    if (i == n) fputc('\n', stderr);
     fflush(stderr);
 }
 
-static int write_tensors(const plan *p, ds_gguf_writer *w, char *err)
-{
+static int write_tensors(const plan *p, ds_gguf_writer *w, char *err) {
     int tty = isatty(STDERR_FILENO);
     uint64_t total = 0, done = 0;
-    for (size_t i = 0; i < p->n_out; i++)
-        total += tensor_bytes(&p->out[i]);
+    for (size_t i = 0; i < p->n_out; i++) total += tensor_bytes(&p->out[i]);
     for (size_t i = 0; i < p->n_out; i++) {
-        if (tty)
-            progress(i, p->n_out, done, total, p->out[i].name);
+        if (tty) progress(i, p->n_out, done, total, p->out[i].name);
         if (write_one(p, w, &p->out[i], err) != 0) {
-            if (tty)
-                fputc('\n', stderr);
+            if (tty) fputc('\n', stderr);
             return -1;
         }
         done += tensor_bytes(&p->out[i]);
     }
-    if (tty)
-        progress(p->n_out, p->n_out, done, total, "");
+    if (tty) progress(p->n_out, p->n_out, done, total, "");
     return 0;
 }
 
-static void declare_tensors(const plan *p, ds_gguf_writer *w)
-{
+static void declare_tensors(const plan *p, ds_gguf_writer *w) {
     for (size_t i = 0; i < p->n_out; i++) {
         const out_tensor *o = &p->out[i];
         ds_gguf_add_tensor(w, o->name, o->type, o->n_dims, o->ne);
     }
 }
 
-static const char *default_name(const char *dir, char *buf, size_t size)
-{
+static const char *default_name(const char *dir, char *buf, size_t size) {
     size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/')
-        n--;
+    while (n > 1 && dir[n - 1] == '/') n--;
     size_t start = n;
-    while (start > 0 && dir[start - 1] != '/')
-        start--;
+    while (start > 0 && dir[start - 1] != '/') start--;
     snprintf(buf, size, "%.*s", (int)(n - start), dir + start);
     return buf;
 }
 
-static int write_gguf(const options *o, const config *c, const plan *p, const tokenizer *tk,
-                      char *err)
-{
+static int write_gguf(const options *o, const config *c, const plan *p, const tokenizer *tk, char *err) {
     char name_buf[256];
     ds_gguf_writer *w = ds_gguf_writer_new();
-    if (!w)
-        return fail(err, "out of memory");
+    if (!w) return fail(err, "out of memory");
     meta_model(w, o, c, p, o->name ? o->name : default_name(o->hf_dir, name_buf, sizeof name_buf));
-    if (tk->n)
-        meta_tokenizer(w, tk);
+    if (tk->n) meta_tokenizer(w, tk);
     ds_gguf_set_u32(w, "general.quantization_version", 2);
-    if (o->mix)
-        ds_gguf_set_u32(w, "general.file_type", o->file_type);
+    if (o->mix) ds_gguf_set_u32(w, "general.file_type", o->file_type);
     declare_tensors(p, w);
     int rc = ds_gguf_writer_begin(w, o->out_path, err, ERR_LEN) == DS_OK ? 0 : -1;
     int begun = rc == 0;
-    if (rc == 0)
-        rc = write_tensors(p, w, err);
-    if (rc == 0 && ds_gguf_writer_finish(w, err, ERR_LEN) != DS_OK)
-        rc = -1;
+    if (rc == 0) rc = write_tensors(p, w, err);
+    if (rc == 0 && ds_gguf_writer_finish(w, err, ERR_LEN) != DS_OK) rc = -1;
     ds_gguf_writer_free(w);
-    if (rc != 0 && begun)
-        unlink(o->out_path); /* a partial file would only fail later, further from the cause */
+    if (rc != 0 && begun) unlink(o->out_path); /* a partial file would only fail later, further from the cause */
     return rc;
 }
 
-static void summary(const options *o, const plan *p, const tokenizer *tk)
-{
+static void summary(const options *o, const plan *p, const tokenizer *tk) {
     uint64_t bytes = 0;
-    for (size_t i = 0; i < p->n_out; i++)
-        bytes += tensor_bytes(&p->out[i]);
+    for (size_t i = 0; i < p->n_out; i++) bytes += tensor_bytes(&p->out[i]);
     fprintf(stderr,
             "deepseek-convert: wrote %s: %s, %zu tensors, %.2f MiB of data, %s MLA, %lld MTP "
             "layer(s), %s; skipped %zu source tensors\n",
-            o->out_path, o->mix ? o->mix->name : ds_type_name(o->wtype), p->n_out,
-            (double)bytes / 1048576.0, o->mla_split ? "split" : "legacy",
-            (long long)p->n_mtp, tk->n ? "tokenizer included" : "no tokenizer", p->n_skipped);
+            o->out_path, o->mix ? o->mix->name : ds_type_name(o->wtype), p->n_out, (double)bytes / 1048576.0,
+            o->mla_split ? "split" : "legacy", (long long)p->n_mtp, tk->n ? "tokenizer included" : "no tokenizer",
+            p->n_skipped);
 }
 
-static int run(const options *o, char *err)
-{
+static int run(const options *o, char *err) {
     config cfg;
     plan p = {0};
     tokenizer tk = {0};
     int rc = read_config(o->hf_dir, &cfg, err);
     p.opt = o;
     p.cfg = &cfg;
-    if (rc == 0)
-        rc = safetensors_dir_open(o->hf_dir, &p.st, err, ERR_LEN);
-    if (rc == 0)
-        rc = build_plan(&p, err);
-    if (rc == 0)
-        rc = load_tokenizer(o, &cfg, &tk, err);
-    if (rc == 0)
-        rc = write_gguf(o, &cfg, &p, &tk, err);
-    if (rc == 0)
-        summary(o, &p, &tk);
+    if (rc == 0) rc = safetensors_dir_open(o->hf_dir, &p.st, err, ERR_LEN);
+    if (rc == 0) rc = build_plan(&p, err);
+    if (rc == 0) rc = load_tokenizer(o, &cfg, &tk, err);
+    if (rc == 0) rc = write_gguf(o, &cfg, &p, &tk, err);
+    if (rc == 0) summary(o, &p, &tk);
     free_tokenizer(&tk);
     free_plan(&p);
     safetensors_dir_close(p.st);
@@ -1981,35 +1729,27 @@ static int run(const options *o, char *err)
 }
 
 /* --vocab-only: the tokenizer, plus the hyper-parameters when HF_DIR has a config.json. */
-static int run_vocab_only(const options *o, char *err)
-{
+static int run_vocab_only(const options *o, char *err) {
     config cfg;
     memset(&cfg, 0, sizeof cfg);
-    for (int i = 0; i < 7; i++)
-        cfg.special_id[i] = -1;
+    for (int i = 0; i < 7; i++) cfg.special_id[i] = -1;
     char *cfg_path = join_path(o->hf_dir, "config.json"), name_buf[256];
     int has_cfg = cfg_path && file_exists(cfg_path), rc = 0;
     free(cfg_path);
-    if (has_cfg)
-        rc = read_config(o->hf_dir, &cfg, err);
+    if (has_cfg) rc = read_config(o->hf_dir, &cfg, err);
     options vo = *o;
-    if (!vo.tok_dir)
-        vo.tok_dir = o->hf_dir; /* a missing tokenizer.json is an error here */
+    if (!vo.tok_dir) vo.tok_dir = o->hf_dir; /* a missing tokenizer.json is an error here */
     tokenizer tk = {0};
-    if (rc == 0)
-        rc = load_tokenizer(&vo, &cfg, &tk, err);
+    if (rc == 0) rc = load_tokenizer(&vo, &cfg, &tk, err);
     ds_gguf_writer *w = rc == 0 ? ds_gguf_writer_new() : NULL;
-    if (rc == 0 && !w)
-        rc = fail(err, "out of memory");
+    if (rc == 0 && !w) rc = fail(err, "out of memory");
     if (rc == 0) {
         const char *name = o->name ? o->name : default_name(o->hf_dir, name_buf, sizeof name_buf);
         plan none = {0};
         none.opt = o;
         none.cfg = &cfg;
-        if (has_cfg)
-            meta_model(w, o, &cfg, &none, name);
-        if (has_cfg && o->mix)
-            ds_gguf_set_u32(w, "general.file_type", o->file_type);
+        if (has_cfg) meta_model(w, o, &cfg, &none, name);
+        if (has_cfg && o->mix) ds_gguf_set_u32(w, "general.file_type", o->file_type);
         else {
             ds_gguf_set_str(w, "general.architecture", "deepseek2");
             ds_gguf_set_str(w, "general.name", name);
@@ -2021,22 +1761,19 @@ static int run_vocab_only(const options *o, char *err)
             rc = -1;
     }
     if (rc == 0)
-        fprintf(stderr, "deepseek-convert: wrote %s: vocabulary only, %zu tokens, %zu merges\n",
-                o->out_path, tk.n, tk.n_merges);
+        fprintf(stderr, "deepseek-convert: wrote %s: vocabulary only, %zu tokens, %zu merges\n", o->out_path, tk.n,
+                tk.n_merges);
     ds_gguf_writer_free(w);
     free_tokenizer(&tk);
     return rc;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     char err[ERR_LEN] = "";
     options o;
     int rc = parse_args(argc, argv, &o, err);
-    if (rc == 1)
-        return 0;
-    if (rc == 0)
-        rc = o.vocab_only ? run_vocab_only(&o, err) : run(&o, err);
+    if (rc == 1) return 0;
+    if (rc == 0) rc = o.vocab_only ? run_vocab_only(&o, err) : run(&o, err);
     if (rc != 0) {
         fprintf(stderr, "deepseek-convert: %s\n", err);
         return 1;

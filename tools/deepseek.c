@@ -91,7 +91,10 @@ static int parse_sampling(const char *o, const char *v, cli_args *a) {
         char *end;
         errno = 0;
         unsigned long long s = strtoull(v, &end, 10);
-        if (!*v || *end || errno || *v == '-') { fprintf(stderr, "deepseek: %s needs a non-negative integer, got '%s'\n", o, v); return -1; }
+        if (!*v || *end || errno || *v == '-') {
+            fprintf(stderr, "deepseek: %s needs a non-negative integer, got '%s'\n", o, v);
+            return -1;
+        }
         a->sp.seed = s;
         a->seed_given = 1;
         return 0;
@@ -113,7 +116,10 @@ static int parse_value(const char *o, const char *v, cli_args *a) {
     else if (is(o, "-t", "--threads")) return args_int("deepseek", o, v, 1, 1024, &a->n_threads);
     else if (is(o, "-c", "--ctx-size")) return args_int("deepseek", o, v, 1, 1 << 24, &a->n_ctx);
     else if (is(o, "--reasoning", NULL)) {
-        if (strcmp(v, "show") && strcmp(v, "hide")) { fprintf(stderr, "deepseek: --reasoning is show or hide, got '%s'\n", v); return -1; }
+        if (strcmp(v, "show") && strcmp(v, "hide")) {
+            fprintf(stderr, "deepseek: --reasoning is show or hide, got '%s'\n", v);
+            return -1;
+        }
         a->hide_reasoning = !strcmp(v, "hide");
     } else return 1;
     return 0;
@@ -124,18 +130,36 @@ static int parse_args(int argc, char **argv, cli_args *a) {
     a->n_predict = -1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (is(o, "-h", "--help")) { usage(stdout); exit(0); }
+        if (is(o, "-h", "--help")) {
+            usage(stdout);
+            exit(0);
+        }
         if (parse_flag(o, a)) continue;
         int rc = v ? parse_value(o, v, a) : 1;
         if (rc < 0) return -1;
-        if (rc > 0) { fprintf(stderr, "deepseek: %s: unknown option or missing value (see -h)\n", o); return -1; }
+        if (rc > 0) {
+            fprintf(stderr, "deepseek: %s: unknown option or missing value (see -h)\n", o);
+            return -1;
+        }
         i++;
     }
-    if (!a->model) { fprintf(stderr, "deepseek: no model given (-m FILE); see -h\n"); return -1; }
+    if (!a->model) {
+        fprintf(stderr, "deepseek: no model given (-m FILE); see -h\n");
+        return -1;
+    }
     int n_src = !!a->prompt + !!a->file + !!a->ids;
-    if (n_src > 1) { fprintf(stderr, "deepseek: give one prompt: -p, -f or --ids\n"); return -1; }
-    if (!n_src && !a->chat) { fprintf(stderr, "deepseek: no prompt given (-p TEXT, -f FILE, --ids, or -cnv to chat); see -h\n"); return -1; }
-    if (a->chat && a->ids) { fprintf(stderr, "deepseek: --ids cannot start a chat; use -p\n"); return -1; }
+    if (n_src > 1) {
+        fprintf(stderr, "deepseek: give one prompt: -p, -f or --ids\n");
+        return -1;
+    }
+    if (!n_src && !a->chat) {
+        fprintf(stderr, "deepseek: no prompt given (-p TEXT, -f FILE, --ids, or -cnv to chat); see -h\n");
+        return -1;
+    }
+    if (a->chat && a->ids) {
+        fprintf(stderr, "deepseek: --ids cannot start a chat; use -p\n");
+        return -1;
+    }
     if (!a->seed_given) a->sp.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
     return 0;
 }
@@ -147,24 +171,35 @@ static int parse_ids(const char *s, int n_vocab, int32_t **out, int *n_out) {
     int32_t *ids = malloc(cap * sizeof *ids);
     if (!ids) return -1;
     while (*s) {
-        if (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n') { s++; continue; }
+        if (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n') {
+            s++;
+            continue;
+        }
         char *end;
         errno = 0;
         long v = strtol(s, &end, 10);
         if (end == s || errno || v < 0 || v >= n_vocab || (*end && !strchr(" ,\t\n", *end))) {
-            fprintf(stderr, "deepseek: --ids: '%.*s' is not a token id in [0, %d)\n", (int)strcspn(s, " ,\t\n"), s, n_vocab);
+            fprintf(stderr, "deepseek: --ids: '%.*s' is not a token id in [0, %d)\n", (int)strcspn(s, " ,\t\n"), s,
+                    n_vocab);
             free(ids);
             return -1;
         }
         if ((size_t)n == cap) {
             int32_t *p = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!p) { free(ids); return -1; }
+            if (!p) {
+                free(ids);
+                return -1;
+            }
             ids = p;
         }
         ids[n++] = (int32_t)v;
         s = end;
     }
-    if (!n) { fprintf(stderr, "deepseek: --ids holds no token ids\n"); free(ids); return -1; }
+    if (!n) {
+        fprintf(stderr, "deepseek: --ids holds no token ids\n");
+        free(ids);
+        return -1;
+    }
     *out = ids;
     *n_out = n;
     return 0;
@@ -199,7 +234,7 @@ typedef struct {
     const cli_args *a;
     int32_t *past; /* the tokens in the context, to reuse a chat's common prefix */
     int n_past, cap_past;
-    int n_prompt, n_gen;     /* totals for the timings */
+    int n_prompt, n_gen; /* totals for the timings */
     double ms_prompt, ms_gen;
 } session;
 
@@ -207,7 +242,10 @@ static int remember(session *S, const int32_t *ids, int n) {
     if (S->n_past + n > S->cap_past) {
         int cap = (S->n_past + n) * 2;
         int32_t *p = realloc(S->past, (size_t)cap * sizeof *p);
-        if (!p) { fprintf(stderr, "deepseek: out of memory\n"); return -1; }
+        if (!p) {
+            fprintf(stderr, "deepseek: out of memory\n");
+            return -1;
+        }
         S->past = p;
         S->cap_past = cap;
     }
@@ -222,14 +260,18 @@ static int feed(session *S, const int32_t *ids, int n, int all_logits) {
     while (k < n && k < S->n_past && S->past[k] == ids[k]) k++;
     if (k == n) k--; /* logits are needed for the last token */
     if (n > ds_context_n_ctx(S->ctx)) {
-        fprintf(stderr, "deepseek: the prompt has %d tokens but the context holds %d (raise -c)\n", n, ds_context_n_ctx(S->ctx));
+        fprintf(stderr, "deepseek: the prompt has %d tokens but the context holds %d (raise -c)\n", n,
+                ds_context_n_ctx(S->ctx));
         return -1;
     }
     ds_context_rewind(S->ctx, k);
     S->n_past = k;
     for (int i = k; i < n; i++) ds_sampler_accept(S->smp, ids[i]);
     double t = now_ms();
-    if (ds_eval(S->ctx, ids + k, n - k, all_logits)) { fprintf(stderr, "deepseek: %s\n", ds_context_error(S->ctx)); return -1; }
+    if (ds_eval(S->ctx, ids + k, n - k, all_logits)) {
+        fprintf(stderr, "deepseek: %s\n", ds_context_error(S->ctx));
+        return -1;
+    }
     S->ms_prompt += now_ms() - t;
     S->n_prompt += n - k;
     return remember(S, ids + k, n - k);
@@ -244,7 +286,11 @@ static int generate(session *S, const float *logits, text_out *o, char **text, s
     size_t cap = 256;
     *text = malloc(cap);
     *text_len = 0;
-    if (!d || !*text) { ds_detok_free(d); fprintf(stderr, "deepseek: out of memory\n"); return -1; }
+    if (!d || !*text) {
+        ds_detok_free(d);
+        fprintf(stderr, "deepseek: out of memory\n");
+        return -1;
+    }
     double t = now_ms();
     for (int i = 0; a->n_predict < 0 || i < a->n_predict; i++) {
         if (interrupted) break;
@@ -258,7 +304,10 @@ static int generate(session *S, const float *logits, text_out *o, char **text, s
         else text_put(o, s, n);
         if (*text_len + n + 1 > cap) {
             char *p = realloc(*text, cap = 2 * (*text_len + n + 1));
-            if (!p) { rc = -1; break; }
+            if (!p) {
+                rc = -1;
+                break;
+            }
             *text = p;
         }
         memcpy(*text + *text_len, s, n);
@@ -268,7 +317,11 @@ static int generate(session *S, const float *logits, text_out *o, char **text, s
             fprintf(stderr, "\ndeepseek: the context is full (%d positions); stopping\n", ds_context_n_ctx(S->ctx));
             break;
         }
-        if (ds_eval(S->ctx, &tok, 1, 0) || remember(S, &tok, 1)) { fprintf(stderr, "\ndeepseek: %s\n", ds_context_error(S->ctx)); rc = -1; break; }
+        if (ds_eval(S->ctx, &tok, 1, 0) || remember(S, &tok, 1)) {
+            fprintf(stderr, "\ndeepseek: %s\n", ds_context_error(S->ctx));
+            rc = -1;
+            break;
+        }
         logits = ds_logits(S->ctx, 0);
     }
     size_t n;
@@ -283,10 +336,16 @@ static int generate(session *S, const float *logits, text_out *o, char **text, s
 
 static int dump_logits(const char *path, ds_context *ctx, int n, int n_vocab) {
     FILE *fp = fopen(path, "wb");
-    if (!fp) { fprintf(stderr, "deepseek: %s: cannot create: %s\n", path, strerror(errno)); return -1; }
+    if (!fp) {
+        fprintf(stderr, "deepseek: %s: cannot create: %s\n", path, strerror(errno));
+        return -1;
+    }
     for (int i = 0; i < n; i++)
         if (fwrite(ds_logits(ctx, i), sizeof(float), (size_t)n_vocab, fp) != (size_t)n_vocab) break;
-    if (ferror(fp) | fclose(fp)) { fprintf(stderr, "deepseek: %s: write failed\n", path); return -1; }
+    if (ferror(fp) | fclose(fp)) {
+        fprintf(stderr, "deepseek: %s: write failed\n", path);
+        return -1;
+    }
     return 0;
 }
 
@@ -308,7 +367,11 @@ static int prompt_ids(const cli_args *a, const ds_model *m, int32_t **ids, int *
     if (text) text = text_repair("deepseek", a->prompt ? "the prompt" : a->file, text, &len);
     if (!text) return -1;
     int rc = text_tokenize("deepseek", NULL, m, text, len, ds_model_add_bos(m), ids, n);
-    if (!rc && !*n) { fprintf(stderr, "deepseek: the prompt is empty\n"); free(*ids); rc = -1; }
+    if (!rc && !*n) {
+        fprintf(stderr, "deepseek: the prompt is empty\n");
+        free(*ids);
+        rc = -1;
+    }
     if (!rc && text_out) *text_out = text;
     else free(text);
     return rc;
@@ -346,7 +409,10 @@ static int add_message(history *h, const char *role, char *content) {
     if (h->n == h->cap) {
         int cap = h->cap ? 2 * h->cap : 16;
         ds_chat_message *p = realloc(h->msg, (size_t)cap * sizeof *p);
-        if (!p) { free(content); return -1; }
+        if (!p) {
+            free(content);
+            return -1;
+        }
         h->msg = p;
         h->cap = cap;
     }
@@ -381,7 +447,10 @@ static char *read_turn(int tty) {
         memcpy(turn + len, line, (size_t)k);
         len += (size_t)k;
         turn[len] = 0;
-        if (!more) { free(line); return turn; }
+        if (!more) {
+            free(line);
+            return turn;
+        }
     }
     free(line);
     if (turn) return turn; /* a last line without a newline */
@@ -404,14 +473,19 @@ static int chat_turn(session *S, history *h, text_out *o) {
     int32_t *ids;
     int n;
     char *text = render(S->m, h, &len);
-    if (!text) { fprintf(stderr, "deepseek: the chat template cannot render this conversation\n"); return -1; }
+    if (!text) {
+        fprintf(stderr, "deepseek: the chat template cannot render this conversation\n");
+        return -1;
+    }
     int rc = text_tokenize("deepseek", NULL, S->m, text, len, 0, &ids, &n); /* the template writes BOS itself */
     free(text);
     if (rc) return -1;
     if (S->a->verbose_prompt) print_prompt_tokens(S->m, ids, n, stderr);
     if (n > ds_context_n_ctx(S->ctx)) {
-        fprintf(stderr, "deepseek: the conversation has %d tokens but the context holds %d; /exit and start again, or raise -c\n",
-                n, ds_context_n_ctx(S->ctx));
+        fprintf(
+            stderr,
+            "deepseek: the conversation has %d tokens but the context holds %d; /exit and start again, or raise -c\n",
+            n, ds_context_n_ctx(S->ctx));
         free(ids);
         return 1;
     }
@@ -427,7 +501,10 @@ static int chat_turn(session *S, history *h, text_out *o) {
     rc = generate(S, ds_logits(S->ctx, 0), o, &answer, &answer_len);
     fputs(interrupted ? "\n[stopped]\n" : "\n", stdout);
     interrupted = 0;
-    if (rc) { free(answer); return -1; }
+    if (rc) {
+        free(answer);
+        return -1;
+    }
     return add_message(h, "assistant", answer);
 }
 
@@ -435,14 +512,18 @@ static int run_chat(session *S) {
     const cli_args *a = S->a;
     ds_chat_style style = ds_model_chat_style(S->m);
     if (style == DS_CHAT_UNKNOWN) {
-        fprintf(stderr, "deepseek: %s has no chat template this program knows (DeepSeek V2, V3 or R1); use -p for plain completion\n", a->model);
+        fprintf(stderr,
+                "deepseek: %s has no chat template this program knows (DeepSeek V2, V3 or R1); use -p for plain "
+                "completion\n",
+                a->model);
         return -1;
     }
     int tty = isatty(STDIN_FILENO), rc = 0;
     text_out o = {.hide = a->hide_reasoning, .dim = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"), .fp = stdout};
     history h = {0};
     if (a->system && add_message(&h, "system", strdup(a->system))) return -1;
-    fprintf(stderr, "deepseek: chatting with the %s template; Ctrl-C stops an answer, Ctrl-D or /exit leaves\n", ds_chat_style_name(style));
+    fprintf(stderr, "deepseek: chatting with the %s template; Ctrl-C stops an answer, Ctrl-D or /exit leaves\n",
+            ds_chat_style_name(style));
     char *first = a->prompt ? strdup(a->prompt) : NULL;
     if (a->file) {
         size_t len;
@@ -452,10 +533,19 @@ static int run_chat(session *S) {
     while (!rc) {
         char *turn = first ? first : read_turn(tty);
         first = NULL;
-        if (!turn || !strcmp(turn, "/exit")) { free(turn); break; }
+        if (!turn || !strcmp(turn, "/exit")) {
+            free(turn);
+            break;
+        }
         size_t len = strlen(turn);
-        if (!(turn = text_repair("deepseek", "the message", turn, &len))) { rc = -1; break; }
-        if (add_message(&h, "user", turn)) { rc = -1; break; }
+        if (!(turn = text_repair("deepseek", "the message", turn, &len))) {
+            rc = -1;
+            break;
+        }
+        if (add_message(&h, "user", turn)) {
+            rc = -1;
+            break;
+        }
         catch_sigint();
         int r = chat_turn(S, &h, &o);
         if (r > 0) drop_message(&h); /* too long: forget it, keep chatting */
@@ -468,7 +558,9 @@ static int run_chat(session *S) {
 
 static void timings(const session *S, double ms_load) {
     fflush(stdout); /* the text first, where both go to one place */
-    fprintf(stderr, "timings: load %.1f ms | prompt %d tokens %.1f ms (%.2f tok/s) | generation %d tokens %.1f ms (%.2f tok/s) | %d threads | seed %llu\n",
+    fprintf(stderr,
+            "timings: load %.1f ms | prompt %d tokens %.1f ms (%.2f tok/s) | generation %d tokens %.1f ms (%.2f tok/s) "
+            "| %d threads | seed %llu\n",
             ms_load, S->n_prompt, S->ms_prompt, S->n_prompt * 1e3 / (S->ms_prompt + 1e-9), S->n_gen, S->ms_gen,
             S->n_gen * 1e3 / (S->ms_gen + 1e-9), ds_context_n_threads(S->ctx), (unsigned long long)S->a->sp.seed);
 }
@@ -478,7 +570,8 @@ static int run_vocab_only(const cli_args *a, const ds_model *m) {
     int32_t *ids;
     int n;
     if (a->chat || prompt_ids(a, m, &ids, &n, NULL)) {
-        if (a->chat) fprintf(stderr, "deepseek: %s holds only a vocabulary: it can tokenize a prompt, not chat\n", a->model);
+        if (a->chat)
+            fprintf(stderr, "deepseek: %s holds only a vocabulary: it can tokenize a prompt, not chat\n", a->model);
         return 1;
     }
     fprintf(stderr, "deepseek: %s holds only a vocabulary; the prompt's token ids:\n", a->model);
@@ -492,7 +585,10 @@ static int run(const cli_args *a) {
     char err[512];
     session S = {.a = a};
     double t0 = now_ms();
-    if (ds_model_load(a->model, &S.m, err, sizeof err)) { fprintf(stderr, "deepseek: %s\n", err); return 1; }
+    if (ds_model_load(a->model, &S.m, err, sizeof err)) {
+        fprintf(stderr, "deepseek: %s\n", err);
+        return 1;
+    }
     if (a->verbose) fprintf(stderr, "%s\nkernels: %s\n", ds_model_desc(S.m), ds_simd_level());
     int rc = 1;
     if (!ds_model_n_layer(S.m)) {
@@ -504,7 +600,8 @@ static int run(const cli_args *a) {
     p.n_ctx = a->n_ctx;
     p.n_threads = a->n_threads;
     if (ds_context_new(S.m, &p, &S.ctx, err, sizeof err)) fprintf(stderr, "deepseek: %s\n", err);
-    else if (!(S.smp = ds_sampler_new(&a->sp, ds_model_n_vocab(S.m)))) fprintf(stderr, "deepseek: bad sampling parameters\n");
+    else if (!(S.smp = ds_sampler_new(&a->sp, ds_model_n_vocab(S.m))))
+        fprintf(stderr, "deepseek: bad sampling parameters\n");
     else {
         double ms_load = now_ms() - t0;
         if (!a->chat) catch_sigint();

@@ -16,8 +16,8 @@ typedef struct {
 typedef struct {
     imatrix_entry *e; /* sorted by name */
     size_t n;
-    char *dataset;    /* the first dataset the file names, or NULL */
-    int64_t chunks;   /* chunks it was computed on (0 when the file does not say) */
+    char *dataset;  /* the first dataset the file names, or NULL */
+    int64_t chunks; /* chunks it was computed on (0 when the file does not say) */
 } imatrix;
 
 /* 0, or -1 with a message (unreadable, malformed, non-finite values). */

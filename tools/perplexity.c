@@ -52,18 +52,31 @@ static int parse_args(int argc, char **argv, ppl_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage(stdout); exit(0); }
-        else if (!strcmp(o, "--mtp")) a->mtp = 1;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(o, "--mtp")) a->mtp = 1;
         else if (v && (!strcmp(o, "-m") || !strcmp(o, "--model"))) a->model = argv[++i];
         else if (v && (!strcmp(o, "-f") || !strcmp(o, "--file"))) a->file = argv[++i];
-        else if (v && (!strcmp(o, "-c") || !strcmp(o, "--ctx-size"))) bad = args_int(PROG, o, argv[++i], 4, 1 << 20, &a->n_ctx);
+        else if (v && (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")))
+            bad = args_int(PROG, o, argv[++i], 4, 1 << 20, &a->n_ctx);
         else if (v && !strcmp(o, "--chunks")) bad = args_int(PROG, o, argv[++i], 1, 1 << 30, &a->n_chunks);
-        else if (v && (!strcmp(o, "-t") || !strcmp(o, "--threads"))) bad = args_int(PROG, o, argv[++i], 1, 1024, &a->n_threads);
-        else { fprintf(stderr, "%s: %s: unknown option or missing value (see -h)\n", PROG, o); return -1; }
+        else if (v && (!strcmp(o, "-t") || !strcmp(o, "--threads")))
+            bad = args_int(PROG, o, argv[++i], 1, 1024, &a->n_threads);
+        else {
+            fprintf(stderr, "%s: %s: unknown option or missing value (see -h)\n", PROG, o);
+            return -1;
+        }
         if (bad) return -1;
     }
-    if (!a->model) { fprintf(stderr, "%s: no model given (-m FILE)\n", PROG); return -1; }
-    if (!a->file) { fprintf(stderr, "%s: no text given (-f FILE)\n", PROG); return -1; }
+    if (!a->model) {
+        fprintf(stderr, "%s: no model given (-m FILE)\n", PROG);
+        return -1;
+    }
+    if (!a->file) {
+        fprintf(stderr, "%s: no text given (-f FILE)\n", PROG);
+        return -1;
+    }
     return 0;
 }
 
@@ -126,7 +139,10 @@ static int score_mtp(ds_context *ctx, const int32_t *ids, int n_ctx, int n_vocab
 /* Evaluates a window and adds its second half's nll to s. */
 static int score_window(ds_context *ctx, const int32_t *ids, int n_ctx, int bos, int n_vocab, int mtp, ppl_sum *s) {
     int32_t *win = malloc((size_t)n_ctx * sizeof *win);
-    if (!win) { fprintf(stderr, "%s: out of memory\n", PROG); return -1; }
+    if (!win) {
+        fprintf(stderr, "%s: out of memory\n", PROG);
+        return -1;
+    }
     memcpy(win, ids, (size_t)n_ctx * sizeof *win);
     if (bos >= 0) win[0] = bos;
     ds_context_reset(ctx);
@@ -153,14 +169,17 @@ static int run(const ppl_args *a, ds_model *m) {
     int n_ctx = a->n_ctx ? a->n_ctx : 512, train = ds_model_n_ctx_train(m);
     if (train > 0 && n_ctx > train) {
         if (a->n_ctx) fprintf(stderr, "%s: -c %d is longer than the model's context (%d)\n", PROG, n_ctx, train);
-        if (a->n_ctx) { free(ids); return 1; }
+        if (a->n_ctx) {
+            free(ids);
+            return 1;
+        }
         n_ctx = train;
     }
     int n_chunks = n_tok / n_ctx;
     if (a->n_chunks && a->n_chunks < n_chunks) n_chunks = a->n_chunks;
     if (n_chunks < 1) {
-        fprintf(stderr, "%s: %s has %d tokens, fewer than one window of %d (use a smaller -c)\n", PROG, a->file,
-                n_tok, n_ctx);
+        fprintf(stderr, "%s: %s has %d tokens, fewer than one window of %d (use a smaller -c)\n", PROG, a->file, n_tok,
+                n_ctx);
         free(ids);
         return 1;
     }
@@ -190,8 +209,7 @@ static int run(const ppl_args *a, ds_model *m) {
         if (rc == 0) printf("[%d]%.4f,%s", w + 1, ppl_value(&s), w + 1 == n_chunks ? "\n" : "");
         fflush(stdout);
     }
-    if (rc == 0)
-        printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl_value(&s), ppl_stderr(&s));
+    if (rc == 0) printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl_value(&s), ppl_stderr(&s));
     if (rc == 0 && a->mtp)
         printf("MTP: next-next-token accuracy %.2f%% (%ld of %ld); main model's next-token accuracy %.2f%%\n",
                100.0 * (double)s.mtp_hits / (double)s.mtp_count, s.mtp_hits, s.mtp_count,

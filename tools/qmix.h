@@ -45,13 +45,13 @@ typedef struct {
 
 typedef struct {
     const qmix_ftype *ftype;
-    int pure;              /* no mix: every quantized tensor gets the base type */
-    int has_imatrix;       /* some rules differ when there is an importance matrix */
-    int leave_output;      /* output.weight keeps its type */
-    int allow_requantize;  /* quantized tensors may be widened and quantized again */
-    ds_type output_type;   /* DS_TYPE_COUNT: the mix decides */
-    ds_type embd_type;     /* likewise for token_embd.weight */
-    qmix_rule *rules;      /* name regex -> type; first match wins */
+    int pure;             /* no mix: every quantized tensor gets the base type */
+    int has_imatrix;      /* some rules differ when there is an importance matrix */
+    int leave_output;     /* output.weight keeps its type */
+    int allow_requantize; /* quantized tensors may be widened and quantized again */
+    ds_type output_type;  /* DS_TYPE_COUNT: the mix decides */
+    ds_type embd_type;    /* likewise for token_embd.weight */
+    qmix_rule *rules;     /* name regex -> type; first match wins */
     size_t n_rules;
 } qmix_opts;
 
@@ -81,8 +81,8 @@ typedef struct {
    (llama.cpp's); types[i] the type of t[i]. Fails, with a message, where llama.cpp would: a
    type that needs an importance matrix without one, a shape no type fits, a bad layer number;
    and where this build cannot write the type chosen. */
-int qmix_plan(const qmix_opts *o, const qmix_model *m, const qmix_tensor *t, size_t n,
-              size_t *order, ds_type *types, char *err, size_t err_size);
+int qmix_plan(const qmix_opts *o, const qmix_model *m, const qmix_tensor *t, size_t n, size_t *order, ds_type *types,
+              char *err, size_t err_size);
 /* The order alone (no types): by layer number, then by name. */
 void qmix_order(const qmix_tensor *t, size_t n, size_t *order);
 

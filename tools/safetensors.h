@@ -46,13 +46,13 @@ typedef enum {
 typedef struct {
     const char *name;
     safetensors_dtype dtype;
-    int n_dims;                           /* 0 for a scalar */
-    int64_t shape[SAFETENSORS_MAX_DIMS];  /* PyTorch order: shape[n_dims-1] is contiguous */
+    int n_dims;                          /* 0 for a scalar */
+    int64_t shape[SAFETENSORS_MAX_DIMS]; /* PyTorch order: shape[n_dims-1] is contiguous */
     int64_t n_elements;
-    const void *data;                     /* unaligned, little-endian */
+    const void *data; /* unaligned, little-endian */
     size_t n_bytes;
-    uint64_t file_offset;                 /* of data, from the start of the file */
-    const char *path;                     /* the file holding it */
+    uint64_t file_offset; /* of data, from the start of the file */
+    const char *path;     /* the file holding it */
 } safetensors_tensor;
 
 /* "F32", "BF16", ... as written in headers; NULL for an invalid value. */
@@ -95,14 +95,12 @@ const safetensors_tensor *safetensors_dir_find(const safetensors_dir *d, const c
    Convert all n_elements values of t (n must equal t->n_elements) to float32: F64 rounded,
    F32 as is, F16 / BF16 / F8_E4M3 (e4m3fn: NaN at 0x7f/0xff) / F8_E5M2 exactly, integers and
    BOOL by value. */
-int safetensors_read_f32(const safetensors_tensor *t, float *dst, size_t n, char *err,
-                         size_t err_size);
+int safetensors_read_f32(const safetensors_tensor *t, float *dst, size_t n, char *err, size_t err_size);
 /* The same for elements [first, first + n) in storage order. */
-int safetensors_read_f32_at(const safetensors_tensor *t, size_t first, float *dst, size_t n,
-                            char *err, size_t err_size);
+int safetensors_read_f32_at(const safetensors_tensor *t, size_t first, float *dst, size_t n, char *err,
+                            size_t err_size);
 /* Integer types and BOOL to int32; a value outside int32 is an error. */
-int safetensors_read_i32(const safetensors_tensor *t, int32_t *dst, size_t n, char *err,
-                         size_t err_size);
+int safetensors_read_i32(const safetensors_tensor *t, int32_t *dst, size_t n, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -24,7 +24,10 @@ static inline char *text_read_file(const char *prog, const char *path, size_t *l
         n += k;
         if (cap - n - 1 == 0) {
             char *p = realloc(buf, cap *= 2);
-            if (!p) { free(buf); buf = NULL; }
+            if (!p) {
+                free(buf);
+                buf = NULL;
+            }
             buf = p;
         }
     }
@@ -55,8 +58,8 @@ static inline char *text_repair(const char *prog, const char *what, char *text, 
         free(fixed);
         return text;
     }
-    fprintf(stderr, "%s: warning: %s is not valid UTF-8: %zu invalid sequence%s replaced with U+FFFD\n", prog,
-            what, bad, bad == 1 ? "" : "s");
+    fprintf(stderr, "%s: warning: %s is not valid UTF-8: %zu invalid sequence%s replaced with U+FFFD\n", prog, what,
+            bad, bad == 1 ? "" : "s");
     free(text);
     fixed[n] = 0;
     *len = n;

@@ -36,18 +36,29 @@ static void usage(FILE *fp) {
 static int parse_args(int argc, char **argv, tok_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage(stdout); exit(0); }
-        else if (!strcmp(o, "--no-bos")) a->no_bos = 1;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(o, "--no-bos")) a->no_bos = 1;
         else if (!strcmp(o, "--pieces")) a->pieces = 1;
         else if (!strcmp(o, "--check")) a->check = 1;
         else if (!strcmp(o, "--stats")) a->stats = 1;
         else if (v && (!strcmp(o, "-m") || !strcmp(o, "--model"))) a->model = argv[++i];
         else if (v && (!strcmp(o, "-p") || !strcmp(o, "--prompt"))) a->prompt = argv[++i];
         else if (v && (!strcmp(o, "-f") || !strcmp(o, "--file"))) a->file = argv[++i];
-        else { fprintf(stderr, "deepseek-tokenize: %s: unknown option or missing value (see -h)\n", o); return -1; }
+        else {
+            fprintf(stderr, "deepseek-tokenize: %s: unknown option or missing value (see -h)\n", o);
+            return -1;
+        }
     }
-    if (!a->model) { fprintf(stderr, "deepseek-tokenize: no model given (-m FILE)\n"); return -1; }
-    if (!a->prompt == !a->file) { fprintf(stderr, "deepseek-tokenize: give the text as either -p TEXT or -f FILE\n"); return -1; }
+    if (!a->model) {
+        fprintf(stderr, "deepseek-tokenize: no model given (-m FILE)\n");
+        return -1;
+    }
+    if (!a->prompt == !a->file) {
+        fprintf(stderr, "deepseek-tokenize: give the text as either -p TEXT or -f FILE\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -65,7 +76,10 @@ static void print_piece(const char *s, size_t n) {
 
 static void print_ids(const ds_model *m, const int32_t *ids, int n, int pieces) {
     for (int i = 0; i < n; i++) {
-        if (!pieces) { printf(i ? " %d" : "%d", ids[i]); continue; }
+        if (!pieces) {
+            printf(i ? " %d" : "%d", ids[i]);
+            continue;
+        }
         size_t len;
         const char *s = ds_token_bytes(m, ids[i], &len);
         printf("%6d -> '", ids[i]);
@@ -76,15 +90,20 @@ static void print_ids(const ds_model *m, const int32_t *ids, int n, int pieces) 
 }
 
 /* Decoding must give back the text, apart from the BOS the tokenizer added. */
-static int check_round_trip(const ds_model *m, const int32_t *ids, int n, int bos_added, const char *text,
-                            size_t len) {
+static int check_round_trip(const ds_model *m, const int32_t *ids, int n, int bos_added, const char *text, size_t len) {
     size_t k = ds_detokenize(m, ids + bos_added, n - bos_added, 0, NULL, 0);
     char *back = malloc(k + 1);
-    if (!back) { fprintf(stderr, "deepseek-tokenize: out of memory\n"); return -1; }
+    if (!back) {
+        fprintf(stderr, "deepseek-tokenize: out of memory\n");
+        return -1;
+    }
     ds_detokenize(m, ids + bos_added, n - bos_added, 0, back, k + 1);
     int same = k == len && !memcmp(back, text, len);
     free(back);
-    if (!same) { fprintf(stderr, "deepseek-tokenize: round trip FAILED: decoding gives %zu bytes, the text has %zu\n", k, len); return -1; }
+    if (!same) {
+        fprintf(stderr, "deepseek-tokenize: round trip FAILED: decoding gives %zu bytes, the text has %zu\n", k, len);
+        return -1;
+    }
     fprintf(stderr, "deepseek-tokenize: round trip ok: %d tokens decode to the %zu bytes of text\n", n, len);
     return 0;
 }
@@ -111,11 +130,14 @@ static int run(const tok_args *a) {
     else {
         print_ids(m, ids, n, a->pieces);
         if (a->stats)
-            fprintf(stderr, "deepseek-tokenize: %zu bytes -> %d tokens in %.3f s: %.1f MB/s, %.2f bytes/token\n", len, n,
-                    dt, len / 1e6 / (dt > 0 ? dt : 1e-9), n ? (double)len / n : 0.0);
+            fprintf(stderr, "deepseek-tokenize: %zu bytes -> %d tokens in %.3f s: %.1f MB/s, %.2f bytes/token\n", len,
+                    n, dt, len / 1e6 / (dt > 0 ? dt : 1e-9), n ? (double)len / n : 0.0);
         rc = a->check && check_round_trip(m, ids, n, bos, text, len) ? 1 : 0;
     }
-    if (fflush(stdout) || ferror(stdout)) { fprintf(stderr, "deepseek-tokenize: cannot write the output\n"); rc = 1; }
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "deepseek-tokenize: cannot write the output\n");
+        rc = 1;
+    }
     free(ids);
     free(text);
     ds_model_free(m);
