@@ -47,9 +47,15 @@ const char *ds_status_name(ds_status s) {
     case DS_ERR_NOMEM: return "out of memory";
     case DS_ERR_ARG: return "invalid argument";
     case DS_ERR_CONTEXT_FULL: return "context full";
+    case DS_ERR_SMALL_BUFFER: return "buffer too small";
     }
     return "unknown status";
 }
+
+#ifndef DS_VERSION
+#define DS_VERSION "unknown" /* meson passes the project's version */
+#endif
+const char *ds_version(void) { return DS_VERSION; }
 
 static ds_status fail(ds_status s, char *err, size_t err_size, const char *fmt, ...) {
     if (err && err_size) {
@@ -97,6 +103,7 @@ typedef struct {
     char *path;
     uint8_t *map;
     size_t size;
+    bool in_memory; /* map is a malloc'd copy of the file (ds_model_params.use_mmap = 0) */
     uint32_t version;
     size_t alignment;
     gguf_kv *kv;
@@ -335,12 +342,31 @@ static void gguf_close(gguf_file *f) {
     for (size_t i = 0; i < f->n_t; i++) free(f->t[i].name);
     free(f->kv);
     free(f->t);
-    if (f->map) munmap(f->map, f->size);
+    if (f->in_memory) free(f->map);
+    else if (f->map) munmap(f->map, f->size);
     free(f->path);
     free(f);
 }
 
-static ds_status gguf_map(gguf_file *f, const char *path, char *err, size_t err_size) {
+/* The whole file read into memory, for file systems where a mapping could change under us. */
+static ds_status gguf_read_in(gguf_file *f, int fd, const char *path, char *err, size_t err_size) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, f->size))
+        return fail(DS_ERR_NOMEM, err, err_size, "%s: out of memory reading %zu bytes", path, f->size);
+    f->map = p;
+    f->in_memory = true;
+    for (size_t at = 0; at < f->size;) {
+        ssize_t n = pread(fd, f->map + at, f->size - at, (off_t)at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            return fail(DS_ERR_IO, err, err_size, "%s: read failed at byte %zu: %s", path, at,
+                        n < 0 ? strerror(errno) : "the file is shorter than it was");
+        at += (size_t)n;
+    }
+    return DS_OK;
+}
+
+static ds_status gguf_map(gguf_file *f, const char *path, bool use_mmap, char *err, size_t err_size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(DS_ERR_IO, err, err_size, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -350,8 +376,9 @@ static ds_status gguf_map(gguf_file *f, const char *path, char *err, size_t err_
     else if (st.st_size < 24)
         s = fail(DS_ERR_FORMAT, err, err_size, "%s: %lld bytes is too small for a GGUF header", path,
                  (long long)st.st_size);
-    if (!s) {
-        f->size = (size_t)st.st_size;
+    if (!s) f->size = (size_t)st.st_size;
+    if (!s && !use_mmap) s = gguf_read_in(f, fd, path, err, err_size);
+    else if (!s) {
         void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) s = fail(DS_ERR_IO, err, err_size, "%s: cannot map: %s", path, strerror(errno));
         else f->map = p;
@@ -409,14 +436,14 @@ static ds_status gguf_parse(gguf_file *f, char *err, size_t err_size) {
     return DS_OK;
 }
 
-static ds_status gguf_open(const char *path, gguf_file **out, char *err, size_t err_size) {
+static ds_status gguf_open(const char *path, bool use_mmap, gguf_file **out, char *err, size_t err_size) {
     gguf_file *f = calloc(1, sizeof *f);
     *out = NULL;
     if (!f || !(f->path = dup_n(path, strlen(path)))) {
         free(f);
         return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     }
-    ds_status s = gguf_map(f, path, err, err_size);
+    ds_status s = gguf_map(f, path, use_mmap, err, err_size);
     if (!s) s = gguf_parse(f, err, err_size);
     if (s) {
         gguf_close(f);
@@ -581,7 +608,7 @@ struct ds_gguf_writer {
     size_t n_kv, cap_kv;
     writer_tensor *t;
     size_t n_t, cap_t;
-    bool bad; /* an allocation failed or a declaration was invalid */
+    ds_status bad; /* the first failure: an allocation, or an invalid declaration */
     char bad_msg[160];
     FILE *fp;
     char *path;
@@ -589,7 +616,10 @@ struct ds_gguf_writer {
     size_t partial; /* bytes of it written so far */
 };
 
-ds_gguf_writer *ds_gguf_writer_new(void) { return calloc(1, sizeof(ds_gguf_writer)); }
+ds_status ds_gguf_writer_new(ds_gguf_writer **out, char *err, size_t err_size) {
+    *out = calloc(1, sizeof(ds_gguf_writer));
+    return *out ? DS_OK : fail(DS_ERR_NOMEM, err, err_size, "gguf writer: out of memory");
+}
 
 void ds_gguf_writer_free(ds_gguf_writer *w) {
     if (!w) return;
@@ -605,9 +635,17 @@ void ds_gguf_writer_free(ds_gguf_writer *w) {
     free(w);
 }
 
-static void writer_bad(ds_gguf_writer *w, const char *msg, const char *what) {
-    if (!w->bad) snprintf(w->bad_msg, sizeof w->bad_msg, "%s: %s", msg, what);
-    w->bad = true;
+static void writer_bad(ds_gguf_writer *w, ds_status s, const char *msg, const char *what) {
+    if (!w->bad) {
+        snprintf(w->bad_msg, sizeof w->bad_msg, "%s: %s", msg, what);
+        w->bad = s;
+    }
+}
+
+/* The setters' status: the first failure so far (it sticks until ds_gguf_writer_begin). */
+static ds_status writer_status(ds_gguf_writer *w, const byte_buf *b, const char *key) {
+    if (b && b->oom) writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
+    return w->bad;
 }
 
 static byte_buf *writer_slot(ds_gguf_writer *w, const char *key, uint32_t type) {
@@ -623,7 +661,7 @@ static byte_buf *writer_slot(ds_gguf_writer *w, const char *key, uint32_t type) 
             size_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
             writer_kv *p = realloc(w->kv, cap * sizeof *p);
             if (!p) {
-                writer_bad(w, "out of memory", key);
+                writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
                 return NULL;
             }
             w->kv = p;
@@ -632,7 +670,7 @@ static byte_buf *writer_slot(ds_gguf_writer *w, const char *key, uint32_t type) 
         kv = &w->kv[w->n_kv];
         memset(kv, 0, sizeof *kv);
         if (!(kv->key = dup_n(key, strlen(key)))) {
-            writer_bad(w, "out of memory", key);
+            writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
             return NULL;
         }
         w->n_kv++;
@@ -641,26 +679,31 @@ static byte_buf *writer_slot(ds_gguf_writer *w, const char *key, uint32_t type) 
     return &kv->val;
 }
 
-void ds_gguf_set_str(ds_gguf_writer *w, const char *key, const char *val) {
+ds_status ds_gguf_set_str(ds_gguf_writer *w, const char *key, const char *val) {
     byte_buf *b = writer_slot(w, key, GGUF_STR);
     if (b) buf_str(b, val);
+    return writer_status(w, b, key);
 }
-void ds_gguf_set_u32(ds_gguf_writer *w, const char *key, uint32_t val) {
+ds_status ds_gguf_set_u32(ds_gguf_writer *w, const char *key, uint32_t val) {
     byte_buf *b = writer_slot(w, key, GGUF_U32);
     if (b) buf_u32(b, val);
+    return writer_status(w, b, key);
 }
-void ds_gguf_set_i32(ds_gguf_writer *w, const char *key, int32_t val) {
+ds_status ds_gguf_set_i32(ds_gguf_writer *w, const char *key, int32_t val) {
     byte_buf *b = writer_slot(w, key, GGUF_I32);
     if (b) buf_put(b, &val, 4);
+    return writer_status(w, b, key);
 }
-void ds_gguf_set_f32(ds_gguf_writer *w, const char *key, float val) {
+ds_status ds_gguf_set_f32(ds_gguf_writer *w, const char *key, float val) {
     byte_buf *b = writer_slot(w, key, GGUF_F32);
     if (b) buf_put(b, &val, 4);
+    return writer_status(w, b, key);
 }
-void ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val) {
+ds_status ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val) {
     byte_buf *b = writer_slot(w, key, GGUF_BOOL);
     uint8_t v = val != 0;
     if (b) buf_put(b, &v, 1);
+    return writer_status(w, b, key);
 }
 static byte_buf *writer_arr(ds_gguf_writer *w, const char *key, uint32_t elem, size_t n) {
     byte_buf *b = writer_slot(w, key, GGUF_ARR);
@@ -670,27 +713,30 @@ static byte_buf *writer_arr(ds_gguf_writer *w, const char *key, uint32_t elem, s
     }
     return b;
 }
-void ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n) {
+ds_status ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n) {
     byte_buf *b = writer_arr(w, key, GGUF_STR, n);
     for (size_t i = 0; b && i < n; i++) buf_str(b, vals[i]);
+    return writer_status(w, b, key);
 }
-void ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals, size_t n) {
+ds_status ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals, size_t n) {
     byte_buf *b = writer_arr(w, key, GGUF_I32, n);
     if (b) buf_put(b, vals, n * 4);
+    return writer_status(w, b, key);
 }
-void ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n) {
+ds_status ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n) {
     byte_buf *b = writer_arr(w, key, GGUF_F32, n);
     if (b) buf_put(b, vals, n * 4);
+    return writer_status(w, b, key);
 }
 
-void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne) {
+ds_status ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne) {
     if (w->fp) {
-        writer_bad(w, "tensor declared after ds_gguf_writer_begin", name);
-        return;
+        writer_bad(w, DS_ERR_ARG, "tensor declared after ds_gguf_writer_begin", name);
+        return w->bad;
     }
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) {
-        writer_bad(w, "bad dimension count", name);
-        return;
+        writer_bad(w, DS_ERR_ARG, "bad dimension count", name);
+        return w->bad;
     }
     size_t size = ds_type_row_size(type, ne[0]);
     for (int d = 1; d < n_dims && size; d++) {
@@ -698,20 +744,20 @@ void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n
         else size *= (size_t)ne[d];
     }
     if (!size) {
-        writer_bad(w, "bad shape or type", name);
-        return;
+        writer_bad(w, DS_ERR_ARG, "bad shape or type", name);
+        return w->bad;
     }
     for (size_t i = 0; i < w->n_t; i++)
         if (!strcmp(w->t[i].name, name)) {
-            writer_bad(w, "tensor declared twice", name);
-            return;
+            writer_bad(w, DS_ERR_ARG, "tensor declared twice", name);
+            return w->bad;
         }
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? w->cap_t * 2 : 64;
         writer_tensor *p = realloc(w->t, cap * sizeof *p);
         if (!p) {
-            writer_bad(w, "out of memory", name);
-            return;
+            writer_bad(w, DS_ERR_NOMEM, "out of memory", name);
+            return w->bad;
         }
         w->t = p;
         w->cap_t = cap;
@@ -719,14 +765,15 @@ void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n
     writer_tensor *t = &w->t[w->n_t];
     memset(t, 0, sizeof *t);
     if (!(t->name = dup_n(name, strlen(name)))) {
-        writer_bad(w, "out of memory", name);
-        return;
+        writer_bad(w, DS_ERR_NOMEM, "out of memory", name);
+        return w->bad;
     }
     t->type = type;
     t->n_dims = n_dims;
     for (int d = 0; d < n_dims; d++) t->ne[d] = ne[d];
     t->size = size;
     w->n_t++;
+    return w->bad;
 }
 
 static size_t writer_alignment(void) { return GGUF_DEFAULT_ALIGN; }
@@ -738,7 +785,7 @@ static bool write_pad(FILE *fp, uint64_t pos, size_t align) {
 }
 
 ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, size_t err_size) {
-    if (w->bad) return fail(DS_ERR_ARG, err, err_size, "%s: %s", path, w->bad_msg);
+    if (w->bad) return fail(w->bad, err, err_size, "%s: %s", path, w->bad_msg);
     if (w->fp) return fail(DS_ERR_ARG, err, err_size, "%s: writer already begun", path);
     byte_buf h = {0};
     buf_put(&h, "GGUF", 4);
@@ -830,7 +877,7 @@ ds_status ds_gguf_open(const char *path, ds_gguf **out, char *err, size_t err_si
     *out = NULL;
     ds_gguf *g = calloc(1, sizeof *g);
     if (!g) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    ds_status s = gguf_open(path, &g->f, err, err_size);
+    ds_status s = gguf_open(path, true, &g->f, err, err_size);
     if (s) {
         free(g);
         return s;
@@ -870,8 +917,11 @@ static size_t value_size(uint32_t type, const uint8_t *p) {
     return 8 + (size_t)n;
 }
 
-void ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i) {
-    if (i >= g->f->n_kv) return;
+ds_status ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i) {
+    if (i >= g->f->n_kv) {
+        writer_bad(w, DS_ERR_ARG, "no such metadata entry in the source file", "ds_gguf_copy_kv");
+        return w->bad;
+    }
     const gguf_kv *kv = &g->f->kv[i];
     const uint8_t *start = kv->val, *end = kv->val;
     if (kv->type == GGUF_ARR) {
@@ -882,6 +932,7 @@ void ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i) {
     }
     byte_buf *b = writer_slot(w, kv->key, kv->type);
     if (b) buf_put(b, start, (size_t)(end - start));
+    return writer_status(w, b, kv->key);
 }
 
 size_t ds_gguf_n_tensors(const ds_gguf *g) { return g->f->n_t; }
@@ -1285,13 +1336,34 @@ static ds_status load_vocab_only(ds_model *m, char *err, size_t err_size) {
     return DS_OK;
 }
 
+ds_model_params ds_model_default_params(void) {
+    ds_model_params p = {1, 0};
+    return p;
+}
+
+/* Pages locked now are never paged out: a model larger than RAM fails here rather than
+   thrashing later. */
+static ds_status lock_weights(const gguf_file *f, char *err, size_t err_size) {
+    if (mlock(f->map, f->size) == 0) return DS_OK;
+    return fail(DS_ERR_IO, err, err_size,
+                "%s: cannot lock %zu bytes in memory (--mlock): %s; raise the limit with 'ulimit -l'", f->path, f->size,
+                strerror(errno));
+}
+
 ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_size) {
+    return ds_model_load_params(path, NULL, out, err, err_size);
+}
+
+ds_status ds_model_load_params(const char *path, const ds_model_params *p, ds_model **out, char *err, size_t err_size) {
+    ds_model_params d = ds_model_default_params();
+    if (!p) p = &d;
     *out = NULL;
     if (err && err_size) err[0] = 0;
     ds_model *m = calloc(1, sizeof *m);
     if (!m) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     loader L = {m, err, err_size};
-    ds_status s = gguf_open(path, &m->file, err, err_size);
+    ds_status s = gguf_open(path, p->use_mmap != 0, &m->file, err, err_size);
+    if (!s && p->use_mlock) s = lock_weights(m->file, err, err_size);
     if (!s) s = vocab_load(m->file, &m->vocab, err, err_size);
     bool vocab_only = !s && m->file->n_t == 0;
     if (!s && vocab_only) s = load_vocab_only(m, err, err_size);
@@ -2103,29 +2175,19 @@ static ds_status tok_check_utf8(const uint8_t *s, size_t len, char *err, size_t 
 }
 
 /* Shared by ds_tokenize and ds_pretokenize: checks, then added tokens, then the regex steps. */
-static int tokenize_run(const ds_model *m, tok_run *r, const char *text, size_t len, int add_bos, char *err,
-                        size_t err_size) {
+static ds_status tokenize_run(const ds_model *m, tok_run *r, const char *text, size_t len, int add_bos, char *err,
+                              size_t err_size) {
     const ds_vocab *v = m->vocab;
     const uint8_t *s = (const uint8_t *)text;
     if (err && err_size) err[0] = 0;
-    if (!v) {
-        fail(DS_ERR_ARG, err, err_size, "%s: the model file has no tokenizer", m->file->path);
-        return -1;
-    }
-    if (v->unusable[0]) {
-        fail(DS_ERR_UNSUPPORTED, err, err_size, "%s", v->unusable);
-        return -1;
-    }
-    if (len > (size_t)INT_MAX - 1) {
-        fail(DS_ERR_ARG, err, err_size, "text of %zu bytes is too long to tokenize", len);
-        return -1;
-    }
-    if (tok_check_utf8(s, len, err, err_size)) return -1;
+    if (!v) return fail(DS_ERR_ARG, err, err_size, "%s: the model file has no tokenizer", m->file->path);
+    if (v->unusable[0]) return fail(DS_ERR_UNSUPPORTED, err, err_size, "%s", v->unusable);
+    if (len > (size_t)INT_MAX - 1)
+        return fail(DS_ERR_ARG, err, err_size, "text of %zu bytes is too long to tokenize", len);
+    ds_status st = tok_check_utf8(s, len, err, err_size);
+    if (st) return st;
     r->v = v;
-    if (!run_init(r, r->piece_fn ? 0 : len)) {
-        fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-        return -1;
-    }
+    if (!run_init(r, r->piece_fn ? 0 : len)) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     if (add_bos && v->bos >= 0) emit(r, v->bos);
     size_t seg = 0;
     for (size_t i = 0; i < len && !r->rc;) {
@@ -2141,33 +2203,33 @@ static int tokenize_run(const ds_model *m, tok_run *r, const char *text, size_t 
         seg = i += k;
     }
     split(r, 0, s + seg, len - seg);
-    if (r->rc == -1) {
-        fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-        return -1;
-    }
+    if (r->rc == -1) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     if (r->rc) {
         PCRE2_UCHAR msg[120];
         pcre2_get_error_message(r->rc, msg, sizeof msg);
-        fail(DS_ERR_ARG, err, err_size, "pre-tokenizer regex failed: %s", (const char *)msg);
-        return -1;
+        return fail(DS_ERR_ARG, err, err_size, "pre-tokenizer regex failed: %s", (const char *)msg);
     }
-    return 0;
+    return DS_OK;
 }
 
-int ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out, int cap, char *err,
-                size_t err_size) {
+ds_status ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out, int cap,
+                      int *n_tokens, char *err, size_t err_size) {
     tok_run r = {.out = out, .cap = cap < 0 ? 0 : cap};
-    int rc = tokenize_run(m, &r, text, len, add_bos, err, err_size);
+    ds_status st = tokenize_run(m, &r, text, len, add_bos, err, err_size);
     run_free(&r);
-    return rc ? -1 : (int)r.n;
+    *n_tokens = st ? 0 : (int)r.n;
+    if (!st && r.n > r.cap)
+        st = fail(DS_ERR_SMALL_BUFFER, err, err_size, "the text is %lld tokens; the buffer holds %d", (long long)r.n,
+                  cap);
+    return st;
 }
 
-int ds_pretokenize(const ds_model *m, const char *text, size_t len, void (*fn)(const char *, size_t, void *),
-                   void *user, char *err, size_t err_size) {
+ds_status ds_pretokenize(const ds_model *m, const char *text, size_t len, void (*fn)(const char *, size_t, void *),
+                         void *user, char *err, size_t err_size) {
     tok_run r = {.piece_fn = fn, .user = user};
-    int rc = tokenize_run(m, &r, text, len, 0, err, err_size);
+    ds_status st = tokenize_run(m, &r, text, len, 0, err, err_size);
     run_free(&r);
-    return rc;
+    return st;
 }
 
 /* ---- decoding ---- */
@@ -2225,13 +2287,12 @@ static void detok_end(ds_detok *d) {
     d->n_pend = 0;
 }
 
-ds_detok *ds_detok_new(const ds_model *m, int skip_special) {
-    ds_detok *d = calloc(1, sizeof *d);
-    if (d) {
-        d->v = m->vocab;
-        d->skip_special = skip_special;
-    }
-    return d;
+ds_status ds_detok_new(const ds_model *m, int skip_special, ds_detok **out, char *err, size_t err_size) {
+    ds_detok *d = *out = calloc(1, sizeof *d);
+    if (!d) return fail(DS_ERR_NOMEM, err, err_size, "detokenizer: out of memory");
+    d->v = m->vocab;
+    d->skip_special = skip_special;
+    return DS_OK;
 }
 
 static const char *detok_text(ds_detok *d, size_t *len) {
@@ -2351,12 +2412,18 @@ static bool smp_params_ok(const ds_sampler_params *p) {
            p->repeat_penalty > 0 && p->repeat_penalty <= FLT_MAX && p->repeat_last_n >= 0;
 }
 
-ds_sampler *ds_sampler_new(const ds_sampler_params *p, int n_vocab) {
+ds_status ds_sampler_new(const ds_sampler_params *p, int n_vocab, ds_sampler **out, char *err, size_t err_size) {
     ds_sampler_params d = ds_sampler_default_params();
     if (!p) p = &d;
-    if (!smp_params_ok(p) || n_vocab <= 0) return NULL;
+    *out = NULL;
+    if (!smp_params_ok(p) || n_vocab <= 0)
+        return fail(DS_ERR_ARG, err, err_size,
+                    "sampler: bad parameters (temp %g, top_k %d, top_p %g, min_p %g, repeat_penalty %g, "
+                    "repeat_last_n %d, n_vocab %d)",
+                    (double)p->temp, p->top_k, (double)p->top_p, (double)p->min_p, (double)p->repeat_penalty,
+                    p->repeat_last_n, n_vocab);
     ds_sampler *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    if (!s) return fail(DS_ERR_NOMEM, err, err_size, "sampler: out of memory");
     s->p = *p;
     s->n_vocab = n_vocab;
     uint64_t x = p->seed;
@@ -2368,9 +2435,10 @@ ds_sampler *ds_sampler_new(const ds_sampler_params *p, int n_vocab) {
     s->bucket = malloc(SMP_BUCKETS * sizeof *s->bucket);
     if (!s->hist || !s->mark || !s->cand || !s->bucket) {
         ds_sampler_free(s);
-        return NULL;
+        return fail(DS_ERR_NOMEM, err, err_size, "sampler: out of memory for %d tokens", n_vocab);
     }
-    return s;
+    *out = s;
+    return DS_OK;
 }
 
 void ds_sampler_free(ds_sampler *s) {
@@ -2906,14 +2974,16 @@ static void chat_render_v2(chat_buf *o, const char *bos, const char *eos, const 
     if (add_gen) chat_put(o, "Assistant:");
 }
 
-long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
-                    int add_generation_prompt, char *buf, size_t cap) {
+ds_status ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
+                         int add_generation_prompt, char *buf, size_t cap, size_t *len, char *err, size_t err_size) {
     chat_buf o = {buf, buf ? cap : 0, 0, 0};
     if (o.cap) buf[0] = '\0';
-    if (n_msgs < 0 || (n_msgs > 0 && !msgs)) return -1;
+    *len = 0;
+    if (n_msgs < 0 || (n_msgs > 0 && !msgs)) return fail(DS_ERR_ARG, err, err_size, "chat: %d messages", n_msgs);
     for (int i = 0; i < n_msgs; i++) {
         int nc = msgs[i].n_tool_calls;
-        if (nc < 0 || (nc > 0 && !msgs[i].tool_calls)) return -1;
+        if (nc < 0 || (nc > 0 && !msgs[i].tool_calls))
+            return fail(DS_ERR_ARG, err, err_size, "chat: message %d has %d tool calls and no array", i, nc);
     }
     bos = bos ? bos : "";
     eos = eos ? eos : "";
@@ -2924,13 +2994,20 @@ long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_
         break;
     case DS_CHAT_DEEPSEEK2: chat_render_v2(&o, bos, eos, msgs, n_msgs, add_generation_prompt); break;
     case DS_CHAT_UNKNOWN:
-    default: return -1;
+    default:
+        return fail(DS_ERR_UNSUPPORTED, err, err_size,
+                    "chat: the model's chat template is not one this library renders (DeepSeek V3, R1, V2)");
     }
-    if (o.failed || o.len > LONG_MAX) {
+    if (o.failed) {
         if (o.cap) buf[0] = '\0';
-        return -1;
+        return fail(DS_ERR_ARG, err, err_size,
+                    "chat: the template cannot render these messages (a message without content where it needs text)");
     }
-    return (long)o.len;
+    *len = o.len;
+    if (o.len >= o.cap)
+        return fail(DS_ERR_SMALL_BUFFER, err, err_size, "chat: the text is %zu bytes; the buffer holds %zu", o.len,
+                    o.cap);
+    return DS_OK;
 }
 
 ds_chat_style ds_model_chat_style(const ds_model *m) {
@@ -2947,11 +3024,12 @@ static const char *token_text(const ds_model *m, int id, char *buf, size_t cap) 
     return buf;
 }
 
-long ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs, int add_generation_prompt, char *buf,
-                   size_t cap) {
+ds_status ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs, int add_generation_prompt,
+                        char *buf, size_t cap, size_t *len, char *err, size_t err_size) {
     char bos[128], eos[128];
     return ds_chat_render(ds_model_chat_style(m), token_text(m, m->bos, bos, sizeof bos),
-                          token_text(m, m->eos, eos, sizeof eos), msgs, n_msgs, add_generation_prompt, buf, cap);
+                          token_text(m, m->eos, eos, sizeof eos), msgs, n_msgs, add_generation_prompt, buf, cap, len,
+                          err, err_size);
 }
 
 /* ------------------------------------------------------------------------------------------ */

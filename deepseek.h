@@ -59,10 +59,24 @@
    Run it after every ds_eval (the MTP layer attends to its own earlier positions, so none may
    be skipped). ds_context_rewind keeps both caches consistent.
 
-   ERRORS
-   Functions return a ds_status. Loading and context creation write a one-line message into the
-   caller's buffer; ds_eval's message is read with ds_context_error. The library never prints
-   and never exits.
+   ERRORS: ONE CONVENTION
+   Every function that can fail returns a ds_status (DS_OK is 0) and says why in one line:
+     - functions that take (char *err, size_t err_size) write the message there (err may be
+       NULL); results come back through out-parameters, set to NULL / 0 on failure;
+     - a context's calls (ds_eval, ds_eval_mtp, ds_context_rewind) keep theirs in the context:
+       ds_context_error(ctx);
+     - a GGUF writer's metadata setters return the status too, and the first failure sticks:
+       ds_gguf_writer_begin returns it with its message, so a caller may check once there.
+   Functions that produce text into a caller's buffer write at most cap bytes including the
+   NUL and give the full length, as snprintf does; when it did not fit, those that return a
+   status return DS_ERR_SMALL_BUFFER with the length needed. Functions that cannot fail
+   (accessors, lookups, ds_detokenize) return their value directly; a lookup's "absent" is
+   NULL, -1 or 0, as each says. The library never prints and never exits.
+
+   VERSION AND LINKING
+   ds_version() is the library's version; the shared library is libdeepseek.so.0 and exports
+   exactly what this header declares (DS_API). Build against it with
+   `pkg-config --cflags --libs deepseek` (add --static to link libdeepseek.a).
 
    TEXT
    A file with tokenizer.ggml.* metadata (byte-level BPE, "gpt2") tokenizes exactly as Hugging
@@ -91,6 +105,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What the shared library exports; everything else in it is hidden. */
+#ifndef DS_API
+#if defined(__GNUC__) || defined(__clang__)
+#define DS_API __attribute__((visibility("default")))
+#else
+#define DS_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -101,11 +124,15 @@ typedef enum {
     DS_ERR_FORMAT,      /* the file is not valid GGUF, or not a model this library understands */
     DS_ERR_UNSUPPORTED, /* valid, but uses something not implemented (a tensor type, an architecture) */
     DS_ERR_NOMEM,
-    DS_ERR_ARG,         /* a bad argument: token id out of range, empty batch, ... */
-    DS_ERR_CONTEXT_FULL /* the batch does not fit in the context's remaining positions */
+    DS_ERR_ARG,          /* a bad argument: token id out of range, empty batch, ... */
+    DS_ERR_CONTEXT_FULL, /* the batch does not fit in the context's remaining positions */
+    DS_ERR_SMALL_BUFFER  /* the caller's buffer is too small; the size needed was returned */
 } ds_status;
 
-const char *ds_status_name(ds_status s);
+/* A short name for a status ("ok", "invalid file", ...). */
+DS_API const char *ds_status_name(ds_status s);
+/* The library's version, "MAJOR.MINOR.PATCH" (meson's project version). */
+DS_API const char *ds_version(void);
 
 /* ---- tensor types: ggml's numbering, as stored in GGUF ---- */
 /* clang-format off */
@@ -123,73 +150,83 @@ typedef enum {
 /* clang-format on */
 
 /* Name of a type ("F32", "Q4_K", ...), or NULL for an id ggml does not define. */
-const char *ds_type_name(ds_type t);
+DS_API const char *ds_type_name(ds_type t);
 /* Bytes of a row of n elements of type t; 0 if t is unknown or n is not a multiple of its block. */
-size_t ds_type_row_size(ds_type t, int64_t n);
+DS_API size_t ds_type_row_size(ds_type t, int64_t n);
 
 /* Exact conversions between float and the 16-bit formats (round to nearest even). */
-uint16_t ds_fp32_to_fp16(float f);
-float ds_fp16_to_fp32(uint16_t h);
-uint16_t ds_fp32_to_bf16(float f);
-float ds_bf16_to_fp32(uint16_t h);
+DS_API uint16_t ds_fp32_to_fp16(float f);
+DS_API float ds_fp16_to_fp32(uint16_t h);
+DS_API uint16_t ds_fp32_to_bf16(float f);
+DS_API float ds_bf16_to_fp32(uint16_t h);
 
 /* ---- models ---- */
 typedef struct ds_model ds_model;
 
-ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_size);
-void ds_model_free(ds_model *m);
+typedef struct {
+    int use_mmap;  /* 1: map the file and use the weights in place (default); 0: read it into memory */
+    int use_mlock; /* 1: lock the weights in RAM so they are never paged out (needs ulimit -l) */
+} ds_model_params;
 
-int ds_model_n_vocab(const ds_model *m);
-int ds_model_n_ctx_train(const ds_model *m); /* context_length from the file */
-int ds_model_n_layer(const ds_model *m);     /* decoder layers used for the logits (MTP excluded) */
-int ds_model_has_mtp(const ds_model *m);     /* the file has a multi-token-prediction layer (see MTP) */
-int ds_model_bos(const ds_model *m);         /* -1 when the file names none */
-int ds_model_eos(const ds_model *m);
+DS_API ds_model_params ds_model_default_params(void); /* use_mmap 1, use_mlock 0 */
+/* Load a GGUF model (or a vocabulary-only file) with the default parameters. */
+DS_API ds_status ds_model_load(const char *path, ds_model **out, char *err, size_t err_size);
+DS_API ds_status ds_model_load_params(const char *path, const ds_model_params *p, ds_model **out, char *err,
+                                      size_t err_size);
+DS_API void ds_model_free(ds_model *m);
+
+DS_API int ds_model_n_vocab(const ds_model *m);
+DS_API int ds_model_n_ctx_train(const ds_model *m); /* context_length from the file */
+DS_API int ds_model_n_layer(const ds_model *m);     /* decoder layers used for the logits (MTP excluded) */
+DS_API int ds_model_has_mtp(const ds_model *m);     /* the file has a multi-token-prediction layer (see MTP) */
+DS_API int ds_model_bos(const ds_model *m);         /* -1 when the file names none */
+DS_API int ds_model_eos(const ds_model *m);
 /* One line describing the model: architecture, sizes, MLA layout, routing. */
-const char *ds_model_desc(const ds_model *m);
+DS_API const char *ds_model_desc(const ds_model *m);
 
 /* ---- text: tokenizer and detokenizer (see TEXT above) ---- */
 
 /* Encode UTF-8 text. Added tokens (chat markers, BOS, ...) in the text are recognised, as
-   Hugging Face does; BOS is prepended when add_bos != 0 and the model names one. Returns the
-   token count n (never more than len + 1). At most cap ids are written: if n > cap, call again
-   with a larger buffer. Returns -1 with a message in err when the model has no tokenizer or the
-   text is not valid UTF-8 (ds_utf8_lossy repairs such text). */
-int ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out, int cap, char *err,
-                size_t err_size);
+   Hugging Face does; BOS is prepended when add_bos != 0 and the model names one. *n_tokens gets the
+   token count n (never more than len + 1). At most cap ids are written: if n > cap, the call
+   returns DS_ERR_SMALL_BUFFER; call again with n ids of room. Fails with a message when the
+   model has no tokenizer or the text is not valid UTF-8 (ds_utf8_lossy repairs such text). */
+DS_API ds_status ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out, int cap,
+                             int *n_tokens, char *err, size_t err_size);
 /* The pieces the text is cut into before BPE (added tokens are pieces too), each passed to
-   fn in order; for checking the pre-tokenizer stage on its own. Returns 0, or -1 as ds_tokenize. */
-int ds_pretokenize(const ds_model *m, const char *text, size_t len, void (*fn)(const char *piece, size_t n, void *user),
-                   void *user, char *err, size_t err_size);
+   fn in order; for checking the pre-tokenizer stage on its own. Fails as ds_tokenize does. */
+DS_API ds_status ds_pretokenize(const ds_model *m, const char *text, size_t len,
+                                void (*fn)(const char *piece, size_t n, void *user), void *user, char *err,
+                                size_t err_size);
 /* Whether the file has tokenizer.ggml.add_bos_token set (DeepSeek's files do). */
-int ds_model_add_bos(const ds_model *m);
+DS_API int ds_model_add_bos(const ds_model *m);
 /* Number of ids with a token string (0 when the file has no tokenizer). */
-int ds_model_n_tokens(const ds_model *m);
+DS_API int ds_model_n_tokens(const ds_model *m);
 /* The raw bytes of one token (byte-level symbols mapped back to bytes; added tokens as their
    UTF-8 text), which need not be complete UTF-8. *len receives the length. NULL for an id
    without a token string. */
-const char *ds_token_bytes(const ds_model *m, int32_t id, size_t *len);
+DS_API const char *ds_token_bytes(const ds_model *m, int32_t id, size_t *len);
 /* 1 for a control token (BOS, EOS, pad, ...): those are dropped when decoding with
    skip_special. Chat markers are not control tokens in DeepSeek's files. */
-int ds_token_is_control(const ds_model *m, int32_t id);
+DS_API int ds_token_is_control(const ds_model *m, int32_t id);
 /* Decode ids as Hugging Face does: the tokens' bytes concatenated, each maximal invalid UTF-8
    subpart replaced by U+FFFD. Returns the length of the text; writes at most cap bytes
    including a terminating NUL. */
-size_t ds_detokenize(const ds_model *m, const int32_t *ids, int n, int skip_special, char *buf, size_t cap);
+DS_API size_t ds_detokenize(const ds_model *m, const int32_t *ids, int n, int skip_special, char *buf, size_t cap);
 
 /* Streaming decoder: text token by token, never half a character. */
 typedef struct ds_detok ds_detok;
-ds_detok *ds_detok_new(const ds_model *m, int skip_special); /* NULL when out of memory */
+DS_API ds_status ds_detok_new(const ds_model *m, int skip_special, ds_detok **out, char *err, size_t err_size);
 /* Complete characters the token finishes (possibly ""); *len gets their length. The pointer is
    valid until the next call. Bytes that may still become a character are held back. */
-const char *ds_detok_push(ds_detok *d, int32_t id, size_t *len);
+DS_API const char *ds_detok_push(ds_detok *d, int32_t id, size_t *len);
 /* End of stream: held-back bytes, each maximal invalid subpart as U+FFFD. */
-const char *ds_detok_flush(ds_detok *d, size_t *len);
-void ds_detok_free(ds_detok *d);
+DS_API const char *ds_detok_flush(ds_detok *d, size_t *len);
+DS_API void ds_detok_free(ds_detok *d);
 
 /* Copy in[0..n) to out replacing each maximal invalid UTF-8 subpart by U+FFFD; out needs room
    for 3 * n bytes. Returns the bytes written; *n_invalid (if not NULL) gets the replacements. */
-size_t ds_utf8_lossy(const char *in, size_t n, char *out, size_t *n_invalid);
+DS_API size_t ds_utf8_lossy(const char *in, size_t n, char *out, size_t *n_invalid);
 
 /* ---- chat templates ---- */
 
@@ -216,21 +253,24 @@ typedef enum {
     DS_CHAT_DEEPSEEK2    /* DeepSeek-V2 / V2-Lite chat: "User: ...\n\nAssistant: ..." */
 } ds_chat_style;
 
-ds_chat_style ds_chat_detect(const char *jinja_template); /* DS_CHAT_UNKNOWN for NULL */
-const char *ds_chat_style_name(ds_chat_style s);
+DS_API ds_chat_style ds_chat_detect(const char *jinja_template); /* DS_CHAT_UNKNOWN for NULL */
+DS_API const char *ds_chat_style_name(ds_chat_style s);
 /* 1 when the style's generation prompt leaves the model inside a <think> block (R1). */
-int ds_chat_opens_think(ds_chat_style s);
+DS_API int ds_chat_opens_think(ds_chat_style s);
 /* Render messages as the template does. bos/eos are the token strings the template inserts.
-   Returns the text's length; writes at most cap bytes including a terminating NUL. Roles the
-   template does not know are skipped, as the template skips them; -1 where the template itself
-   would fail (content NULL where it needs text) and for DS_CHAT_UNKNOWN. */
-long ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
-                    int add_generation_prompt, char *buf, size_t cap);
+   *len gets the text's length; at most cap bytes are written including a terminating NUL
+   (DS_ERR_SMALL_BUFFER when it did not fit: call again with *len + 1 bytes; buf may be NULL
+   with cap 0 to ask). Roles the template does not know are skipped, as the template skips
+   them; fails with DS_ERR_ARG where the template itself would fail (content NULL where it
+   needs text) and with DS_ERR_UNSUPPORTED for DS_CHAT_UNKNOWN. */
+DS_API ds_status ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
+                                int n_msgs, int add_generation_prompt, char *buf, size_t cap, size_t *len, char *err,
+                                size_t err_size);
 /* The style of the model's tokenizer.chat_template. */
-ds_chat_style ds_model_chat_style(const ds_model *m);
+DS_API ds_chat_style ds_model_chat_style(const ds_model *m);
 /* ds_chat_render with the model's style and BOS/EOS strings. */
-long ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs, int add_generation_prompt, char *buf,
-                   size_t cap);
+DS_API ds_status ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs, int add_generation_prompt,
+                               char *buf, size_t cap, size_t *len, char *err, size_t err_size);
 
 /* ---- sampling ---- */
 
@@ -248,14 +288,14 @@ typedef struct ds_sampler ds_sampler;
 
 /* DeepSeek's advice for R1: temp 0.6, top_p 0.95; top_k and min_p off; no penalty
    (repeat_last_n 64 for when it is turned on); seed 0. */
-ds_sampler_params ds_sampler_default_params(void);
-ds_sampler *ds_sampler_new(const ds_sampler_params *p, int n_vocab); /* NULL: bad params/no memory */
-void ds_sampler_free(ds_sampler *s);
+DS_API ds_sampler_params ds_sampler_default_params(void);
+DS_API ds_status ds_sampler_new(const ds_sampler_params *p, int n_vocab, ds_sampler **out, char *err, size_t err_size);
+DS_API void ds_sampler_free(ds_sampler *s);
 /* Choose a token from n_vocab logits (not modified). */
-int32_t ds_sampler_sample(ds_sampler *s, const float *logits);
+DS_API int32_t ds_sampler_sample(ds_sampler *s, const float *logits);
 /* Record a token in the history the repetition penalty looks at (prompt tokens too). */
-void ds_sampler_accept(ds_sampler *s, int32_t token);
-void ds_sampler_reset(ds_sampler *s); /* clear the history; the random state continues */
+DS_API void ds_sampler_accept(ds_sampler *s, int32_t token);
+DS_API void ds_sampler_reset(ds_sampler *s); /* clear the history; the random state continues */
 
 /* ---- contexts ---- */
 typedef struct ds_context ds_context;
@@ -267,61 +307,61 @@ typedef struct {
     int mtp;       /* 1: keep what ds_eval_mtp needs (the model must have an MTP layer); 0 = off */
 } ds_context_params;
 
-ds_context_params ds_context_default_params(void);
-ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **out, char *err, size_t err_size);
-void ds_context_free(ds_context *ctx);
+DS_API ds_context_params ds_context_default_params(void);
+DS_API ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **out, char *err, size_t err_size);
+DS_API void ds_context_free(ds_context *ctx);
 
 /* Evaluate n_tokens tokens at the next positions. See CONTEXTS above. */
-ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_logits);
+DS_API ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_logits);
 /* Logits of token i of the last batch (n_vocab floats), or NULL if not kept. */
-const float *ds_logits(const ds_context *ctx, int i);
-int ds_context_n_past(const ds_context *ctx); /* positions filled */
+DS_API const float *ds_logits(const ds_context *ctx, int i);
+DS_API int ds_context_n_past(const ds_context *ctx); /* positions filled */
 /* Multi-token prediction (see MTP above): next[i] is the token that followed token i of the
    last ds_eval call (i < n <= that call's n_tokens); row i's logits predict the token after
    next[i]. Kept like ds_eval's: every row's with all_logits, else the last row's. */
-ds_status ds_eval_mtp(ds_context *ctx, const int32_t *next, int n, int all_logits);
-const float *ds_mtp_logits(const ds_context *ctx, int i);
-int ds_context_n_ctx(const ds_context *ctx);
-int ds_context_n_threads(const ds_context *ctx);
-void ds_context_reset(ds_context *ctx); /* forget the sequence; keep the memory */
+DS_API ds_status ds_eval_mtp(ds_context *ctx, const int32_t *next, int n, int all_logits);
+DS_API const float *ds_mtp_logits(const ds_context *ctx, int i);
+DS_API int ds_context_n_ctx(const ds_context *ctx);
+DS_API int ds_context_n_threads(const ds_context *ctx);
+DS_API void ds_context_reset(ds_context *ctx); /* forget the sequence; keep the memory */
 /* Keep only the first n_past positions (0 <= n_past <= ds_context_n_past), e.g. to re-use a
    chat's common prefix. */
-ds_status ds_context_rewind(ds_context *ctx, int n_past);
-const char *ds_context_error(const ds_context *ctx);
+DS_API ds_status ds_context_rewind(ds_context *ctx, int n_past);
+DS_API const char *ds_context_error(const ds_context *ctx);
 
 /* Physical cores of this machine (logical CPUs if unknown). */
-int ds_physical_cores(void);
+DS_API int ds_physical_cores(void);
 /* The kernel level chosen for this CPU at start-up: "scalar", "avx2", "avx512", "avx512vnni",
    "neon" or "dotprod" (DS_SIMD=... forces a lower one). */
-const char *ds_simd_level(void);
+DS_API const char *ds_simd_level(void);
 
 /* ---- GGUF writing ---- */
 typedef struct ds_gguf_writer ds_gguf_writer;
 
-ds_gguf_writer *ds_gguf_writer_new(void); /* NULL when out of memory */
-void ds_gguf_writer_free(ds_gguf_writer *w);
+DS_API ds_status ds_gguf_writer_new(ds_gguf_writer **out, char *err, size_t err_size);
+DS_API void ds_gguf_writer_free(ds_gguf_writer *w);
 
 /* Metadata, written in the order set. Setting a key twice replaces its value. */
-void ds_gguf_set_str(ds_gguf_writer *w, const char *key, const char *val);
-void ds_gguf_set_u32(ds_gguf_writer *w, const char *key, uint32_t val);
-void ds_gguf_set_i32(ds_gguf_writer *w, const char *key, int32_t val);
-void ds_gguf_set_f32(ds_gguf_writer *w, const char *key, float val);
-void ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val);
-void ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n);
-void ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals, size_t n);
-void ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n);
+DS_API ds_status ds_gguf_set_str(ds_gguf_writer *w, const char *key, const char *val);
+DS_API ds_status ds_gguf_set_u32(ds_gguf_writer *w, const char *key, uint32_t val);
+DS_API ds_status ds_gguf_set_i32(ds_gguf_writer *w, const char *key, int32_t val);
+DS_API ds_status ds_gguf_set_f32(ds_gguf_writer *w, const char *key, float val);
+DS_API ds_status ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val);
+DS_API ds_status ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n);
+DS_API ds_status ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals, size_t n);
+DS_API ds_status ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n);
 
 /* Declare a tensor; ne[0] is the contiguous dimension (ggml order). */
-void ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne);
+DS_API ds_status ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne);
 /* Write header, metadata and tensor table to path. */
-ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, size_t err_size);
+DS_API ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, size_t err_size);
 /* The next declared tensor's bytes, exactly ds_type_row_size(type, ne0) * rows. */
-ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size);
+DS_API ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size);
 /* The same in pieces of any size: bytes continue the tensor being written, then the next
    declared one, so a tensor never has to be in memory whole. */
-ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size);
+DS_API ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size);
 /* Checks every tensor was written, flushes and closes. */
-ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size);
+DS_API ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size);
 
 /* ---- GGUF reading: a file's metadata and tensors, validated as ds_model_load validates ---- */
 typedef struct ds_gguf ds_gguf;
@@ -335,19 +375,19 @@ typedef struct {
     size_t size;      /* bytes */
 } ds_gguf_tensor_info;
 
-ds_status ds_gguf_open(const char *path, ds_gguf **out, char *err, size_t err_size);
-void ds_gguf_close(ds_gguf *g);
-size_t ds_gguf_n_kv(const ds_gguf *g);
-const char *ds_gguf_kv_key(const ds_gguf *g, size_t i);
+DS_API ds_status ds_gguf_open(const char *path, ds_gguf **out, char *err, size_t err_size);
+DS_API void ds_gguf_close(ds_gguf *g);
+DS_API size_t ds_gguf_n_kv(const ds_gguf *g);
+DS_API const char *ds_gguf_kv_key(const ds_gguf *g, size_t i);
 /* A string value, or NULL when key is absent or not a string (the pointer is NUL-terminated
    only up to *len bytes: use the length). */
-const char *ds_gguf_get_str(const ds_gguf *g, const char *key, size_t *len);
+DS_API const char *ds_gguf_get_str(const ds_gguf *g, const char *key, size_t *len);
 /* An integer value of any integer type (or bool); 0 when absent or not an integer. */
-int ds_gguf_get_int(const ds_gguf *g, const char *key, int64_t *v);
+DS_API int ds_gguf_get_int(const ds_gguf *g, const char *key, int64_t *v);
 /* Copy metadata entry i, whatever its type, into a writer (same key, same value). */
-void ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i);
-size_t ds_gguf_n_tensors(const ds_gguf *g);
-void ds_gguf_tensor(const ds_gguf *g, size_t i, ds_gguf_tensor_info *info);
+DS_API ds_status ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i);
+DS_API size_t ds_gguf_n_tensors(const ds_gguf *g);
+DS_API void ds_gguf_tensor(const ds_gguf *g, size_t i, ds_gguf_tensor_info *info);
 
 #ifdef __cplusplus
 }

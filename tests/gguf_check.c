@@ -20,6 +20,12 @@
 #include <string.h>
 #include <strings.h>
 
+/* A GGUF writer; NULL only when out of memory. */
+static ds_gguf_writer *new_writer(void) {
+    ds_gguf_writer *w = NULL;
+    return ds_gguf_writer_new(&w, NULL, 0) == DS_OK ? w : NULL;
+}
+
 static int open_or_die(const char *path, ds_gguf **g) {
     char err[256];
     if (ds_gguf_open(path, g, err, sizeof err) == DS_OK) return 0;
@@ -160,7 +166,7 @@ static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_d
     ds_gguf *g = NULL;
     char err[256];
     if (open_or_die(path, &g)) return 1;
-    ds_gguf_writer *w = ds_gguf_writer_new();
+    ds_gguf_writer *w = new_writer();
     FILE *dat = fopen(out_dat, "wb");
     size_t n = ds_gguf_n_tensors(g), count = 0, total = 0;
     float **vals = calloc(n + 1, sizeof *vals);
@@ -220,7 +226,7 @@ static int cmd_imatrix(const char *path, const char *out_gguf, const char *out_d
 static int write_part(const ds_gguf *g, const char *prefix, int i, int n, size_t per) {
     char path[4096], err[256];
     size_t nt = ds_gguf_n_tensors(g), lo = (size_t)i * per, hi = lo + per < nt ? lo + per : nt;
-    ds_gguf_writer *w = ds_gguf_writer_new();
+    ds_gguf_writer *w = new_writer();
     ds_gguf_tensor_info t;
     snprintf(path, sizeof path, "%s-%05d-of-%05d.gguf", prefix, i + 1, n);
     for (size_t k = 0; w && i == 0 && k < ds_gguf_n_kv(g); k++) ds_gguf_copy_kv(w, g, k);

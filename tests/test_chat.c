@@ -85,12 +85,28 @@ static void print_escaped(const char *label, const char *s) {
     fputs("\"\n", stderr);
 }
 
+/* ds_chat_render as a length: the text's full length (whether or not it fitted in cap), or -1
+   where it refuses. The status must say which: DS_OK only when the text and its NUL fitted. */
+static long render(ds_chat_style style, const char *bos, const char *eos, const ds_chat_message *msgs, int n, int agp,
+                   char *buf, size_t cap) {
+    size_t len = 12345;
+    char err[256];
+    ds_status st = ds_chat_render(style, bos, eos, msgs, n, agp, buf, cap, &len, err, sizeof err);
+    if (st != DS_OK && st != DS_ERR_SMALL_BUFFER) {
+        assert_int_equal(len, 0);
+        assert_true(err[0] != 0);
+        return -1;
+    }
+    assert_int_equal(st, len < cap ? DS_OK : DS_ERR_SMALL_BUFFER);
+    return (long)len;
+}
+
 /* 0 when the row renders as expected; the first difference is printed otherwise. */
 static int check_row(ds_chat_style style, const cJSON *row, int line) {
     const cJSON *expect = cJSON_GetObjectItemCaseSensitive(row, "text");
     int agp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "add_generation_prompt"));
     conversation c = to_conversation(cJSON_GetObjectItemCaseSensitive(row, "messages"));
-    long n = ds_chat_render(style, BOS, EOS, c.msgs, c.n, agp, NULL, 0);
+    long n = render(style, BOS, EOS, c.msgs, c.n, agp, NULL, 0);
     int bad = 0;
     if (!cJSON_IsString(expect)) {
         bad = n != -1;
@@ -101,7 +117,7 @@ static int check_row(ds_chat_style style, const cJSON *row, int line) {
     } else {
         char *buf = malloc((size_t)n + 1);
         assert_non_null(buf);
-        assert_int_equal(ds_chat_render(style, BOS, EOS, c.msgs, c.n, agp, buf, (size_t)n + 1), n);
+        assert_int_equal(render(style, BOS, EOS, c.msgs, c.n, agp, buf, (size_t)n + 1), n);
         bad = memcmp(buf, expect->valuestring, (size_t)n + 1) != 0;
         if (bad) {
             fprintf(stderr, "line %d differs\n", line);
@@ -228,20 +244,19 @@ static const ds_chat_message chat[] = {
 static void test_render_basics(void **state) {
     (void)state;
     char buf[512];
-    long n = ds_chat_render(DS_CHAT_DEEPSEEK_R1, BOS, EOS, chat, N_CHAT, 1, buf, sizeof buf);
+    long n = render(DS_CHAT_DEEPSEEK_R1, BOS, EOS, chat, N_CHAT, 1, buf, sizeof buf);
     assert_int_equal(n, strlen(buf));
     assert_string_equal(buf,
                         BOS "Be brief.<｜User｜>Hi<｜Assistant｜>Hello!" EOS "<｜User｜>Bye<｜Assistant｜><think>\n");
-    ds_chat_render(DS_CHAT_DEEPSEEK3, BOS, EOS, chat, N_CHAT, 0, buf, sizeof buf);
+    render(DS_CHAT_DEEPSEEK3, BOS, EOS, chat, N_CHAT, 0, buf, sizeof buf);
     assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜><think>greet</think>Hello!" EOS "<｜User｜>Bye");
-    ds_chat_render(DS_CHAT_DEEPSEEK2, "<s>", "</s>", chat, N_CHAT, 1, buf, sizeof buf);
+    render(DS_CHAT_DEEPSEEK2, "<s>", "</s>", chat, N_CHAT, 1, buf, sizeof buf);
     assert_string_equal(buf, "<s>Be brief.\n\nUser: Hi\n\nAssistant: <think>greet</think>Hello!"
                              "</s>User: Bye\n\nAssistant:");
     /* no messages; NULL bos / eos are empty */
-    assert_int_equal(ds_chat_render(DS_CHAT_DEEPSEEK3, NULL, NULL, NULL, 0, 1, buf, sizeof buf),
-                     strlen("<｜Assistant｜>"));
+    assert_int_equal(render(DS_CHAT_DEEPSEEK3, NULL, NULL, NULL, 0, 1, buf, sizeof buf), strlen("<｜Assistant｜>"));
     assert_string_equal(buf, "<｜Assistant｜>");
-    ds_chat_render(DS_CHAT_DEEPSEEK2, NULL, NULL, chat + 2, 1, 0, buf, sizeof buf);
+    render(DS_CHAT_DEEPSEEK2, NULL, NULL, chat + 2, 1, 0, buf, sizeof buf);
     assert_string_equal(buf, "Assistant: <think>greet</think>Hello!");
 }
 
@@ -251,14 +266,14 @@ static void test_truncation(void **state) {
     (void)state;
     for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
         char full[512];
-        long n = ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, NULL, 0);
+        long n = render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, NULL, 0);
         assert_true(n > 0 && n < (long)sizeof full);
-        assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, 0), n);
-        assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, sizeof full), n);
+        assert_int_equal(render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, 0), n);
+        assert_int_equal(render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, sizeof full), n);
         for (size_t cap = 1; cap <= (size_t)n + 2; cap++) {
             char buf[520];
             memset(buf, 'X', sizeof buf);
-            assert_int_equal(ds_chat_render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, cap), n);
+            assert_int_equal(render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, cap), n);
             size_t k = cap - 1 < (size_t)n ? cap - 1 : (size_t)n;
             assert_memory_equal(buf, full, k);
             assert_int_equal(buf[k], '\0');
@@ -271,9 +286,9 @@ static void test_truncation(void **state) {
 
 static void expect_refused(ds_chat_style s, const ds_chat_message *m, int n) {
     char buf[64] = "untouched";
-    assert_int_equal(ds_chat_render(s, BOS, EOS, m, n, 1, buf, sizeof buf), -1);
+    assert_int_equal(render(s, BOS, EOS, m, n, 1, buf, sizeof buf), -1);
     assert_string_equal(buf, "");
-    assert_int_equal(ds_chat_render(s, BOS, EOS, m, n, 1, NULL, 0), -1);
+    assert_int_equal(render(s, BOS, EOS, m, n, 1, NULL, 0), -1);
 }
 
 static void test_refusals(void **state) {
@@ -299,9 +314,9 @@ static void test_refusals(void **state) {
     /* tool outputs need text in V3 / R1; V2 has no tool role and skips them */
     expect_refused(DS_CHAT_DEEPSEEK3, tool_null, 2);
     expect_refused(DS_CHAT_DEEPSEEK_R1, tool_null, 2);
-    assert_true(ds_chat_render(DS_CHAT_DEEPSEEK2, BOS, EOS, tool_null, 2, 1, NULL, 0) > 0);
+    assert_true(render(DS_CHAT_DEEPSEEK2, BOS, EOS, tool_null, 2, 1, NULL, 0) > 0);
     /* an answer of None: V3 loops over no tool calls; R1 tests '</think>' in None; V2 adds it */
-    assert_true(ds_chat_render(DS_CHAT_DEEPSEEK3, BOS, EOS, answer_null, 2, 1, NULL, 0) > 0);
+    assert_true(render(DS_CHAT_DEEPSEEK3, BOS, EOS, answer_null, 2, 1, NULL, 0) > 0);
     expect_refused(DS_CHAT_DEEPSEEK_R1, answer_null, 2);
     expect_refused(DS_CHAT_DEEPSEEK2, answer_null, 2);
     /* every part of a written tool call is concatenated */
@@ -324,8 +339,8 @@ static void test_unknown_roles(void **state) {
     const ds_chat_message without[] = {{"user", "Hi", NULL, 0}, {"assistant", "Yes", NULL, 0}};
     for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
         char a[256], b[256];
-        long na = ds_chat_render((ds_chat_style)s, BOS, EOS, with, 5, 1, a, sizeof a);
-        long nb = ds_chat_render((ds_chat_style)s, BOS, EOS, without, 2, 1, b, sizeof b);
+        long na = render((ds_chat_style)s, BOS, EOS, with, 5, 1, a, sizeof a);
+        long nb = render((ds_chat_style)s, BOS, EOS, without, 2, 1, b, sizeof b);
         assert_true(na > 0);
         assert_int_equal(na, nb);
         assert_string_equal(a, b);

@@ -23,6 +23,12 @@
 
 enum { D = 32, H = 2, QR = 16, R = 16, DN = 8, DR = 4, DV = 8, V = 64, F = 48, E = 4, K = 2, FE = 8, L = 2 };
 
+/* A GGUF writer; NULL only when out of memory. */
+static ds_gguf_writer *new_writer(void) {
+    ds_gguf_writer *w = NULL;
+    return ds_gguf_writer_new(&w, NULL, 0) == DS_OK ? w : NULL;
+}
+
 static uint32_t rng = 12345;
 static float frand(void) {
     rng = rng * 1664525u + 1013904223u;
@@ -148,7 +154,7 @@ static int write_model(const char *path, bool in_pieces) {
     tspec s[64];
     int n = make_specs(s);
     char err[256];
-    ds_gguf_writer *w = ds_gguf_writer_new();
+    ds_gguf_writer *w = new_writer();
     set_metadata(w);
     for (int i = 0; i < n; i++) ds_gguf_add_tensor(w, s[i].name, s[i].type, s[i].n_dims, s[i].ne);
     ds_status st = ds_gguf_writer_begin(w, path, err, sizeof err);
@@ -520,7 +526,7 @@ static void bad_alignment_key(void **state) {
     (void)state;
     /* no key of the valid file can be patched into general.alignment: write one */
     char err[256];
-    ds_gguf_writer *w = ds_gguf_writer_new();
+    ds_gguf_writer *w = new_writer();
     ds_gguf_set_str(w, "general.architecture", "deepseek2");
     ds_gguf_set_u32(w, "general.alignment", 3);
     assert_int_equal(ds_gguf_writer_begin(w, "test_gguf_align.gguf", err, sizeof err), DS_OK);
@@ -602,19 +608,19 @@ static void random_corruption(void **state) {
 static void writer_rejects_misuse(void **state) {
     (void)state;
     char err[256];
-    ds_gguf_writer *w = ds_gguf_writer_new();
+    ds_gguf_writer *w = new_writer();
     int64_t ne[2] = {20, 2};
     ds_gguf_add_tensor(w, "bad", DS_TYPE_Q4_0, 2, ne); /* 20 is not a multiple of 32 */
     assert_int_equal(ds_gguf_writer_begin(w, "test_gguf_w.gguf", err, sizeof err), DS_ERR_ARG);
     assert_non_null(strstr(err, "bad"));
     ds_gguf_writer_free(w);
-    w = ds_gguf_writer_new();
+    w = new_writer();
     ne[0] = 32;
     ds_gguf_add_tensor(w, "t", DS_TYPE_F32, 2, ne);
     ds_gguf_add_tensor(w, "t", DS_TYPE_F32, 2, ne);
     assert_int_equal(ds_gguf_writer_begin(w, "test_gguf_w.gguf", err, sizeof err), DS_ERR_ARG);
     ds_gguf_writer_free(w);
-    w = ds_gguf_writer_new();
+    w = new_writer();
     ds_gguf_add_tensor(w, "t", DS_TYPE_F32, 2, ne);
     assert_int_equal(ds_gguf_writer_begin(w, "test_gguf_w.gguf", err, sizeof err), DS_OK);
     float buf[64] = {0};

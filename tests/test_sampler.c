@@ -48,9 +48,20 @@ static ds_sampler_params params(float temp, int top_k, float top_p, float min_p)
 }
 
 static ds_sampler *new_sampler(const ds_sampler_params *p, int n_vocab) {
-    ds_sampler *s = ds_sampler_new(p, n_vocab);
+    ds_sampler *s = NULL;
+    char err[256];
+    assert_int_equal(ds_sampler_new(p, n_vocab, &s, err, sizeof err), DS_OK);
     assert_non_null(s);
     return s;
+}
+
+/* A refused sampler: DS_ERR_ARG with a message, and no object. */
+static void assert_refused(const ds_sampler_params *p, int n_vocab) {
+    ds_sampler *s = (ds_sampler *)&s;
+    char err[256] = "";
+    assert_int_equal(ds_sampler_new(p, n_vocab, &s, err, sizeof err), DS_ERR_ARG);
+    assert_null(s);
+    assert_non_null(strstr(err, "sampler"));
 }
 
 /* Draws `draws` tokens into counts[n] and checks the logits are left as they were. */
@@ -541,9 +552,9 @@ static void bad_params_are_refused(void **state) {
     bad[n++].repeat_penalty = NAN;
     bad[n++].repeat_penalty = INFINITY;
     bad[n++].repeat_last_n = -1;
-    for (int i = 0; i < n; i++) assert_null(ds_sampler_new(&bad[i], 10));
-    assert_null(ds_sampler_new(&d, 0));
-    assert_null(ds_sampler_new(&d, -5));
+    for (int i = 0; i < n; i++) assert_refused(&bad[i], 10);
+    assert_refused(&d, 0);
+    assert_refused(&d, -5);
 
     ds_sampler_params edge[6];
     for (int i = 0; i < 6; i++) edge[i] = d;

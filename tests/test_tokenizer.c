@@ -91,11 +91,25 @@ static void print_ids(const char *what, const int32_t *ids, int n) {
     fprintf(stderr, "\n");
 }
 
+/* ds_tokenize as a count: the text's token count (whether or not it fitted in cap), or -1 where
+   it fails. The status must say which: DS_OK only when every id fitted. */
+static int tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out, int cap, char *err,
+                    size_t err_size) {
+    int n = -7;
+    ds_status st = ds_tokenize(m, text, len, add_bos, out, cap, &n, err, err_size);
+    if (st != DS_OK && st != DS_ERR_SMALL_BUFFER) {
+        assert_int_equal(n, 0);
+        return -1;
+    }
+    assert_int_equal(st, n <= cap ? DS_OK : DS_ERR_SMALL_BUFFER);
+    return n;
+}
+
 /* Tokenize text; returns the count, ids in *out (malloc'd). */
 static int encode(const char *text, size_t len, int add_bos, int32_t **out) {
     char err[256];
     *out = malloc((len + 2) * sizeof **out);
-    int n = ds_tokenize(model, text, len, add_bos, *out, (int)len + 2, err, sizeof err);
+    int n = tokenize(model, text, len, add_bos, *out, (int)len + 2, err, sizeof err);
     if (n < 0) fprintf(stderr, "tokenize failed: %s\n", err);
     assert_true(n >= 0 && n <= (int)len + 1);
     return n;
@@ -161,10 +175,12 @@ static void test_chat(void **state) {
         char *want = str_of(j.rows[r], "text", &len);
         conversation c = to_conversation(cJSON_GetObjectItemCaseSensitive(j.rows[r], "messages"));
         int gen = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j.rows[r], "add_generation_prompt"));
-        long n = ds_chat_apply(model, c.msgs, c.n, gen, NULL, 0);
-        assert_int_equal(n, (long)len);
-        char *got = malloc((size_t)n + 1);
-        assert_int_equal(ds_chat_apply(model, c.msgs, c.n, gen, got, (size_t)n + 1), n);
+        size_t n = 0;
+        assert_int_equal(ds_chat_apply(model, c.msgs, c.n, gen, NULL, 0, &n, NULL, 0), DS_ERR_SMALL_BUFFER);
+        assert_int_equal(n, len);
+        char *got = malloc(n + 1);
+        assert_int_equal(ds_chat_apply(model, c.msgs, c.n, gen, got, n + 1, &n, NULL, 0), DS_OK);
+        assert_int_equal(n, len);
         if (strcmp(got, want)) fprintf(stderr, "chat.jsonl line %d: got \"%s\"\n", r + 1, got);
         assert_string_equal(got, want);
         free(got);
@@ -185,7 +201,8 @@ static char *decode(const int32_t *ids, int n, int skip, size_t *len) {
 
 /* The streaming decoder, token by token, must give the same text as the whole-sequence one. */
 static char *decode_stream(const int32_t *ids, int n, int skip, size_t *len) {
-    ds_detok *d = ds_detok_new(model, skip);
+    ds_detok *d = NULL;
+    assert_int_equal(ds_detok_new(model, skip, &d, NULL, 0), DS_OK);
     char *out = malloc(1);
     *len = 0;
     for (int i = 0; i <= n; i++) {
@@ -258,7 +275,7 @@ static void test_pretokenize(void **state) {
         const cJSON *want = cJSON_GetObjectItemCaseSensitive(j.rows[r], "pieces");
         pieces got = {0};
         char err[256];
-        assert_int_equal(ds_pretokenize(model, text, len, collect, &got, err, sizeof err), 0);
+        assert_int_equal(ds_pretokenize(model, text, len, collect, &got, err, sizeof err), DS_OK);
         bool same = got.n == cJSON_GetArraySize(want);
         for (int i = 0; same && i < got.n; i++) {
             size_t wl;
@@ -313,10 +330,10 @@ static void test_bos_and_buffer(void **state) {
     /* a short buffer: the full count comes back and nothing is written past cap */
     int32_t small[3] = {-7, -7, -7};
     char err[128];
-    assert_int_equal(ds_tokenize(model, text, strlen(text), 0, small, 2, err, sizeof err), n);
+    assert_int_equal(tokenize(model, text, strlen(text), 0, small, 2, err, sizeof err), n);
     assert_int_equal(small[0], raw[0]);
     assert_int_equal(small[2], -7);
-    assert_int_equal(ds_tokenize(model, "", 0, 0, small, 3, err, sizeof err), 0);
+    assert_int_equal(tokenize(model, "", 0, 0, small, 3, err, sizeof err), 0);
     free(raw);
     free(with_bos);
 }
@@ -328,11 +345,11 @@ static void test_invalid_utf8(void **state) {
     int32_t ids[16];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
-        assert_int_equal(ds_tokenize(model, bad[i], strlen(bad[i]), 0, ids, 16, err, sizeof err), -1);
+        assert_int_equal(tokenize(model, bad[i], strlen(bad[i]), 0, ids, 16, err, sizeof err), -1);
         assert_non_null(strstr(err, "not valid UTF-8 at byte offset"));
     }
     /* U+0000 is valid text */
-    assert_true(ds_tokenize(model, "a\0b", 3, 0, ids, 16, err, sizeof err) >= 2);
+    assert_true(tokenize(model, "a\0b", 3, 0, ids, 16, err, sizeof err) >= 2);
 }
 
 /* Random bytes: repaired with ds_utf8_lossy, they encode and decode back exactly. */
@@ -392,7 +409,7 @@ static int try_damaged(const uint8_t *b, size_t n) {
     if (loaded) {
         static const char text[] = "Hello w\xC3\xB6rld 12345 <\xEF\xBD\x9CUser\xEF\xBD\x9C>  \n\t!";
         int32_t ids[64];
-        int k = ds_tokenize(m, text, sizeof text - 1, 1, ids, 64, err, sizeof err);
+        int k = tokenize(m, text, sizeof text - 1, 1, ids, 64, err, sizeof err);
         assert_true(k <= 64);
         char out[512];
         if (k > 0) ds_detokenize(m, ids, k, 0, out, sizeof out);

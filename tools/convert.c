@@ -1683,8 +1683,8 @@ static const char *default_name(const char *dir, char *buf, size_t size) {
 
 static int write_gguf(const options *o, const config *c, const plan *p, const tokenizer *tk, char *err) {
     char name_buf[256];
-    ds_gguf_writer *w = ds_gguf_writer_new();
-    if (!w) return fail(err, "out of memory");
+    ds_gguf_writer *w;
+    if (ds_gguf_writer_new(&w, err, ERR_LEN)) return -1;
     meta_model(w, o, c, p, o->name ? o->name : default_name(o->hf_dir, name_buf, sizeof name_buf));
     if (tk->n) meta_tokenizer(w, tk);
     ds_gguf_set_u32(w, "general.quantization_version", 2);
@@ -1741,8 +1741,8 @@ static int run_vocab_only(const options *o, char *err) {
     if (!vo.tok_dir) vo.tok_dir = o->hf_dir; /* a missing tokenizer.json is an error here */
     tokenizer tk = {0};
     if (rc == 0) rc = load_tokenizer(&vo, &cfg, &tk, err);
-    ds_gguf_writer *w = rc == 0 ? ds_gguf_writer_new() : NULL;
-    if (rc == 0 && !w) rc = fail(err, "out of memory");
+    ds_gguf_writer *w = NULL;
+    if (rc == 0 && ds_gguf_writer_new(&w, err, ERR_LEN)) rc = -1;
     if (rc == 0) {
         const char *name = o->name ? o->name : default_name(o->hf_dir, name_buf, sizeof name_buf);
         plan none = {0};

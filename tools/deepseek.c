@@ -282,7 +282,8 @@ static int feed(session *S, const int32_t *ids, int n, int all_logits) {
 static int generate(session *S, const float *logits, text_out *o, char **text, size_t *text_len) {
     const cli_args *a = S->a;
     int eos = ds_model_eos(S->m), rc = 0;
-    ds_detok *d = ds_detok_new(S->m, 1);
+    ds_detok *d = NULL;
+    ds_detok_new(S->m, 1, &d, NULL, 0);
     size_t cap = 256;
     *text = malloc(cap);
     *text_len = 0;
@@ -458,11 +459,13 @@ static char *read_turn(int tty) {
 }
 
 static char *render(const ds_model *m, const history *h, size_t *len) {
-    long n = ds_chat_apply(m, h->msg, h->n, 1, NULL, 0);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!s) return NULL;
-    ds_chat_apply(m, h->msg, h->n, 1, s, (size_t)n + 1);
-    *len = (size_t)n;
+    size_t n = 0;
+    if (ds_chat_apply(m, h->msg, h->n, 1, NULL, 0, &n, NULL, 0) != DS_ERR_SMALL_BUFFER) return NULL;
+    char *s = malloc(n + 1);
+    if (s && ds_chat_apply(m, h->msg, h->n, 1, s, n + 1, len, NULL, 0) != DS_OK) {
+        free(s);
+        s = NULL;
+    }
     return s;
 }
 
@@ -600,8 +603,8 @@ static int run(const cli_args *a) {
     p.n_ctx = a->n_ctx;
     p.n_threads = a->n_threads;
     if (ds_context_new(S.m, &p, &S.ctx, err, sizeof err)) fprintf(stderr, "deepseek: %s\n", err);
-    else if (!(S.smp = ds_sampler_new(&a->sp, ds_model_n_vocab(S.m))))
-        fprintf(stderr, "deepseek: bad sampling parameters\n");
+    else if (ds_sampler_new(&a->sp, ds_model_n_vocab(S.m), &S.smp, err, sizeof err))
+        fprintf(stderr, "deepseek: %s\n", err);
     else {
         double ms_load = now_ms() - t0;
         if (!a->chat) catch_sigint();

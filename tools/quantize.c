@@ -506,8 +506,8 @@ static void summary(const options *o, const input *in, const qmix_opts *q) {
 }
 
 static int write_output(const options *o, const input *in, const qmix_opts *q, const imatrix *im, char *err) {
-    ds_gguf_writer *w = ds_gguf_writer_new();
-    if (!w) return fail(err, "out of memory");
+    ds_gguf_writer *w;
+    if (ds_gguf_writer_new(&w, err, ERR_LEN)) return -1;
     write_metadata(w, in, q, o, im);
     int rc = ds_gguf_writer_begin(w, o->out, err, ERR_LEN) == DS_OK ? 0 : -1;
     int begun = rc == 0;

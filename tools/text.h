@@ -78,8 +78,7 @@ static inline int text_tokenize(const char *prog, const char *what, const ds_mod
         return -1;
     }
     *ids = malloc((len + 1) * sizeof **ids);
-    *n = *ids ? ds_tokenize(m, text, len, add_bos, *ids, (int)len + 1, err, sizeof err) : -1;
-    if (*n >= 0) return 0;
+    if (*ids && ds_tokenize(m, text, len, add_bos, *ids, (int)len + 1, n, err, sizeof err) == DS_OK) return 0;
     if (what && *ids) fprintf(stderr, "%s: %s: %s\n", prog, what, err);
     else fprintf(stderr, "%s: %s\n", prog, *ids ? err : "out of memory");
     free(*ids);

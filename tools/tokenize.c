@@ -124,7 +124,8 @@ static int run(const tok_args *a) {
     int bos = !a->no_bos && ds_model_add_bos(m), rc = 1;
     int32_t *ids = malloc((len + 1) * sizeof *ids);
     double t0 = now_s();
-    int n = ids ? ds_tokenize(m, text, len, bos, ids, (int)len + 1, err, sizeof err) : -1;
+    int n = -1;
+    if (ids && ds_tokenize(m, text, len, bos, ids, (int)len + 1, &n, err, sizeof err)) n = -1;
     double dt = now_s() - t0;
     if (n < 0) fprintf(stderr, "deepseek-tokenize: %s\n", ids ? err : "out of memory");
     else {
