@@ -1,8 +1,23 @@
-/* deepseek.c - the core: GGUF reader and writer, model loader, thread pool, MLA + MoE forward
-   pass with the latent KV cache. See deepseek.h for the API and the conventions.
+/* deepseek.c - the core of the DeepSeek CPU runtime, in the order a reader needs it. See
+   deepseek.h for the API and its conventions.
 
-   Reading order: errors, GGUF reader (everything validated before use), GGUF writer, model
-   (hyper-parameters and weights), thread pool, matmul, the forward pass, the public API. */
+    1. Errors, the model file, the model and the context: the structs everything else uses
+    2. The forward pass, in the papers' order: embedding; attention (MLA, absorbed over the
+       latent cache, in the split and the legacy layout); feed-forward (dense SwiGLU,
+       DeepSeekMoE with its router); the head; the MTP module
+    3. Architectures (a table entry each: hyper-parameters, tensors, each layer's attention and
+       feed-forward) and model loading
+    4. Contexts: creation and evaluation
+   The machinery:
+    5. Matmul dispatch (float and block-format weights, OpenBLAS panels)
+    6. The thread pool
+    7. The KV cache and the scratch memory
+    8. The sampler
+    9. The vocabulary and the tokenizer
+   10. Chat templates
+   11. GGUF: the reader
+   12. GGUF: the writer
+   13. GGUF: the reading API */
 #include "deepseek.h"
 #include "quant/quant.h"
 #include "simd/simd.h"
@@ -35,8 +50,14 @@
 #error "GGUF files and this reader are little-endian"
 #endif
 
-/* ------------------------------------------------------------------------------------------ */
-/* errors                                                                                      */
+/* ========================================================================================== */
+/* 1. Errors, the model file, the model and the context                                       */
+/* ========================================================================================== */
+
+#ifndef DS_VERSION
+#define DS_VERSION "unknown" /* meson passes the project's version */
+#endif
+const char *ds_version(void) { return DS_VERSION; }
 
 const char *ds_status_name(ds_status s) {
     switch (s) {
@@ -52,11 +73,8 @@ const char *ds_status_name(ds_status s) {
     return "unknown status";
 }
 
-#ifndef DS_VERSION
-#define DS_VERSION "unknown" /* meson passes the project's version */
-#endif
-const char *ds_version(void) { return DS_VERSION; }
-
+/* The one way a function here reports failure: the status, and its message in the caller's
+   buffer (see ERRORS in deepseek.h). */
 static ds_status fail(ds_status s, char *err, size_t err_size, const char *fmt, ...) {
     if (err && err_size) {
         va_list ap;
@@ -67,8 +85,13 @@ static ds_status fail(ds_status s, char *err, size_t err_size, const char *fmt, 
     return s;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* GGUF reader                                                                                 */
+#define TRY(x)              \
+    do {                    \
+        ds_status s_ = (x); \
+        if (s_) return s_;  \
+    } while (0)
+
+/* ---- the model file: a GGUF, mapped (section 11 reads and validates it) ---- */
 
 /* clang-format off */
 enum {
@@ -113,844 +136,28 @@ typedef struct {
     size_t data_off;
 } gguf_file;
 
-typedef struct {
-    const gguf_file *f;
-    size_t pos;
-    char *err;
-    size_t err_size;
-} gguf_cursor;
-
-static ds_status cur_fail(gguf_cursor *c, const char *fmt, ...) {
-    char msg[192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return fail(DS_ERR_FORMAT, c->err, c->err_size, "%s: offset %zu: %s", c->f->path, c->pos, msg);
-}
-
-static ds_status cur_need(gguf_cursor *c, uint64_t n, const char *what) {
-    if (n > c->f->size - c->pos)
-        return cur_fail(c, "%s needs %llu bytes but the file ends after %zu", what, (unsigned long long)n,
-                        c->f->size - c->pos);
-    return DS_OK;
-}
-
-/* n little-endian bytes into v (the host is little-endian, as GGUF). */
-static ds_status cur_read(gguf_cursor *c, void *v, size_t n, const char *what) {
-    ds_status s = cur_need(c, n, what);
-    if (s) return s;
-    memcpy(v, c->f->map + c->pos, n);
-    c->pos += n;
-    return DS_OK;
-}
-
-static ds_status cur_u32(gguf_cursor *c, uint32_t *v, const char *what) { return cur_read(c, v, 4, what); }
-static ds_status cur_u64(gguf_cursor *c, uint64_t *v, const char *what) { return cur_read(c, v, 8, what); }
-
-/* A GGUF string: u64 length then bytes. Returns a pointer into the mapping. */
-static ds_status cur_str(gguf_cursor *c, const char **p, uint64_t *len, const char *what) {
-    ds_status s = cur_u64(c, len, what);
-    if (s) return s;
-    if ((s = cur_need(c, *len, what))) return s;
-    *p = (const char *)c->f->map + c->pos;
-    c->pos += *len;
-    return DS_OK;
-}
-
-static char *dup_n(const char *p, size_t n) {
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, p, n);
-        s[n] = 0;
-    }
-    return s;
-}
-
-/* Names are used as C strings: refuse embedded NULs and absurd lengths. */
-static ds_status cur_name(gguf_cursor *c, char **out, const char *what) {
-    const char *p;
-    uint64_t n;
-    size_t at = c->pos;
-    ds_status s = cur_str(c, &p, &n, what);
-    if (s) return s;
-    if (n == 0 || n > 65535 || memchr(p, 0, n)) {
-        c->pos = at;
-        return cur_fail(c, "%s has an invalid length (%llu) or a NUL byte", what, (unsigned long long)n);
-    }
-    if (!(*out = dup_n(p, n))) return fail(DS_ERR_NOMEM, c->err, c->err_size, "out of memory");
-    return DS_OK;
-}
-
-static ds_status skip_value(gguf_cursor *c, uint32_t type, const char *key) {
-    if (type >= GGUF_NTYPES || type == GGUF_ARR) return cur_fail(c, "metadata '%s': unknown value type %u", key, type);
-    if (type == GGUF_STR) {
-        const char *p;
-        uint64_t n;
-        return cur_str(c, &p, &n, key);
-    }
-    ds_status s = cur_need(c, gguf_scalar_size[type], key);
-    if (!s) c->pos += gguf_scalar_size[type];
-    return s;
-}
-
-static ds_status read_kv(gguf_cursor *c, gguf_kv *kv) {
-    ds_status s = cur_name(c, &kv->key, "metadata key");
-    if (s) return s;
-    if ((s = cur_u32(c, &kv->type, kv->key))) return s;
-    if (kv->type >= GGUF_NTYPES) return cur_fail(c, "metadata '%s': unknown value type %u", kv->key, kv->type);
-    if (kv->type != GGUF_ARR) {
-        kv->val = c->f->map + c->pos;
-        return skip_value(c, kv->type, kv->key);
-    }
-    if ((s = cur_u32(c, &kv->arr_type, kv->key))) return s;
-    if ((s = cur_u64(c, &kv->n, kv->key))) return s;
-    if (kv->arr_type >= GGUF_NTYPES || kv->arr_type == GGUF_ARR)
-        return cur_fail(c, "metadata '%s': unsupported array element type %u", kv->key, kv->arr_type);
-    kv->val = c->f->map + c->pos;
-    if (kv->arr_type != GGUF_STR) {
-        /* checked division first: n * size must not overflow */
-        if (kv->n > (c->f->size - c->pos) / gguf_scalar_size[kv->arr_type])
-            return cur_fail(c, "metadata '%s': array of %llu elements does not fit in the file", kv->key,
-                            (unsigned long long)kv->n);
-        c->pos += kv->n * gguf_scalar_size[kv->arr_type];
-        return DS_OK;
-    }
-    if (kv->n > (c->f->size - c->pos) / 8)
-        return cur_fail(c, "metadata '%s': array of %llu strings does not fit in the file", kv->key,
-                        (unsigned long long)kv->n);
-    for (uint64_t i = 0; i < kv->n; i++)
-        if ((s = skip_value(c, GGUF_STR, kv->key))) return s;
-    return DS_OK;
-}
-
-static const gguf_kv *gguf_find(const gguf_file *f, const char *key) {
-    for (size_t i = 0; i < f->n_kv; i++)
-        if (!strcmp(f->kv[i].key, key)) return &f->kv[i];
-    return NULL;
-}
-
-static const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name) {
-    for (size_t i = 0; i < f->n_t; i++)
-        if (!strcmp(f->t[i].name, name)) return &f->t[i];
-    return NULL;
-}
-
-static ds_status read_tensor_info(gguf_cursor *c, gguf_tensor *t) {
-    ds_status s = cur_name(c, &t->name, "tensor name");
-    if (s) return s;
-    uint32_t n_dims, type;
-    if ((s = cur_u32(c, &n_dims, t->name))) return s;
-    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
-        return cur_fail(c, "tensor '%s': %u dimensions (1 to %d allowed)", t->name, n_dims, GGUF_MAX_DIMS);
-    t->n_dims = (int)n_dims;
-    for (int d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = 1;
-    for (uint32_t d = 0; d < n_dims; d++) {
-        uint64_t ne;
-        if ((s = cur_u64(c, &ne, t->name))) return s;
-        if (ne == 0 || ne > INT64_MAX)
-            return cur_fail(c, "tensor '%s': dimension %u is %llu", t->name, d, (unsigned long long)ne);
-        t->ne[d] = (int64_t)ne;
-    }
-    if ((s = cur_u32(c, &type, t->name))) return s;
-    if (!ds_type_name((ds_type)type)) return cur_fail(c, "tensor '%s': unknown type %u", t->name, type);
-    t->type = (ds_type)type;
-    if ((s = cur_u64(c, &t->offset, t->name))) return s;
-    /* bytes = row size * rows, every step overflow-checked */
-    size_t row = ds_type_row_size(t->type, t->ne[0]);
-    if (!row)
-        return cur_fail(c, "tensor '%s': row of %lld elements is not a whole number of %s blocks", t->name,
-                        (long long)t->ne[0], ds_type_name(t->type));
-    uint64_t bytes = row;
-    for (int d = 1; d < GGUF_MAX_DIMS; d++) {
-        if ((uint64_t)t->ne[d] > UINT64_MAX / bytes || bytes * (uint64_t)t->ne[d] > SIZE_MAX / 2)
-            return cur_fail(c, "tensor '%s': size overflows", t->name);
-        bytes *= (uint64_t)t->ne[d];
-    }
-    t->size = (size_t)bytes;
-    return DS_OK;
-}
-
-static int cmp_by_offset(const void *a, const void *b) {
-    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-static int cmp_by_name(const void *a, const void *b) {
-    return strcmp((*(const gguf_tensor *const *)a)->name, (*(const gguf_tensor *const *)b)->name);
-}
-
-static int cmp_kv_key(const void *a, const void *b) {
-    return strcmp((*(const gguf_kv *const *)a)->key, (*(const gguf_kv *const *)b)->key);
-}
-
-static ds_status check_duplicate_keys(gguf_file *f, char *err, size_t err_size) {
-    if (f->n_kv < 2) return DS_OK;
-    const gguf_kv **v = malloc(f->n_kv * sizeof *v);
-    if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    for (size_t i = 0; i < f->n_kv; i++) v[i] = &f->kv[i];
-    qsort(v, f->n_kv, sizeof *v, cmp_kv_key);
-    ds_status s = DS_OK;
-    for (size_t i = 1; i < f->n_kv && !s; i++)
-        if (!strcmp(v[i]->key, v[i - 1]->key))
-            s = fail(DS_ERR_FORMAT, err, err_size, "%s: metadata key '%s' appears twice", f->path, v[i]->key);
-    free(v);
-    return s;
-}
-
-/* Every tensor inside the data section, aligned, not overlapping another, names unique. */
-static ds_status check_tensor_layout(gguf_file *f, char *err, size_t err_size) {
-    if (!f->n_t) return DS_OK;
-    const gguf_tensor **v = malloc(f->n_t * sizeof *v);
-    if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    for (size_t i = 0; i < f->n_t; i++) v[i] = &f->t[i];
-    ds_status s = DS_OK;
-    size_t avail = f->size - f->data_off;
-    for (size_t i = 0; i < f->n_t && !s; i++) {
-        const gguf_tensor *t = v[i];
-        if (t->offset % f->alignment)
-            s = fail(DS_ERR_FORMAT, err, err_size,
-                     "%s: tensor '%s': data offset %llu is not a multiple of the alignment %zu", f->path, t->name,
-                     (unsigned long long)t->offset, f->alignment);
-        else if (t->offset > avail || t->size > avail - t->offset)
-            s = fail(DS_ERR_FORMAT, err, err_size,
-                     "%s: tensor '%s': %zu bytes at data offset %llu lie beyond the end of the file (its data section "
-                     "holds %zu bytes)",
-                     f->path, t->name, t->size, (unsigned long long)t->offset, avail);
-    }
-    if (!s) {
-        qsort(v, f->n_t, sizeof *v, cmp_by_offset);
-        for (size_t i = 1; i < f->n_t && !s; i++)
-            if (v[i - 1]->offset + v[i - 1]->size > v[i]->offset)
-                s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensors '%s' and '%s' overlap (data offsets %llu and %llu)",
-                         f->path, v[i - 1]->name, v[i]->name, (unsigned long long)v[i - 1]->offset,
-                         (unsigned long long)v[i]->offset);
-    }
-    if (!s) {
-        qsort(v, f->n_t, sizeof *v, cmp_by_name);
-        for (size_t i = 1; i < f->n_t && !s; i++)
-            if (!strcmp(v[i - 1]->name, v[i]->name))
-                s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s' appears twice", f->path, v[i]->name);
-    }
-    free(v);
-    return s;
-}
-
-static void gguf_close(gguf_file *f) {
-    if (!f) return;
-    for (size_t i = 0; i < f->n_kv; i++) free(f->kv[i].key);
-    for (size_t i = 0; i < f->n_t; i++) free(f->t[i].name);
-    free(f->kv);
-    free(f->t);
-    if (f->in_memory) free(f->map);
-    else if (f->map) munmap(f->map, f->size);
-    free(f->path);
-    free(f);
-}
-
-/* The whole file read into memory, for file systems where a mapping could change under us. */
-static ds_status gguf_read_in(gguf_file *f, int fd, const char *path, char *err, size_t err_size) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, f->size))
-        return fail(DS_ERR_NOMEM, err, err_size, "%s: out of memory reading %zu bytes", path, f->size);
-    f->map = p;
-    f->in_memory = true;
-    for (size_t at = 0; at < f->size;) {
-        ssize_t n = pread(fd, f->map + at, f->size - at, (off_t)at);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0)
-            return fail(DS_ERR_IO, err, err_size, "%s: read failed at byte %zu: %s", path, at,
-                        n < 0 ? strerror(errno) : "the file is shorter than it was");
-        at += (size_t)n;
-    }
-    return DS_OK;
-}
-
-static ds_status gguf_map(gguf_file *f, const char *path, bool use_mmap, char *err, size_t err_size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(DS_ERR_IO, err, err_size, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    ds_status s = DS_OK;
-    if (fstat(fd, &st) != 0) s = fail(DS_ERR_IO, err, err_size, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode)) s = fail(DS_ERR_IO, err, err_size, "%s: not a regular file", path);
-    else if (st.st_size < 24)
-        s = fail(DS_ERR_FORMAT, err, err_size, "%s: %lld bytes is too small for a GGUF header", path,
-                 (long long)st.st_size);
-    if (!s) f->size = (size_t)st.st_size;
-    if (!s && !use_mmap) s = gguf_read_in(f, fd, path, err, err_size);
-    else if (!s) {
-        void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) s = fail(DS_ERR_IO, err, err_size, "%s: cannot map: %s", path, strerror(errno));
-        else f->map = p;
-    }
-    close(fd);
-    return s;
-}
-
-static ds_status gguf_parse(gguf_file *f, char *err, size_t err_size) {
-    gguf_cursor c = {f, 0, err, err_size};
-    uint32_t magic;
-    uint64_t n_t, n_kv;
-    ds_status s = cur_u32(&c, &magic, "magic");
-    if (s) return s;
-    if (memcmp(f->map, "GGUF", 4))
-        return fail(DS_ERR_FORMAT, err, err_size, "%s: not a GGUF file (bad magic)", f->path);
-    if ((s = cur_u32(&c, &f->version, "version"))) return s;
-    if (f->version != 2 && f->version != 3)
-        return fail(DS_ERR_FORMAT, err, err_size, "%s: GGUF version %u is not supported (2 and 3 are)", f->path,
-                    f->version);
-    if ((s = cur_u64(&c, &n_t, "tensor count")) || (s = cur_u64(&c, &n_kv, "metadata count"))) return s;
-    /* each entry takes at least 8 + 1 + 4 bytes: larger counts cannot be real */
-    if (n_kv > (f->size - c.pos) / 13 || n_t > (f->size - c.pos) / 13)
-        return cur_fail(&c, "%llu tensors / %llu metadata entries cannot fit in a %zu-byte file",
-                        (unsigned long long)n_t, (unsigned long long)n_kv, f->size);
-    if (!(f->kv = calloc(n_kv ? n_kv : 1, sizeof *f->kv)) || !(f->t = calloc(n_t ? n_t : 1, sizeof *f->t)))
-        return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    for (; f->n_kv < n_kv; f->n_kv++)
-        if ((s = read_kv(&c, &f->kv[f->n_kv]))) {
-            f->n_kv++;
-            return s;
-        }
-    if ((s = check_duplicate_keys(f, err, err_size))) return s;
-    f->alignment = GGUF_DEFAULT_ALIGN;
-    const gguf_kv *al = gguf_find(f, "general.alignment");
-    if (al) {
-        uint32_t a = 0;
-        if (al->type == GGUF_U32) memcpy(&a, al->val, 4);
-        if (!a || (a & (a - 1)) || a > (1u << 20))
-            return fail(DS_ERR_FORMAT, err, err_size, "%s: general.alignment must be a power of two u32", f->path);
-        f->alignment = a;
-    }
-    for (; f->n_t < n_t; f->n_t++)
-        if ((s = read_tensor_info(&c, &f->t[f->n_t]))) {
-            f->n_t++;
-            return s;
-        }
-    f->data_off = (c.pos + f->alignment - 1) / f->alignment * f->alignment;
-    if (f->data_off > f->size) {
-        if (n_t) return cur_fail(&c, "the file ends before its tensor data");
-        f->data_off = f->size;
-    }
-    if ((s = check_tensor_layout(f, err, err_size))) return s;
-    for (size_t i = 0; i < f->n_t; i++) f->t[i].data = f->map + f->data_off + f->t[i].offset;
-    return DS_OK;
-}
-
-static ds_status gguf_open(const char *path, bool use_mmap, gguf_file **out, char *err, size_t err_size) {
-    gguf_file *f = calloc(1, sizeof *f);
-    *out = NULL;
-    if (!f || !(f->path = dup_n(path, strlen(path)))) {
-        free(f);
-        return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    }
-    ds_status s = gguf_map(f, path, use_mmap, err, err_size);
-    if (!s) s = gguf_parse(f, err, err_size);
-    if (s) {
-        gguf_close(f);
-        return s;
-    }
-    *out = f;
-    return DS_OK;
-}
-
-/* One integer of any GGUF integer type; 0 if the type is not an integer. */
-static int kv_int_at(uint32_t type, const uint8_t *p, int64_t *v) {
-    switch (type) {
-    case GGUF_U8: *v = *p; return 1;
-    case GGUF_I8: *v = (int8_t)*p; return 1;
-    case GGUF_U16: {
-        uint16_t x;
-        memcpy(&x, p, 2);
-        *v = x;
-        return 1;
-    }
-    case GGUF_I16: {
-        int16_t x;
-        memcpy(&x, p, 2);
-        *v = x;
-        return 1;
-    }
-    case GGUF_U32: {
-        uint32_t x;
-        memcpy(&x, p, 4);
-        *v = x;
-        return 1;
-    }
-    case GGUF_I32: {
-        int32_t x;
-        memcpy(&x, p, 4);
-        *v = x;
-        return 1;
-    }
-    case GGUF_U64: {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        if (x > INT64_MAX) return 0;
-        *v = (int64_t)x;
-        return 1;
-    }
-    case GGUF_I64: {
-        int64_t x;
-        memcpy(&x, p, 8);
-        *v = x;
-        return 1;
-    }
-    case GGUF_BOOL: *v = *p != 0; return 1;
-    }
-    return 0;
-}
-
-/* An integer key: a scalar of any integer type, or an array whose elements are all equal
-   (llama.cpp allows per-layer arrays; this runtime needs them uniform). */
+static ds_status gguf_open(const char *path, bool use_mmap, gguf_file **out, char *err, size_t err_size);
+static void gguf_close(gguf_file *f);
+static const gguf_kv *gguf_find(const gguf_file *f, const char *key);
+static const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name);
 static ds_status meta_int(const gguf_file *f, const char *key, bool required, int64_t lo, int64_t hi, int64_t *v,
-                          char *err, size_t err_size) {
-    const gguf_kv *kv = gguf_find(f, key);
-    if (!kv) return required ? fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is missing", f->path, key) : DS_OK;
-    int64_t x = 0;
-    bool ok;
-    if (kv->type == GGUF_ARR) {
-        ok = kv->n > 0 && kv->arr_type != GGUF_STR;
-        for (uint64_t i = 0; ok && i < kv->n; i++) {
-            int64_t y;
-            ok = kv_int_at(kv->arr_type, kv->val + i * gguf_scalar_size[kv->arr_type], &y) && (i == 0 || y == x);
-            x = y;
-        }
-    } else {
-        ok = kv_int_at(kv->type, kv->val, &x);
-    }
-    if (!ok)
-        return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not an integer (or a uniform integer array)",
-                    f->path, key);
-    if (x < lo || x > hi)
-        return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' = %lld is out of range [%lld, %lld]", f->path, key,
-                    (long long)x, (long long)lo, (long long)hi);
-    *v = x;
-    return DS_OK;
-}
+                          char *err, size_t err_size);
+static ds_status meta_float(const gguf_file *f, const char *key, bool required, float *v, char *err, size_t err_size);
+static void meta_str(const gguf_file *f, const char *key, char *buf, size_t n);
+static char *dup_n(const char *p, size_t n);
 
-static ds_status meta_float(const gguf_file *f, const char *key, bool required, float *v, char *err, size_t err_size) {
-    const gguf_kv *kv = gguf_find(f, key);
-    if (!kv) return required ? fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is missing", f->path, key) : DS_OK;
-    int64_t i;
-    if (kv->type == GGUF_F32) memcpy(v, kv->val, 4);
-    else if (kv->type == GGUF_F64) {
-        double d;
-        memcpy(&d, kv->val, 8);
-        *v = (float)d;
-    } else if (kv_int_at(kv->type, kv->val, &i)) *v = (float)i;
-    else return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not a number", f->path, key);
-    if (!isfinite(*v)) return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not finite", f->path, key);
-    return DS_OK;
-}
-
-/* A string key copied into buf (truncated to fit); "" when absent. */
-static void meta_str(const gguf_file *f, const char *key, char *buf, size_t n) {
-    const gguf_kv *kv = gguf_find(f, key);
-    buf[0] = 0;
-    if (!kv || kv->type != GGUF_STR) return;
-    uint64_t len;
-    memcpy(&len, kv->val, 8);
-    size_t m = len < n - 1 ? (size_t)len : n - 1;
-    memcpy(buf, kv->val + 8, m);
-    buf[m] = 0;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* GGUF writer                                                                                 */
-
+/* A growable byte buffer that remembers running out of memory (section 12). */
 typedef struct {
     uint8_t *p;
     size_t n, cap;
     bool oom;
 } byte_buf;
+static void buf_put(byte_buf *b, const void *src, size_t n);
 
-static void buf_put(byte_buf *b, const void *src, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n) cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
+/* ---- the model ---- */
 
-static void buf_u32(byte_buf *b, uint32_t v) { buf_put(b, &v, 4); }
-static void buf_u64(byte_buf *b, uint64_t v) { buf_put(b, &v, 8); }
-static void buf_str(byte_buf *b, const char *s) {
-    size_t n = strlen(s);
-    buf_u64(b, n);
-    buf_put(b, s, n);
-}
-
-typedef struct {
-    char *key;
-    byte_buf val; /* type id and value, serialised */
-} writer_kv;
-
-typedef struct {
-    char *name;
-    ds_type type;
-    int n_dims;
-    int64_t ne[GGUF_MAX_DIMS];
-    size_t size;
-    uint64_t offset;
-} writer_tensor;
-
-struct ds_gguf_writer {
-    writer_kv *kv;
-    size_t n_kv, cap_kv;
-    writer_tensor *t;
-    size_t n_t, cap_t;
-    ds_status bad; /* the first failure: an allocation, or an invalid declaration */
-    char bad_msg[160];
-    FILE *fp;
-    char *path;
-    size_t next;    /* tensor being written */
-    size_t partial; /* bytes of it written so far */
-};
-
-ds_status ds_gguf_writer_new(ds_gguf_writer **out, char *err, size_t err_size) {
-    *out = calloc(1, sizeof(ds_gguf_writer));
-    return *out ? DS_OK : fail(DS_ERR_NOMEM, err, err_size, "gguf writer: out of memory");
-}
-
-void ds_gguf_writer_free(ds_gguf_writer *w) {
-    if (!w) return;
-    for (size_t i = 0; i < w->n_kv; i++) {
-        free(w->kv[i].key);
-        free(w->kv[i].val.p);
-    }
-    for (size_t i = 0; i < w->n_t; i++) free(w->t[i].name);
-    free(w->kv);
-    free(w->t);
-    if (w->fp) fclose(w->fp);
-    free(w->path);
-    free(w);
-}
-
-static void writer_bad(ds_gguf_writer *w, ds_status s, const char *msg, const char *what) {
-    if (!w->bad) {
-        snprintf(w->bad_msg, sizeof w->bad_msg, "%s: %s", msg, what);
-        w->bad = s;
-    }
-}
-
-/* The setters' status: the first failure so far (it sticks until ds_gguf_writer_begin). */
-static ds_status writer_status(ds_gguf_writer *w, const byte_buf *b, const char *key) {
-    if (b && b->oom) writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
-    return w->bad;
-}
-
-static byte_buf *writer_slot(ds_gguf_writer *w, const char *key, uint32_t type) {
-    writer_kv *kv = NULL;
-    for (size_t i = 0; i < w->n_kv; i++)
-        if (!strcmp(w->kv[i].key, key)) {
-            kv = &w->kv[i];
-            kv->val.n = 0;
-            break;
-        }
-    if (!kv) {
-        if (w->n_kv == w->cap_kv) {
-            size_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
-            writer_kv *p = realloc(w->kv, cap * sizeof *p);
-            if (!p) {
-                writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
-                return NULL;
-            }
-            w->kv = p;
-            w->cap_kv = cap;
-        }
-        kv = &w->kv[w->n_kv];
-        memset(kv, 0, sizeof *kv);
-        if (!(kv->key = dup_n(key, strlen(key)))) {
-            writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
-            return NULL;
-        }
-        w->n_kv++;
-    }
-    buf_u32(&kv->val, type);
-    return &kv->val;
-}
-
-ds_status ds_gguf_set_str(ds_gguf_writer *w, const char *key, const char *val) {
-    byte_buf *b = writer_slot(w, key, GGUF_STR);
-    if (b) buf_str(b, val);
-    return writer_status(w, b, key);
-}
-ds_status ds_gguf_set_u32(ds_gguf_writer *w, const char *key, uint32_t val) {
-    byte_buf *b = writer_slot(w, key, GGUF_U32);
-    if (b) buf_u32(b, val);
-    return writer_status(w, b, key);
-}
-ds_status ds_gguf_set_i32(ds_gguf_writer *w, const char *key, int32_t val) {
-    byte_buf *b = writer_slot(w, key, GGUF_I32);
-    if (b) buf_put(b, &val, 4);
-    return writer_status(w, b, key);
-}
-ds_status ds_gguf_set_f32(ds_gguf_writer *w, const char *key, float val) {
-    byte_buf *b = writer_slot(w, key, GGUF_F32);
-    if (b) buf_put(b, &val, 4);
-    return writer_status(w, b, key);
-}
-ds_status ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val) {
-    byte_buf *b = writer_slot(w, key, GGUF_BOOL);
-    uint8_t v = val != 0;
-    if (b) buf_put(b, &v, 1);
-    return writer_status(w, b, key);
-}
-static byte_buf *writer_arr(ds_gguf_writer *w, const char *key, uint32_t elem, size_t n) {
-    byte_buf *b = writer_slot(w, key, GGUF_ARR);
-    if (b) {
-        buf_u32(b, elem);
-        buf_u64(b, n);
-    }
-    return b;
-}
-ds_status ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n) {
-    byte_buf *b = writer_arr(w, key, GGUF_STR, n);
-    for (size_t i = 0; b && i < n; i++) buf_str(b, vals[i]);
-    return writer_status(w, b, key);
-}
-ds_status ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals, size_t n) {
-    byte_buf *b = writer_arr(w, key, GGUF_I32, n);
-    if (b) buf_put(b, vals, n * 4);
-    return writer_status(w, b, key);
-}
-ds_status ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n) {
-    byte_buf *b = writer_arr(w, key, GGUF_F32, n);
-    if (b) buf_put(b, vals, n * 4);
-    return writer_status(w, b, key);
-}
-
-ds_status ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne) {
-    if (w->fp) {
-        writer_bad(w, DS_ERR_ARG, "tensor declared after ds_gguf_writer_begin", name);
-        return w->bad;
-    }
-    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) {
-        writer_bad(w, DS_ERR_ARG, "bad dimension count", name);
-        return w->bad;
-    }
-    size_t size = ds_type_row_size(type, ne[0]);
-    for (int d = 1; d < n_dims && size; d++) {
-        if (ne[d] <= 0 || (uint64_t)ne[d] > SIZE_MAX / 2 / size) size = 0;
-        else size *= (size_t)ne[d];
-    }
-    if (!size) {
-        writer_bad(w, DS_ERR_ARG, "bad shape or type", name);
-        return w->bad;
-    }
-    for (size_t i = 0; i < w->n_t; i++)
-        if (!strcmp(w->t[i].name, name)) {
-            writer_bad(w, DS_ERR_ARG, "tensor declared twice", name);
-            return w->bad;
-        }
-    if (w->n_t == w->cap_t) {
-        size_t cap = w->cap_t ? w->cap_t * 2 : 64;
-        writer_tensor *p = realloc(w->t, cap * sizeof *p);
-        if (!p) {
-            writer_bad(w, DS_ERR_NOMEM, "out of memory", name);
-            return w->bad;
-        }
-        w->t = p;
-        w->cap_t = cap;
-    }
-    writer_tensor *t = &w->t[w->n_t];
-    memset(t, 0, sizeof *t);
-    if (!(t->name = dup_n(name, strlen(name)))) {
-        writer_bad(w, DS_ERR_NOMEM, "out of memory", name);
-        return w->bad;
-    }
-    t->type = type;
-    t->n_dims = n_dims;
-    for (int d = 0; d < n_dims; d++) t->ne[d] = ne[d];
-    t->size = size;
-    w->n_t++;
-    return w->bad;
-}
-
-static size_t writer_alignment(void) { return GGUF_DEFAULT_ALIGN; }
-
-static bool write_pad(FILE *fp, uint64_t pos, size_t align) {
-    static const uint8_t zeros[64];
-    size_t pad = (size_t)((align - pos % align) % align);
-    return fwrite(zeros, 1, pad, fp) == pad;
-}
-
-ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, size_t err_size) {
-    if (w->bad) return fail(w->bad, err, err_size, "%s: %s", path, w->bad_msg);
-    if (w->fp) return fail(DS_ERR_ARG, err, err_size, "%s: writer already begun", path);
-    byte_buf h = {0};
-    buf_put(&h, "GGUF", 4);
-    buf_u32(&h, 3);
-    buf_u64(&h, w->n_t);
-    buf_u64(&h, w->n_kv);
-    for (size_t i = 0; i < w->n_kv; i++) {
-        buf_str(&h, w->kv[i].key);
-        buf_put(&h, w->kv[i].val.p, w->kv[i].val.n);
-        if (w->kv[i].val.oom) h.oom = true;
-    }
-    uint64_t off = 0;
-    size_t align = writer_alignment();
-    for (size_t i = 0; i < w->n_t; i++) {
-        writer_tensor *t = &w->t[i];
-        buf_str(&h, t->name);
-        buf_u32(&h, (uint32_t)t->n_dims);
-        for (int d = 0; d < t->n_dims; d++) buf_u64(&h, (uint64_t)t->ne[d]);
-        buf_u32(&h, (uint32_t)t->type);
-        buf_u64(&h, off);
-        t->offset = off;
-        off += (t->size + align - 1) / align * align;
-    }
-    if (h.oom) {
-        free(h.p);
-        return fail(DS_ERR_NOMEM, err, err_size, "%s: out of memory", path);
-    }
-    w->fp = fopen(path, "wb");
-    if (!w->fp) {
-        free(h.p);
-        return fail(DS_ERR_IO, err, err_size, "%s: cannot create: %s", path, strerror(errno));
-    }
-    bool ok = fwrite(h.p, 1, h.n, w->fp) == h.n && write_pad(w->fp, h.n, align);
-    free(h.p);
-    if (!(w->path = dup_n(path, strlen(path)))) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    if (!ok) return fail(DS_ERR_IO, err, err_size, "%s: write failed: %s", path, strerror(errno));
-    return DS_OK;
-}
-
-ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size) {
-    const uint8_t *p = data;
-    if (!w->fp) return fail(DS_ERR_ARG, err, err_size, "gguf writer: tensor data before ds_gguf_writer_begin");
-    while (n_bytes) {
-        if (w->next >= w->n_t)
-            return fail(DS_ERR_ARG, err, err_size, "%s: more tensor data written than declared", w->path);
-        writer_tensor *t = &w->t[w->next];
-        size_t take = t->size - w->partial < n_bytes ? t->size - w->partial : n_bytes;
-        if (fwrite(p, 1, take, w->fp) != take)
-            return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name,
-                        strerror(errno));
-        p += take;
-        n_bytes -= take;
-        if ((w->partial += take) == t->size) {
-            if (!write_pad(w->fp, t->size, writer_alignment()))
-                return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name,
-                            strerror(errno));
-            w->partial = 0;
-            w->next++;
-        }
-    }
-    return DS_OK;
-}
-
-ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size) {
-    if (w->fp && w->next < w->n_t && (w->partial || n_bytes != w->t[w->next].size))
-        return fail(DS_ERR_ARG, err, err_size, "%s: tensor '%s': %zu bytes given, %zu expected", w->path,
-                    w->t[w->next].name, n_bytes, w->t[w->next].size - w->partial);
-    return ds_gguf_writer_write(w, data, n_bytes, err, err_size);
-}
-
-ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size) {
-    if (!w->fp) return fail(DS_ERR_ARG, err, err_size, "gguf writer: finish before begin");
-    if (w->next != w->n_t)
-        return fail(DS_ERR_ARG, err, err_size, "%s: %zu of %zu tensors written", w->path, w->next, w->n_t);
-    int rc = fclose(w->fp);
-    w->fp = NULL;
-    if (rc != 0) return fail(DS_ERR_IO, err, err_size, "%s: closing failed: %s", w->path, strerror(errno));
-    return DS_OK;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* GGUF reading API: the reader above, for tools that copy or rewrite files                     */
-
-struct ds_gguf {
-    gguf_file *f;
-};
-
-ds_status ds_gguf_open(const char *path, ds_gguf **out, char *err, size_t err_size) {
-    *out = NULL;
-    ds_gguf *g = calloc(1, sizeof *g);
-    if (!g) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    ds_status s = gguf_open(path, true, &g->f, err, err_size);
-    if (s) {
-        free(g);
-        return s;
-    }
-    *out = g;
-    return DS_OK;
-}
-
-void ds_gguf_close(ds_gguf *g) {
-    if (!g) return;
-    gguf_close(g->f);
-    free(g);
-}
-
-size_t ds_gguf_n_kv(const ds_gguf *g) { return g->f->n_kv; }
-const char *ds_gguf_kv_key(const ds_gguf *g, size_t i) { return i < g->f->n_kv ? g->f->kv[i].key : NULL; }
-
-const char *ds_gguf_get_str(const ds_gguf *g, const char *key, size_t *len) {
-    const gguf_kv *kv = gguf_find(g->f, key);
-    if (!kv || kv->type != GGUF_STR) return NULL;
-    uint64_t n;
-    memcpy(&n, kv->val, 8);
-    *len = (size_t)n;
-    return (const char *)kv->val + 8;
-}
-
-int ds_gguf_get_int(const ds_gguf *g, const char *key, int64_t *v) {
-    const gguf_kv *kv = gguf_find(g->f, key);
-    return kv && kv->type != GGUF_ARR && kv_int_at(kv->type, kv->val, v);
-}
-
-/* Bytes of one value of a non-array type at p (strings: length and text). */
-static size_t value_size(uint32_t type, const uint8_t *p) {
-    if (type != GGUF_STR) return gguf_scalar_size[type];
-    uint64_t n;
-    memcpy(&n, p, 8);
-    return 8 + (size_t)n;
-}
-
-ds_status ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i) {
-    if (i >= g->f->n_kv) {
-        writer_bad(w, DS_ERR_ARG, "no such metadata entry in the source file", "ds_gguf_copy_kv");
-        return w->bad;
-    }
-    const gguf_kv *kv = &g->f->kv[i];
-    const uint8_t *start = kv->val, *end = kv->val;
-    if (kv->type == GGUF_ARR) {
-        start -= 12; /* element type and count precede the elements */
-        for (uint64_t k = 0; k < kv->n; k++) end += value_size(kv->arr_type, end);
-    } else {
-        end += value_size(kv->type, end);
-    }
-    byte_buf *b = writer_slot(w, kv->key, kv->type);
-    if (b) buf_put(b, start, (size_t)(end - start));
-    return writer_status(w, b, kv->key);
-}
-
-size_t ds_gguf_n_tensors(const ds_gguf *g) { return g->f->n_t; }
-
-void ds_gguf_tensor(const ds_gguf *g, size_t i, ds_gguf_tensor_info *info) {
-    memset(info, 0, sizeof *info);
-    if (i >= g->f->n_t) return;
-    const gguf_tensor *t = &g->f->t[i];
-    info->name = t->name;
-    info->type = t->type;
-    info->n_dims = t->n_dims;
-    for (int d = 0; d < 4; d++) info->ne[d] = t->ne[d];
-    info->data = t->data;
-    info->size = t->size;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* model                                                                                       */
+/* How routing turns router logits into expert scores: llama.cpp's expert_gating_func values. */
+typedef enum { GATING_SOFTMAX = 1, GATING_SIGMOID = 2 } ds_gating;
 
 typedef struct {
     int n_vocab, n_ctx_train, n_embd, n_layer, n_nextn;
@@ -958,7 +165,7 @@ typedef struct {
     int dn, dr, dv; /* per-head nope / rope / value dims */
     int n_lead_dense;
     int n_expert, n_expert_used, n_expert_shared, n_ff_exp;
-    int gating; /* 1 softmax, 2 sigmoid */
+    ds_gating gating;
     int n_group, n_group_used;
     float expert_scale;
     bool expert_norm;
@@ -980,14 +187,24 @@ typedef struct {
     size_t row_size;
 } ds_weight;
 
-typedef struct {
+typedef struct ds_layer ds_layer;
+
+/* The two halves of a decoder layer. Each reads the residual stream ctx->x of the batch's T
+   tokens (at positions pos0 ..) and adds its output to it; which function a layer uses is the
+   architecture's choice, made when its tensors are bound (section 3). */
+typedef void (*attention_fn)(ds_context *ctx, const ds_layer *l, int il, int pos0, int T);
+typedef void (*feed_forward_fn)(ds_context *ctx, const ds_layer *l, int T);
+
+struct ds_layer {
+    attention_fn attention;
+    feed_forward_fn feed_forward;
     const float *attn_norm, *q_a_norm, *kv_a_norm, *ffn_norm, *exp_bias;
     ds_weight q_a, q_b, q, kv_a, k_b, v_b, kv_b, o;
     ds_weight gate, up, down;                /* dense layers */
     ds_weight gate_inp;                      /* router */
     ds_weight gate_exps, up_exps, down_exps; /* routed experts, one matrix per expert */
     ds_weight gate_sh, up_sh, down_sh;       /* shared experts, fused */
-} ds_layer;
+};
 
 /* The first multi-token-prediction module (DeepSeek-V3 paper 2.2), llama.cpp's blk.N.nextn.*
    with N = n_layer: the main model's final-normed hidden state h[i] and the embedding of the
@@ -1001,9 +218,22 @@ typedef struct {
 } ds_nextn;
 
 typedef struct ds_vocab ds_vocab;
+typedef struct loader loader;
+
+/* An architecture (section 3 has the table): its GGUF name (general.architecture, also its
+   metadata keys' prefix), how its hyper-parameters are read, and how one decoder layer's
+   tensors are bound, choosing the layer's attention and feed-forward functions; then its MTP
+   module, if it has one. */
+typedef struct {
+    const char *name;
+    ds_status (*load_hparams)(loader *L);
+    ds_status (*bind_layer)(loader *L, ds_layer *l, int il);
+    ds_status (*bind_mtp)(loader *L);
+} ds_arch;
 
 struct ds_model {
     gguf_file *file;
+    const ds_arch *arch;
     ds_vocab *vocab; /* NULL when the file has no tokenizer */
     bool quantized;  /* some weight is in a block format: contexts need quantized activations */
     ds_hparams hp;
@@ -1017,15 +247,630 @@ struct ds_model {
     char desc[320];
 };
 
+/* ---- the context: the caches and the activations of one batch ---- */
+
+typedef struct ds_pool ds_pool;
+
+struct ds_context {
+    ds_model *m;
+    ds_pool *pool;
+    int n_ctx, n_batch, n_threads, n_past;
+    float kq_scale; /* softmax scale: YaRN's mscale^2 / sqrt(head dim) */
+    float *kv;      /* the latent cache, [n_layer (+1 MTP)][n_ctx][R + dr] (section 6) */
+    float *rope;    /* [n_ctx][dr / 2][cos, sin] */
+    /* the batch's activations, n_batch rows each, named for what they hold */
+    float *x;             /* [T][D] the residual stream */
+    float *xn;            /* [T][D] the normalised input of the current sublayer */
+    float *branch;        /* [T][D] a sublayer's output, before it joins the residual stream */
+    float *q_lat;         /* [T][q_lora_rank] the compressed query c_Q */
+    float *q_heads;       /* [T][H][dn + dr] per head: q_nope | q_pe */
+    float *kv_lat;        /* [T][R + dr] c_KV and k_pe as projected, before norm and rotary */
+    float *q_abs;         /* [T][H][R + dr] the absorbed query: q_nope W_UK | rotated q_pe */
+    float *o_lat;         /* [T][H][R] attention's weighted sum of cached latents */
+    float *o_heads;       /* [T][H][dv] o_lat through W_UV: the heads' values */
+    float *ff_gate;       /* [T][F] gate projection, then silu(gate) * up */
+    float *ff_up;         /* [T][F] up projection */
+    float *router_logits; /* [T][E] */
+    float *route_w;       /* [T][K] chosen experts' weights */
+    float *exp_act;       /* [T*K][Fe] silu(gate) * up of each (token, expert) pair */
+    float *exp_out;       /* [T*K][D] each pair's down projection */
+    float *shared_out;    /* [T][D] the shared experts' output */
+    float *routed;        /* [D] one token's weighted sum of routed outputs */
+    float *mtp_emb;       /* [T][D] MTP: the embeddings of the following tokens */
+    int32_t *route_idx;   /* [T][K] chosen experts */
+    int32_t *exp_count, *exp_start, *exp_pairs, *exp_active; /* pairs grouped by expert */
+    float *scratch;     /* per thread (scratch_of): attention scores, a widened row, dot products */
+    size_t scratch_len; /* floats per thread */
+    const float **xptr; /* per thread, n_batch activation rows a matmul reads */
+    const void **qptr;  /* per thread, 2 x n_batch quantized activation rows (gate and up may differ) */
+    uint8_t *actq[2];   /* activations quantized for block-format weights, two inputs at a time */
+    size_t actq_cap;
+    float *blas_scratch; /* per thread, one widened panel; NULL without BLAS */
+    float *logits;
+    size_t logits_cap;
+    int n_logits;
+    /* multi-token prediction (params.mtp): the final-normed hidden states of the last ds_eval
+       call's tokens, from position hid_pos0; the MTP layer's cache is valid below mtp_past */
+    bool mtp;
+    float *hid, *mtp_in, *mtp_logits;
+    size_t hid_cap, mtp_logits_cap;
+    int hid_pos0, n_hid, mtp_past, n_mtp_logits;
+    char err[256];
+};
+
+/* ---- the machinery the forward pass calls (sections 5 to 7) ---- */
+
+/* A job for the thread pool: fn(arg, i0, i1, tid) over the items [i0, i1) it is handed. */
+typedef void (*task_fn)(void *arg, int64_t i0, int64_t i1, int tid);
+static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg);
+static const ds_type_traits *kernel_traits(ds_type t);
+
+/* Activations for a block-format weight: each input row quantized once to the format the
+   weight dots with (Q8_0, Q8_1 or Q8_K, as ggml does), then read by every row of the weight. */
 typedef struct {
+    const ds_type_traits *tr; /* NULL: the input stays float */
+    const uint8_t *data;      /* row i (matrix m, token t: i = m * T + t) at data + i * row_bytes */
+    size_t row_bytes;
+} qact;
+
+static qact quantize_act(ds_context *ctx, const ds_type_traits *tr, const float *x, int64_t ldx, int64_t x_stride,
+                         int n_mat, int T, int64_t n, int slot);
+static void matmul(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy);
+static void matmul_pre(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy,
+                       const qact *pre);
+static void matmul_heads(ds_context *ctx, const ds_weight *w, const uint8_t *base, int64_t rows, size_t w_stride,
+                         int n_heads, const float *x, int64_t ldx, int64_t x_stride, float *y, int64_t ldy,
+                         int64_t y_stride, int T);
+static void row_dots(const ds_weight *w, const uint8_t *row, const float *const *xs, int T, float *out);
+static void row_dots_q(const ds_weight *w, const uint8_t *row, const void *const *xs, int T, float *out);
+
+/* A pool thread's own scratch: floats, and room for n_batch float and 2 x n_batch quantized
+   activation-row pointers. */
+typedef struct {
+    float *f;
+    const float **xs;
+    const void **qs;
+} thread_scratch;
+static thread_scratch scratch_of(const ds_context *ctx, int tid);
+static size_t kv_row(const ds_hparams *hp);
+static float *kv_at(ds_context *ctx, int il, int pos);
+
+/* ========================================================================================== */
+/* 2. The forward pass, in the papers' order: embedding; per layer attention, then the feed-  */
+/*    forward network, each added to the residual stream; the final norm and the head; MTP.   */
+/*    Equations: DeepSeek-V2 (arXiv 2405.04434) section 2, DeepSeek-V3 (2412.19437) sec. 2.   */
+/* ========================================================================================== */
+
+/* ---- building blocks ---- */
+
+/* RMSNorm(x) = x / sqrt(mean(x^2) + eps) * w */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+static void rmsnorm_rows(float *y, int64_t ldy, const float *x, int64_t ldx, const float *w, int n, int T, float eps) {
+    for (int t = 0; t < T; t++) rmsnorm(y + t * ldy, x + t * ldx, w, n, eps);
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+static void softmax(float *x, int n) {
+    float mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < n; i++) sum += (x[i] = expf(x[i] - mx));
+    for (int i = 0; i < n; i++) x[i] /= sum;
+}
+
+/* g = silu(g) * u */
+static void swiglu_rows(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = silu(g[i]) * u[i];
+}
+
+/* x += y over n floats: a sublayer's output joins the residual stream. */
+static void add_rows(float *x, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* ---- embedding ---- */
+
+/* Embedding rows of T tokens into out (T x n_embd). */
+static void embed(const ds_weight *e, const int32_t *tokens, int T, float *out) {
+    for (int t = 0; t < T; t++)
+        e->tr->to_f32(e->data + (size_t)tokens[t] * e->row_size, out + (size_t)t * e->n_in, e->n_in);
+}
+
+/* ---- rotary position embedding (RoPE) with YaRN ---- */
+
+/* Rotary angles with YaRN's frequency correction, as DeepSeek's reference computes them:
+   per-pair frequencies ramp from interpolated (/factor) to the original between the
+   correction dims of beta_fast and beta_slow; angles are float32 pos * inv_freq. YaRN also
+   scales attention logits by mscale^2 = (1 + yarn_log_mul * ln factor)^2, folded into
+   kq_scale with 1 / sqrt(dn + dr). */
+static void rope_table(ds_context *ctx) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int dr = hp->dr, half = dr / 2;
+    float low = 0, high = 0;
+    if (hp->yarn) {
+        double lb = 2.0 * log((double)hp->rope_base);
+        double dlo = dr * log(hp->rope_orig_ctx / (hp->beta_fast * 2.0 * M_PI)) / lb;
+        double dhi = dr * log(hp->rope_orig_ctx / (hp->beta_slow * 2.0 * M_PI)) / lb;
+        low = (float)fmax(floor(dlo), 0.0);
+        high = (float)fmin(ceil(dhi), dr - 1.0);
+        if (low == high) high += 0.001f;
+    }
+    for (int i = 0; i < half; i++) {
+        float base = (float)(1.0 / pow((double)hp->rope_base, (double)(2 * i) / dr));
+        float inv = base;
+        if (hp->yarn) {
+            float ramp = fminf(fmaxf(((float)i - low) / (high - low), 0.0f), 1.0f);
+            inv = base / hp->rope_factor * ramp + base * (1.0f - ramp);
+        }
+        for (int pos = 0; pos < ctx->n_ctx; pos++) {
+            float a = (float)pos * inv;
+            ctx->rope[((size_t)pos * half + i) * 2] = (float)cos((double)a);
+            ctx->rope[((size_t)pos * half + i) * 2 + 1] = (float)sin((double)a);
+        }
+    }
+    double mscale = hp->yarn ? 1.0 + hp->yarn_log_mul * log((double)hp->rope_factor) : 1.0;
+    ctx->kq_scale = (float)(mscale * mscale / sqrt((double)(hp->dn + hp->dr)));
+}
+
+/* Rotate interleaved pairs (x[2i], x[2i+1]) by the angles of one position. */
+static void rope(float *x, const float *cs, int dr) {
+    for (int i = 0; i < dr / 2; i++) {
+        float c = cs[2 * i], s = cs[2 * i + 1], a = x[2 * i], b = x[2 * i + 1];
+        x[2 * i] = a * c - b * s;
+        x[2 * i + 1] = a * s + b * c;
+    }
+}
+
+/* ---- attention: multi-head latent attention (MLA), DeepSeek-V2 2.1 ----
+
+   c_Q = RMSNorm(h W_DQ)                 q_nope, q_pe = c_Q W_UQ, RoPE(c_Q W_QR)  (per head)
+   c_KV = RMSNorm(h W_DKV)               k_pe = RoPE(h W_KR)                      (shared by heads)
+   score_s = (q_nope W_UK^T c_KV_s + q_pe k_pe_s) * kq_scale
+   o = softmax(score) . c_KV             u = concat_heads(o W_UV) W_O
+
+   Only c_KV and k_pe are cached ("the latent cache"): W_UK is absorbed into the query and W_UV
+   applied after the weighted sum, so keys and values are never expanded per head. The two
+   variants differ only in how W_UK and W_UV are stored. Attention variants to come take the
+   same shape (attention_fn) and get their layers from the architecture table:
+   DeepSeek Sparse Attention (V3.2: a lightning indexer picks the top-k cached latents),
+   V4's compressed sparse attention, and grouped-query attention for the dense distills. */
+
+/* q for every head: [q_nope (dn) | q_pe (dr)], from a low-rank pair or one projection. */
+static void mla_project_q(ds_context *ctx, const ds_layer *l, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, qr = hp->q_lora_rank, qd = hp->n_head * (hp->dn + hp->dr);
+    if (!qr) {
+        matmul(ctx, &l->q, ctx->xn, D, T, ctx->q_heads, qd);
+        return;
+    }
+    matmul(ctx, &l->q_a, ctx->xn, D, T, ctx->q_lat, qr);
+    rmsnorm_rows(ctx->q_lat, qr, ctx->q_lat, qr, l->q_a_norm, qr, T, hp->rms_eps);
+    matmul(ctx, &l->q_b, ctx->q_lat, qr, T, ctx->q_heads, qd);
+}
+
+/* The new tokens' normalised latents and rotated shared k_pe go into the cache before any
+   score is taken: the batch attends to itself, causally, through it. Each head's q_pe is
+   rotated into the rope slot of its absorbed query. */
+static void mla_cache_latents(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int H = hp->n_head, R = hp->kv_lora_rank, dr = hp->dr, qdim = hp->dn + hp->dr, row = (int)kv_row(hp);
+    matmul(ctx, &l->kv_a, ctx->xn, hp->n_embd, T, ctx->kv_lat, row);
+    for (int t = 0; t < T; t++) {
+        int pos = pos0 + t;
+        const float *cs = ctx->rope + (size_t)pos * dr;
+        float *dst = kv_at(ctx, il, pos), *src = ctx->kv_lat + (size_t)t * row;
+        rmsnorm(dst, src, l->kv_a_norm, R, hp->rms_eps);
+        memcpy(dst + R, src + R, (size_t)dr * sizeof *dst);
+        rope(dst + R, cs, dr);
+        for (int h = 0; h < H; h++) {
+            float *qpe = ctx->q_abs + ((size_t)t * H + h) * row + R;
+            memcpy(qpe, ctx->q_heads + ((size_t)t * H + h) * qdim + hp->dn, (size_t)dr * sizeof *qpe);
+            rope(qpe, cs, dr);
+        }
+    }
+}
+
+/* The attention norm, the queries, and the new latents cached. */
+static void mla_begin(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    rmsnorm_rows(ctx->xn, hp->n_embd, ctx->x, hp->n_embd, l->attn_norm, hp->n_embd, T, hp->rms_eps);
+    mla_project_q(ctx, l, T);
+    mla_cache_latents(ctx, l, il, pos0, T);
+}
+
+/* Queries against the latent cache: one item per (token, head). */
+typedef struct {
+    ds_context *ctx;
+    const ds_layer *l;
+    int il, pos0, T; /* the batch's tokens are at positions pos0 .. pos0 + T - 1 */
+} attn_job;
+
+static void mla_attend_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const attn_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const int H = hp->n_head, R = hp->kv_lora_rank;
+    const int64_t row = (int64_t)kv_row(hp);
+    const ds_type_traits *f32 = kernel_traits(DS_TYPE_F32);
+    float *score = scratch_of(ctx, tid).f;
+    const float *cache = kv_at(ctx, j->il, 0);
+    for (int64_t i = i0; i < i1; i++) {
+        int t = (int)(i / H), h = (int)(i % H), n = j->pos0 + t + 1; /* causal: positions 0..pos */
+        const float *q = ctx->q_abs + ((size_t)t * H + h) * row;
+        for (int s = 0; s < n; s++) score[s] = f32->dot_f32(q, cache + s * row, row) * ctx->kq_scale;
+        softmax(score, n);
+        float *lat = ctx->o_lat + ((size_t)t * H + h) * R;
+        memset(lat, 0, (size_t)R * sizeof *lat);
+        for (int s = 0; s < n; s++) {
+            const float *c = cache + s * row;
+            for (int r = 0; r < R; r++) lat[r] += score[s] * c[r];
+        }
+    }
+}
+
+/* o_lat = softmax(q_abs . cache) . c_KV for every (token, head) */
+static void mla_attend(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    attn_job aj = {ctx, l, il, pos0, T};
+    pool_run(ctx->pool, (int64_t)T * ctx->m->hp.n_head, mla_attend_task, &aj);
+}
+
+/* u = concat_heads(o_heads) W_O, added to the residual stream. */
+static void mla_output(ds_context *ctx, const ds_layer *l, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd;
+    matmul(ctx, &l->o, ctx->o_heads, (int64_t)hp->n_head * hp->dv, T, ctx->branch, D);
+    add_rows(ctx->x, ctx->branch, (int64_t)T * D);
+}
+
+/* MLA over the split layout (attn_k_b: W_UK per head, [dn] -> [R]; attn_v_b: W_UV per head,
+   [R] -> [dv]): both absorptions are per-head matmuls. */
+static void attention_mla(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int H = hp->n_head, R = hp->kv_lora_rank, dv = hp->dv, qdim = hp->dn + hp->dr, row = (int)kv_row(hp);
+    mla_begin(ctx, l, il, pos0, T);
+    matmul_heads(ctx, &l->k_b, l->k_b.data, R, (size_t)R * l->k_b.row_size, H, ctx->q_heads, (int64_t)H * qdim, qdim,
+                 ctx->q_abs, (int64_t)H * row, row, T);
+    mla_attend(ctx, l, il, pos0, T);
+    matmul_heads(ctx, &l->v_b, l->v_b.data, dv, (size_t)dv * l->v_b.row_size, H, ctx->o_lat, (int64_t)H * R, R,
+                 ctx->o_heads, (int64_t)H * dv, dv, T);
+    mla_output(ctx, l, T);
+}
+
+/* Legacy attn_kv_b ([R] -> per head [dn | dv]): absorbing q_nope needs W_UK transposed, so
+   each head's rows are widened and accumulated. */
+static void mla_absorb_legacy_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const attn_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const ds_weight *w = &j->l->kv_b;
+    const int H = hp->n_head, R = hp->kv_lora_rank, qdim = hp->dn + hp->dr;
+    float *wide = scratch_of(ctx, tid).f;
+    for (int64_t i = i0; i < i1; i++) {
+        int t = (int)(i / H), h = (int)(i % H);
+        const float *qn = ctx->q_heads + ((size_t)t * H + h) * qdim;
+        float *out = ctx->q_abs + ((size_t)t * H + h) * kv_row(hp);
+        memset(out, 0, (size_t)R * sizeof *out);
+        for (int d = 0; d < hp->dn; d++) {
+            w->tr->to_f32(w->data + ((size_t)h * (hp->dn + hp->dv) + d) * w->row_size, wide, R);
+            for (int r = 0; r < R; r++) out[r] += qn[d] * wide[r];
+        }
+    }
+}
+
+static void attention_mla_legacy(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int H = hp->n_head, R = hp->kv_lora_rank, dn = hp->dn, dv = hp->dv;
+    const ds_weight *kv_b = &l->kv_b;
+    attn_job aj = {ctx, l, il, pos0, T};
+    mla_begin(ctx, l, il, pos0, T);
+    pool_run(ctx->pool, (int64_t)T * H, mla_absorb_legacy_task, &aj);
+    mla_attend(ctx, l, il, pos0, T);
+    matmul_heads(ctx, kv_b, kv_b->data + (size_t)dn * kv_b->row_size, dv, (size_t)(dn + dv) * kv_b->row_size, H,
+                 ctx->o_lat, (int64_t)H * R, R, ctx->o_heads, (int64_t)H * dv, dv, T);
+    mla_output(ctx, l, T);
+}
+
+/* ---- feed-forward: dense SwiGLU, and DeepSeekMoE (V2 2.2, V3 2.1.2) ---- */
+
+static void ffn_norm(ds_context *ctx, const ds_layer *l, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    rmsnorm_rows(ctx->xn, hp->n_embd, ctx->x, hp->n_embd, l->ffn_norm, hp->n_embd, T, hp->rms_eps);
+}
+
+/* out = (silu(xn W_gate) * (xn W_up)) W_down */
+static void swiglu_mlp(ds_context *ctx, const ds_weight *gate, const ds_weight *up, const ds_weight *down, int T,
+                       float *out) {
+    const int D = ctx->m->hp.n_embd;
+    const int64_t F = gate->n_rows;
+    qact in = {0};
+    if (gate->act) in = quantize_act(ctx, gate->act, ctx->xn, D, 0, 1, T, D, 1); /* shared by up */
+    matmul_pre(ctx, gate, ctx->xn, D, T, ctx->ff_gate, F, &in);
+    matmul_pre(ctx, up, ctx->xn, D, T, ctx->ff_up, F, &in);
+    swiglu_rows(ctx->ff_gate, ctx->ff_up, F * T);
+    matmul(ctx, down, ctx->ff_gate, F, T, out, D);
+}
+
+/* The leading dense layers: h += SwiGLU(RMSNorm(h)). */
+static void ffn_dense(ds_context *ctx, const ds_layer *l, int T) {
+    ffn_norm(ctx, l, T);
+    swiglu_mlp(ctx, &l->gate, &l->up, &l->down, T, ctx->branch);
+    add_rows(ctx->x, ctx->branch, (int64_t)T * ctx->m->hp.n_embd);
+}
+
+/* The router's scores s_e from its logits: softmax over the experts (V2), or sigmoid (V3). */
+static void expert_scores(ds_gating gating, const float *logit, float *s, int E) {
+    if (gating == GATING_SIGMOID) {
+        for (int e = 0; e < E; e++) s[e] = 1.0f / (1.0f + expf(-logit[e]));
+        return;
+    }
+    memcpy(s, logit, (size_t)E * sizeof *s);
+    softmax(s, E);
+}
+
+/* Group-limited routing for one token, as DeepSeek's reference gate: experts chosen by s_e +
+   b_e (the V3 correction bias, used only for choosing) within the best n_group_used groups (a
+   group scores the sum of its two best biased scores when there is a bias, its best score
+   otherwise); g_e = s_e of the chosen, normalised to sum 1 when expert_norm, times
+   expert_scale. tmp holds 4 x n_expert floats. */
+static void route(const ds_hparams *hp, const float *bias, const float *logit, int32_t *idx, float *wt, float *tmp) {
+    const int E = hp->n_expert, K = hp->n_expert_used;
+    float *p = tmp, *sel = tmp + E;
+    expert_scores(hp->gating, logit, p, E);
+    for (int e = 0; e < E; e++) sel[e] = p[e] + (bias ? bias[e] : 0.0f);
+    if (hp->n_group > 1 && hp->n_group_used < hp->n_group) {
+        const int G = hp->n_group, gs = E / G;
+        float *gscore = tmp + 2 * E;
+        for (int g = 0; g < G; g++) {
+            float a = -INFINITY, b = -INFINITY; /* best and second best */
+            for (int e = g * gs; e < (g + 1) * gs; e++) {
+                if (sel[e] > a) {
+                    b = a;
+                    a = sel[e];
+                } else if (sel[e] > b) b = sel[e];
+            }
+            gscore[g] = bias && gs > 1 ? a + b : a;
+        }
+        for (int k = 0; k < G - hp->n_group_used; k++) { /* drop the worst groups */
+            int worst = 0;
+            for (int g = 1; g < G; g++)
+                if (gscore[g] <= gscore[worst]) worst = g;
+            gscore[worst] = INFINITY;
+            for (int e = worst * gs; e < (worst + 1) * gs; e++) sel[e] = -INFINITY;
+        }
+    }
+    float sum = 0, *taken = tmp + 3 * E;
+    for (int e = 0; e < E; e++) taken[e] = 0;
+    for (int k = 0; k < K; k++) { /* first index wins ties, as argmax */
+        int best = -1;
+        for (int e = 0; e < E; e++)
+            if (!taken[e] && (best < 0 || sel[e] > sel[best])) best = e;
+        taken[best] = 1;
+        idx[k] = best;
+        wt[k] = p[best];
+        sum += wt[k];
+    }
+    float scale = hp->expert_scale != 0.0f ? hp->expert_scale : 1.0f;
+    for (int k = 0; k < K; k++) wt[k] = (hp->expert_norm ? wt[k] / sum : wt[k]) * scale;
+}
+
+/* Routed experts. Each active expert's (token, slot) pairs are listed contiguously in
+   exp_pairs; work items are (active expert, output row), so rows of all experts spread over
+   the threads and only the chosen experts' rows are read. */
+typedef struct {
+    ds_context *ctx;
+    const ds_layer *l;
+    int n_active;
+    qact gate_in, up_in, down_in; /* inputs quantized for block-format experts */
+} moe_job;
+
+/* Token rows for one expert: float rows, or their quantized twins when the weight needs them. */
+static void dots(const ds_weight *w, const uint8_t *row, const float *const *xs, const void *const *qs, int n,
+                 float *out) {
+    if (w->act) row_dots_q(w, row, qs, n, out);
+    else row_dots(w, row, xs, n, out);
+}
+
+static const void *qrow(const qact *q, size_t i) { return q->tr ? q->data + i * q->row_bytes : NULL; }
+
+/* exp_act[pair] = silu(x W_gate_e) * (x W_up_e) */
+static void moe_up_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const moe_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, K = hp->n_expert_used;
+    const int64_t Fe = hp->n_ff_exp;
+    const ds_weight *gw = &j->l->gate_exps, *uw = &j->l->up_exps;
+    thread_scratch ts = scratch_of(ctx, tid);
+    const void **gq = ts.qs, **uq = ts.qs + ctx->n_batch;
+    float *g = ts.f, *u = g + ctx->n_batch;
+    int ready = -1;
+    for (int64_t i = i0; i < i1; i++) {
+        int e = ctx->exp_active[i / Fe], n = ctx->exp_count[e], start = ctx->exp_start[e];
+        int64_t r = i % Fe;
+        if (e != ready) { /* the expert's tokens, for all its rows in this range */
+            for (int k = 0; k < n; k++) {
+                size_t tok = (size_t)(ctx->exp_pairs[start + k] / K);
+                ts.xs[k] = ctx->xn + tok * D;
+                gq[k] = qrow(&j->gate_in, tok);
+                uq[k] = qrow(&j->up_in, tok);
+            }
+            ready = e;
+        }
+        dots(gw, gw->data + ((size_t)e * Fe + r) * gw->row_size, ts.xs, gq, n, g);
+        dots(uw, uw->data + ((size_t)e * Fe + r) * uw->row_size, ts.xs, uq, n, u);
+        for (int k = 0; k < n; k++) ctx->exp_act[(size_t)(start + k) * Fe + r] = silu(g[k]) * u[k];
+    }
+}
+
+/* exp_out[token, slot] = exp_act[pair] W_down_e */
+static void moe_down_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const moe_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const int D = ctx->m->hp.n_embd;
+    const int64_t Fe = ctx->m->hp.n_ff_exp;
+    const ds_weight *dw = &j->l->down_exps;
+    thread_scratch ts = scratch_of(ctx, tid);
+    int ready = -1;
+    for (int64_t i = i0; i < i1; i++) {
+        int e = ctx->exp_active[i / D], n = ctx->exp_count[e], start = ctx->exp_start[e];
+        int64_t r = i % D;
+        if (e != ready) {
+            for (int k = 0; k < n; k++) {
+                ts.xs[k] = ctx->exp_act + (size_t)(start + k) * Fe;
+                ts.qs[k] = qrow(&j->down_in, (size_t)(start + k));
+            }
+            ready = e;
+        }
+        dots(dw, dw->data + ((size_t)e * D + r) * dw->row_size, ts.xs, ts.qs, n, ts.f);
+        for (int k = 0; k < n; k++) ctx->exp_out[(size_t)ctx->exp_pairs[start + k] * D + r] = ts.f[k];
+    }
+}
+
+/* Group the (token, slot) pairs by expert; returns the number of experts in use. */
+static int group_by_expert(ds_context *ctx, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int E = hp->n_expert, K = hp->n_expert_used;
+    int n_active = 0, at = 0;
+    memset(ctx->exp_count, 0, (size_t)E * sizeof *ctx->exp_count);
+    for (int i = 0; i < T * K; i++) ctx->exp_count[ctx->route_idx[i]]++;
+    for (int e = 0; e < E; e++) {
+        ctx->exp_start[e] = at;
+        at += ctx->exp_count[e];
+        if (ctx->exp_count[e]) ctx->exp_active[n_active++] = e;
+        ctx->exp_count[e] = 0;
+    }
+    for (int i = 0; i < T * K; i++) {
+        int e = ctx->route_idx[i];
+        ctx->exp_pairs[ctx->exp_start[e] + ctx->exp_count[e]++] = i;
+    }
+    return n_active;
+}
+
+/* DeepSeekMoE: h += sum_i FFN_shared_i(u) + sum_{e routed} g_e FFN_e(u), u = RMSNorm(h). */
+static void ffn_moe(ds_context *ctx, const ds_layer *l, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, E = hp->n_expert, K = hp->n_expert_used;
+    ffn_norm(ctx, l, T);
+    matmul(ctx, &l->gate_inp, ctx->xn, D, T, ctx->router_logits, E);
+    for (int t = 0; t < T; t++)
+        route(hp, l->exp_bias, ctx->router_logits + (size_t)t * E, ctx->route_idx + (size_t)t * K,
+              ctx->route_w + (size_t)t * K, scratch_of(ctx, 0).f);
+    moe_job j = {ctx, l, group_by_expert(ctx, T), {0}, {0}, {0}};
+    const ds_type_traits *ga = l->gate_exps.act, *ua = l->up_exps.act, *da = l->down_exps.act;
+    if (ga) j.gate_in = quantize_act(ctx, ga, ctx->xn, D, 0, 1, T, D, 0);
+    if (ua) j.up_in = ua == ga ? j.gate_in : quantize_act(ctx, ua, ctx->xn, D, 0, 1, T, D, 1);
+    pool_run(ctx->pool, (int64_t)j.n_active * hp->n_ff_exp, moe_up_task, &j);
+    if (da) j.down_in = quantize_act(ctx, da, ctx->exp_act, hp->n_ff_exp, 0, 1, T * K, hp->n_ff_exp, 0);
+    pool_run(ctx->pool, (int64_t)j.n_active * D, moe_down_task, &j);
+    if (hp->n_expert_shared) swiglu_mlp(ctx, &l->gate_sh, &l->up_sh, &l->down_sh, T, ctx->shared_out);
+    /* routed outputs summed in expert order (as the reference loops over experts), then the
+       shared experts' output added with weight 1 */
+    for (int t = 0; t < T; t++) {
+        float *x = ctx->x + (size_t)t * D, *y = ctx->routed;
+        const int32_t *idx = ctx->route_idx + (size_t)t * K;
+        memset(y, 0, (size_t)D * sizeof *y);
+        for (int e = 0; e < E; e++)
+            for (int k = 0; k < K; k++) {
+                if (idx[k] != e) continue;
+                const float *o = ctx->exp_out + ((size_t)t * K + k) * D;
+                float w = ctx->route_w[(size_t)t * K + k];
+                for (int d = 0; d < D; d++) y[d] += o[d] * w;
+            }
+        for (int d = 0; d < D; d++) x[d] += hp->n_expert_shared ? y[d] + ctx->shared_out[(size_t)t * D + d] : y[d];
+    }
+}
+
+/* ---- the head ---- */
+
+/* Logits of the last n_out tokens of the batch into out. With MTP on, every token's
+   final-normed state is kept for ds_eval_mtp. */
+static void head(ds_context *ctx, int T, int n_out, float *out) {
+    const ds_model *m = ctx->m;
+    const int D = m->hp.n_embd;
+    float *h = ctx->xn;
+    int n_norm = n_out;
+    if (ctx->mtp) {
+        h = ctx->hid + (size_t)ctx->n_hid * D;
+        n_norm = T;
+        ctx->n_hid += T;
+    }
+    rmsnorm_rows(h, D, ctx->x + (size_t)(T - n_norm) * D, D, m->output_norm, D, n_norm, m->hp.rms_eps);
+    if (n_out) matmul(ctx, &m->output, h + (size_t)(n_norm - n_out) * D, D, n_out, out, m->hp.n_vocab);
+}
+
+/* ---- the whole pass ---- */
+
+static void forward(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out) {
+    const ds_model *m = ctx->m;
+    embed(&m->tok_embd, tokens, T, ctx->x);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const ds_layer *l = &m->layers[il];
+        l->attention(ctx, l, il, ctx->n_past, T);
+        l->feed_forward(ctx, l, T);
+    }
+    head(ctx, T, n_out, out);
+    ctx->n_past += T;
+}
+
+/* ---- multi-token prediction (V3 2.2) ----
+
+   h'_i = W_eh [RMSNorm(Emb(t_{i+1})); RMSNorm(h_i)], one more decoder layer over h', then its
+   own norm and the (shared) head: logits for t_{i+2}. Over the next T kept hidden rows
+   (positions mtp_past onwards), whose tokens were followed by next[0..T); the logits of the
+   last n_out rows into out. */
+static void forward_mtp(ds_context *ctx, const int32_t *next, int T, int n_out, float *out) {
+    const ds_model *m = ctx->m;
+    const ds_nextn *n = &m->mtp;
+    const int D = m->hp.n_embd, pos0 = ctx->mtp_past;
+    const float eps = m->hp.rms_eps;
+    const float *hid = ctx->hid + (size_t)(pos0 - ctx->hid_pos0) * D;
+    embed(&n->embd, next, T, ctx->mtp_emb);
+    for (int t = 0; t < T; t++) {
+        float *in = ctx->mtp_in + (size_t)t * 2 * D;
+        rmsnorm(in, ctx->mtp_emb + (size_t)t * D, n->enorm, D, eps);
+        rmsnorm(in + D, hid + (size_t)t * D, n->hnorm, D, eps);
+    }
+    matmul(ctx, &n->eh_proj, ctx->mtp_in, 2 * D, T, ctx->x, D);
+    n->layer.attention(ctx, &n->layer, m->hp.n_layer, pos0, T);
+    n->layer.feed_forward(ctx, &n->layer, T);
+    ctx->mtp_past += T;
+    if (n_out == 0) return;
+    rmsnorm_rows(ctx->xn, D, ctx->x + (size_t)(T - n_out) * D, D, n->head_norm, D, n_out, eps);
+    matmul(ctx, &n->head, ctx->xn, D, n_out, out, m->hp.n_vocab);
+}
+
+/* A pass (forward, forward_mtp) over n tokens in batches of n_batch, keeping the logits of
+   every token (all) or of the last one. */
+typedef void (*pass_fn)(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out);
+
+static void in_batches(ds_context *ctx, pass_fn pass, const int32_t *tokens, int n, int all, float *out) {
+    const int V = ctx->m->hp.n_vocab;
+    for (int i = 0; i < n; i += ctx->n_batch) {
+        int T = n - i < ctx->n_batch ? n - i : ctx->n_batch;
+        if (all) pass(ctx, tokens + i, T, T, out + (size_t)i * V);
+        else pass(ctx, tokens + i, T, i + T == n ? 1 : 0, out);
+    }
+}
+
+/* ========================================================================================== */
+/* 3. Architectures (a table entry each) and model loading                                    */
+/* ========================================================================================== */
+
+struct loader {
     ds_model *m;
     char *err;
     size_t err_size;
-} loader;
+};
 
 static ds_status load_int(loader *L, const char *key, bool required, int64_t lo, int64_t hi, int *v) {
     char full[128];
-    snprintf(full, sizeof full, "deepseek2.%s", key);
+    snprintf(full, sizeof full, "%s.%s", L->m->arch->name, key);
     int64_t x = *v;
     ds_status s = meta_int(L->m->file, full, required, lo, hi, &x, L->err, L->err_size);
     *v = (int)x;
@@ -1034,26 +879,15 @@ static ds_status load_int(loader *L, const char *key, bool required, int64_t lo,
 
 static ds_status load_float(loader *L, const char *key, bool required, float *v) {
     char full[128];
-    snprintf(full, sizeof full, "deepseek2.%s", key);
+    snprintf(full, sizeof full, "%s.%s", L->m->arch->name, key);
     return meta_float(L->m->file, full, required, v, L->err, L->err_size);
 }
 
-#define TRY(x)              \
-    do {                    \
-        ds_status s_ = (x); \
-        if (s_) return s_;  \
-    } while (0)
+/* ---- deepseek2: DeepSeek-V2, V2-Lite, Coder-V2, V3, R1, V3.1 ---- */
 
-static ds_status load_hparams(loader *L) {
+static ds_status deepseek2_hparams(loader *L) {
     ds_hparams *hp = &L->m->hp;
     const gguf_file *f = L->m->file;
-    char arch[64];
-    meta_str(f, "general.architecture", arch, sizeof arch);
-    if (!arch[0])
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'general.architecture' is missing", f->path);
-    if (strcmp(arch, "deepseek2"))
-        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
-                    "%s: architecture '%s' is not supported (this runtime runs 'deepseek2')", f->path, arch);
     const int BIG = 1 << 24;
     int n_block = 0, key_len = 0, val_len = 0, key_mla = 0, val_mla = 0;
     TRY(load_int(L, "block_count", true, 1, 4096, &n_block));
@@ -1087,8 +921,9 @@ static ds_status load_hparams(loader *L) {
     if (has_moe && (hp->n_expert < 1 || hp->n_expert_used < 1))
         return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: MoE layers need expert_count and expert_used_count >= 1",
                     f->path);
-    hp->gating = 1;
-    TRY(load_int(L, "expert_gating_func", false, 1, 2, &hp->gating));
+    int gating = GATING_SOFTMAX;
+    TRY(load_int(L, "expert_gating_func", false, GATING_SOFTMAX, GATING_SIGMOID, &gating));
+    hp->gating = (ds_gating)gating;
     hp->n_group = 1;
     TRY(load_int(L, "expert_group_count", false, 1, 65536, &hp->n_group));
     hp->n_group_used = hp->n_group;
@@ -1139,7 +974,7 @@ static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, in
                     "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]", f->path, name,
                     (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
                     (long long)ne1, (long long)ne2);
-    const ds_type_traits *tr = ds_quant_traits(t->type);
+    const ds_type_traits *tr = kernel_traits(t->type);
     if ((uintptr_t)t->data % (tr->type_size < 4 ? tr->type_size : 4))
         return fail(DS_ERR_FORMAT, L->err, L->err_size,
                     "%s: tensor '%s' is not aligned for its type (general.alignment too small)", f->path, name);
@@ -1157,7 +992,7 @@ static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, in
     w->data = t->data;
     w->type = t->type;
     w->tr = tr;
-    w->act = block ? ds_quant_traits(tr->vec_dot_type) : NULL;
+    w->act = block ? kernel_traits(tr->vec_dot_type) : NULL;
     if (block) L->m->quantized = true;
     w->n_in = ne0;
     w->n_rows = ne1;
@@ -1204,7 +1039,7 @@ static ds_status bind_vecf(loader *L, const float **out, int il, const char *suf
     return bind_vec(L, out, name, n, required);
 }
 
-static ds_status load_attention(loader *L, ds_layer *l, int il) {
+static ds_status deepseek2_attention(loader *L, ds_layer *l, int il) {
     const ds_hparams *hp = &L->m->hp;
     int64_t D = hp->n_embd, H = hp->n_head, R = hp->kv_lora_rank, qk = hp->dn + hp->dr;
     TRY(bind_vecf(L, &l->attn_norm, il, "attn_norm.weight", D, true));
@@ -1217,6 +1052,7 @@ static ds_status load_attention(loader *L, ds_layer *l, int il) {
     }
     TRY(bindf(L, &l->kv_a, il, "attn_kv_a_mqa.weight", D, R + hp->dr, 1, true));
     TRY(bind_vecf(L, &l->kv_a_norm, il, "attn_kv_a_norm.weight", R, true));
+    l->attention = hp->mla_split ? attention_mla : attention_mla_legacy;
     if (hp->mla_split) {
         TRY(bindf(L, &l->k_b, il, "attn_k_b.weight", hp->dn, R, H, true));
         TRY(bindf(L, &l->v_b, il, "attn_v_b.weight", R, hp->dv, H, true));
@@ -1226,11 +1062,12 @@ static ds_status load_attention(loader *L, ds_layer *l, int il) {
     return bindf(L, &l->o, il, "attn_output.weight", H * hp->dv, D, 1, true);
 }
 
-static ds_status load_ffn(loader *L, ds_layer *l, int il) {
+static ds_status deepseek2_ffn(loader *L, ds_layer *l, int il) {
     const ds_hparams *hp = &L->m->hp;
     int64_t D = hp->n_embd, E = hp->n_expert, Fe = hp->n_ff_exp;
     TRY(bind_vecf(L, &l->ffn_norm, il, "ffn_norm.weight", D, true));
     if (il < hp->n_lead_dense) {
+        l->feed_forward = ffn_dense;
         if (hp->n_ff < 1)
             return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'deepseek2.feed_forward_length' is missing",
                         L->m->file->path);
@@ -1238,6 +1075,7 @@ static ds_status load_ffn(loader *L, ds_layer *l, int il) {
         TRY(bindf(L, &l->up, il, "ffn_up.weight", D, hp->n_ff, 1, true));
         return bindf(L, &l->down, il, "ffn_down.weight", hp->n_ff, D, 1, true);
     }
+    l->feed_forward = ffn_moe;
     TRY(bindf(L, &l->gate_inp, il, "ffn_gate_inp.weight", D, E, 1, true));
     TRY(bind_vecf(L, &l->exp_bias, il, "exp_probs_b.bias", E, false));
     TRY(bindf(L, &l->gate_exps, il, "ffn_gate_exps.weight", D, Fe, E, true));
@@ -1254,7 +1092,12 @@ static ds_status load_ffn(loader *L, ds_layer *l, int il) {
 
 /* Files converted without the MTP layer may still count it in nextn_predict_layers: without
    its projection the model simply has no MTP; with it, the rest must be there. */
-static ds_status load_mtp(loader *L) {
+static ds_status deepseek2_layer(loader *L, ds_layer *l, int il) {
+    TRY(deepseek2_attention(L, l, il));
+    return deepseek2_ffn(L, l, il);
+}
+
+static ds_status deepseek2_mtp(loader *L) {
     ds_model *m = L->m;
     const ds_hparams *hp = &m->hp;
     const int il = hp->n_layer;
@@ -1270,11 +1113,33 @@ static ds_status load_mtp(loader *L) {
     TRY(bindf(L, &n->head, il, "nextn.shared_head_head.weight", D, hp->n_vocab, 1, false));
     if (!n->embd.data) n->embd = m->tok_embd;
     if (!n->head.data) n->head = m->output;
-    TRY(load_attention(L, &n->layer, il));
-    TRY(load_ffn(L, &n->layer, il)); /* always MoE: il >= the leading dense layers */
+    TRY(deepseek2_layer(L, &n->layer, il)); /* always MoE: il >= the leading dense layers */
     n->present = true;
     return DS_OK;
 }
+
+/* ---- the table ---- */
+
+static const ds_arch ARCHS[] = {
+    {"deepseek2", deepseek2_hparams, deepseek2_layer, deepseek2_mtp},
+};
+
+static ds_status find_arch(loader *L) {
+    const gguf_file *f = L->m->file;
+    char arch[64];
+    meta_str(f, "general.architecture", arch, sizeof arch);
+    if (!arch[0])
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'general.architecture' is missing", f->path);
+    for (size_t i = 0; i < sizeof ARCHS / sizeof *ARCHS; i++)
+        if (!strcmp(arch, ARCHS[i].name)) {
+            L->m->arch = &ARCHS[i];
+            return DS_OK;
+        }
+    return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
+                "%s: architecture '%s' is not supported (this runtime runs 'deepseek2')", f->path, arch);
+}
+
+/* ---- loading ---- */
 
 static ds_status load_tensors(loader *L) {
     ds_model *m = L->m;
@@ -1292,21 +1157,18 @@ static ds_status load_tensors(loader *L) {
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     if (!(m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers)))
         return fail(DS_ERR_NOMEM, L->err, L->err_size, "out of memory");
-    for (int il = 0; il < hp->n_layer; il++) {
-        TRY(load_attention(L, &m->layers[il], il));
-        TRY(load_ffn(L, &m->layers[il], il));
-    }
-    return load_mtp(L);
+    for (int il = 0; il < hp->n_layer; il++) TRY(m->arch->bind_layer(L, &m->layers[il], il));
+    return m->arch->bind_mtp(L);
 }
 
 static void describe(ds_model *m) {
     const ds_hparams *hp = &m->hp;
     snprintf(m->desc, sizeof m->desc,
-             "deepseek2: %d layers (%d dense) + %d MTP, d_model %d, %d heads, q_lora %d, kv_lora %d, "
+             "%s: %d layers (%d dense) + %d MTP, d_model %d, %d heads, q_lora %d, kv_lora %d, "
              "head dims %d+%d/%d, MLA %s, %d experts (%d used, %d shared, %s%s, %d/%d groups), vocab %d, ctx %d",
-             hp->n_layer, hp->n_lead_dense, hp->n_nextn, hp->n_embd, hp->n_head, hp->q_lora_rank, hp->kv_lora_rank,
-             hp->dn, hp->dr, hp->dv, hp->mla_split ? "split k_b/v_b" : "legacy kv_b", hp->n_expert, hp->n_expert_used,
-             hp->n_expert_shared, hp->gating == 2 ? "sigmoid" : "softmax",
+             m->arch->name, hp->n_layer, hp->n_lead_dense, hp->n_nextn, hp->n_embd, hp->n_head, hp->q_lora_rank,
+             hp->kv_lora_rank, hp->dn, hp->dr, hp->dv, hp->mla_split ? "split k_b/v_b" : "legacy kv_b", hp->n_expert,
+             hp->n_expert_used, hp->n_expert_shared, hp->gating == GATING_SIGMOID ? "sigmoid" : "softmax",
              m->layers && hp->n_lead_dense < hp->n_layer && m->layers[hp->n_lead_dense].exp_bias ? "+bias" : "",
              hp->n_group_used, hp->n_group, hp->n_vocab, hp->n_ctx_train);
 }
@@ -1367,7 +1229,8 @@ ds_status ds_model_load_params(const char *path, const ds_model_params *p, ds_mo
     if (!s) s = vocab_load(m->file, &m->vocab, err, err_size);
     bool vocab_only = !s && m->file->n_t == 0;
     if (!s && vocab_only) s = load_vocab_only(m, err, err_size);
-    if (!s && !vocab_only) s = load_hparams(&L);
+    if (!s && !vocab_only) s = find_arch(&L);
+    if (!s && !vocab_only) s = m->arch->load_hparams(&L);
     if (!s && !vocab_only) s = load_tensors(&L);
     if (!s && m->vocab && vocab_size(m->vocab) > m->hp.n_vocab)
         s = fail(DS_ERR_FORMAT, err, err_size, "%s: the tokenizer has %d tokens but the embedding only %d rows", path,
@@ -1401,8 +1264,1033 @@ int ds_model_bos(const ds_model *m) { return m->bos; }
 int ds_model_eos(const ds_model *m) { return m->eos; }
 const char *ds_model_desc(const ds_model *m) { return m->desc; }
 
-/* ------------------------------------------------------------------------------------------ */
-/* vocabulary and tokenizer                                                                    */
+/* ========================================================================================== */
+/* 4. Contexts: creation and evaluation (the public API over the forward pass)               */
+/* ========================================================================================== */
+
+static bool alloc_buffers(ds_context *ctx);
+static void free_buffers(ds_context *ctx);
+static ds_pool *pool_new(int n);
+static void pool_free(ds_pool *p);
+static int default_threads(void);
+static atomic_int threads_in_use;
+
+ds_context_params ds_context_default_params(void) {
+    ds_context_params p = {0, 0, 0, 0};
+    return p;
+}
+
+void ds_context_free(ds_context *ctx) {
+    if (!ctx) return;
+    pool_free(ctx->pool);
+    atomic_fetch_sub(&threads_in_use, ctx->n_threads);
+    free_buffers(ctx);
+    free(ctx);
+}
+
+ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **out, char *err, size_t err_size) {
+    ds_context_params d = ds_context_default_params();
+    if (!p) p = &d;
+    *out = NULL;
+    if (!m->layers)
+        return fail(DS_ERR_ARG, err, err_size, "%s holds only a vocabulary: it can tokenize, not run", m->file->path);
+    if (p->n_ctx < 0 || p->n_threads < 0 || p->n_batch < 0 || p->n_threads > 1024)
+        return fail(DS_ERR_ARG, err, err_size, "context: negative n_ctx, n_threads or n_batch, or over 1024 threads");
+    ds_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    ctx->m = m;
+    ctx->n_ctx = p->n_ctx ? p->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
+    ctx->n_threads = p->n_threads ? p->n_threads : default_threads();
+    ctx->n_batch = p->n_batch ? p->n_batch : 512;
+    if (ctx->n_batch > ctx->n_ctx) ctx->n_batch = ctx->n_ctx;
+    if (p->mtp && !m->mtp.present) {
+        free(ctx);
+        return fail(DS_ERR_ARG, err, err_size, "%s has no multi-token-prediction layer (blk.%d.nextn.*)", m->file->path,
+                    m->hp.n_layer);
+    }
+    ctx->mtp = p->mtp != 0;
+    if (!alloc_buffers(ctx) || !(ctx->pool = pool_new(ctx->n_threads))) {
+        free_buffers(ctx);
+        free(ctx);
+        return fail(DS_ERR_NOMEM, err, err_size, "out of memory for a context of %d positions", p->n_ctx);
+    }
+    atomic_fetch_add(&threads_in_use, ctx->n_threads);
+    rope_table(ctx);
+#ifdef DS_HAVE_OPENBLAS
+    openblas_set_num_threads(1); /* our threads call it, one panel each */
+#endif
+    *out = ctx;
+    return DS_OK;
+}
+
+static ds_status ctx_fail(ds_context *ctx, ds_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* Makes *buf hold at least n floats. */
+static int grow(float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return 0;
+    float *p = realloc(*buf, n * sizeof *p);
+    if (!p) return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+static ds_status check_tokens(ds_context *ctx, const int32_t *tokens, int n_tokens) {
+    const int V = ctx->m->hp.n_vocab;
+    for (int i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return ctx_fail(ctx, DS_ERR_ARG, "token %d at batch index %d is outside the vocabulary [0, %d)", tokens[i],
+                            i, V);
+    return DS_OK;
+}
+
+ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_logits) {
+    const int V = ctx->m->hp.n_vocab;
+    ctx->err[0] = 0;
+    ctx->n_logits = 0;
+    if (n_tokens < 1 || !tokens) return ctx_fail(ctx, DS_ERR_ARG, "empty batch");
+    if (n_tokens > ctx->n_ctx - ctx->n_past)
+        return ctx_fail(ctx, DS_ERR_CONTEXT_FULL, "%d tokens do not fit: %d of the context's %d positions are used",
+                        n_tokens, ctx->n_past, ctx->n_ctx);
+    TRY(check_tokens(ctx, tokens, n_tokens));
+    if (grow(&ctx->logits, &ctx->logits_cap, (size_t)(all_logits ? n_tokens : 1) * (size_t)V) ||
+        (ctx->mtp && grow(&ctx->hid, &ctx->hid_cap, (size_t)n_tokens * (size_t)ctx->m->hp.n_embd)))
+        return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the logits of %d tokens", n_tokens);
+    ctx->hid_pos0 = ctx->n_past;
+    ctx->n_hid = 0;
+    in_batches(ctx, forward, tokens, n_tokens, all_logits, ctx->logits);
+    ctx->n_logits = all_logits ? n_tokens : 1;
+    return DS_OK;
+}
+
+ds_status ds_eval_mtp(ds_context *ctx, const int32_t *next, int n, int all_logits) {
+    const int V = ctx->m->hp.n_vocab;
+    ctx->err[0] = 0;
+    ctx->n_mtp_logits = 0;
+    if (!ctx->mtp)
+        return ctx_fail(ctx, DS_ERR_ARG, "multi-token prediction is off in this context (ds_context_params.mtp)");
+    if (n < 1 || !next || n > ctx->n_hid)
+        return ctx_fail(ctx, DS_ERR_ARG, "%d next tokens given for the %d tokens of the last evaluation", n,
+                        ctx->n_hid);
+    if (ctx->mtp_past < ctx->hid_pos0)
+        return ctx_fail(ctx, DS_ERR_ARG, "the MTP layer has not seen positions %d to %d: run it after every evaluation",
+                        ctx->mtp_past, ctx->hid_pos0 - 1);
+    TRY(check_tokens(ctx, next, n));
+    if (grow(&ctx->mtp_logits, &ctx->mtp_logits_cap, (size_t)(all_logits ? n : 1) * (size_t)V))
+        return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the MTP logits of %d tokens", n);
+    ctx->mtp_past = ctx->hid_pos0;
+    in_batches(ctx, forward_mtp, next, n, all_logits, ctx->mtp_logits);
+    ctx->n_mtp_logits = all_logits ? n : 1;
+    return DS_OK;
+}
+
+const float *ds_mtp_logits(const ds_context *ctx, int i) {
+    if (i < 0 || i >= ctx->n_mtp_logits) return NULL;
+    return ctx->mtp_logits + (size_t)i * ctx->m->hp.n_vocab;
+}
+
+const float *ds_logits(const ds_context *ctx, int i) {
+    if (i < 0 || i >= ctx->n_logits) return NULL;
+    return ctx->logits + (size_t)i * ctx->m->hp.n_vocab;
+}
+
+int ds_context_n_past(const ds_context *ctx) { return ctx->n_past; }
+int ds_context_n_ctx(const ds_context *ctx) { return ctx->n_ctx; }
+int ds_context_n_threads(const ds_context *ctx) { return ctx->n_threads; }
+void ds_context_reset(ds_context *ctx) {
+    ctx->n_past = ctx->mtp_past = ctx->n_hid = 0;
+    ctx->n_logits = ctx->n_mtp_logits = 0;
+}
+
+ds_status ds_context_rewind(ds_context *ctx, int n_past) {
+    if (n_past < 0 || n_past > ctx->n_past)
+        return ctx_fail(ctx, DS_ERR_ARG, "rewind to %d: the context holds %d positions", n_past, ctx->n_past);
+    ctx->n_past = n_past; /* later positions are simply overwritten */
+    if (ctx->mtp_past > n_past) ctx->mtp_past = n_past;
+    /* hidden states of tokens still in the sequence stay usable by ds_eval_mtp */
+    int kept = n_past - ctx->hid_pos0;
+    if (kept < ctx->n_hid) ctx->n_hid = kept > 0 ? kept : 0;
+    ctx->n_logits = ctx->n_mtp_logits = 0;
+    return DS_OK;
+}
+const char *ds_context_error(const ds_context *ctx) { return ctx->err; }
+
+/* ========================================================================================== */
+/* 5. Matmul dispatch: the one entry point for weights, y[t][r] = row_r . x[t]               */
+/* ========================================================================================== */
+
+/* The kernels of each type (quant/'s formats with the best SIMD level's kernels). */
+static const ds_type_traits *kernel_traits(ds_type t) { return ds_quant_traits(t); }
+
+typedef struct {
+    const ds_type_traits *tr;
+    const float *x;
+    int64_t ldx, x_stride, n;
+    int T;
+    uint8_t *out;
+    size_t row_bytes;
+} quant_job;
+
+static void quant_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const quant_job *j = arg;
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++)
+        j->tr->from_f32(j->x + (i / j->T) * j->x_stride + (i % j->T) * j->ldx, j->out + i * j->row_bytes, j->n);
+}
+
+/* Quantize n_mat x T rows of n elements (row t of matrix m at x + m * x_stride + t * ldx) into
+   activation buffer `slot`. */
+static qact quantize_act(ds_context *ctx, const ds_type_traits *tr, const float *x, int64_t ldx, int64_t x_stride,
+                         int n_mat, int T, int64_t n, int slot) {
+    quant_job j = {tr, x, ldx, x_stride, n, T, ctx->actq[slot], (size_t)(n / tr->block_size) * tr->type_size};
+    int64_t rows = (int64_t)n_mat * T;
+    if (rows * n < 16384) quant_task(&j, 0, rows, 0); /* waking the workers would cost more */
+    else pool_run(ctx->pool, rows, quant_task, &j);
+    return (qact){tr, j.out, j.row_bytes};
+}
+
+typedef struct {
+    ds_context *ctx;
+    const ds_weight *w;
+    const uint8_t *base; /* first row of matrix 0 */
+    int64_t rows;        /* rows per matrix */
+    size_t w_stride;     /* bytes from one matrix to the next */
+    const float *x;
+    int64_t ldx, x_stride;
+    float *y;
+    int64_t ldy, y_stride;
+    int T;
+    qact xq; /* the input quantized, for a block-format weight */
+} mm_job;
+
+/* out[t] = row . xs[t] for t < T, four vectors per pass over the row. Two or three left
+   over still take one pass (the spare lanes repeat the last vector); a single one is a plain
+   dot, the decoding case, where extra lanes would only cost. */
+static void row_dots(const ds_weight *w, const uint8_t *row, const float *const *xs, int T, float *out) {
+    int t = 0;
+    for (; t + 4 <= T; t += 4) w->tr->dot4_f32(row, xs + t, w->n_in, out + t);
+    if (T - t == 1) {
+        out[t] = w->tr->dot_f32(row, xs[t], w->n_in);
+    } else if (T > t) {
+        const float *pad[4];
+        float o[4];
+        for (int k = 0; k < 4; k++) pad[k] = xs[t + k < T ? t + k : T - 1];
+        w->tr->dot4_f32(row, pad, w->n_in, o);
+        for (int k = 0; t + k < T; k++) out[t + k] = o[k];
+    }
+}
+
+/* The same for a block-format row against quantized activation rows. */
+static void row_dots_q(const ds_weight *w, const uint8_t *row, const void *const *xs, int T, float *out) {
+    int t = 0;
+    if (w->tr->vec_dot4)
+        for (; t + 4 <= T; t += 4) w->tr->vec_dot4(row, xs + t, w->n_in, out + t);
+    for (; t < T; t++) out[t] = w->tr->vec_dot(row, xs[t], w->n_in);
+}
+
+static void mm_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const mm_job *j = arg;
+    ds_context *ctx = j->ctx;
+    thread_scratch ts = scratch_of(ctx, tid);
+    const float **xs = ts.xs;
+    const void **qs = ts.qs;
+    float *out = ts.f;
+    int64_t mat_ready = -1;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t mat = i / j->rows, r = i % j->rows;
+        if (mat != mat_ready) {
+            for (int t = 0; t < j->T; t++) {
+                xs[t] = j->x + mat * j->x_stride + t * j->ldx;
+                if (j->xq.tr) qs[t] = j->xq.data + (size_t)(mat * j->T + t) * j->xq.row_bytes;
+            }
+            mat_ready = mat;
+        }
+        const uint8_t *row = j->base + mat * j->w_stride + r * j->w->row_size;
+        if (j->xq.tr) row_dots_q(j->w, row, qs, j->T, out);
+        else row_dots(j->w, row, xs, j->T, out);
+        float *y = j->y + mat * j->y_stride + r;
+        for (int t = 0; t < j->T; t++) y[t * j->ldy] = out[t];
+    }
+}
+
+#ifdef DS_HAVE_OPENBLAS
+/* Prompt processing through sgemm. The rows are cut into panels of a fixed height whatever the
+   thread count, and each panel is one single-threaded sgemm, so the sums (and results) do not
+   depend on how many threads run. Narrow weights are widened one panel at a time. */
+enum { BLAS_MIN_TOKENS = 32, BLAS_PANEL = 64 };
+
+static void blas_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const mm_job *j = arg;
+    const ds_weight *w = j->w;
+    float *wide = j->ctx->blas_scratch + (size_t)tid * BLAS_PANEL * (size_t)w->n_in;
+    for (int64_t p = i0; p < i1; p++) {
+        int64_t r0 = p * BLAS_PANEL, n = w->n_rows - r0 < BLAS_PANEL ? w->n_rows - r0 : BLAS_PANEL;
+        const float *a = (const float *)(w->data + r0 * w->row_size);
+        if (w->type != DS_TYPE_F32 || (uintptr_t)a % sizeof(float)) {
+            for (int64_t r = 0; r < n; r++)
+                w->tr->to_f32(w->data + (r0 + r) * w->row_size, wide + r * w->n_in, w->n_in);
+            a = wide;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, (int)n, (int)w->n_in, 1.0f, j->x, (int)j->ldx, a,
+                    (int)w->n_in, 0.0f, j->y + r0, (int)j->ldy);
+    }
+}
+#endif
+
+/* y[t][r] = W x[t] for t < T; x rows ldx apart, y rows ldy apart. pre: x already quantized
+   for W's activation format (or NULL). */
+static void matmul_pre(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy,
+                       const qact *pre) {
+    mm_job j = {ctx, w, w->data, w->n_rows, 0, x, ldx, 0, y, ldy, 0, T, {0}};
+    if (w->act) {
+        j.xq = pre && pre->tr == w->act ? *pre : quantize_act(ctx, w->act, x, ldx, 0, 1, T, w->n_in, 0);
+        pool_run(ctx->pool, w->n_rows, mm_task, &j);
+        return;
+    }
+#ifdef DS_HAVE_OPENBLAS
+    if (T >= BLAS_MIN_TOKENS && ctx->blas_scratch) {
+        pool_run(ctx->pool, (w->n_rows + BLAS_PANEL - 1) / BLAS_PANEL, blas_task, &j);
+        return;
+    }
+#endif
+    pool_run(ctx->pool, w->n_rows, mm_task, &j);
+}
+
+static void matmul(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy) {
+    matmul_pre(ctx, w, x, ldx, T, y, ldy, NULL);
+}
+
+/* The same for each head h of a stack of per-head matrices: rows of matrix h start at
+   base + h * w_stride, x and y of head h are offset by h * x_stride and h * y_stride. */
+static void matmul_heads(ds_context *ctx, const ds_weight *w, const uint8_t *base, int64_t rows, size_t w_stride,
+                         int n_heads, const float *x, int64_t ldx, int64_t x_stride, float *y, int64_t ldy,
+                         int64_t y_stride, int T) {
+    mm_job j = {ctx, w, base, rows, w_stride, x, ldx, x_stride, y, ldy, y_stride, T, {0}};
+    if (w->act) j.xq = quantize_act(ctx, w->act, x, ldx, x_stride, n_heads, T, w->n_in, 0);
+    pool_run(ctx->pool, rows * n_heads, mm_task, &j);
+}
+
+const char *ds_simd_level(void) { return ds_simd_best()->name; }
+
+/* ========================================================================================== */
+/* 6. The thread pool                                                                          */
+/* ========================================================================================== */
+
+/* Persistent workers. A job's items are cut into a few chunks per thread, claimed from one
+   atomic ticket, so a thread the OS has descheduled (a busy neighbour, a second context)
+   delays only the chunk it holds: the others take the rest. Every item's arithmetic is the
+   same whoever runs it, so results do not depend on the thread count or on who took what.
+   A forward pass runs hundreds of short jobs per token: waiting threads spin for POOL_SPIN_NS
+   (a job usually follows within microseconds), then sleep on the condition variable, so an
+   idle or oversubscribed pool never burns a core that another thread could use. */
+
+enum { POOL_CHUNKS_PER_THREAD = 4, POOL_SPIN_NS = 50000 };
+
+/* The ticket: the job's chunk count (24 bits) and the next chunk to claim (24), so one
+   fetch-add claims a chunk and says whether there was one left. A thread late from the last
+   job finds its ticket spent; it cannot see a new job's before the fields are written. */
+#define TICKET_CHUNKS(t) ((int64_t)(((t) >> 24) & 0xffffff))
+#define TICKET_NEXT(t) ((int64_t)((t)&0xffffff))
+
+struct ds_pool {
+    pthread_t *threads;
+    int n;                       /* threads including the caller */
+    atomic_uint gen;             /* bumped once per job: what workers wait on */
+    atomic_uint_fast64_t ticket; /* see TICKET_* */
+    atomic_int_fast64_t done;    /* chunks of the current job finished */
+    atomic_uint finished;        /* the current job's last chunk is done: what the caller waits on */
+    atomic_int sleepers;         /* threads asleep (or about to sleep) on wake */
+    atomic_bool quit;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    /* the current job: written before the ticket is published, read by whoever claims a chunk */
+    task_fn fn;
+    void *arg;
+    int64_t n_items;
+};
+
+typedef struct {
+    ds_pool *pool;
+    int tid;
+} pool_worker;
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait until *v != old (or quit): spin POOL_SPIN_NS, then sleep. Wakers bump *v, then call
+   pool_wake; the sleeper count is raised before *v is checked under the mutex, so no wake-up
+   is lost. */
+static void pool_await(ds_pool *p, atomic_uint *v, unsigned old) {
+    int64_t t0 = 0;
+    for (int spins = 0; atomic_load(v) == old && !atomic_load(&p->quit); spins++) {
+        cpu_relax();
+        if (spins % 64) continue;
+        if (!t0) t0 = now_ns();
+        else if (now_ns() - t0 > POOL_SPIN_NS) break;
+    }
+    if (atomic_load(v) != old || atomic_load(&p->quit)) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->sleepers, 1);
+    while (atomic_load(v) == old && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->mu);
+    atomic_fetch_sub(&p->sleepers, 1);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void pool_wake(ds_pool *p) {
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Claim and run chunks of the published job until none is left; the thread that finishes the
+   last chunk tells the caller. */
+static void pool_work(ds_pool *p, int tid) {
+    for (;;) {
+        uint64_t t = atomic_fetch_add(&p->ticket, 1);
+        int64_t c = TICKET_NEXT(t), nc = TICKET_CHUNKS(t);
+        if (c >= nc) return;
+        /* the job cannot end, nor its fields change, before this chunk is done */
+        int64_t i0 = p->n_items * c / nc, i1 = p->n_items * (c + 1) / nc;
+        if (i0 < i1) p->fn(p->arg, i0, i1, tid);
+        if (atomic_fetch_add(&p->done, 1) + 1 == nc) {
+            atomic_store(&p->finished, 1);
+            pool_wake(p);
+        }
+    }
+}
+
+static void *pool_main(void *arg) {
+    pool_worker *w = arg;
+    ds_pool *p = w->pool;
+    unsigned seen = 0;
+    for (;;) {
+        pool_await(p, &p->gen, seen);
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load(&p->gen);
+        pool_work(p, w->tid);
+    }
+    free(w);
+    return NULL;
+}
+
+/* Run fn over [0, n_items) on every thread; returns when all are done. */
+static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
+    if (n_items <= 0) return;
+    if (p->n == 1 || n_items == 1) {
+        fn(arg, 0, n_items, 0);
+        return;
+    }
+    int64_t chunks = (int64_t)p->n * POOL_CHUNKS_PER_THREAD;
+    if (chunks > n_items) chunks = n_items;
+    p->fn = fn;
+    p->arg = arg;
+    p->n_items = n_items;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->finished, 0);
+    atomic_store(&p->ticket, (uint64_t)chunks << 24);
+    atomic_fetch_add(&p->gen, 1);
+    pool_wake(p);
+    pool_work(p, 0);
+    pool_await(p, &p->finished, 0);
+}
+
+static void pool_free(ds_pool *p) {
+    if (!p) return;
+    if (p->threads) {
+        atomic_store(&p->quit, true);
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 1; i < p->n; i++)
+            if (p->threads[i]) pthread_join(p->threads[i], NULL);
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->wake);
+    }
+    free(p->threads);
+    free(p);
+}
+
+static ds_pool *pool_new(int n) {
+    ds_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = n;
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->ticket, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->finished, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->quit, false);
+    if (!(p->threads = calloc((size_t)n, sizeof *p->threads))) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    for (int i = 1; i < n; i++) {
+        pool_worker *w = malloc(sizeof *w);
+        if (!w) {
+            p->n = i;
+            pool_free(p);
+            return NULL;
+        }
+        w->pool = p;
+        w->tid = i;
+        if (pthread_create(&p->threads[i], NULL, pool_main, w)) {
+            free(w);
+            p->n = i;
+            pool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+int ds_physical_cores(void) {
+    /* count distinct (package, core) pairs; SMT siblings share one */
+    int n_cpu = (int)sysconf(_SC_NPROCESSORS_ONLN), cores = 0;
+    if (n_cpu < 1) return 1;
+    char(*seen)[64] = calloc((size_t)n_cpu, sizeof *seen);
+    for (int i = 0; seen && i < n_cpu; i++) {
+        char path[128], sib[64] = {0};
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list", i);
+        FILE *fp = fopen(path, "r");
+        if (!fp) continue;
+        if (!fgets(sib, sizeof sib, fp)) sib[0] = 0;
+        fclose(fp);
+        int dup = 0;
+        for (int j = 0; j < cores && !dup; j++) dup = !strcmp(seen[j], sib);
+        if (!dup && sib[0]) strcpy(seen[cores++], sib);
+    }
+    free(seen);
+    return cores > 0 ? cores : n_cpu;
+}
+
+/* Threads held by this process's live contexts: a context made with n_threads = 0 takes the
+   physical cores the others leave (at least one), so two default contexts do not oversubscribe
+   the machine. */
+static atomic_int threads_in_use;
+
+static int default_threads(void) {
+    int free_cores = ds_physical_cores() - atomic_load(&threads_in_use);
+    return free_cores > 1 ? free_cores : 1;
+}
+
+/* ========================================================================================== */
+/* 7. The KV cache and the scratch memory                                                      */
+/* ========================================================================================== */
+
+/* MLA caches one row per token per layer: the normalised latent c_KV (kv_lora_rank floats),
+   then the rotated shared k_pe (rope dims). */
+static size_t kv_row(const ds_hparams *hp) { return (size_t)hp->kv_lora_rank + (size_t)hp->dr; }
+
+static float *kv_at(ds_context *ctx, int il, int pos) {
+    return ctx->kv + ((size_t)il * (size_t)ctx->n_ctx + (size_t)pos) * kv_row(&ctx->m->hp);
+}
+
+static thread_scratch scratch_of(const ds_context *ctx, int tid) {
+    thread_scratch s = {ctx->scratch + (size_t)tid * ctx->scratch_len, ctx->xptr + (size_t)tid * (size_t)ctx->n_batch,
+                        ctx->qptr + (size_t)tid * 2 * (size_t)ctx->n_batch};
+    return s;
+}
+
+static int max_i(int a, int b) { return a > b ? a : b; }
+
+/* Widest row any matmul reads (and the router's 4 x n_expert): bounds a widened row in the
+   per-thread scratch and the BLAS panels. */
+static int widest_row(const ds_hparams *hp) {
+    const int widths[] = {
+        hp->n_embd * (hp->n_nextn ? 2 : 1),           hp->q_lora_rank,     hp->kv_lora_rank + hp->dr, hp->dn, hp->n_ff,
+        hp->n_ff_exp * max_i(hp->n_expert_shared, 1), hp->n_head * hp->dv, 4 * hp->n_expert};
+    int w = 1;
+    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) w = max_i(w, widths[i]);
+    return w;
+}
+
+static float *alloc_f(size_t n, bool *ok) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+static int32_t *alloc_i(size_t n, bool *ok) {
+    int32_t *p = calloc(n ? n : 1, sizeof(int32_t));
+    if (!p) *ok = false;
+    return p;
+}
+
+/* The latent cache for every layer (and the MTP layer's), the rotary table, one batch's
+   activations and each thread's scratch. */
+static bool alloc_buffers(ds_context *ctx) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const size_t B = (size_t)ctx->n_batch, D = (size_t)hp->n_embd, H = (size_t)hp->n_head, R = (size_t)hp->kv_lora_rank;
+    const size_t row = kv_row(hp), K = (size_t)hp->n_expert_used, E = (size_t)hp->n_expert;
+    const size_t F = (size_t)max_i(max_i(hp->n_ff, hp->n_ff_exp * hp->n_expert_shared), hp->n_embd);
+    bool ok = true;
+    ctx->kv = alloc_f((size_t)(hp->n_layer + ctx->mtp) * (size_t)ctx->n_ctx * row, &ok);
+    if (ctx->mtp) ctx->mtp_in = alloc_f(B * 2 * D, &ok);
+    ctx->rope = alloc_f((size_t)ctx->n_ctx * (size_t)hp->dr, &ok);
+    ctx->x = alloc_f(B * D, &ok);
+    ctx->xn = alloc_f(B * D, &ok);
+    ctx->branch = alloc_f(B * D, &ok);
+    ctx->shared_out = alloc_f(B * D, &ok);
+    ctx->routed = alloc_f(D, &ok);
+    if (ctx->mtp) ctx->mtp_emb = alloc_f(B * D, &ok);
+    ctx->q_lat = alloc_f(B * (size_t)hp->q_lora_rank, &ok);
+    ctx->q_heads = alloc_f(B * H * (size_t)(hp->dn + hp->dr), &ok);
+    ctx->kv_lat = alloc_f(B * row, &ok);
+    ctx->q_abs = alloc_f(B * H * row, &ok);
+    ctx->o_lat = alloc_f(B * H * R, &ok);
+    ctx->o_heads = alloc_f(B * H * (size_t)hp->dv, &ok);
+    ctx->ff_gate = alloc_f(B * F, &ok);
+    ctx->ff_up = alloc_f(B * F, &ok);
+    ctx->router_logits = alloc_f(B * E, &ok);
+    ctx->route_w = alloc_f(B * K, &ok);
+    ctx->exp_out = alloc_f(B * K * D, &ok);
+    ctx->exp_act = alloc_f(B * K * (size_t)hp->n_ff_exp, &ok);
+    ctx->route_idx = alloc_i(B * K, &ok);
+    ctx->exp_count = alloc_i(E, &ok);
+    ctx->exp_start = alloc_i(E, &ok);
+    ctx->exp_active = alloc_i(E, &ok);
+    ctx->exp_pairs = alloc_i(B * K, &ok);
+    ctx->scratch_len = (size_t)max_i(max_i(widest_row(hp), ctx->n_ctx), 2 * ctx->n_batch);
+    ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
+    ctx->xptr = calloc((size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->xptr);
+    ctx->qptr = calloc(2 * (size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->qptr);
+    if (!ctx->xptr || !ctx->qptr) ok = false;
+    if (ctx->m
+            ->quantized) { /* the most elements one quantized input holds: a batch of rows, of heads, of expert slots */
+        size_t heads = H * (size_t)max_i(max_i(hp->dn, hp->kv_lora_rank), hp->dv);
+        size_t elems = B * (size_t)max_i(max_i(widest_row(hp), (int)heads), (int)(K * (size_t)hp->n_ff_exp));
+        ctx->actq_cap = elems / 8 * 10 + 4096; /* Q8_K, the largest, takes 292 bytes per 256 */
+        for (int i = 0; i < 2; i++)
+            if (!(ctx->actq[i] = malloc(ctx->actq_cap))) ok = false;
+    }
+#ifdef DS_HAVE_OPENBLAS
+    if (ctx->n_batch >= BLAS_MIN_TOKENS)
+        ctx->blas_scratch = alloc_f((size_t)BLAS_PANEL * (size_t)widest_row(hp) * (size_t)ctx->n_threads, &ok);
+#endif
+    return ok;
+}
+
+static void free_buffers(ds_context *ctx) {
+    float *f[] = {ctx->kv,      ctx->rope,          ctx->x,       ctx->xn,           ctx->branch,  ctx->q_lat,
+                  ctx->q_heads, ctx->kv_lat,        ctx->q_abs,   ctx->o_lat,        ctx->o_heads, ctx->ff_gate,
+                  ctx->ff_up,   ctx->router_logits, ctx->route_w, ctx->exp_act,      ctx->exp_out, ctx->shared_out,
+                  ctx->routed,  ctx->mtp_emb,       ctx->scratch, ctx->blas_scratch, ctx->logits,  ctx->hid,
+                  ctx->mtp_in,  ctx->mtp_logits};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
+    int32_t *n[] = {ctx->route_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
+    for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
+    free(ctx->xptr);
+    free(ctx->qptr);
+    free(ctx->actq[0]);
+    free(ctx->actq[1]);
+}
+
+/* ========================================================================================== */
+/* 8. The sampler                                                                             */
+/* ========================================================================================== */
+
+/* token sampling: repetition penalty, greedy, top-k, top-p, min-p, temperature.
+
+   The chain is llama.cpp's: penalty, then top-k, top-p and min-p on the softmax of the penalised
+   logits (top-p's mass is relative to what top-k kept), then temperature, softmax over the
+   survivors and one draw. The vocabulary is never fully sorted: top-k keeps a heap of size k;
+   top-p buckets the probability mass by distance to the maximum (one pass), keeps the buckets
+   up to the one where the cut falls, and finds the cut there with a quickselect steered by mass
+   rather than rank (expected linear). */
+
+enum { SMP_BUCKETS = 1024 };
+
+typedef struct {
+    double w; /* a weight, set by the step that needs it */
+    float logit;
+    int32_t id;
+} smp_cand;
+
+struct ds_sampler {
+    ds_sampler_params p;
+    int n_vocab;
+    uint64_t rng[4]; /* xoshiro256**: the same stream on every platform */
+    int32_t *hist;   /* ring of the last p.repeat_last_n accepted tokens */
+    int hist_len, hist_pos;
+    uint8_t *mark;  /* n_vocab flags, all zero between calls: penalise each token once */
+    smp_cand *cand; /* n_vocab: the usable logits of the current call */
+    double *bucket; /* SMP_BUCKETS: probability mass by distance to the maximum (top-p) */
+};
+
+ds_sampler_params ds_sampler_default_params(void) {
+    return (ds_sampler_params){
+        .temp = 0.6f,
+        .top_k = 0,
+        .top_p = 0.95f,
+        .min_p = 0.0f,
+        .repeat_penalty = 1.0f,
+        .repeat_last_n = 64,
+        .seed = 0,
+    };
+}
+
+static uint64_t smp_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static uint64_t smp_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t smp_next(uint64_t s[4]) {
+    uint64_t r = smp_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = smp_rotl(s[3], 45);
+    return r;
+}
+
+/* [0, 1) with 53 random bits: every value is exact in a double. */
+static double smp_uniform(uint64_t s[4]) { return (double)(smp_next(s) >> 11) * 0x1.0p-53; }
+
+/* Written so that NaN fails every test. Infinite penalties are refused: 0 * inf is NaN. */
+static bool smp_params_ok(const ds_sampler_params *p) {
+    return p->temp >= 0 && p->top_k >= 0 && p->top_p > 0 && p->top_p <= 1 && p->min_p >= 0 && p->min_p <= 1 &&
+           p->repeat_penalty > 0 && p->repeat_penalty <= FLT_MAX && p->repeat_last_n >= 0;
+}
+
+ds_status ds_sampler_new(const ds_sampler_params *p, int n_vocab, ds_sampler **out, char *err, size_t err_size) {
+    ds_sampler_params d = ds_sampler_default_params();
+    if (!p) p = &d;
+    *out = NULL;
+    if (!smp_params_ok(p) || n_vocab <= 0)
+        return fail(DS_ERR_ARG, err, err_size,
+                    "sampler: bad parameters (temp %g, top_k %d, top_p %g, min_p %g, repeat_penalty %g, "
+                    "repeat_last_n %d, n_vocab %d)",
+                    (double)p->temp, p->top_k, (double)p->top_p, (double)p->min_p, (double)p->repeat_penalty,
+                    p->repeat_last_n, n_vocab);
+    ds_sampler *s = calloc(1, sizeof *s);
+    if (!s) return fail(DS_ERR_NOMEM, err, err_size, "sampler: out of memory");
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    uint64_t x = p->seed;
+    for (int i = 0; i < 4; i++) s->rng[i] = smp_splitmix64(&x);
+    /* +1: malloc(0) may return NULL, which would read as out of memory. */
+    s->hist = malloc(((size_t)p->repeat_last_n + 1) * sizeof *s->hist);
+    s->mark = calloc((size_t)n_vocab, 1);
+    s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
+    s->bucket = malloc(SMP_BUCKETS * sizeof *s->bucket);
+    if (!s->hist || !s->mark || !s->cand || !s->bucket) {
+        ds_sampler_free(s);
+        return fail(DS_ERR_NOMEM, err, err_size, "sampler: out of memory for %d tokens", n_vocab);
+    }
+    *out = s;
+    return DS_OK;
+}
+
+void ds_sampler_free(ds_sampler *s) {
+    if (!s) return;
+    free(s->hist);
+    free(s->mark);
+    free(s->cand);
+    free(s->bucket);
+    free(s);
+}
+
+/* Out-of-range tokens take their place in the window but are never penalised. */
+void ds_sampler_accept(ds_sampler *s, int32_t token) {
+    if (!s || s->p.repeat_last_n == 0) return;
+    s->hist[s->hist_pos] = token;
+    s->hist_pos = (s->hist_pos + 1) % s->p.repeat_last_n;
+    if (s->hist_len < s->p.repeat_last_n) s->hist_len++;
+}
+
+void ds_sampler_reset(ds_sampler *s) {
+    if (!s) return;
+    s->hist_len = s->hist_pos = 0;
+}
+
+/* llama.cpp's rule: dividing a negative logit would make the token more likely. */
+static float smp_penalize(float x, float penalty) { return x > 0 ? x / penalty : x * penalty; }
+
+static void smp_mark_history(ds_sampler *s, uint8_t v) {
+    for (int i = 0; i < s->hist_len; i++) {
+        int32_t t = s->hist[i];
+        if (t >= 0 && t < s->n_vocab) s->mark[t] = v;
+    }
+}
+
+static bool smp_penalty_on(const ds_sampler *s) { return s->p.repeat_penalty != 1.0f && s->hist_len > 0; }
+
+/* The penalised logit of token i, with NaN read as -inf and +inf clamped to FLT_MAX so that
+   differences to the maximum stay finite. */
+static float smp_logit(const ds_sampler *s, const float *logits, int i, bool pen) {
+    float x = logits[i];
+    if (pen && s->mark[i]) x = smp_penalize(x, s->p.repeat_penalty);
+    if (x != x) return -INFINITY;
+    return x > FLT_MAX ? FLT_MAX : x;
+}
+
+/* Argmax, lowest id on ties; 0 when every logit is NaN or -inf. */
+static int32_t smp_argmax(ds_sampler *s, const float *logits) {
+    bool pen = smp_penalty_on(s);
+    if (pen) smp_mark_history(s, 1);
+    int32_t best = 0;
+    float mx = -INFINITY;
+    for (int i = 0; i < s->n_vocab; i++) {
+        float x = smp_logit(s, logits, i, pen);
+        if (x > mx) {
+            mx = x;
+            best = i;
+        }
+    }
+    if (pen) smp_mark_history(s, 0);
+    return best;
+}
+
+/* Fills s->cand with the tokens that can be chosen (not -inf), in id order; returns the count
+   and sets *mx to their largest logit. */
+static int smp_candidates(ds_sampler *s, const float *logits, float *mx) {
+    bool pen = smp_penalty_on(s);
+    if (pen) smp_mark_history(s, 1);
+    smp_cand *a = s->cand;
+    int n = 0;
+    float m = -INFINITY;
+    for (int i = 0; i < s->n_vocab; i++) {
+        float x = smp_logit(s, logits, i, pen);
+        if (x == -INFINITY) continue;
+        a[n++] = (smp_cand){0, x, i};
+        m = x > m ? x : m;
+    }
+    if (pen) smp_mark_history(s, 0);
+    *mx = m;
+    return n;
+}
+
+/* A strict total order (ids are distinct), so every selection below is deterministic. */
+static bool smp_better(smp_cand a, smp_cand b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
+
+static void smp_swap(smp_cand *a, smp_cand *b) {
+    smp_cand t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Sift down in a heap whose root is its worst element. */
+static void smp_sift(smp_cand *h, int n, int i) {
+    smp_cand x = h[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && smp_better(h[c], h[c + 1])) c++;
+        if (smp_better(h[c], x)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+/* Permutes a[0..n) so that a[0..m) holds its m best, best first, in O(n log m) and in place:
+   a heap of the m best so far, whose root is the one to evict, then a heapsort of it. */
+static void smp_select_best(smp_cand *a, int n, int m) {
+    for (int i = m / 2 - 1; i >= 0; i--) smp_sift(a, m, i);
+    for (int i = m; i < n; i++) {
+        if (smp_better(a[i], a[0])) {
+            smp_swap(&a[0], &a[i]);
+            smp_sift(a, m, 0);
+        }
+    }
+    for (int end = m - 1; end > 0; end--) {
+        smp_swap(&a[0], &a[end]);
+        smp_sift(a, end, 0);
+    }
+}
+
+/* Four running sums: with one, each addition would wait for the last (spilled across exp). */
+static double smp_sum(const smp_cand *a, int n) {
+    double z[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        for (int j = 0; j < 4; j++) z[j] += a[i + j].w;
+    }
+    for (; i < n; i++) z[0] += a[i].w;
+    return (z[0] + z[1]) + (z[2] + z[3]);
+}
+
+/* Softmax weights at temperature t, relative to the maximum (which weighs 1: no overflow);
+   returns their sum. */
+static double smp_weigh(smp_cand *a, int n, float mx, double t) {
+    for (int i = 0; i < n; i++) a[i].w = exp(((double)a[i].logit - mx) / t);
+    return smp_sum(a, n);
+}
+
+/* The bucket of a logit: 1/32 nat wide, counted down from the maximum, the last one holding
+   everything past 32 nats. Monotonic in the logit, so buckets 0..c hold a best-first prefix. */
+static int smp_bucket(float x, float mx) {
+    float d = (mx - x) * 32.0f;
+    return d < SMP_BUCKETS - 1 ? (int)d : SMP_BUCKETS - 1;
+}
+
+/* Weighs the candidates; returns their total, and in *cut the bucket where the best-first
+   running total reaches top_p of it: the top-p cut lies in that bucket. */
+static double smp_weigh_buckets(ds_sampler *s, int n, float mx, double top_p, int *cut) {
+    smp_cand *a = s->cand;
+    double *h = s->bucket;
+    memset(h, 0, SMP_BUCKETS * sizeof *h);
+    for (int i = 0; i < n; i++) {
+        a[i].w = exp((double)a[i].logit - mx);
+        h[smp_bucket(a[i].logit, mx)] += a[i].w;
+    }
+    double z = 0, cum = 0;
+    for (int b = 0; b < SMP_BUCKETS; b++) z += h[b];
+    int c = 0;
+    while (c < SMP_BUCKETS - 1 && (cum += h[c]) < top_p * z) c++;
+    *cut = c;
+    return z;
+}
+
+/* Drops the candidates in buckets past c, keeping the order. */
+static int smp_prune(smp_cand *a, int n, float mx, int c) {
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        a[k] = a[i];
+        k += smp_bucket(a[i].logit, mx) <= c;
+    }
+    return k;
+}
+
+/* Keeps the tokens with p >= min_p * p(max), in order (a sorted array stays sorted). */
+static int smp_min_p(smp_cand *a, int n, float min_p, float mx) {
+    double lim = log(min_p);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if ((double)a[i].logit - mx >= lim) a[k++] = a[i];
+    return k;
+}
+
+/* Walks best-first a[lo..hi) adding weights to *cum; returns one past the element where *cum
+   reaches target, or hi. */
+static int smp_walk(const smp_cand *a, int lo, int hi, double *cum, double target) {
+    for (int i = lo; i < hi; i++) {
+        *cum += a[i].w;
+        if (*cum >= target) return i + 1;
+    }
+    return hi;
+}
+
+/* Median of three as the pivot, moved to a[hi - 1]; then everything better than it to the
+   front. Returns the pivot's final index and the weight in front of it. */
+static int smp_partition(smp_cand *a, int lo, int hi, double *front) {
+    int mid = lo + (hi - lo) / 2;
+    if (smp_better(a[mid], a[lo])) smp_swap(&a[mid], &a[lo]);
+    if (smp_better(a[hi - 1], a[lo])) smp_swap(&a[hi - 1], &a[lo]);
+    if (smp_better(a[mid], a[hi - 1])) smp_swap(&a[mid], &a[hi - 1]);
+    smp_cand pivot = a[hi - 1];
+    int i = lo;
+    *front = 0;
+    for (int j = lo; j < hi - 1; j++) {
+        if (smp_better(a[j], pivot)) {
+            *front += a[j].w;
+            smp_swap(&a[i++], &a[j]);
+        }
+    }
+    smp_swap(&a[i], &a[hi - 1]);
+    return i;
+}
+
+/* Moves the shortest best-first prefix of a[0..n) whose weight reaches target to the front, in
+   no particular order, and returns its length (n if the whole does not reach it). A quickselect
+   steered by weight instead of rank: expected O(n), no sort. Past 2 log2(n) levels (an unlucky
+   input) or below 32 elements, the rest of the range is sorted and walked instead. */
+static int smp_top_p(smp_cand *a, int n, double target) {
+    int lo = 0, hi = n, depth = 0;
+    double cum = 0; /* the weight of a[0..lo), all of it kept */
+    for (int m = n; m > 1; m /= 2) depth += 2;
+    while (hi - lo > 32 && depth-- > 0) {
+        double front;
+        int p = smp_partition(a, lo, hi, &front);
+        if (cum + front >= target) {
+            hi = p;
+            continue;
+        }
+        cum += front + a[p].w;
+        if (cum >= target) return p + 1;
+        lo = p + 1;
+    }
+    smp_select_best(a + lo, hi - lo, hi - lo);
+    return smp_walk(a, lo, hi, &cum, target);
+}
+
+/* Applies top-k, top-p and min-p to the n candidates; returns how many survive in s->cand. */
+static int smp_truncate(ds_sampler *s, int n, float mx) {
+    const ds_sampler_params *p = &s->p;
+    smp_cand *a = s->cand;
+    if (p->top_k > 0 && p->top_k < n) {
+        smp_select_best(a, n, p->top_k);
+        n = p->top_k;
+        if (p->min_p > 0.0f && p->top_p >= 1.0f) return smp_min_p(a, n, p->min_p, mx);
+        if (p->top_p >= 1.0f) return n;
+        /* Sorted now: top-p is a walk. Its mass is relative to the k kept, as in llama.cpp. */
+        double target = p->top_p * smp_weigh(a, n, mx, 1.0), cum = 0;
+        if (p->min_p > 0.0f) n = smp_min_p(a, n, p->min_p, mx);
+        return smp_walk(a, 0, n, &cum, target);
+    }
+    if (p->top_p >= 1.0f) return p->min_p > 0.0f ? smp_min_p(a, n, p->min_p, mx) : n;
+    /* Top-p runs before min-p in llama.cpp, so its mass counts the tokens min-p drops. Both
+       keep a best-first prefix, so the order they cut in does not matter otherwise. */
+    int cut;
+    double target = p->top_p * smp_weigh_buckets(s, n, mx, p->top_p, &cut);
+    n = smp_prune(a, n, mx, cut);
+    if (p->min_p > 0.0f) n = smp_min_p(a, n, p->min_p, mx);
+    return smp_top_p(a, n, target);
+}
+
+/* Temperature, softmax and one draw. a[0..n) holds the maximum, so the total is >= 1. */
+static int32_t smp_draw(ds_sampler *s, smp_cand *a, int n, float mx) {
+    double total = smp_weigh(a, n, mx, s->p.temp);
+    double r = smp_uniform(s->rng) * total, cum = 0;
+    int last = 0;
+    for (int i = 0; i < n; i++) {
+        cum += a[i].w;
+        if (r < cum) return a[i].id;
+        if (a[i].w > 0) last = i;
+    }
+    return a[last].id; /* r rounded past the running sum, which adds in another order */
+}
+
+/* With nothing usable (every logit NaN or -inf) the answer is token 0. */
+int32_t ds_sampler_sample(ds_sampler *s, const float *logits) {
+    if (!s || !logits) return 0;
+    if (s->p.temp <= 0) return smp_argmax(s, logits);
+    float mx;
+    int n = smp_candidates(s, logits, &mx);
+    if (n == 0) return 0;
+    return smp_draw(s, s->cand, smp_truncate(s, n, mx), mx);
+}
+
+/* ========================================================================================== */
+/* 9. The vocabulary and the tokenizer                                                        */
+/* ========================================================================================== */
 
 /* Byte-level BPE exactly as Hugging Face's tokenizers runs DeepSeek's tokenizer.json: added
    tokens are cut out of the text first (leftmost-longest, always, as HF does even without
@@ -1418,7 +2306,7 @@ typedef struct {
 } pre_rule;
 
 /* The Split regexes of the tokenizer.json the name stands for, exactly as written there (after
-   JSON decoding), in Oniguruma syntax; compile_split() turns \s into Oniguruma's meaning. More
+   JSON decoding), in Oniguruma syntax; onig_to_pcre2() turns \s into Oniguruma's meaning. More
    families (deepseek-llm, deepseek-coder, qwen2) are one entry each, once there are golden
    vectors to hold them to. */
 static const pre_rule PRE_RULES[] = {
@@ -2338,391 +3226,9 @@ size_t ds_detokenize(const ds_model *m, const int32_t *ids, int n, int skip_spec
 static int vocab_size(const ds_vocab *v) { return v->n; }
 static int vocab_special(const ds_vocab *v, bool eos) { return eos ? v->eos : v->bos; }
 
-/* ------------------------------------------------------------------------------------------ */
-/* sampler                                                                                     */
-
-/* token sampling: repetition penalty, greedy, top-k, top-p, min-p, temperature.
-
-   The chain is llama.cpp's: penalty, then top-k, top-p and min-p on the softmax of the penalised
-   logits (top-p's mass is relative to what top-k kept), then temperature, softmax over the
-   survivors and one draw. The vocabulary is never fully sorted: top-k keeps a heap of size k;
-   top-p buckets the probability mass by distance to the maximum (one pass), keeps the buckets
-   up to the one where the cut falls, and finds the cut there with a quickselect steered by mass
-   rather than rank (expected linear). */
-/* ------------------------------------------------------------------------------------------ */
-/* sampling                                                                                    */
-
-enum { SMP_BUCKETS = 1024 };
-
-typedef struct {
-    double w; /* a weight, set by the step that needs it */
-    float logit;
-    int32_t id;
-} smp_cand;
-
-struct ds_sampler {
-    ds_sampler_params p;
-    int n_vocab;
-    uint64_t rng[4]; /* xoshiro256**: the same stream on every platform */
-    int32_t *hist;   /* ring of the last p.repeat_last_n accepted tokens */
-    int hist_len, hist_pos;
-    uint8_t *mark;  /* n_vocab flags, all zero between calls: penalise each token once */
-    smp_cand *cand; /* n_vocab: the usable logits of the current call */
-    double *bucket; /* SMP_BUCKETS: probability mass by distance to the maximum (top-p) */
-};
-
-ds_sampler_params ds_sampler_default_params(void) {
-    return (ds_sampler_params){
-        .temp = 0.6f,
-        .top_k = 0,
-        .top_p = 0.95f,
-        .min_p = 0.0f,
-        .repeat_penalty = 1.0f,
-        .repeat_last_n = 64,
-        .seed = 0,
-    };
-}
-
-static uint64_t smp_splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static uint64_t smp_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t smp_next(uint64_t s[4]) {
-    uint64_t r = smp_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = smp_rotl(s[3], 45);
-    return r;
-}
-
-/* [0, 1) with 53 random bits: every value is exact in a double. */
-static double smp_uniform(uint64_t s[4]) { return (double)(smp_next(s) >> 11) * 0x1.0p-53; }
-
-/* Written so that NaN fails every test. Infinite penalties are refused: 0 * inf is NaN. */
-static bool smp_params_ok(const ds_sampler_params *p) {
-    return p->temp >= 0 && p->top_k >= 0 && p->top_p > 0 && p->top_p <= 1 && p->min_p >= 0 && p->min_p <= 1 &&
-           p->repeat_penalty > 0 && p->repeat_penalty <= FLT_MAX && p->repeat_last_n >= 0;
-}
-
-ds_status ds_sampler_new(const ds_sampler_params *p, int n_vocab, ds_sampler **out, char *err, size_t err_size) {
-    ds_sampler_params d = ds_sampler_default_params();
-    if (!p) p = &d;
-    *out = NULL;
-    if (!smp_params_ok(p) || n_vocab <= 0)
-        return fail(DS_ERR_ARG, err, err_size,
-                    "sampler: bad parameters (temp %g, top_k %d, top_p %g, min_p %g, repeat_penalty %g, "
-                    "repeat_last_n %d, n_vocab %d)",
-                    (double)p->temp, p->top_k, (double)p->top_p, (double)p->min_p, (double)p->repeat_penalty,
-                    p->repeat_last_n, n_vocab);
-    ds_sampler *s = calloc(1, sizeof *s);
-    if (!s) return fail(DS_ERR_NOMEM, err, err_size, "sampler: out of memory");
-    s->p = *p;
-    s->n_vocab = n_vocab;
-    uint64_t x = p->seed;
-    for (int i = 0; i < 4; i++) s->rng[i] = smp_splitmix64(&x);
-    /* +1: malloc(0) may return NULL, which would read as out of memory. */
-    s->hist = malloc(((size_t)p->repeat_last_n + 1) * sizeof *s->hist);
-    s->mark = calloc((size_t)n_vocab, 1);
-    s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
-    s->bucket = malloc(SMP_BUCKETS * sizeof *s->bucket);
-    if (!s->hist || !s->mark || !s->cand || !s->bucket) {
-        ds_sampler_free(s);
-        return fail(DS_ERR_NOMEM, err, err_size, "sampler: out of memory for %d tokens", n_vocab);
-    }
-    *out = s;
-    return DS_OK;
-}
-
-void ds_sampler_free(ds_sampler *s) {
-    if (!s) return;
-    free(s->hist);
-    free(s->mark);
-    free(s->cand);
-    free(s->bucket);
-    free(s);
-}
-
-/* Out-of-range tokens take their place in the window but are never penalised. */
-void ds_sampler_accept(ds_sampler *s, int32_t token) {
-    if (!s || s->p.repeat_last_n == 0) return;
-    s->hist[s->hist_pos] = token;
-    s->hist_pos = (s->hist_pos + 1) % s->p.repeat_last_n;
-    if (s->hist_len < s->p.repeat_last_n) s->hist_len++;
-}
-
-void ds_sampler_reset(ds_sampler *s) {
-    if (!s) return;
-    s->hist_len = s->hist_pos = 0;
-}
-
-/* llama.cpp's rule: dividing a negative logit would make the token more likely. */
-static float smp_penalize(float x, float penalty) { return x > 0 ? x / penalty : x * penalty; }
-
-static void smp_mark_history(ds_sampler *s, uint8_t v) {
-    for (int i = 0; i < s->hist_len; i++) {
-        int32_t t = s->hist[i];
-        if (t >= 0 && t < s->n_vocab) s->mark[t] = v;
-    }
-}
-
-static bool smp_penalty_on(const ds_sampler *s) { return s->p.repeat_penalty != 1.0f && s->hist_len > 0; }
-
-/* The penalised logit of token i, with NaN read as -inf and +inf clamped to FLT_MAX so that
-   differences to the maximum stay finite. */
-static float smp_logit(const ds_sampler *s, const float *logits, int i, bool pen) {
-    float x = logits[i];
-    if (pen && s->mark[i]) x = smp_penalize(x, s->p.repeat_penalty);
-    if (x != x) return -INFINITY;
-    return x > FLT_MAX ? FLT_MAX : x;
-}
-
-/* Argmax, lowest id on ties; 0 when every logit is NaN or -inf. */
-static int32_t smp_argmax(ds_sampler *s, const float *logits) {
-    bool pen = smp_penalty_on(s);
-    if (pen) smp_mark_history(s, 1);
-    int32_t best = 0;
-    float mx = -INFINITY;
-    for (int i = 0; i < s->n_vocab; i++) {
-        float x = smp_logit(s, logits, i, pen);
-        if (x > mx) {
-            mx = x;
-            best = i;
-        }
-    }
-    if (pen) smp_mark_history(s, 0);
-    return best;
-}
-
-/* Fills s->cand with the tokens that can be chosen (not -inf), in id order; returns the count
-   and sets *mx to their largest logit. */
-static int smp_candidates(ds_sampler *s, const float *logits, float *mx) {
-    bool pen = smp_penalty_on(s);
-    if (pen) smp_mark_history(s, 1);
-    smp_cand *a = s->cand;
-    int n = 0;
-    float m = -INFINITY;
-    for (int i = 0; i < s->n_vocab; i++) {
-        float x = smp_logit(s, logits, i, pen);
-        if (x == -INFINITY) continue;
-        a[n++] = (smp_cand){0, x, i};
-        m = x > m ? x : m;
-    }
-    if (pen) smp_mark_history(s, 0);
-    *mx = m;
-    return n;
-}
-
-/* A strict total order (ids are distinct), so every selection below is deterministic. */
-static bool smp_better(smp_cand a, smp_cand b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
-
-static void smp_swap(smp_cand *a, smp_cand *b) {
-    smp_cand t = *a;
-    *a = *b;
-    *b = t;
-}
-
-/* Sift down in a heap whose root is its worst element. */
-static void smp_sift(smp_cand *h, int n, int i) {
-    smp_cand x = h[i];
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && smp_better(h[c], h[c + 1])) c++;
-        if (smp_better(h[c], x)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = x;
-}
-
-/* Permutes a[0..n) so that a[0..m) holds its m best, best first, in O(n log m) and in place:
-   a heap of the m best so far, whose root is the one to evict, then a heapsort of it. */
-static void smp_select_best(smp_cand *a, int n, int m) {
-    for (int i = m / 2 - 1; i >= 0; i--) smp_sift(a, m, i);
-    for (int i = m; i < n; i++) {
-        if (smp_better(a[i], a[0])) {
-            smp_swap(&a[0], &a[i]);
-            smp_sift(a, m, 0);
-        }
-    }
-    for (int end = m - 1; end > 0; end--) {
-        smp_swap(&a[0], &a[end]);
-        smp_sift(a, end, 0);
-    }
-}
-
-/* Four running sums: with one, each addition would wait for the last (spilled across exp). */
-static double smp_sum(const smp_cand *a, int n) {
-    double z[4] = {0, 0, 0, 0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        for (int j = 0; j < 4; j++) z[j] += a[i + j].w;
-    }
-    for (; i < n; i++) z[0] += a[i].w;
-    return (z[0] + z[1]) + (z[2] + z[3]);
-}
-
-/* Softmax weights at temperature t, relative to the maximum (which weighs 1: no overflow);
-   returns their sum. */
-static double smp_weigh(smp_cand *a, int n, float mx, double t) {
-    for (int i = 0; i < n; i++) a[i].w = exp(((double)a[i].logit - mx) / t);
-    return smp_sum(a, n);
-}
-
-/* The bucket of a logit: 1/32 nat wide, counted down from the maximum, the last one holding
-   everything past 32 nats. Monotonic in the logit, so buckets 0..c hold a best-first prefix. */
-static int smp_bucket(float x, float mx) {
-    float d = (mx - x) * 32.0f;
-    return d < SMP_BUCKETS - 1 ? (int)d : SMP_BUCKETS - 1;
-}
-
-/* Weighs the candidates; returns their total, and in *cut the bucket where the best-first
-   running total reaches top_p of it: the top-p cut lies in that bucket. */
-static double smp_weigh_buckets(ds_sampler *s, int n, float mx, double top_p, int *cut) {
-    smp_cand *a = s->cand;
-    double *h = s->bucket;
-    memset(h, 0, SMP_BUCKETS * sizeof *h);
-    for (int i = 0; i < n; i++) {
-        a[i].w = exp((double)a[i].logit - mx);
-        h[smp_bucket(a[i].logit, mx)] += a[i].w;
-    }
-    double z = 0, cum = 0;
-    for (int b = 0; b < SMP_BUCKETS; b++) z += h[b];
-    int c = 0;
-    while (c < SMP_BUCKETS - 1 && (cum += h[c]) < top_p * z) c++;
-    *cut = c;
-    return z;
-}
-
-/* Drops the candidates in buckets past c, keeping the order. */
-static int smp_prune(smp_cand *a, int n, float mx, int c) {
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        a[k] = a[i];
-        k += smp_bucket(a[i].logit, mx) <= c;
-    }
-    return k;
-}
-
-/* Keeps the tokens with p >= min_p * p(max), in order (a sorted array stays sorted). */
-static int smp_min_p(smp_cand *a, int n, float min_p, float mx) {
-    double lim = log(min_p);
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if ((double)a[i].logit - mx >= lim) a[k++] = a[i];
-    return k;
-}
-
-/* Walks best-first a[lo..hi) adding weights to *cum; returns one past the element where *cum
-   reaches target, or hi. */
-static int smp_walk(const smp_cand *a, int lo, int hi, double *cum, double target) {
-    for (int i = lo; i < hi; i++) {
-        *cum += a[i].w;
-        if (*cum >= target) return i + 1;
-    }
-    return hi;
-}
-
-/* Median of three as the pivot, moved to a[hi - 1]; then everything better than it to the
-   front. Returns the pivot's final index and the weight in front of it. */
-static int smp_partition(smp_cand *a, int lo, int hi, double *front) {
-    int mid = lo + (hi - lo) / 2;
-    if (smp_better(a[mid], a[lo])) smp_swap(&a[mid], &a[lo]);
-    if (smp_better(a[hi - 1], a[lo])) smp_swap(&a[hi - 1], &a[lo]);
-    if (smp_better(a[mid], a[hi - 1])) smp_swap(&a[mid], &a[hi - 1]);
-    smp_cand pivot = a[hi - 1];
-    int i = lo;
-    *front = 0;
-    for (int j = lo; j < hi - 1; j++) {
-        if (smp_better(a[j], pivot)) {
-            *front += a[j].w;
-            smp_swap(&a[i++], &a[j]);
-        }
-    }
-    smp_swap(&a[i], &a[hi - 1]);
-    return i;
-}
-
-/* Moves the shortest best-first prefix of a[0..n) whose weight reaches target to the front, in
-   no particular order, and returns its length (n if the whole does not reach it). A quickselect
-   steered by weight instead of rank: expected O(n), no sort. Past 2 log2(n) levels (an unlucky
-   input) or below 32 elements, the rest of the range is sorted and walked instead. */
-static int smp_top_p(smp_cand *a, int n, double target) {
-    int lo = 0, hi = n, depth = 0;
-    double cum = 0; /* the weight of a[0..lo), all of it kept */
-    for (int m = n; m > 1; m /= 2) depth += 2;
-    while (hi - lo > 32 && depth-- > 0) {
-        double front;
-        int p = smp_partition(a, lo, hi, &front);
-        if (cum + front >= target) {
-            hi = p;
-            continue;
-        }
-        cum += front + a[p].w;
-        if (cum >= target) return p + 1;
-        lo = p + 1;
-    }
-    smp_select_best(a + lo, hi - lo, hi - lo);
-    return smp_walk(a, lo, hi, &cum, target);
-}
-
-/* Applies top-k, top-p and min-p to the n candidates; returns how many survive in s->cand. */
-static int smp_truncate(ds_sampler *s, int n, float mx) {
-    const ds_sampler_params *p = &s->p;
-    smp_cand *a = s->cand;
-    if (p->top_k > 0 && p->top_k < n) {
-        smp_select_best(a, n, p->top_k);
-        n = p->top_k;
-        if (p->min_p > 0.0f && p->top_p >= 1.0f) return smp_min_p(a, n, p->min_p, mx);
-        if (p->top_p >= 1.0f) return n;
-        /* Sorted now: top-p is a walk. Its mass is relative to the k kept, as in llama.cpp. */
-        double target = p->top_p * smp_weigh(a, n, mx, 1.0), cum = 0;
-        if (p->min_p > 0.0f) n = smp_min_p(a, n, p->min_p, mx);
-        return smp_walk(a, 0, n, &cum, target);
-    }
-    if (p->top_p >= 1.0f) return p->min_p > 0.0f ? smp_min_p(a, n, p->min_p, mx) : n;
-    /* Top-p runs before min-p in llama.cpp, so its mass counts the tokens min-p drops. Both
-       keep a best-first prefix, so the order they cut in does not matter otherwise. */
-    int cut;
-    double target = p->top_p * smp_weigh_buckets(s, n, mx, p->top_p, &cut);
-    n = smp_prune(a, n, mx, cut);
-    if (p->min_p > 0.0f) n = smp_min_p(a, n, p->min_p, mx);
-    return smp_top_p(a, n, target);
-}
-
-/* Temperature, softmax and one draw. a[0..n) holds the maximum, so the total is >= 1. */
-static int32_t smp_draw(ds_sampler *s, smp_cand *a, int n, float mx) {
-    double total = smp_weigh(a, n, mx, s->p.temp);
-    double r = smp_uniform(s->rng) * total, cum = 0;
-    int last = 0;
-    for (int i = 0; i < n; i++) {
-        cum += a[i].w;
-        if (r < cum) return a[i].id;
-        if (a[i].w > 0) last = i;
-    }
-    return a[last].id; /* r rounded past the running sum, which adds in another order */
-}
-
-/* With nothing usable (every logit NaN or -inf) the answer is token 0. */
-int32_t ds_sampler_sample(ds_sampler *s, const float *logits) {
-    if (!s || !logits) return 0;
-    if (s->p.temp <= 0) return smp_argmax(s, logits);
-    float mx;
-    int n = smp_candidates(s, logits, &mx);
-    if (n == 0) return 0;
-    return smp_draw(s, s->cand, smp_truncate(s, n, mx), mx);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* chat templates                                                                              */
+/* ========================================================================================== */
+/* 10. Chat templates                                                                         */
+/* ========================================================================================== */
 
 /* Chat templates without a Jinja interpreter: a GGUF's tokenizer.chat_template is
    recognised as one of DeepSeek's templates, whose output is then reproduced byte for byte,
@@ -3032,1047 +3538,838 @@ ds_status ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_ms
                           err, err_size);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* thread pool: persistent workers; each job is split into one contiguous range per thread.    */
-/* A forward pass runs hundreds of short jobs per token, so workers spin a while on the job    */
-/* counter before sleeping on the condition variable, and the caller spins for completion.     */
-
-typedef void (*task_fn)(void *arg, int64_t i0, int64_t i1, int tid);
-
-enum { POOL_SPINS = 1 << 16 };
+/* ========================================================================================== */
+/* 11. GGUF: the reader (everything validated before use)                                     */
+/* ========================================================================================== */
 
 typedef struct {
-    pthread_t *threads;
-    int n;                    /* threads including the caller */
-    atomic_uint_fast64_t gen; /* bumped once per job */
-    atomic_int pending;       /* workers still inside the current job */
-    atomic_int sleepers;
-    atomic_bool quit;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    /* the current job: written before gen is bumped, read after it is seen */
-    task_fn fn;
-    void *arg;
-    int64_t n_items;
-} ds_pool;
+    const gguf_file *f;
+    size_t pos;
+    char *err;
+    size_t err_size;
+} gguf_cursor;
 
-typedef struct {
-    ds_pool *pool;
-    int tid;
-} pool_worker;
-
-static void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
+static ds_status cur_fail(gguf_cursor *c, const char *fmt, ...) {
+    char msg[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail(DS_ERR_FORMAT, c->err, c->err_size, "%s: offset %zu: %s", c->f->path, c->pos, msg);
 }
 
-static void pool_range(const ds_pool *p, int tid, int64_t *i0, int64_t *i1) {
-    *i0 = p->n_items * tid / p->n;
-    *i1 = p->n_items * (tid + 1) / p->n;
-}
-
-/* Wait for a generation other than seen (or quit): spin, then sleep. */
-static uint64_t pool_wait_job(ds_pool *p, uint64_t seen) {
-    uint64_t g;
-    for (int spins = 0; (g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit);) {
-        if (++spins < POOL_SPINS) {
-            cpu_relax();
-            continue;
-        }
-        pthread_mutex_lock(&p->mu);
-        atomic_fetch_add(&p->sleepers, 1);
-        while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->mu);
-        atomic_fetch_sub(&p->sleepers, 1);
-        pthread_mutex_unlock(&p->mu);
-    }
-    return g;
-}
-
-static void *pool_main(void *arg) {
-    pool_worker *w = arg;
-    ds_pool *p = w->pool;
-    uint64_t seen = 0;
-    for (;;) {
-        seen = pool_wait_job(p, seen);
-        if (atomic_load(&p->quit)) break;
-        int64_t i0, i1;
-        pool_range(p, w->tid, &i0, &i1);
-        if (i0 < i1) p->fn(p->arg, i0, i1, w->tid);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
-    }
-    free(w);
-    return NULL;
-}
-
-static void pool_wake(ds_pool *p) {
-    /* seq_cst bump of gen, then the sleepers read: a worker going to sleep either is counted
-       here or sees the new generation under the mutex */
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_broadcast(&p->wake);
-        pthread_mutex_unlock(&p->mu);
-    }
-}
-
-/* Run fn over [0, n_items) on every thread; returns when all are done. */
-static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
-    if (n_items <= 0) return;
-    if (p->n == 1 || n_items == 1) {
-        fn(arg, 0, n_items, 0);
-        return;
-    }
-    p->fn = fn;
-    p->arg = arg;
-    p->n_items = n_items;
-    atomic_store(&p->pending, p->n - 1);
-    atomic_fetch_add(&p->gen, 1);
-    pool_wake(p);
-    int64_t i0, i1;
-    pool_range(p, 0, &i0, &i1);
-    if (i0 < i1) fn(arg, i0, i1, 0);
-    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0;)
-        if (++spins < POOL_SPINS) cpu_relax();
-        else sched_yield();
-}
-
-static void pool_free(ds_pool *p) {
-    if (!p) return;
-    if (p->threads) {
-        atomic_store(&p->quit, true);
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_broadcast(&p->wake);
-        pthread_mutex_unlock(&p->mu);
-        for (int i = 1; i < p->n; i++)
-            if (p->threads[i]) pthread_join(p->threads[i], NULL);
-        pthread_mutex_destroy(&p->mu);
-        pthread_cond_destroy(&p->wake);
-    }
-    free(p->threads);
-    free(p);
-}
-
-static ds_pool *pool_new(int n) {
-    ds_pool *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
-    p->n = n;
-    atomic_init(&p->gen, 0);
-    atomic_init(&p->pending, 0);
-    atomic_init(&p->sleepers, 0);
-    atomic_init(&p->quit, false);
-    if (!(p->threads = calloc((size_t)n, sizeof *p->threads))) {
-        free(p);
-        return NULL;
-    }
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->wake, NULL);
-    for (int i = 1; i < n; i++) {
-        pool_worker *w = malloc(sizeof *w);
-        if (!w) {
-            p->n = i;
-            pool_free(p);
-            return NULL;
-        }
-        w->pool = p;
-        w->tid = i;
-        if (pthread_create(&p->threads[i], NULL, pool_main, w)) {
-            free(w);
-            p->n = i;
-            pool_free(p);
-            return NULL;
-        }
-    }
-    return p;
-}
-
-const char *ds_simd_level(void) { return ds_simd_best()->name; }
-
-int ds_physical_cores(void) {
-    /* count distinct (package, core) pairs; SMT siblings share one */
-    int n_cpu = (int)sysconf(_SC_NPROCESSORS_ONLN), cores = 0;
-    if (n_cpu < 1) return 1;
-    char(*seen)[64] = calloc((size_t)n_cpu, sizeof *seen);
-    for (int i = 0; seen && i < n_cpu; i++) {
-        char path[128], sib[64] = {0};
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list", i);
-        FILE *fp = fopen(path, "r");
-        if (!fp) continue;
-        if (!fgets(sib, sizeof sib, fp)) sib[0] = 0;
-        fclose(fp);
-        int dup = 0;
-        for (int j = 0; j < cores && !dup; j++) dup = !strcmp(seen[j], sib);
-        if (!dup && sib[0]) strcpy(seen[cores++], sib);
-    }
-    free(seen);
-    return cores > 0 ? cores : n_cpu;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* context                                                                                     */
-
-struct ds_context {
-    ds_model *m;
-    ds_pool *pool;
-    int n_ctx, n_batch, n_threads, n_past;
-    float kq_scale;
-    float *kv;   /* [n_layer][n_ctx][R + dr]: normalised latent, then the rotated shared k_pe */
-    float *rope; /* [n_ctx][dr / 2][cos, sin] */
-    /* per-batch activations, n_batch rows each */
-    float *x, *xn, *tmp, *qa, *q, *kva, *qk, *lat, *att, *ffa, *ffb, *router, *moe_w, *moe_out, *exp_h;
-    int32_t *moe_idx, *exp_count, *exp_start, *exp_pairs, *exp_active;
-    float *scratch; /* per thread: attention scores, a widened row, dot products */
-    size_t scratch_len;
-    const float **xptr; /* per thread, n_batch activation rows a matmul reads */
-    const void **qptr;  /* per thread, 2 x n_batch quantized activation rows (gate and up may differ) */
-    uint8_t *actq[2];   /* activations quantized for block-format weights, two inputs at a time */
-    size_t actq_cap;
-    float *blas_scratch; /* per thread, one widened panel; NULL without BLAS */
-    float *logits;
-    size_t logits_cap;
-    int n_logits;
-    /* multi-token prediction (params.mtp): the final-normed hidden states of the last ds_eval
-       call's tokens, from position hid_pos0; the MTP layer's cache is valid below mtp_past */
-    bool mtp;
-    float *hid, *mtp_in, *mtp_logits;
-    size_t hid_cap, mtp_logits_cap;
-    int hid_pos0, n_hid, mtp_past, n_mtp_logits;
-    char err[256];
-};
-
-/* ---- matmul: the one entry point for weights, y[t][r] = row_r . x[t] ---- */
-
-/* Activations for a block-format weight: each input row quantized once to the format the
-   weight dots with (Q8_0, Q8_1 or Q8_K, as ggml does), then read by every row of the weight. */
-typedef struct {
-    const ds_type_traits *tr; /* NULL: the input stays float */
-    const uint8_t *data;      /* row i (matrix m, token t: i = m * T + t) at data + i * row_bytes */
-    size_t row_bytes;
-} qact;
-
-typedef struct {
-    const ds_type_traits *tr;
-    const float *x;
-    int64_t ldx, x_stride, n;
-    int T;
-    uint8_t *out;
-    size_t row_bytes;
-} quant_job;
-
-static void quant_task(void *arg, int64_t i0, int64_t i1, int tid) {
-    const quant_job *j = arg;
-    (void)tid;
-    for (int64_t i = i0; i < i1; i++)
-        j->tr->from_f32(j->x + (i / j->T) * j->x_stride + (i % j->T) * j->ldx, j->out + i * j->row_bytes, j->n);
-}
-
-/* Quantize n_mat x T rows of n elements (row t of matrix m at x + m * x_stride + t * ldx) into
-   activation buffer `slot`. */
-static qact quantize_act(ds_context *ctx, const ds_type_traits *tr, const float *x, int64_t ldx, int64_t x_stride,
-                         int n_mat, int T, int64_t n, int slot) {
-    quant_job j = {tr, x, ldx, x_stride, n, T, ctx->actq[slot], (size_t)(n / tr->block_size) * tr->type_size};
-    int64_t rows = (int64_t)n_mat * T;
-    if (rows * n < 16384) quant_task(&j, 0, rows, 0); /* waking the workers would cost more */
-    else pool_run(ctx->pool, rows, quant_task, &j);
-    return (qact){tr, j.out, j.row_bytes};
-}
-
-typedef struct {
-    ds_context *ctx;
-    const ds_weight *w;
-    const uint8_t *base; /* first row of matrix 0 */
-    int64_t rows;        /* rows per matrix */
-    size_t w_stride;     /* bytes from one matrix to the next */
-    const float *x;
-    int64_t ldx, x_stride;
-    float *y;
-    int64_t ldy, y_stride;
-    int T;
-    qact xq; /* the input quantized, for a block-format weight */
-} mm_job;
-
-/* out[t] = row . xs[t] for t < T, four vectors per pass over the row. Two or three left
-   over still take one pass (the spare lanes repeat the last vector); a single one is a plain
-   dot, the decoding case, where extra lanes would only cost. */
-static void row_dots(const ds_weight *w, const uint8_t *row, const float *const *xs, int T, float *out) {
-    int t = 0;
-    for (; t + 4 <= T; t += 4) w->tr->dot4_f32(row, xs + t, w->n_in, out + t);
-    if (T - t == 1) {
-        out[t] = w->tr->dot_f32(row, xs[t], w->n_in);
-    } else if (T > t) {
-        const float *pad[4];
-        float o[4];
-        for (int k = 0; k < 4; k++) pad[k] = xs[t + k < T ? t + k : T - 1];
-        w->tr->dot4_f32(row, pad, w->n_in, o);
-        for (int k = 0; t + k < T; k++) out[t + k] = o[k];
-    }
-}
-
-/* The same for a block-format row against quantized activation rows. */
-static void row_dots_q(const ds_weight *w, const uint8_t *row, const void *const *xs, int T, float *out) {
-    int t = 0;
-    if (w->tr->vec_dot4)
-        for (; t + 4 <= T; t += 4) w->tr->vec_dot4(row, xs + t, w->n_in, out + t);
-    for (; t < T; t++) out[t] = w->tr->vec_dot(row, xs[t], w->n_in);
-}
-
-static void mm_task(void *arg, int64_t i0, int64_t i1, int tid) {
-    const mm_job *j = arg;
-    ds_context *ctx = j->ctx;
-    const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
-    const void **qs = ctx->qptr + (size_t)tid * 2 * (size_t)ctx->n_batch;
-    float *out = ctx->scratch + (size_t)tid * ctx->scratch_len;
-    int64_t mat_ready = -1;
-    for (int64_t i = i0; i < i1; i++) {
-        int64_t mat = i / j->rows, r = i % j->rows;
-        if (mat != mat_ready) {
-            for (int t = 0; t < j->T; t++) {
-                xs[t] = j->x + mat * j->x_stride + t * j->ldx;
-                if (j->xq.tr) qs[t] = j->xq.data + (size_t)(mat * j->T + t) * j->xq.row_bytes;
-            }
-            mat_ready = mat;
-        }
-        const uint8_t *row = j->base + mat * j->w_stride + r * j->w->row_size;
-        if (j->xq.tr) row_dots_q(j->w, row, qs, j->T, out);
-        else row_dots(j->w, row, xs, j->T, out);
-        float *y = j->y + mat * j->y_stride + r;
-        for (int t = 0; t < j->T; t++) y[t * j->ldy] = out[t];
-    }
-}
-
-#ifdef DS_HAVE_OPENBLAS
-/* Prompt processing through sgemm. The rows are cut into panels of a fixed height whatever the
-   thread count, and each panel is one single-threaded sgemm, so the sums (and results) do not
-   depend on how many threads run. Narrow weights are widened one panel at a time. */
-enum { BLAS_MIN_TOKENS = 32, BLAS_PANEL = 64 };
-
-static void blas_task(void *arg, int64_t i0, int64_t i1, int tid) {
-    const mm_job *j = arg;
-    const ds_weight *w = j->w;
-    float *wide = j->ctx->blas_scratch + (size_t)tid * BLAS_PANEL * (size_t)w->n_in;
-    for (int64_t p = i0; p < i1; p++) {
-        int64_t r0 = p * BLAS_PANEL, n = w->n_rows - r0 < BLAS_PANEL ? w->n_rows - r0 : BLAS_PANEL;
-        const float *a = (const float *)(w->data + r0 * w->row_size);
-        if (w->type != DS_TYPE_F32 || (uintptr_t)a % sizeof(float)) {
-            for (int64_t r = 0; r < n; r++)
-                w->tr->to_f32(w->data + (r0 + r) * w->row_size, wide + r * w->n_in, w->n_in);
-            a = wide;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, (int)n, (int)w->n_in, 1.0f, j->x, (int)j->ldx, a,
-                    (int)w->n_in, 0.0f, j->y + r0, (int)j->ldy);
-    }
-}
-#endif
-
-/* y[t][r] = W x[t] for t < T; x rows ldx apart, y rows ldy apart. pre: x already quantized
-   for W's activation format (or NULL). */
-static void matmul_pre(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy,
-                       const qact *pre) {
-    mm_job j = {ctx, w, w->data, w->n_rows, 0, x, ldx, 0, y, ldy, 0, T, {0}};
-    if (w->act) {
-        j.xq = pre && pre->tr == w->act ? *pre : quantize_act(ctx, w->act, x, ldx, 0, 1, T, w->n_in, 0);
-        pool_run(ctx->pool, w->n_rows, mm_task, &j);
-        return;
-    }
-#ifdef DS_HAVE_OPENBLAS
-    if (T >= BLAS_MIN_TOKENS && ctx->blas_scratch) {
-        pool_run(ctx->pool, (w->n_rows + BLAS_PANEL - 1) / BLAS_PANEL, blas_task, &j);
-        return;
-    }
-#endif
-    pool_run(ctx->pool, w->n_rows, mm_task, &j);
-}
-
-static void matmul(ds_context *ctx, const ds_weight *w, const float *x, int64_t ldx, int T, float *y, int64_t ldy) {
-    matmul_pre(ctx, w, x, ldx, T, y, ldy, NULL);
-}
-
-/* The same for each head h of a stack of per-head matrices: rows of matrix h start at
-   base + h * w_stride, x and y of head h are offset by h * x_stride and h * y_stride. */
-static void matmul_heads(ds_context *ctx, const ds_weight *w, const uint8_t *base, int64_t rows, size_t w_stride,
-                         int n_heads, const float *x, int64_t ldx, int64_t x_stride, float *y, int64_t ldy,
-                         int64_t y_stride, int T) {
-    mm_job j = {ctx, w, base, rows, w_stride, x, ldx, x_stride, y, ldy, y_stride, T, {0}};
-    if (w->act) j.xq = quantize_act(ctx, w->act, x, ldx, x_stride, n_heads, T, w->n_in, 0);
-    pool_run(ctx->pool, rows * n_heads, mm_task, &j);
-}
-
-/* ---- small vector operations ---- */
-
-static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
-    double ss = 0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
-    for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
-}
-
-static void rmsnorm_rows(float *y, int64_t ldy, const float *x, int64_t ldx, const float *w, int n, int T, float eps) {
-    for (int t = 0; t < T; t++) rmsnorm(y + t * ldy, x + t * ldx, w, n, eps);
-}
-
-/* Rotate interleaved pairs (x[2i], x[2i+1]) by the angles of one position. */
-static void rope(float *x, const float *cs, int dr) {
-    for (int i = 0; i < dr / 2; i++) {
-        float c = cs[2 * i], s = cs[2 * i + 1], a = x[2 * i], b = x[2 * i + 1];
-        x[2 * i] = a * c - b * s;
-        x[2 * i + 1] = a * s + b * c;
-    }
-}
-
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
-static void softmax(float *x, int n) {
-    float mx = -INFINITY, sum = 0;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    for (int i = 0; i < n; i++) sum += (x[i] = expf(x[i] - mx));
-    for (int i = 0; i < n; i++) x[i] /= sum;
-}
-
-static void swiglu_rows(float *g, const float *u, int64_t n) {
-    for (int64_t i = 0; i < n; i++) g[i] = silu(g[i]) * u[i];
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* forward pass: embeddings, then per layer MLA attention and the MLP or MoE, then the head    */
-
-static size_t kv_row(const ds_hparams *hp) { return (size_t)hp->kv_lora_rank + (size_t)hp->dr; }
-
-static float *kv_at(ds_context *ctx, int il, int pos) {
-    return ctx->kv + ((size_t)il * (size_t)ctx->n_ctx + (size_t)pos) * kv_row(&ctx->m->hp);
-}
-
-/* Queries against the latent cache: one item per (token, head). */
-typedef struct {
-    ds_context *ctx;
-    int il, pos0, T; /* the batch's tokens are at positions pos0 .. pos0 + T - 1 */
-} attn_job;
-
-static void attn_task(void *arg, int64_t i0, int64_t i1, int tid) {
-    const attn_job *j = arg;
-    ds_context *ctx = j->ctx;
-    const ds_hparams *hp = &ctx->m->hp;
-    const int H = hp->n_head, R = hp->kv_lora_rank;
-    const int64_t row = (int64_t)kv_row(hp);
-    const ds_type_traits *f32 = ds_quant_traits(DS_TYPE_F32);
-    float *score = ctx->scratch + (size_t)tid * ctx->scratch_len;
-    const float *cache = kv_at(ctx, j->il, 0);
-    for (int64_t i = i0; i < i1; i++) {
-        int t = (int)(i / H), h = (int)(i % H), n = j->pos0 + t + 1; /* causal: positions 0..pos */
-        const float *q = ctx->qk + ((size_t)t * H + h) * row;
-        for (int s = 0; s < n; s++) score[s] = f32->dot_f32(q, cache + s * row, row) * ctx->kq_scale;
-        softmax(score, n);
-        float *lat = ctx->lat + ((size_t)t * H + h) * R;
-        memset(lat, 0, (size_t)R * sizeof *lat);
-        for (int s = 0; s < n; s++) {
-            const float *c = cache + s * row;
-            for (int r = 0; r < R; r++) lat[r] += score[s] * c[r];
-        }
-    }
-}
-
-/* Legacy attn_kv_b: absorbing q_nope needs W_UK transposed, so accumulate its rows. */
-static void absorb_legacy_task(void *arg, int64_t i0, int64_t i1, int tid) {
-    const attn_job *j = arg;
-    ds_context *ctx = j->ctx;
-    const ds_hparams *hp = &ctx->m->hp;
-    const ds_weight *w = &ctx->m->layers[j->il].kv_b;
-    const int H = hp->n_head, R = hp->kv_lora_rank, qdim = hp->dn + hp->dr;
-    float *wide = ctx->scratch + (size_t)tid * ctx->scratch_len;
-    for (int64_t i = i0; i < i1; i++) {
-        int t = (int)(i / H), h = (int)(i % H);
-        const float *qn = ctx->q + ((size_t)t * H + h) * qdim;
-        float *out = ctx->qk + ((size_t)t * H + h) * kv_row(hp);
-        memset(out, 0, (size_t)R * sizeof *out);
-        for (int d = 0; d < hp->dn; d++) {
-            w->tr->to_f32(w->data + ((size_t)h * (hp->dn + hp->dv) + d) * w->row_size, wide, R);
-            for (int r = 0; r < R; r++) out[r] += qn[d] * wide[r];
-        }
-    }
-}
-
-/* q for every head: [q_nope (dn) | q_pe (dr)], from a low-rank pair or one projection. */
-static void project_q(ds_context *ctx, const ds_layer *l, int T) {
-    const ds_hparams *hp = &ctx->m->hp;
-    const int D = hp->n_embd, qr = hp->q_lora_rank, qd = hp->n_head * (hp->dn + hp->dr);
-    if (!qr) {
-        matmul(ctx, &l->q, ctx->xn, D, T, ctx->q, qd);
-        return;
-    }
-    matmul(ctx, &l->q_a, ctx->xn, D, T, ctx->qa, qr);
-    rmsnorm_rows(ctx->qa, qr, ctx->qa, qr, l->q_a_norm, qr, T, hp->rms_eps);
-    matmul(ctx, &l->q_b, ctx->qa, qr, T, ctx->q, qd);
-}
-
-/* The new tokens' normalised latents and rotated shared k_pe go into the cache before any
-   score is taken: the batch attends to itself, causally, through it. Each head's q_pe is
-   rotated into the rope slot of its absorbed query. */
-static void cache_latents(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
-    const ds_hparams *hp = &ctx->m->hp;
-    const int H = hp->n_head, R = hp->kv_lora_rank, dr = hp->dr, qdim = hp->dn + hp->dr, row = (int)kv_row(hp);
-    matmul(ctx, &l->kv_a, ctx->xn, hp->n_embd, T, ctx->kva, row);
-    for (int t = 0; t < T; t++) {
-        int pos = pos0 + t;
-        const float *cs = ctx->rope + (size_t)pos * dr;
-        float *dst = kv_at(ctx, il, pos), *src = ctx->kva + (size_t)t * row;
-        rmsnorm(dst, src, l->kv_a_norm, R, hp->rms_eps);
-        memcpy(dst + R, src + R, (size_t)dr * sizeof *dst);
-        rope(dst + R, cs, dr);
-        for (int h = 0; h < H; h++) {
-            float *qpe = ctx->qk + ((size_t)t * H + h) * row + R;
-            memcpy(qpe, ctx->q + ((size_t)t * H + h) * qdim + hp->dn, (size_t)dr * sizeof *qpe);
-            rope(qpe, cs, dr);
-        }
-    }
-}
-
-/* MLA, absorbed: q_nope through W_UK into latent space, scores against the cached latents
-   and k_pe, the weighted latent through W_UV, the heads through the output projection. */
-static void attention(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
-    const ds_hparams *hp = &ctx->m->hp;
-    const int D = hp->n_embd, H = hp->n_head, R = hp->kv_lora_rank, dn = hp->dn, dv = hp->dv;
-    const int qdim = dn + hp->dr, row = (int)kv_row(hp);
-    rmsnorm_rows(ctx->xn, D, ctx->x, D, l->attn_norm, D, T, hp->rms_eps);
-    project_q(ctx, l, T);
-    cache_latents(ctx, l, il, pos0, T);
-    attn_job aj = {ctx, il, pos0, T};
-    if (hp->mla_split)
-        matmul_heads(ctx, &l->k_b, l->k_b.data, R, (size_t)R * l->k_b.row_size, H, ctx->q, (int64_t)H * qdim, qdim,
-                     ctx->qk, (int64_t)H * row, row, T);
-    else pool_run(ctx->pool, (int64_t)T * H, absorb_legacy_task, &aj);
-    pool_run(ctx->pool, (int64_t)T * H, attn_task, &aj);
-    if (hp->mla_split)
-        matmul_heads(ctx, &l->v_b, l->v_b.data, dv, (size_t)dv * l->v_b.row_size, H, ctx->lat, (int64_t)H * R, R,
-                     ctx->att, (int64_t)H * dv, dv, T);
-    else
-        matmul_heads(ctx, &l->kv_b, l->kv_b.data + (size_t)dn * l->kv_b.row_size, dv,
-                     (size_t)(dn + dv) * l->kv_b.row_size, H, ctx->lat, (int64_t)H * R, R, ctx->att, (int64_t)H * dv,
-                     dv, T);
-    matmul(ctx, &l->o, ctx->att, (int64_t)H * dv, T, ctx->tmp, D);
-    for (int64_t i = 0; i < (int64_t)T * D; i++) ctx->x[i] += ctx->tmp[i];
-}
-
-static void dense_ffn(ds_context *ctx, const ds_weight *gate, const ds_weight *up, const ds_weight *down, int T,
-                      float *out) {
-    const int D = ctx->m->hp.n_embd;
-    const int64_t F = gate->n_rows;
-    qact in = {0};
-    if (gate->act) in = quantize_act(ctx, gate->act, ctx->xn, D, 0, 1, T, D, 1); /* shared by up */
-    matmul_pre(ctx, gate, ctx->xn, D, T, ctx->ffa, F, &in);
-    matmul_pre(ctx, up, ctx->xn, D, T, ctx->ffb, F, &in);
-    swiglu_rows(ctx->ffa, ctx->ffb, F * T);
-    matmul(ctx, down, ctx->ffa, F, T, out, D);
-}
-
-/* Router for one token, as DeepSeek's reference gate: scores (softmax or sigmoid), selection by
-   score + correction bias within the best groups (a group scores the sum of its two best biased
-   scores when there is a bias, its best score otherwise), weights from the unbiased scores. */
-static void route(const ds_hparams *hp, const float *bias, const float *logit, int32_t *idx, float *wt, float *tmp) {
-    const int E = hp->n_expert, K = hp->n_expert_used;
-    float *p = tmp, *sel = tmp + E;
-    for (int e = 0; e < E; e++) p[e] = hp->gating == 2 ? 1.0f / (1.0f + expf(-logit[e])) : logit[e];
-    if (hp->gating != 2) softmax(p, E);
-    for (int e = 0; e < E; e++) sel[e] = p[e] + (bias ? bias[e] : 0.0f);
-    if (hp->n_group > 1 && hp->n_group_used < hp->n_group) {
-        const int G = hp->n_group, gs = E / G;
-        float *gscore = tmp + 2 * E;
-        for (int g = 0; g < G; g++) {
-            float a = -INFINITY, b = -INFINITY; /* best and second best */
-            for (int e = g * gs; e < (g + 1) * gs; e++) {
-                if (sel[e] > a) {
-                    b = a;
-                    a = sel[e];
-                } else if (sel[e] > b) b = sel[e];
-            }
-            gscore[g] = bias && gs > 1 ? a + b : a;
-        }
-        for (int k = 0; k < G - hp->n_group_used; k++) { /* drop the worst groups */
-            int worst = 0;
-            for (int g = 1; g < G; g++)
-                if (gscore[g] <= gscore[worst]) worst = g;
-            gscore[worst] = INFINITY;
-            for (int e = worst * gs; e < (worst + 1) * gs; e++) sel[e] = -INFINITY;
-        }
-    }
-    float sum = 0, *taken = tmp + 3 * E;
-    for (int e = 0; e < E; e++) taken[e] = 0;
-    for (int k = 0; k < K; k++) { /* first index wins ties, as argmax */
-        int best = -1;
-        for (int e = 0; e < E; e++)
-            if (!taken[e] && (best < 0 || sel[e] > sel[best])) best = e;
-        taken[best] = 1;
-        idx[k] = best;
-        wt[k] = p[best];
-        sum += wt[k];
-    }
-    float scale = hp->expert_scale != 0.0f ? hp->expert_scale : 1.0f;
-    for (int k = 0; k < K; k++) wt[k] = (hp->expert_norm ? wt[k] / sum : wt[k]) * scale;
-}
-
-/* Routed experts. Each active expert's (token, slot) pairs are listed contiguously in
-   exp_pairs; work items are (active expert, output row), so rows of all experts spread over
-   the threads and only the chosen experts' rows are read. */
-typedef struct {
-    ds_context *ctx;
-    const ds_layer *l;
-    int n_active;
-    qact gate_in, up_in, down_in; /* inputs quantized for block-format experts */
-} moe_job;
-
-/* Token rows for one expert: float rows, or their quantized twins when the weight needs them. */
-static void dots(const ds_weight *w, const uint8_t *row, const float *const *xs, const void *const *qs, int n,
-                 float *out) {
-    if (w->act) row_dots_q(w, row, qs, n, out);
-    else row_dots(w, row, xs, n, out);
-}
-
-static const void *qrow(const qact *q, size_t i) { return q->tr ? q->data + i * q->row_bytes : NULL; }
-
-static void moe_up_task(void *arg, int64_t i0, int64_t i1, int tid) {
-    const moe_job *j = arg;
-    ds_context *ctx = j->ctx;
-    const ds_hparams *hp = &ctx->m->hp;
-    const int D = hp->n_embd, K = hp->n_expert_used;
-    const int64_t Fe = hp->n_ff_exp;
-    const ds_weight *gw = &j->l->gate_exps, *uw = &j->l->up_exps;
-    const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
-    const void **gq = ctx->qptr + (size_t)tid * 2 * (size_t)ctx->n_batch, **uq = gq + ctx->n_batch;
-    float *g = ctx->scratch + (size_t)tid * ctx->scratch_len, *u = g + ctx->n_batch;
-    int ready = -1;
-    for (int64_t i = i0; i < i1; i++) {
-        int e = ctx->exp_active[i / Fe], n = ctx->exp_count[e], start = ctx->exp_start[e];
-        int64_t r = i % Fe;
-        if (e != ready) { /* the expert's tokens, for all its rows in this range */
-            for (int k = 0; k < n; k++) {
-                size_t tok = (size_t)(ctx->exp_pairs[start + k] / K);
-                xs[k] = ctx->xn + tok * D;
-                gq[k] = qrow(&j->gate_in, tok);
-                uq[k] = qrow(&j->up_in, tok);
-            }
-            ready = e;
-        }
-        dots(gw, gw->data + ((size_t)e * Fe + r) * gw->row_size, xs, gq, n, g);
-        dots(uw, uw->data + ((size_t)e * Fe + r) * uw->row_size, xs, uq, n, u);
-        for (int k = 0; k < n; k++) ctx->exp_h[(size_t)(start + k) * Fe + r] = silu(g[k]) * u[k];
-    }
-}
-
-static void moe_down_task(void *arg, int64_t i0, int64_t i1, int tid) {
-    const moe_job *j = arg;
-    ds_context *ctx = j->ctx;
-    const int D = ctx->m->hp.n_embd;
-    const int64_t Fe = ctx->m->hp.n_ff_exp;
-    const ds_weight *dw = &j->l->down_exps;
-    const float **xs = ctx->xptr + (size_t)tid * (size_t)ctx->n_batch;
-    const void **qs = ctx->qptr + (size_t)tid * 2 * (size_t)ctx->n_batch;
-    float *out = ctx->scratch + (size_t)tid * ctx->scratch_len;
-    int ready = -1;
-    for (int64_t i = i0; i < i1; i++) {
-        int e = ctx->exp_active[i / D], n = ctx->exp_count[e], start = ctx->exp_start[e];
-        int64_t r = i % D;
-        if (e != ready) {
-            for (int k = 0; k < n; k++) {
-                xs[k] = ctx->exp_h + (size_t)(start + k) * Fe;
-                qs[k] = qrow(&j->down_in, (size_t)(start + k));
-            }
-            ready = e;
-        }
-        dots(dw, dw->data + ((size_t)e * D + r) * dw->row_size, xs, qs, n, out);
-        for (int k = 0; k < n; k++) ctx->moe_out[(size_t)ctx->exp_pairs[start + k] * D + r] = out[k];
-    }
-}
-
-/* Group the (token, slot) pairs by expert; returns the number of experts in use. */
-static int group_by_expert(ds_context *ctx, int T) {
-    const ds_hparams *hp = &ctx->m->hp;
-    const int E = hp->n_expert, K = hp->n_expert_used;
-    int n_active = 0, at = 0;
-    memset(ctx->exp_count, 0, (size_t)E * sizeof *ctx->exp_count);
-    for (int i = 0; i < T * K; i++) ctx->exp_count[ctx->moe_idx[i]]++;
-    for (int e = 0; e < E; e++) {
-        ctx->exp_start[e] = at;
-        at += ctx->exp_count[e];
-        if (ctx->exp_count[e]) ctx->exp_active[n_active++] = e;
-        ctx->exp_count[e] = 0;
-    }
-    for (int i = 0; i < T * K; i++) {
-        int e = ctx->moe_idx[i];
-        ctx->exp_pairs[ctx->exp_start[e] + ctx->exp_count[e]++] = i;
-    }
-    return n_active;
-}
-
-static void moe(ds_context *ctx, const ds_layer *l, int T) {
-    const ds_hparams *hp = &ctx->m->hp;
-    const int D = hp->n_embd, E = hp->n_expert, K = hp->n_expert_used;
-    matmul(ctx, &l->gate_inp, ctx->xn, D, T, ctx->router, E);
-    for (int t = 0; t < T; t++)
-        route(hp, l->exp_bias, ctx->router + (size_t)t * E, ctx->moe_idx + (size_t)t * K, ctx->moe_w + (size_t)t * K,
-              ctx->scratch);
-    moe_job j = {ctx, l, group_by_expert(ctx, T), {0}, {0}, {0}};
-    const ds_type_traits *ga = l->gate_exps.act, *ua = l->up_exps.act, *da = l->down_exps.act;
-    if (ga) j.gate_in = quantize_act(ctx, ga, ctx->xn, D, 0, 1, T, D, 0);
-    if (ua) j.up_in = ua == ga ? j.gate_in : quantize_act(ctx, ua, ctx->xn, D, 0, 1, T, D, 1);
-    pool_run(ctx->pool, (int64_t)j.n_active * hp->n_ff_exp, moe_up_task, &j);
-    if (da) j.down_in = quantize_act(ctx, da, ctx->exp_h, hp->n_ff_exp, 0, 1, T * K, hp->n_ff_exp, 0);
-    pool_run(ctx->pool, (int64_t)j.n_active * D, moe_down_task, &j);
-    if (hp->n_expert_shared) dense_ffn(ctx, &l->gate_sh, &l->up_sh, &l->down_sh, T, ctx->tmp);
-    /* routed outputs summed in expert order (as the reference loops over experts), then the
-       shared experts' output added with weight 1 */
-    for (int t = 0; t < T; t++) {
-        float *x = ctx->x + (size_t)t * D, *y = ctx->ffb;
-        const int32_t *idx = ctx->moe_idx + (size_t)t * K;
-        memset(y, 0, (size_t)D * sizeof *y);
-        for (int e = 0; e < E; e++)
-            for (int k = 0; k < K; k++) {
-                if (idx[k] != e) continue;
-                const float *o = ctx->moe_out + ((size_t)t * K + k) * D;
-                float w = ctx->moe_w[(size_t)t * K + k];
-                for (int d = 0; d < D; d++) y[d] += o[d] * w;
-            }
-        for (int d = 0; d < D; d++) x[d] += hp->n_expert_shared ? y[d] + ctx->tmp[(size_t)t * D + d] : y[d];
-    }
-}
-
-static void ffn(ds_context *ctx, const ds_layer *l, int il, int T) {
-    const ds_hparams *hp = &ctx->m->hp;
-    const int D = hp->n_embd;
-    rmsnorm_rows(ctx->xn, D, ctx->x, D, l->ffn_norm, D, T, hp->rms_eps);
-    if (il < hp->n_lead_dense) {
-        dense_ffn(ctx, &l->gate, &l->up, &l->down, T, ctx->tmp);
-        for (int64_t i = 0; i < (int64_t)T * D; i++) ctx->x[i] += ctx->tmp[i];
-    } else {
-        moe(ctx, l, T);
-    }
-}
-
-/* Logits of the last n_out tokens of the batch into out. With MTP on, every token's
-   final-normed state is kept for ds_eval_mtp. */
-static void head(ds_context *ctx, int T, int n_out, float *out) {
-    const ds_model *m = ctx->m;
-    const int D = m->hp.n_embd;
-    float *h = ctx->xn;
-    int n_norm = n_out;
-    if (ctx->mtp) {
-        h = ctx->hid + (size_t)ctx->n_hid * D;
-        n_norm = T;
-        ctx->n_hid += T;
-    }
-    rmsnorm_rows(h, D, ctx->x + (size_t)(T - n_norm) * D, D, m->output_norm, D, n_norm, m->hp.rms_eps);
-    if (n_out) matmul(ctx, &m->output, h + (size_t)(n_norm - n_out) * D, D, n_out, out, m->hp.n_vocab);
-}
-
-/* Embedding rows of T tokens into out (T x n_embd). */
-static void embed(const ds_weight *e, const int32_t *tokens, int T, float *out) {
-    for (int t = 0; t < T; t++)
-        e->tr->to_f32(e->data + (size_t)tokens[t] * e->row_size, out + (size_t)t * e->n_in, e->n_in);
-}
-
-static void forward(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out) {
-    const ds_model *m = ctx->m;
-    embed(&m->tok_embd, tokens, T, ctx->x);
-    for (int il = 0; il < m->hp.n_layer; il++) {
-        attention(ctx, &m->layers[il], il, ctx->n_past, T);
-        ffn(ctx, &m->layers[il], il, T);
-    }
-    head(ctx, T, n_out, out);
-    ctx->n_past += T;
-}
-
-/* A pass (forward, forward_mtp) over n tokens in batches of n_batch, keeping the logits of
-   every token (all) or of the last one. */
-typedef void (*pass_fn)(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out);
-
-static void in_batches(ds_context *ctx, pass_fn pass, const int32_t *tokens, int n, int all, float *out) {
-    const int V = ctx->m->hp.n_vocab;
-    for (int i = 0; i < n; i += ctx->n_batch) {
-        int T = n - i < ctx->n_batch ? n - i : ctx->n_batch;
-        if (all) pass(ctx, tokens + i, T, T, out + (size_t)i * V);
-        else pass(ctx, tokens + i, T, i + T == n ? 1 : 0, out);
-    }
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* context creation and the public API                                                         */
-
-/* Rotary angles with YaRN's frequency correction, as DeepSeek's reference computes them:
-   per-pair frequencies ramp from interpolated (/factor) to the original between the
-   correction dims of beta_fast and beta_slow; angles are float32 pos * inv_freq. */
-static void rope_table(ds_context *ctx) {
-    const ds_hparams *hp = &ctx->m->hp;
-    const int dr = hp->dr, half = dr / 2;
-    float low = 0, high = 0;
-    if (hp->yarn) {
-        double lb = 2.0 * log((double)hp->rope_base);
-        double dlo = dr * log(hp->rope_orig_ctx / (hp->beta_fast * 2.0 * M_PI)) / lb;
-        double dhi = dr * log(hp->rope_orig_ctx / (hp->beta_slow * 2.0 * M_PI)) / lb;
-        low = (float)fmax(floor(dlo), 0.0);
-        high = (float)fmin(ceil(dhi), dr - 1.0);
-        if (low == high) high += 0.001f;
-    }
-    for (int i = 0; i < half; i++) {
-        float base = (float)(1.0 / pow((double)hp->rope_base, (double)(2 * i) / dr));
-        float inv = base;
-        if (hp->yarn) {
-            float ramp = fminf(fmaxf(((float)i - low) / (high - low), 0.0f), 1.0f);
-            inv = base / hp->rope_factor * ramp + base * (1.0f - ramp);
-        }
-        for (int pos = 0; pos < ctx->n_ctx; pos++) {
-            float a = (float)pos * inv;
-            ctx->rope[((size_t)pos * half + i) * 2] = (float)cos((double)a);
-            ctx->rope[((size_t)pos * half + i) * 2 + 1] = (float)sin((double)a);
-        }
-    }
-    double mscale = hp->yarn ? 1.0 + hp->yarn_log_mul * log((double)hp->rope_factor) : 1.0;
-    ctx->kq_scale = (float)(mscale * mscale / sqrt((double)(hp->dn + hp->dr)));
-}
-
-ds_context_params ds_context_default_params(void) {
-    ds_context_params p = {0, 0, 0, 0};
-    return p;
-}
-
-static int max_i(int a, int b) { return a > b ? a : b; }
-
-/* Widest row any matmul reads (and the router's 4 x n_expert): bounds a widened row in the
-   per-thread scratch and the BLAS panels. */
-static int widest_row(const ds_hparams *hp) {
-    const int widths[] = {
-        hp->n_embd * (hp->n_nextn ? 2 : 1),           hp->q_lora_rank,     hp->kv_lora_rank + hp->dr, hp->dn, hp->n_ff,
-        hp->n_ff_exp * max_i(hp->n_expert_shared, 1), hp->n_head * hp->dv, 4 * hp->n_expert};
-    int w = 1;
-    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) w = max_i(w, widths[i]);
-    return w;
-}
-
-static float *alloc_f(size_t n, bool *ok) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p) *ok = false;
-    return p;
-}
-
-static int32_t *alloc_i(size_t n, bool *ok) {
-    int32_t *p = calloc(n ? n : 1, sizeof(int32_t));
-    if (!p) *ok = false;
-    return p;
-}
-
-static bool alloc_buffers(ds_context *ctx) {
-    const ds_hparams *hp = &ctx->m->hp;
-    const size_t B = (size_t)ctx->n_batch, D = (size_t)hp->n_embd, H = (size_t)hp->n_head, R = (size_t)hp->kv_lora_rank;
-    const size_t row = kv_row(hp), K = (size_t)hp->n_expert_used, E = (size_t)hp->n_expert;
-    const size_t F = (size_t)max_i(max_i(hp->n_ff, hp->n_ff_exp * hp->n_expert_shared), hp->n_embd);
-    bool ok = true;
-    ctx->kv = alloc_f((size_t)(hp->n_layer + ctx->mtp) * (size_t)ctx->n_ctx * row, &ok);
-    if (ctx->mtp) ctx->mtp_in = alloc_f(B * 2 * D, &ok);
-    ctx->rope = alloc_f((size_t)ctx->n_ctx * (size_t)hp->dr, &ok);
-    ctx->x = alloc_f(B * D, &ok);
-    ctx->xn = alloc_f(B * D, &ok);
-    ctx->tmp = alloc_f(B * D, &ok);
-    ctx->qa = alloc_f(B * (size_t)hp->q_lora_rank, &ok);
-    ctx->q = alloc_f(B * H * (size_t)(hp->dn + hp->dr), &ok);
-    ctx->kva = alloc_f(B * row, &ok);
-    ctx->qk = alloc_f(B * H * row, &ok);
-    ctx->lat = alloc_f(B * H * R, &ok);
-    ctx->att = alloc_f(B * H * (size_t)hp->dv, &ok);
-    ctx->ffa = alloc_f(B * F, &ok);
-    ctx->ffb = alloc_f(B * F, &ok);
-    ctx->router = alloc_f(B * E, &ok);
-    ctx->moe_w = alloc_f(B * K, &ok);
-    ctx->moe_out = alloc_f(B * K * D, &ok);
-    ctx->exp_h = alloc_f(B * K * (size_t)hp->n_ff_exp, &ok);
-    ctx->moe_idx = alloc_i(B * K, &ok);
-    ctx->exp_count = alloc_i(E, &ok);
-    ctx->exp_start = alloc_i(E, &ok);
-    ctx->exp_active = alloc_i(E, &ok);
-    ctx->exp_pairs = alloc_i(B * K, &ok);
-    ctx->scratch_len = (size_t)max_i(max_i(widest_row(hp), ctx->n_ctx), 2 * ctx->n_batch);
-    ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
-    ctx->xptr = calloc((size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->xptr);
-    ctx->qptr = calloc(2 * (size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->qptr);
-    if (!ctx->xptr || !ctx->qptr) ok = false;
-    if (ctx->m
-            ->quantized) { /* the most elements one quantized input holds: a batch of rows, of heads, of expert slots */
-        size_t heads = H * (size_t)max_i(max_i(hp->dn, hp->kv_lora_rank), hp->dv);
-        size_t elems = B * (size_t)max_i(max_i(widest_row(hp), (int)heads), (int)(K * (size_t)hp->n_ff_exp));
-        ctx->actq_cap = elems / 8 * 10 + 4096; /* Q8_K, the largest, takes 292 bytes per 256 */
-        for (int i = 0; i < 2; i++)
-            if (!(ctx->actq[i] = malloc(ctx->actq_cap))) ok = false;
-    }
-#ifdef DS_HAVE_OPENBLAS
-    if (ctx->n_batch >= BLAS_MIN_TOKENS)
-        ctx->blas_scratch = alloc_f((size_t)BLAS_PANEL * (size_t)widest_row(hp) * (size_t)ctx->n_threads, &ok);
-#endif
-    return ok;
-}
-
-void ds_context_free(ds_context *ctx) {
-    if (!ctx) return;
-    pool_free(ctx->pool);
-    float *f[] = {ctx->kv,     ctx->rope,      ctx->x,     ctx->xn,      ctx->tmp,          ctx->qa,     ctx->q,
-                  ctx->kva,    ctx->qk,        ctx->lat,   ctx->att,     ctx->ffa,          ctx->ffb,    ctx->router,
-                  ctx->moe_w,  ctx->moe_out,   ctx->exp_h, ctx->scratch, ctx->blas_scratch, ctx->logits, ctx->hid,
-                  ctx->mtp_in, ctx->mtp_logits};
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
-    int32_t *n[] = {ctx->moe_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
-    for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
-    free(ctx->xptr);
-    free(ctx->qptr);
-    free(ctx->actq[0]);
-    free(ctx->actq[1]);
-    free(ctx);
-}
-
-ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **out, char *err, size_t err_size) {
-    ds_context_params d = ds_context_default_params();
-    if (!p) p = &d;
-    *out = NULL;
-    if (!m->layers)
-        return fail(DS_ERR_ARG, err, err_size, "%s holds only a vocabulary: it can tokenize, not run", m->file->path);
-    if (p->n_ctx < 0 || p->n_threads < 0 || p->n_batch < 0 || p->n_threads > 1024)
-        return fail(DS_ERR_ARG, err, err_size, "context: negative n_ctx, n_threads or n_batch, or over 1024 threads");
-    ds_context *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    ctx->m = m;
-    ctx->n_ctx = p->n_ctx ? p->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
-    ctx->n_threads = p->n_threads ? p->n_threads : ds_physical_cores();
-    ctx->n_batch = p->n_batch ? p->n_batch : 512;
-    if (ctx->n_batch > ctx->n_ctx) ctx->n_batch = ctx->n_ctx;
-    if (p->mtp && !m->mtp.present) {
-        free(ctx);
-        return fail(DS_ERR_ARG, err, err_size, "%s has no multi-token-prediction layer (blk.%d.nextn.*)", m->file->path,
-                    m->hp.n_layer);
-    }
-    ctx->mtp = p->mtp != 0;
-    if (!alloc_buffers(ctx) || !(ctx->pool = pool_new(ctx->n_threads))) {
-        ds_context_free(ctx);
-        return fail(DS_ERR_NOMEM, err, err_size, "out of memory for a context of %d positions", p->n_ctx);
-    }
-    rope_table(ctx);
-#ifdef DS_HAVE_OPENBLAS
-    openblas_set_num_threads(1); /* our threads call it, one panel each */
-#endif
-    *out = ctx;
+static ds_status cur_need(gguf_cursor *c, uint64_t n, const char *what) {
+    if (n > c->f->size - c->pos)
+        return cur_fail(c, "%s needs %llu bytes but the file ends after %zu", what, (unsigned long long)n,
+                        c->f->size - c->pos);
     return DS_OK;
 }
 
-static ds_status ctx_fail(ds_context *ctx, ds_status s, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
-    va_end(ap);
+/* n little-endian bytes into v (the host is little-endian, as GGUF). */
+static ds_status cur_read(gguf_cursor *c, void *v, size_t n, const char *what) {
+    ds_status s = cur_need(c, n, what);
+    if (s) return s;
+    memcpy(v, c->f->map + c->pos, n);
+    c->pos += n;
+    return DS_OK;
+}
+
+static ds_status cur_u32(gguf_cursor *c, uint32_t *v, const char *what) { return cur_read(c, v, 4, what); }
+static ds_status cur_u64(gguf_cursor *c, uint64_t *v, const char *what) { return cur_read(c, v, 8, what); }
+
+/* A GGUF string: u64 length then bytes. Returns a pointer into the mapping. */
+static ds_status cur_str(gguf_cursor *c, const char **p, uint64_t *len, const char *what) {
+    ds_status s = cur_u64(c, len, what);
+    if (s) return s;
+    if ((s = cur_need(c, *len, what))) return s;
+    *p = (const char *)c->f->map + c->pos;
+    c->pos += *len;
+    return DS_OK;
+}
+
+static char *dup_n(const char *p, size_t n) {
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = 0;
+    }
     return s;
 }
 
-/* Makes *buf hold at least n floats. */
-static int grow(float **buf, size_t *cap, size_t n) {
-    if (n <= *cap) return 0;
-    float *p = realloc(*buf, n * sizeof *p);
-    if (!p) return -1;
-    *buf = p;
-    *cap = n;
+/* Names are used as C strings: refuse embedded NULs and absurd lengths. */
+static ds_status cur_name(gguf_cursor *c, char **out, const char *what) {
+    const char *p;
+    uint64_t n;
+    size_t at = c->pos;
+    ds_status s = cur_str(c, &p, &n, what);
+    if (s) return s;
+    if (n == 0 || n > 65535 || memchr(p, 0, n)) {
+        c->pos = at;
+        return cur_fail(c, "%s has an invalid length (%llu) or a NUL byte", what, (unsigned long long)n);
+    }
+    if (!(*out = dup_n(p, n))) return fail(DS_ERR_NOMEM, c->err, c->err_size, "out of memory");
+    return DS_OK;
+}
+
+static ds_status skip_value(gguf_cursor *c, uint32_t type, const char *key) {
+    if (type >= GGUF_NTYPES || type == GGUF_ARR) return cur_fail(c, "metadata '%s': unknown value type %u", key, type);
+    if (type == GGUF_STR) {
+        const char *p;
+        uint64_t n;
+        return cur_str(c, &p, &n, key);
+    }
+    ds_status s = cur_need(c, gguf_scalar_size[type], key);
+    if (!s) c->pos += gguf_scalar_size[type];
+    return s;
+}
+
+static ds_status read_kv(gguf_cursor *c, gguf_kv *kv) {
+    ds_status s = cur_name(c, &kv->key, "metadata key");
+    if (s) return s;
+    if ((s = cur_u32(c, &kv->type, kv->key))) return s;
+    if (kv->type >= GGUF_NTYPES) return cur_fail(c, "metadata '%s': unknown value type %u", kv->key, kv->type);
+    if (kv->type != GGUF_ARR) {
+        kv->val = c->f->map + c->pos;
+        return skip_value(c, kv->type, kv->key);
+    }
+    if ((s = cur_u32(c, &kv->arr_type, kv->key))) return s;
+    if ((s = cur_u64(c, &kv->n, kv->key))) return s;
+    if (kv->arr_type >= GGUF_NTYPES || kv->arr_type == GGUF_ARR)
+        return cur_fail(c, "metadata '%s': unsupported array element type %u", kv->key, kv->arr_type);
+    kv->val = c->f->map + c->pos;
+    if (kv->arr_type != GGUF_STR) {
+        /* checked division first: n * size must not overflow */
+        if (kv->n > (c->f->size - c->pos) / gguf_scalar_size[kv->arr_type])
+            return cur_fail(c, "metadata '%s': array of %llu elements does not fit in the file", kv->key,
+                            (unsigned long long)kv->n);
+        c->pos += kv->n * gguf_scalar_size[kv->arr_type];
+        return DS_OK;
+    }
+    if (kv->n > (c->f->size - c->pos) / 8)
+        return cur_fail(c, "metadata '%s': array of %llu strings does not fit in the file", kv->key,
+                        (unsigned long long)kv->n);
+    for (uint64_t i = 0; i < kv->n; i++)
+        if ((s = skip_value(c, GGUF_STR, kv->key))) return s;
+    return DS_OK;
+}
+
+static const gguf_kv *gguf_find(const gguf_file *f, const char *key) {
+    for (size_t i = 0; i < f->n_kv; i++)
+        if (!strcmp(f->kv[i].key, key)) return &f->kv[i];
+    return NULL;
+}
+
+static const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name) {
+    for (size_t i = 0; i < f->n_t; i++)
+        if (!strcmp(f->t[i].name, name)) return &f->t[i];
+    return NULL;
+}
+
+static ds_status read_tensor_info(gguf_cursor *c, gguf_tensor *t) {
+    ds_status s = cur_name(c, &t->name, "tensor name");
+    if (s) return s;
+    uint32_t n_dims, type;
+    if ((s = cur_u32(c, &n_dims, t->name))) return s;
+    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
+        return cur_fail(c, "tensor '%s': %u dimensions (1 to %d allowed)", t->name, n_dims, GGUF_MAX_DIMS);
+    t->n_dims = (int)n_dims;
+    for (int d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = 1;
+    for (uint32_t d = 0; d < n_dims; d++) {
+        uint64_t ne;
+        if ((s = cur_u64(c, &ne, t->name))) return s;
+        if (ne == 0 || ne > INT64_MAX)
+            return cur_fail(c, "tensor '%s': dimension %u is %llu", t->name, d, (unsigned long long)ne);
+        t->ne[d] = (int64_t)ne;
+    }
+    if ((s = cur_u32(c, &type, t->name))) return s;
+    if (!ds_type_name((ds_type)type)) return cur_fail(c, "tensor '%s': unknown type %u", t->name, type);
+    t->type = (ds_type)type;
+    if ((s = cur_u64(c, &t->offset, t->name))) return s;
+    /* bytes = row size * rows, every step overflow-checked */
+    size_t row = ds_type_row_size(t->type, t->ne[0]);
+    if (!row)
+        return cur_fail(c, "tensor '%s': row of %lld elements is not a whole number of %s blocks", t->name,
+                        (long long)t->ne[0], ds_type_name(t->type));
+    uint64_t bytes = row;
+    for (int d = 1; d < GGUF_MAX_DIMS; d++) {
+        if ((uint64_t)t->ne[d] > UINT64_MAX / bytes || bytes * (uint64_t)t->ne[d] > SIZE_MAX / 2)
+            return cur_fail(c, "tensor '%s': size overflows", t->name);
+        bytes *= (uint64_t)t->ne[d];
+    }
+    t->size = (size_t)bytes;
+    return DS_OK;
+}
+
+static int cmp_by_offset(const void *a, const void *b) {
+    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int cmp_by_name(const void *a, const void *b) {
+    return strcmp((*(const gguf_tensor *const *)a)->name, (*(const gguf_tensor *const *)b)->name);
+}
+
+static int cmp_kv_key(const void *a, const void *b) {
+    return strcmp((*(const gguf_kv *const *)a)->key, (*(const gguf_kv *const *)b)->key);
+}
+
+static ds_status check_duplicate_keys(gguf_file *f, char *err, size_t err_size) {
+    if (f->n_kv < 2) return DS_OK;
+    const gguf_kv **v = malloc(f->n_kv * sizeof *v);
+    if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    for (size_t i = 0; i < f->n_kv; i++) v[i] = &f->kv[i];
+    qsort(v, f->n_kv, sizeof *v, cmp_kv_key);
+    ds_status s = DS_OK;
+    for (size_t i = 1; i < f->n_kv && !s; i++)
+        if (!strcmp(v[i]->key, v[i - 1]->key))
+            s = fail(DS_ERR_FORMAT, err, err_size, "%s: metadata key '%s' appears twice", f->path, v[i]->key);
+    free(v);
+    return s;
+}
+
+/* Every tensor inside the data section, aligned, not overlapping another, names unique. */
+static ds_status check_tensor_layout(gguf_file *f, char *err, size_t err_size) {
+    if (!f->n_t) return DS_OK;
+    const gguf_tensor **v = malloc(f->n_t * sizeof *v);
+    if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    for (size_t i = 0; i < f->n_t; i++) v[i] = &f->t[i];
+    ds_status s = DS_OK;
+    size_t avail = f->size - f->data_off;
+    for (size_t i = 0; i < f->n_t && !s; i++) {
+        const gguf_tensor *t = v[i];
+        if (t->offset % f->alignment)
+            s = fail(DS_ERR_FORMAT, err, err_size,
+                     "%s: tensor '%s': data offset %llu is not a multiple of the alignment %zu", f->path, t->name,
+                     (unsigned long long)t->offset, f->alignment);
+        else if (t->offset > avail || t->size > avail - t->offset)
+            s = fail(DS_ERR_FORMAT, err, err_size,
+                     "%s: tensor '%s': %zu bytes at data offset %llu lie beyond the end of the file (its data section "
+                     "holds %zu bytes)",
+                     f->path, t->name, t->size, (unsigned long long)t->offset, avail);
+    }
+    if (!s) {
+        qsort(v, f->n_t, sizeof *v, cmp_by_offset);
+        for (size_t i = 1; i < f->n_t && !s; i++)
+            if (v[i - 1]->offset + v[i - 1]->size > v[i]->offset)
+                s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensors '%s' and '%s' overlap (data offsets %llu and %llu)",
+                         f->path, v[i - 1]->name, v[i]->name, (unsigned long long)v[i - 1]->offset,
+                         (unsigned long long)v[i]->offset);
+    }
+    if (!s) {
+        qsort(v, f->n_t, sizeof *v, cmp_by_name);
+        for (size_t i = 1; i < f->n_t && !s; i++)
+            if (!strcmp(v[i - 1]->name, v[i]->name))
+                s = fail(DS_ERR_FORMAT, err, err_size, "%s: tensor '%s' appears twice", f->path, v[i]->name);
+    }
+    free(v);
+    return s;
+}
+
+static void gguf_close(gguf_file *f) {
+    if (!f) return;
+    for (size_t i = 0; i < f->n_kv; i++) free(f->kv[i].key);
+    for (size_t i = 0; i < f->n_t; i++) free(f->t[i].name);
+    free(f->kv);
+    free(f->t);
+    if (f->in_memory) free(f->map);
+    else if (f->map) munmap(f->map, f->size);
+    free(f->path);
+    free(f);
+}
+
+/* The whole file read into memory, for file systems where a mapping could change under us. */
+static ds_status gguf_read_in(gguf_file *f, int fd, const char *path, char *err, size_t err_size) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, f->size))
+        return fail(DS_ERR_NOMEM, err, err_size, "%s: out of memory reading %zu bytes", path, f->size);
+    f->map = p;
+    f->in_memory = true;
+    for (size_t at = 0; at < f->size;) {
+        ssize_t n = pread(fd, f->map + at, f->size - at, (off_t)at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            return fail(DS_ERR_IO, err, err_size, "%s: read failed at byte %zu: %s", path, at,
+                        n < 0 ? strerror(errno) : "the file is shorter than it was");
+        at += (size_t)n;
+    }
+    return DS_OK;
+}
+
+static ds_status gguf_map(gguf_file *f, const char *path, bool use_mmap, char *err, size_t err_size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(DS_ERR_IO, err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    ds_status s = DS_OK;
+    if (fstat(fd, &st) != 0) s = fail(DS_ERR_IO, err, err_size, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) s = fail(DS_ERR_IO, err, err_size, "%s: not a regular file", path);
+    else if (st.st_size < 24)
+        s = fail(DS_ERR_FORMAT, err, err_size, "%s: %lld bytes is too small for a GGUF header", path,
+                 (long long)st.st_size);
+    if (!s) f->size = (size_t)st.st_size;
+    if (!s && !use_mmap) s = gguf_read_in(f, fd, path, err, err_size);
+    else if (!s) {
+        void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) s = fail(DS_ERR_IO, err, err_size, "%s: cannot map: %s", path, strerror(errno));
+        else f->map = p;
+    }
+    close(fd);
+    return s;
+}
+
+static ds_status gguf_parse(gguf_file *f, char *err, size_t err_size) {
+    gguf_cursor c = {f, 0, err, err_size};
+    uint32_t magic;
+    uint64_t n_t, n_kv;
+    ds_status s = cur_u32(&c, &magic, "magic");
+    if (s) return s;
+    if (memcmp(f->map, "GGUF", 4))
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: not a GGUF file (bad magic)", f->path);
+    if ((s = cur_u32(&c, &f->version, "version"))) return s;
+    if (f->version != 2 && f->version != 3)
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: GGUF version %u is not supported (2 and 3 are)", f->path,
+                    f->version);
+    if ((s = cur_u64(&c, &n_t, "tensor count")) || (s = cur_u64(&c, &n_kv, "metadata count"))) return s;
+    /* each entry takes at least 8 + 1 + 4 bytes: larger counts cannot be real */
+    if (n_kv > (f->size - c.pos) / 13 || n_t > (f->size - c.pos) / 13)
+        return cur_fail(&c, "%llu tensors / %llu metadata entries cannot fit in a %zu-byte file",
+                        (unsigned long long)n_t, (unsigned long long)n_kv, f->size);
+    if (!(f->kv = calloc(n_kv ? n_kv : 1, sizeof *f->kv)) || !(f->t = calloc(n_t ? n_t : 1, sizeof *f->t)))
+        return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    for (; f->n_kv < n_kv; f->n_kv++)
+        if ((s = read_kv(&c, &f->kv[f->n_kv]))) {
+            f->n_kv++;
+            return s;
+        }
+    if ((s = check_duplicate_keys(f, err, err_size))) return s;
+    f->alignment = GGUF_DEFAULT_ALIGN;
+    const gguf_kv *al = gguf_find(f, "general.alignment");
+    if (al) {
+        uint32_t a = 0;
+        if (al->type == GGUF_U32) memcpy(&a, al->val, 4);
+        if (!a || (a & (a - 1)) || a > (1u << 20))
+            return fail(DS_ERR_FORMAT, err, err_size, "%s: general.alignment must be a power of two u32", f->path);
+        f->alignment = a;
+    }
+    for (; f->n_t < n_t; f->n_t++)
+        if ((s = read_tensor_info(&c, &f->t[f->n_t]))) {
+            f->n_t++;
+            return s;
+        }
+    f->data_off = (c.pos + f->alignment - 1) / f->alignment * f->alignment;
+    if (f->data_off > f->size) {
+        if (n_t) return cur_fail(&c, "the file ends before its tensor data");
+        f->data_off = f->size;
+    }
+    if ((s = check_tensor_layout(f, err, err_size))) return s;
+    for (size_t i = 0; i < f->n_t; i++) f->t[i].data = f->map + f->data_off + f->t[i].offset;
+    return DS_OK;
+}
+
+static ds_status gguf_open(const char *path, bool use_mmap, gguf_file **out, char *err, size_t err_size) {
+    gguf_file *f = calloc(1, sizeof *f);
+    *out = NULL;
+    if (!f || !(f->path = dup_n(path, strlen(path)))) {
+        free(f);
+        return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    }
+    ds_status s = gguf_map(f, path, use_mmap, err, err_size);
+    if (!s) s = gguf_parse(f, err, err_size);
+    if (s) {
+        gguf_close(f);
+        return s;
+    }
+    *out = f;
+    return DS_OK;
+}
+
+/* One integer of any GGUF integer type; 0 if the type is not an integer. */
+static int kv_int_at(uint32_t type, const uint8_t *p, int64_t *v) {
+    switch (type) {
+    case GGUF_U8: *v = *p; return 1;
+    case GGUF_I8: *v = (int8_t)*p; return 1;
+    case GGUF_U16: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        *v = x;
+        return 1;
+    }
+    case GGUF_I16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        *v = x;
+        return 1;
+    }
+    case GGUF_U32: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        *v = x;
+        return 1;
+    }
+    case GGUF_I32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        *v = x;
+        return 1;
+    }
+    case GGUF_U64: {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        if (x > INT64_MAX) return 0;
+        *v = (int64_t)x;
+        return 1;
+    }
+    case GGUF_I64: {
+        int64_t x;
+        memcpy(&x, p, 8);
+        *v = x;
+        return 1;
+    }
+    case GGUF_BOOL: *v = *p != 0; return 1;
+    }
     return 0;
 }
 
-static ds_status check_tokens(ds_context *ctx, const int32_t *tokens, int n_tokens) {
-    const int V = ctx->m->hp.n_vocab;
-    for (int i = 0; i < n_tokens; i++)
-        if (tokens[i] < 0 || tokens[i] >= V)
-            return ctx_fail(ctx, DS_ERR_ARG, "token %d at batch index %d is outside the vocabulary [0, %d)", tokens[i],
-                            i, V);
-    return DS_OK;
-}
-
-ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_logits) {
-    const int V = ctx->m->hp.n_vocab;
-    ctx->err[0] = 0;
-    ctx->n_logits = 0;
-    if (n_tokens < 1 || !tokens) return ctx_fail(ctx, DS_ERR_ARG, "empty batch");
-    if (n_tokens > ctx->n_ctx - ctx->n_past)
-        return ctx_fail(ctx, DS_ERR_CONTEXT_FULL, "%d tokens do not fit: %d of the context's %d positions are used",
-                        n_tokens, ctx->n_past, ctx->n_ctx);
-    TRY(check_tokens(ctx, tokens, n_tokens));
-    if (grow(&ctx->logits, &ctx->logits_cap, (size_t)(all_logits ? n_tokens : 1) * (size_t)V) ||
-        (ctx->mtp && grow(&ctx->hid, &ctx->hid_cap, (size_t)n_tokens * (size_t)ctx->m->hp.n_embd)))
-        return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the logits of %d tokens", n_tokens);
-    ctx->hid_pos0 = ctx->n_past;
-    ctx->n_hid = 0;
-    in_batches(ctx, forward, tokens, n_tokens, all_logits, ctx->logits);
-    ctx->n_logits = all_logits ? n_tokens : 1;
-    return DS_OK;
-}
-
-/* The MTP module over the next T kept hidden rows (positions mtp_past onwards), whose tokens
-   were followed by next[0..T); the logits of the last n_out rows into out. */
-static void forward_mtp(ds_context *ctx, const int32_t *next, int T, int n_out, float *out) {
-    const ds_model *m = ctx->m;
-    const ds_nextn *n = &m->mtp;
-    const int D = m->hp.n_embd, pos0 = ctx->mtp_past;
-    const float eps = m->hp.rms_eps;
-    const float *hid = ctx->hid + (size_t)(pos0 - ctx->hid_pos0) * D;
-    embed(&n->embd, next, T, ctx->tmp);
-    for (int t = 0; t < T; t++) {
-        float *in = ctx->mtp_in + (size_t)t * 2 * D;
-        rmsnorm(in, ctx->tmp + (size_t)t * D, n->enorm, D, eps);
-        rmsnorm(in + D, hid + (size_t)t * D, n->hnorm, D, eps);
+/* An integer key: a scalar of any integer type, or an array whose elements are all equal
+   (llama.cpp allows per-layer arrays; this runtime needs them uniform). */
+static ds_status meta_int(const gguf_file *f, const char *key, bool required, int64_t lo, int64_t hi, int64_t *v,
+                          char *err, size_t err_size) {
+    const gguf_kv *kv = gguf_find(f, key);
+    if (!kv) return required ? fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is missing", f->path, key) : DS_OK;
+    int64_t x = 0;
+    bool ok;
+    if (kv->type == GGUF_ARR) {
+        ok = kv->n > 0 && kv->arr_type != GGUF_STR;
+        for (uint64_t i = 0; ok && i < kv->n; i++) {
+            int64_t y;
+            ok = kv_int_at(kv->arr_type, kv->val + i * gguf_scalar_size[kv->arr_type], &y) && (i == 0 || y == x);
+            x = y;
+        }
+    } else {
+        ok = kv_int_at(kv->type, kv->val, &x);
     }
-    matmul(ctx, &n->eh_proj, ctx->mtp_in, 2 * D, T, ctx->x, D);
-    attention(ctx, &n->layer, m->hp.n_layer, pos0, T);
-    ffn(ctx, &n->layer, m->hp.n_layer, T);
-    ctx->mtp_past += T;
-    if (n_out == 0) return;
-    rmsnorm_rows(ctx->xn, D, ctx->x + (size_t)(T - n_out) * D, D, n->head_norm, D, n_out, eps);
-    matmul(ctx, &n->head, ctx->xn, D, n_out, out, m->hp.n_vocab);
-}
-
-ds_status ds_eval_mtp(ds_context *ctx, const int32_t *next, int n, int all_logits) {
-    const int V = ctx->m->hp.n_vocab;
-    ctx->err[0] = 0;
-    ctx->n_mtp_logits = 0;
-    if (!ctx->mtp)
-        return ctx_fail(ctx, DS_ERR_ARG, "multi-token prediction is off in this context (ds_context_params.mtp)");
-    if (n < 1 || !next || n > ctx->n_hid)
-        return ctx_fail(ctx, DS_ERR_ARG, "%d next tokens given for the %d tokens of the last evaluation", n,
-                        ctx->n_hid);
-    if (ctx->mtp_past < ctx->hid_pos0)
-        return ctx_fail(ctx, DS_ERR_ARG, "the MTP layer has not seen positions %d to %d: run it after every evaluation",
-                        ctx->mtp_past, ctx->hid_pos0 - 1);
-    TRY(check_tokens(ctx, next, n));
-    if (grow(&ctx->mtp_logits, &ctx->mtp_logits_cap, (size_t)(all_logits ? n : 1) * (size_t)V))
-        return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the MTP logits of %d tokens", n);
-    ctx->mtp_past = ctx->hid_pos0;
-    in_batches(ctx, forward_mtp, next, n, all_logits, ctx->mtp_logits);
-    ctx->n_mtp_logits = all_logits ? n : 1;
+    if (!ok)
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not an integer (or a uniform integer array)",
+                    f->path, key);
+    if (x < lo || x > hi)
+        return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' = %lld is out of range [%lld, %lld]", f->path, key,
+                    (long long)x, (long long)lo, (long long)hi);
+    *v = x;
     return DS_OK;
 }
 
-const float *ds_mtp_logits(const ds_context *ctx, int i) {
-    if (i < 0 || i >= ctx->n_mtp_logits) return NULL;
-    return ctx->mtp_logits + (size_t)i * ctx->m->hp.n_vocab;
-}
-
-const float *ds_logits(const ds_context *ctx, int i) {
-    if (i < 0 || i >= ctx->n_logits) return NULL;
-    return ctx->logits + (size_t)i * ctx->m->hp.n_vocab;
-}
-
-int ds_context_n_past(const ds_context *ctx) { return ctx->n_past; }
-int ds_context_n_ctx(const ds_context *ctx) { return ctx->n_ctx; }
-int ds_context_n_threads(const ds_context *ctx) { return ctx->n_threads; }
-void ds_context_reset(ds_context *ctx) {
-    ctx->n_past = ctx->mtp_past = ctx->n_hid = 0;
-    ctx->n_logits = ctx->n_mtp_logits = 0;
-}
-
-ds_status ds_context_rewind(ds_context *ctx, int n_past) {
-    if (n_past < 0 || n_past > ctx->n_past)
-        return ctx_fail(ctx, DS_ERR_ARG, "rewind to %d: the context holds %d positions", n_past, ctx->n_past);
-    ctx->n_past = n_past; /* later positions are simply overwritten */
-    if (ctx->mtp_past > n_past) ctx->mtp_past = n_past;
-    /* hidden states of tokens still in the sequence stay usable by ds_eval_mtp */
-    int kept = n_past - ctx->hid_pos0;
-    if (kept < ctx->n_hid) ctx->n_hid = kept > 0 ? kept : 0;
-    ctx->n_logits = ctx->n_mtp_logits = 0;
+static ds_status meta_float(const gguf_file *f, const char *key, bool required, float *v, char *err, size_t err_size) {
+    const gguf_kv *kv = gguf_find(f, key);
+    if (!kv) return required ? fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is missing", f->path, key) : DS_OK;
+    int64_t i;
+    if (kv->type == GGUF_F32) memcpy(v, kv->val, 4);
+    else if (kv->type == GGUF_F64) {
+        double d;
+        memcpy(&d, kv->val, 8);
+        *v = (float)d;
+    } else if (kv_int_at(kv->type, kv->val, &i)) *v = (float)i;
+    else return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not a number", f->path, key);
+    if (!isfinite(*v)) return fail(DS_ERR_FORMAT, err, err_size, "%s: metadata '%s' is not finite", f->path, key);
     return DS_OK;
 }
-const char *ds_context_error(const ds_context *ctx) { return ctx->err; }
+
+/* A string key copied into buf (truncated to fit); "" when absent. */
+static void meta_str(const gguf_file *f, const char *key, char *buf, size_t n) {
+    const gguf_kv *kv = gguf_find(f, key);
+    buf[0] = 0;
+    if (!kv || kv->type != GGUF_STR) return;
+    uint64_t len;
+    memcpy(&len, kv->val, 8);
+    size_t m = len < n - 1 ? (size_t)len : n - 1;
+    memcpy(buf, kv->val + 8, m);
+    buf[m] = 0;
+}
+
+/* ========================================================================================== */
+/* 12. GGUF: the writer                                                                       */
+/* ========================================================================================== */
+
+static void buf_put(byte_buf *b, const void *src, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n) cap *= 2;
+        uint8_t *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void buf_u32(byte_buf *b, uint32_t v) { buf_put(b, &v, 4); }
+static void buf_u64(byte_buf *b, uint64_t v) { buf_put(b, &v, 8); }
+static void buf_str(byte_buf *b, const char *s) {
+    size_t n = strlen(s);
+    buf_u64(b, n);
+    buf_put(b, s, n);
+}
+
+typedef struct {
+    char *key;
+    byte_buf val; /* type id and value, serialised */
+} writer_kv;
+
+typedef struct {
+    char *name;
+    ds_type type;
+    int n_dims;
+    int64_t ne[GGUF_MAX_DIMS];
+    size_t size;
+    uint64_t offset;
+} writer_tensor;
+
+struct ds_gguf_writer {
+    writer_kv *kv;
+    size_t n_kv, cap_kv;
+    writer_tensor *t;
+    size_t n_t, cap_t;
+    ds_status bad; /* the first failure: an allocation, or an invalid declaration */
+    char bad_msg[160];
+    FILE *fp;
+    char *path;
+    size_t next;    /* tensor being written */
+    size_t partial; /* bytes of it written so far */
+};
+
+ds_status ds_gguf_writer_new(ds_gguf_writer **out, char *err, size_t err_size) {
+    *out = calloc(1, sizeof(ds_gguf_writer));
+    return *out ? DS_OK : fail(DS_ERR_NOMEM, err, err_size, "gguf writer: out of memory");
+}
+
+void ds_gguf_writer_free(ds_gguf_writer *w) {
+    if (!w) return;
+    for (size_t i = 0; i < w->n_kv; i++) {
+        free(w->kv[i].key);
+        free(w->kv[i].val.p);
+    }
+    for (size_t i = 0; i < w->n_t; i++) free(w->t[i].name);
+    free(w->kv);
+    free(w->t);
+    if (w->fp) fclose(w->fp);
+    free(w->path);
+    free(w);
+}
+
+static void writer_bad(ds_gguf_writer *w, ds_status s, const char *msg, const char *what) {
+    if (!w->bad) {
+        snprintf(w->bad_msg, sizeof w->bad_msg, "%s: %s", msg, what);
+        w->bad = s;
+    }
+}
+
+/* The setters' status: the first failure so far (it sticks until ds_gguf_writer_begin). */
+static ds_status writer_status(ds_gguf_writer *w, const byte_buf *b, const char *key) {
+    if (b && b->oom) writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
+    return w->bad;
+}
+
+static byte_buf *writer_slot(ds_gguf_writer *w, const char *key, uint32_t type) {
+    writer_kv *kv = NULL;
+    for (size_t i = 0; i < w->n_kv; i++)
+        if (!strcmp(w->kv[i].key, key)) {
+            kv = &w->kv[i];
+            kv->val.n = 0;
+            break;
+        }
+    if (!kv) {
+        if (w->n_kv == w->cap_kv) {
+            size_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
+            writer_kv *p = realloc(w->kv, cap * sizeof *p);
+            if (!p) {
+                writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
+                return NULL;
+            }
+            w->kv = p;
+            w->cap_kv = cap;
+        }
+        kv = &w->kv[w->n_kv];
+        memset(kv, 0, sizeof *kv);
+        if (!(kv->key = dup_n(key, strlen(key)))) {
+            writer_bad(w, DS_ERR_NOMEM, "out of memory", key);
+            return NULL;
+        }
+        w->n_kv++;
+    }
+    buf_u32(&kv->val, type);
+    return &kv->val;
+}
+
+ds_status ds_gguf_set_str(ds_gguf_writer *w, const char *key, const char *val) {
+    byte_buf *b = writer_slot(w, key, GGUF_STR);
+    if (b) buf_str(b, val);
+    return writer_status(w, b, key);
+}
+ds_status ds_gguf_set_u32(ds_gguf_writer *w, const char *key, uint32_t val) {
+    byte_buf *b = writer_slot(w, key, GGUF_U32);
+    if (b) buf_u32(b, val);
+    return writer_status(w, b, key);
+}
+ds_status ds_gguf_set_i32(ds_gguf_writer *w, const char *key, int32_t val) {
+    byte_buf *b = writer_slot(w, key, GGUF_I32);
+    if (b) buf_put(b, &val, 4);
+    return writer_status(w, b, key);
+}
+ds_status ds_gguf_set_f32(ds_gguf_writer *w, const char *key, float val) {
+    byte_buf *b = writer_slot(w, key, GGUF_F32);
+    if (b) buf_put(b, &val, 4);
+    return writer_status(w, b, key);
+}
+ds_status ds_gguf_set_bool(ds_gguf_writer *w, const char *key, int val) {
+    byte_buf *b = writer_slot(w, key, GGUF_BOOL);
+    uint8_t v = val != 0;
+    if (b) buf_put(b, &v, 1);
+    return writer_status(w, b, key);
+}
+static byte_buf *writer_arr(ds_gguf_writer *w, const char *key, uint32_t elem, size_t n) {
+    byte_buf *b = writer_slot(w, key, GGUF_ARR);
+    if (b) {
+        buf_u32(b, elem);
+        buf_u64(b, n);
+    }
+    return b;
+}
+ds_status ds_gguf_set_arr_str(ds_gguf_writer *w, const char *key, const char *const *vals, size_t n) {
+    byte_buf *b = writer_arr(w, key, GGUF_STR, n);
+    for (size_t i = 0; b && i < n; i++) buf_str(b, vals[i]);
+    return writer_status(w, b, key);
+}
+ds_status ds_gguf_set_arr_i32(ds_gguf_writer *w, const char *key, const int32_t *vals, size_t n) {
+    byte_buf *b = writer_arr(w, key, GGUF_I32, n);
+    if (b) buf_put(b, vals, n * 4);
+    return writer_status(w, b, key);
+}
+ds_status ds_gguf_set_arr_f32(ds_gguf_writer *w, const char *key, const float *vals, size_t n) {
+    byte_buf *b = writer_arr(w, key, GGUF_F32, n);
+    if (b) buf_put(b, vals, n * 4);
+    return writer_status(w, b, key);
+}
+
+ds_status ds_gguf_add_tensor(ds_gguf_writer *w, const char *name, ds_type type, int n_dims, const int64_t *ne) {
+    if (w->fp) {
+        writer_bad(w, DS_ERR_ARG, "tensor declared after ds_gguf_writer_begin", name);
+        return w->bad;
+    }
+    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) {
+        writer_bad(w, DS_ERR_ARG, "bad dimension count", name);
+        return w->bad;
+    }
+    size_t size = ds_type_row_size(type, ne[0]);
+    for (int d = 1; d < n_dims && size; d++) {
+        if (ne[d] <= 0 || (uint64_t)ne[d] > SIZE_MAX / 2 / size) size = 0;
+        else size *= (size_t)ne[d];
+    }
+    if (!size) {
+        writer_bad(w, DS_ERR_ARG, "bad shape or type", name);
+        return w->bad;
+    }
+    for (size_t i = 0; i < w->n_t; i++)
+        if (!strcmp(w->t[i].name, name)) {
+            writer_bad(w, DS_ERR_ARG, "tensor declared twice", name);
+            return w->bad;
+        }
+    if (w->n_t == w->cap_t) {
+        size_t cap = w->cap_t ? w->cap_t * 2 : 64;
+        writer_tensor *p = realloc(w->t, cap * sizeof *p);
+        if (!p) {
+            writer_bad(w, DS_ERR_NOMEM, "out of memory", name);
+            return w->bad;
+        }
+        w->t = p;
+        w->cap_t = cap;
+    }
+    writer_tensor *t = &w->t[w->n_t];
+    memset(t, 0, sizeof *t);
+    if (!(t->name = dup_n(name, strlen(name)))) {
+        writer_bad(w, DS_ERR_NOMEM, "out of memory", name);
+        return w->bad;
+    }
+    t->type = type;
+    t->n_dims = n_dims;
+    for (int d = 0; d < n_dims; d++) t->ne[d] = ne[d];
+    t->size = size;
+    w->n_t++;
+    return w->bad;
+}
+
+static size_t writer_alignment(void) { return GGUF_DEFAULT_ALIGN; }
+
+static bool write_pad(FILE *fp, uint64_t pos, size_t align) {
+    static const uint8_t zeros[64];
+    size_t pad = (size_t)((align - pos % align) % align);
+    return fwrite(zeros, 1, pad, fp) == pad;
+}
+
+ds_status ds_gguf_writer_begin(ds_gguf_writer *w, const char *path, char *err, size_t err_size) {
+    if (w->bad) return fail(w->bad, err, err_size, "%s: %s", path, w->bad_msg);
+    if (w->fp) return fail(DS_ERR_ARG, err, err_size, "%s: writer already begun", path);
+    byte_buf h = {0};
+    buf_put(&h, "GGUF", 4);
+    buf_u32(&h, 3);
+    buf_u64(&h, w->n_t);
+    buf_u64(&h, w->n_kv);
+    for (size_t i = 0; i < w->n_kv; i++) {
+        buf_str(&h, w->kv[i].key);
+        buf_put(&h, w->kv[i].val.p, w->kv[i].val.n);
+        if (w->kv[i].val.oom) h.oom = true;
+    }
+    uint64_t off = 0;
+    size_t align = writer_alignment();
+    for (size_t i = 0; i < w->n_t; i++) {
+        writer_tensor *t = &w->t[i];
+        buf_str(&h, t->name);
+        buf_u32(&h, (uint32_t)t->n_dims);
+        for (int d = 0; d < t->n_dims; d++) buf_u64(&h, (uint64_t)t->ne[d]);
+        buf_u32(&h, (uint32_t)t->type);
+        buf_u64(&h, off);
+        t->offset = off;
+        off += (t->size + align - 1) / align * align;
+    }
+    if (h.oom) {
+        free(h.p);
+        return fail(DS_ERR_NOMEM, err, err_size, "%s: out of memory", path);
+    }
+    w->fp = fopen(path, "wb");
+    if (!w->fp) {
+        free(h.p);
+        return fail(DS_ERR_IO, err, err_size, "%s: cannot create: %s", path, strerror(errno));
+    }
+    bool ok = fwrite(h.p, 1, h.n, w->fp) == h.n && write_pad(w->fp, h.n, align);
+    free(h.p);
+    if (!(w->path = dup_n(path, strlen(path)))) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    if (!ok) return fail(DS_ERR_IO, err, err_size, "%s: write failed: %s", path, strerror(errno));
+    return DS_OK;
+}
+
+ds_status ds_gguf_writer_write(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size) {
+    const uint8_t *p = data;
+    if (!w->fp) return fail(DS_ERR_ARG, err, err_size, "gguf writer: tensor data before ds_gguf_writer_begin");
+    while (n_bytes) {
+        if (w->next >= w->n_t)
+            return fail(DS_ERR_ARG, err, err_size, "%s: more tensor data written than declared", w->path);
+        writer_tensor *t = &w->t[w->next];
+        size_t take = t->size - w->partial < n_bytes ? t->size - w->partial : n_bytes;
+        if (fwrite(p, 1, take, w->fp) != take)
+            return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name,
+                        strerror(errno));
+        p += take;
+        n_bytes -= take;
+        if ((w->partial += take) == t->size) {
+            if (!write_pad(w->fp, t->size, writer_alignment()))
+                return fail(DS_ERR_IO, err, err_size, "%s: writing tensor '%s' failed: %s", w->path, t->name,
+                            strerror(errno));
+            w->partial = 0;
+            w->next++;
+        }
+    }
+    return DS_OK;
+}
+
+ds_status ds_gguf_writer_tensor(ds_gguf_writer *w, const void *data, size_t n_bytes, char *err, size_t err_size) {
+    if (w->fp && w->next < w->n_t && (w->partial || n_bytes != w->t[w->next].size))
+        return fail(DS_ERR_ARG, err, err_size, "%s: tensor '%s': %zu bytes given, %zu expected", w->path,
+                    w->t[w->next].name, n_bytes, w->t[w->next].size - w->partial);
+    return ds_gguf_writer_write(w, data, n_bytes, err, err_size);
+}
+
+ds_status ds_gguf_writer_finish(ds_gguf_writer *w, char *err, size_t err_size) {
+    if (!w->fp) return fail(DS_ERR_ARG, err, err_size, "gguf writer: finish before begin");
+    if (w->next != w->n_t)
+        return fail(DS_ERR_ARG, err, err_size, "%s: %zu of %zu tensors written", w->path, w->next, w->n_t);
+    int rc = fclose(w->fp);
+    w->fp = NULL;
+    if (rc != 0) return fail(DS_ERR_IO, err, err_size, "%s: closing failed: %s", w->path, strerror(errno));
+    return DS_OK;
+}
+
+/* ========================================================================================== */
+/* 13. GGUF: the reading API, for tools that copy or rewrite files                            */
+/* ========================================================================================== */
+
+struct ds_gguf {
+    gguf_file *f;
+};
+
+ds_status ds_gguf_open(const char *path, ds_gguf **out, char *err, size_t err_size) {
+    *out = NULL;
+    ds_gguf *g = calloc(1, sizeof *g);
+    if (!g) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
+    ds_status s = gguf_open(path, true, &g->f, err, err_size);
+    if (s) {
+        free(g);
+        return s;
+    }
+    *out = g;
+    return DS_OK;
+}
+
+void ds_gguf_close(ds_gguf *g) {
+    if (!g) return;
+    gguf_close(g->f);
+    free(g);
+}
+
+size_t ds_gguf_n_kv(const ds_gguf *g) { return g->f->n_kv; }
+const char *ds_gguf_kv_key(const ds_gguf *g, size_t i) { return i < g->f->n_kv ? g->f->kv[i].key : NULL; }
+
+const char *ds_gguf_get_str(const ds_gguf *g, const char *key, size_t *len) {
+    const gguf_kv *kv = gguf_find(g->f, key);
+    if (!kv || kv->type != GGUF_STR) return NULL;
+    uint64_t n;
+    memcpy(&n, kv->val, 8);
+    *len = (size_t)n;
+    return (const char *)kv->val + 8;
+}
+
+int ds_gguf_get_int(const ds_gguf *g, const char *key, int64_t *v) {
+    const gguf_kv *kv = gguf_find(g->f, key);
+    return kv && kv->type != GGUF_ARR && kv_int_at(kv->type, kv->val, v);
+}
+
+/* Bytes of one value of a non-array type at p (strings: length and text). */
+static size_t value_size(uint32_t type, const uint8_t *p) {
+    if (type != GGUF_STR) return gguf_scalar_size[type];
+    uint64_t n;
+    memcpy(&n, p, 8);
+    return 8 + (size_t)n;
+}
+
+ds_status ds_gguf_copy_kv(ds_gguf_writer *w, const ds_gguf *g, size_t i) {
+    if (i >= g->f->n_kv) {
+        writer_bad(w, DS_ERR_ARG, "no such metadata entry in the source file", "ds_gguf_copy_kv");
+        return w->bad;
+    }
+    const gguf_kv *kv = &g->f->kv[i];
+    const uint8_t *start = kv->val, *end = kv->val;
+    if (kv->type == GGUF_ARR) {
+        start -= 12; /* element type and count precede the elements */
+        for (uint64_t k = 0; k < kv->n; k++) end += value_size(kv->arr_type, end);
+    } else {
+        end += value_size(kv->type, end);
+    }
+    byte_buf *b = writer_slot(w, kv->key, kv->type);
+    if (b) buf_put(b, start, (size_t)(end - start));
+    return writer_status(w, b, kv->key);
+}
+
+size_t ds_gguf_n_tensors(const ds_gguf *g) { return g->f->n_t; }
+
+void ds_gguf_tensor(const ds_gguf *g, size_t i, ds_gguf_tensor_info *info) {
+    memset(info, 0, sizeof *info);
+    if (i >= g->f->n_t) return;
+    const gguf_tensor *t = &g->f->t[i];
+    info->name = t->name;
+    info->type = t->type;
+    info->n_dims = t->n_dims;
+    for (int d = 0; d < 4; d++) info->ne[d] = t->ne[d];
+    info->data = t->data;
+    info->size = t->size;
+}
