@@ -39,7 +39,12 @@
    of the batch are kept (ds_logits(ctx, i), i < n_tokens); otherwise only the last one's
    (ds_logits(ctx, 0)). Results are bit-identical for every thread count.
 
-   Worker threads spin briefly between jobs before sleeping. When the library is built with
+   THREADS: a context's n_threads threads include the caller. Each job is cut into a few
+   chunks per thread that any idle thread may take, so a thread the OS deschedules (a busy
+   core, another context) holds up only its chunk. Waiting threads spin about 50 us, then
+   sleep. n_threads = 0 means the physical cores that this process's other live contexts have
+   not taken (at least 1): two contexts made with 0 share the machine instead of
+   oversubscribing it; give explicit counts to decide the split yourself. When built with
    OpenBLAS, creating a context sets OpenBLAS to one thread (process-wide): the workers call
    sgemm on fixed panels themselves.
 
@@ -302,7 +307,7 @@ typedef struct ds_context ds_context;
 
 typedef struct {
     int n_ctx;     /* positions the KV cache holds; 0 = min(model context, 4096) */
-    int n_threads; /* worker threads including the caller; 0 = physical cores */
+    int n_threads; /* threads including the caller; 0 = the physical cores other contexts leave (THREADS) */
     int n_batch;   /* most tokens evaluated together; larger batches are split; 0 = 512 */
     int mtp;       /* 1: keep what ds_eval_mtp needs (the model must have an MTP layer); 0 = off */
 } ds_context_params;
