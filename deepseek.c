@@ -3882,51 +3882,23 @@ static ds_status gguf_open(const char *path, bool use_mmap, gguf_file **out, cha
     return DS_OK;
 }
 
-/* One integer of any GGUF integer type; 0 if the type is not an integer. */
+/* One integer of any GGUF integer type (or bool); 0 if the type is not an integer, or a u64
+   beyond int64. Values are little-endian, as the whole reader assumes. */
 static int kv_int_at(uint32_t type, const uint8_t *p, int64_t *v) {
-    switch (type) {
-    case GGUF_U8: *v = *p; return 1;
-    case GGUF_I8: *v = (int8_t)*p; return 1;
-    case GGUF_U16: {
-        uint16_t x;
-        memcpy(&x, p, 2);
-        *v = x;
+    bool is_signed = type == GGUF_I8 || type == GGUF_I16 || type == GGUF_I32 || type == GGUF_I64;
+    bool is_int = is_signed || type == GGUF_U8 || type == GGUF_U16 || type == GGUF_U32 || type == GGUF_U64;
+    if (type == GGUF_BOOL) {
+        *v = *p != 0;
         return 1;
     }
-    case GGUF_I16: {
-        int16_t x;
-        memcpy(&x, p, 2);
-        *v = x;
-        return 1;
-    }
-    case GGUF_U32: {
-        uint32_t x;
-        memcpy(&x, p, 4);
-        *v = x;
-        return 1;
-    }
-    case GGUF_I32: {
-        int32_t x;
-        memcpy(&x, p, 4);
-        *v = x;
-        return 1;
-    }
-    case GGUF_U64: {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        if (x > INT64_MAX) return 0;
-        *v = (int64_t)x;
-        return 1;
-    }
-    case GGUF_I64: {
-        int64_t x;
-        memcpy(&x, p, 8);
-        *v = x;
-        return 1;
-    }
-    case GGUF_BOOL: *v = *p != 0; return 1;
-    }
-    return 0;
+    if (!is_int) return 0;
+    const int bits = 8 * (int)gguf_scalar_size[type];
+    uint64_t u = 0;
+    memcpy(&u, p, gguf_scalar_size[type]);
+    if (is_signed && bits < 64 && (u >> (bits - 1) & 1)) u |= ~(uint64_t)0 << bits; /* sign-extend */
+    if (!is_signed && u > INT64_MAX) return 0;
+    *v = (int64_t)u;
+    return 1;
 }
 
 /* An integer key: a scalar of any integer type, or an array whose elements are all equal

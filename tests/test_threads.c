@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "deepseek.h"
+#include "refdata.h"
 
 enum { N_PROMPT = 40, N_GEN = 24, N_RUNNERS = 3 };
 
@@ -34,13 +35,6 @@ static ds_context *new_ctx(int n_threads) {
     ds_context *ctx = NULL;
     if (ds_context_new(g.model, &p, &ctx, err, sizeof err)) fail_msg("context: %s", err);
     return ctx;
-}
-
-static int32_t argmax(const float *x, int n) {
-    int32_t best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
 }
 
 /* The prompt's logits (all rows, into logits if not NULL) and N_GEN greedy tokens. */
@@ -124,32 +118,38 @@ static void default_threads_share_the_machine(void **state) {
     ds_context_free(e);
 }
 
-int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_threads MODEL.gguf\n");
-        return 1;
-    }
+static const char *model_path;
+
+/* The model, and the one-thread run every other run must repeat bit for bit. */
+static int setup(void **state) {
+    (void)state;
     char err[256];
-    if (ds_model_load(argv[1], &g.model, err, sizeof err)) {
+    if (ds_model_load(model_path, &g.model, err, sizeof err)) {
         fprintf(stderr, "test_threads: %s\n", err);
-        return 1;
+        return -1;
     }
     g.n_vocab = ds_model_n_vocab(g.model);
     for (int i = 0; i < N_PROMPT; i++) g.prompt[i] = (int32_t)((i * 7919 + 13) % g.n_vocab);
     g.want_logits = malloc((size_t)N_PROMPT * g.n_vocab * sizeof *g.want_logits);
     ds_context *one = new_ctx(1);
-    if (!g.want_logits || run(one, g.want_logits, g.want)) {
-        fprintf(stderr, "test_threads: the one-thread run failed: %s\n", ds_context_error(one));
-        return 1;
-    }
+    int rc = g.want_logits ? run(one, g.want_logits, g.want) : -1;
     ds_context_free(one);
+    return rc;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    free(g.want_logits);
+    ds_model_free(g.model);
+    return 0;
+}
+
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_for_every_thread_count),
         cmocka_unit_test(contexts_at_once),
         cmocka_unit_test(default_threads_share_the_machine),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    free(g.want_logits);
-    ds_model_free(g.model);
-    return rc;
+    model_path = argc == 2 ? argv[1] : "";
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
