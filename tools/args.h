@@ -78,6 +78,19 @@ static inline int args_is(const char *o, const char *names) {
     }
 }
 
+/* An option without a value: its names and the int it sets to 1. */
+typedef struct {
+    const char *names;
+    int *set;
+} args_flag;
+
+/* 1 when o is one of the n flags, which is then set. */
+static inline int args_flags(const char *o, const args_flag *f, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (args_is(o, f[i].names)) return *f[i].set = 1;
+    return 0;
+}
+
 /* Reports a usage error, "PROG: ...", ending the walk; returns -1. */
 PRINTF_LIKE(2, 3)
 static inline int args_fail(args_it *it, const char *fmt, ...) {

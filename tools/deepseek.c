@@ -75,14 +75,13 @@ static void usage(FILE *fp) {
 }
 
 static int parse_flag(const char *o, cli_args *a) {
-    if (args_is(o, "--print-ids")) a->print_ids = 1;
-    else if (args_is(o, "--ignore-eos")) a->ignore_eos = 1;
-    else if (args_is(o, "-v|--verbose")) a->verbose = 1;
-    else if (args_is(o, "--verbose-prompt")) a->verbose_prompt = 1;
-    else if (args_is(o, "--no-display-prompt")) a->no_display_prompt = 1;
-    else if (args_is(o, "-cnv|--conversation|-i|--interactive")) a->chat = 1;
-    else return 0;
-    return 1;
+    const args_flag f[] = {{"--print-ids", &a->print_ids},
+                           {"--ignore-eos", &a->ignore_eos},
+                           {"-v|--verbose", &a->verbose},
+                           {"--verbose-prompt", &a->verbose_prompt},
+                           {"--no-display-prompt", &a->no_display_prompt},
+                           {"-cnv|--conversation|-i|--interactive", &a->chat}};
+    return args_flags(o, f, sizeof f / sizeof *f);
 }
 
 static void parse_seed(args_it *it, cli_args *a) {

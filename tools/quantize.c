@@ -91,13 +91,12 @@ static int value_opt(args_it *it, const char *opt, options *o) {
 }
 
 static int flag_opt(options *o, const char *a) {
-    if (args_is(a, "--pure")) o->pure = 1;
-    else if (args_is(a, "--allow-requantize")) o->allow_requantize = 1;
-    else if (args_is(a, "--leave-output-tensor")) o->leave_output = 1;
-    else if (args_is(a, "--dry-run")) o->dry_run = 1;
-    else if (args_is(a, "-v|--verbose")) o->verbose = 1;
-    else return 0;
-    return 1;
+    const args_flag f[] = {{"--pure", &o->pure},
+                           {"--allow-requantize", &o->allow_requantize},
+                           {"--leave-output-tensor", &o->leave_output},
+                           {"--dry-run", &o->dry_run},
+                           {"-v|--verbose", &o->verbose}};
+    return args_flags(a, f, sizeof f / sizeof *f);
 }
 
 /* IN, OUT and TYPE in turn; 0 once all three are there. */

@@ -36,14 +36,12 @@ static void usage(FILE *fp) {
 }
 
 static int parse_args(int argc, char **argv, tok_args *a) {
+    const args_flag flags[] = {
+        {"--no-bos", &a->no_bos}, {"--pieces", &a->pieces}, {"--check", &a->check}, {"--stats", &a->stats}};
     args_it it = args_begin("deepseek-tokenize", argc, argv);
     for (const char *o; (o = args_next(&it));) {
-        if (args_help_version(&it, o, usage, 0)) continue;
-        if (args_is(o, "--no-bos")) a->no_bos = 1;
-        else if (args_is(o, "--pieces")) a->pieces = 1;
-        else if (args_is(o, "--check")) a->check = 1;
-        else if (args_is(o, "--stats")) a->stats = 1;
-        else if (args_is(o, "-m|--model")) a->model = args_value(&it);
+        if (args_help_version(&it, o, usage, 0) || args_flags(o, flags, sizeof flags / sizeof *flags)) continue;
+        if (args_is(o, "-m|--model")) a->model = args_value(&it);
         else if (args_is(o, "-p|--prompt")) a->prompt = args_value(&it);
         else if (args_is(o, "-f|--file")) a->file = args_value(&it);
         else args_unknown(&it);
