@@ -1,10 +1,12 @@
 #!/bin/sh
 # CLI behaviour: help, bad arguments and bad files end in one clear line and exit 1 (never a
-# crash), a good run prints the reference's greedy tokens, text and chat work end to end, and
-# deepseek-tokenize survives 10 MB of random bytes.
+# crash), worded alike by every tool; --version everywhere; a good run prints the reference's
+# greedy tokens, text and chat work end to end, llama.cpp's flags run as llama.cpp's do or are
+# ignored with a note, and deepseek-tokenize survives 10 MB of random bytes.
 # usage: cli.sh DEEPSEEK DEEPSEEK_CONVERT MODEL.gguf FIXTURE_DIR DEEPSEEK_TOKENIZE VOCAB.gguf DATA_DIR
+#               DEEPSEEK_PERPLEXITY DEEPSEEK_BENCH DEEPSEEK_QUANTIZE VERSION
 set -u
-ds=$1 conv=$2 model=$3 fixture=$4 tok=$5 vocab=$6 data=$7
+ds=$1 conv=$2 model=$3 fixture=$4 tok=$5 vocab=$6 data=$7 ppl=$8 bench=$9 quant=${10} version=${11}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
@@ -102,6 +104,109 @@ expect 1 "config.json" "$conv" "$tmp/bad" -o "$tmp/x.gguf"
 printf '{"model_type": "llama"}' > "$tmp/bad/config.json"
 expect 1 "llama" "$conv" "$tmp/bad" -o "$tmp/x.gguf"
 expect 1 "outtype" "$conv" "$fixture" -o "$tmp/x.gguf" --outtype q9_9
+
+# ---- every tool: the same words and exit status for the same mistake, help on stdout, --version
+check() { # what, then a command that succeeds when it holds
+    what=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
+}
+for t in "$ds" "$tok" "$ppl" "$bench" "$conv" "$quant"; do
+    name=$(basename "$t")
+    expect 1 "^$name: unknown option '--frobnicate' (see $name --help)\$" "$t" --frobnicate
+    expect 0 "^$name $version\$" "$t" --version
+    "$t" --help > "$tmp/help" 2> "$tmp/help.err"
+    check "$name --help: exit $?, usage on stdout, nothing on stderr" \
+        sh -c '[ "$0" -eq 0 ] && grep -q "^usage: $1 " "$2" && [ ! -s "$3" ]' $? "$name" "$tmp/help" "$tmp/help.err"
+done
+for t in "$ds" "$bench"; do
+    expect 0 "^kernels: " "$t" --version
+done
+# a missing value, and a bad number, as args.h words them
+for t in "$ds" "$tok" "$ppl" "$bench"; do
+    expect 1 "^$(basename "$t"): -m: missing value\$" "$t" -m
+done
+expect 1 "^deepseek-convert: -o: missing value\$" "$conv" "$fixture" -o
+expect 1 "^deepseek-quantize: -t: missing value\$" "$quant" -t
+for t in "$ds" "$ppl" "$bench" "$conv" "$quant"; do
+    expect 1 "^$(basename "$t"): -t needs an integer in \[1, [0-9]*\], got 'abc'\$" "$t" -t abc
+done
+expect 1 "^deepseek: unexpected argument 'stray' (see deepseek --help)\$" "$ds" -m "$model" stray
+expect 1 "^deepseek-perplexity: no model given (-m FILE; see deepseek-perplexity --help)\$" "$ppl" -f x
+expect 1 "^deepseek-bench: no model given" "$bench"
+
+# ---- llama.cpp's flags: greedy ids unchanged, or refused with one clear line
+# expect_ids NEEDLE ARGS...: a greedy run of the reference prompt with ARGS gives the reference ids
+expect_ids() {
+    needle=$1
+    shift
+    expect 0 "$needle" "$ds" -m "$model" --ids "$prompt" -n 32 --temp 0 --print-ids --ignore-eos "$@"
+    if grep -qx "$greedy" "$tmp/out"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: greedy ids differ with $*"; fi
+}
+expect_ids "no GPU offload in this build: -ngl ignored" -ngl 99 -fa --no-warmup
+expect_ids "no GPU offload in this build: --n-gpu-layers ignored" --n-gpu-layers 0 -fa on -t 1
+expect_ids "-fa ignored" -fa auto --gpu-layers 99
+expect_ids "generation 32 tokens" -b 5
+expect_ids "generation 32 tokens" -ctk f32 --cache-type-v f32
+expect_ids "generation 32 tokens" --no-mmap
+expect 1 "^deepseek: -b needs an integer" "$ds" -m "$model" --ids "0" -b 0
+expect 1 "^deepseek: -ngl: missing value\$" "$ds" -m "$model" --ids "0" -ngl
+expect 1 "^deepseek: -ctk f16: only f32 latent caches exist in this build" "$ds" -m "$model" --ids "0" -ctk f16
+expect 1 "^deepseek: -ctv q8_0: only f32 latent caches" "$ds" -m "$model" --ids "0" -ctv q8_0
+expect 1 "^deepseek: --cache-type-k: unknown cache type 'f8' (llama.cpp's are f32, f16, bf16" "$ds" -m "$model" --ids "0" \
+    --cache-type-k f8
+# --mlock may meet a low 'ulimit -l': then one clear line and exit 1, never a crash
+"$ds" -m "$model" --ids "$prompt" -n 32 --temp 0 --print-ids --ignore-eos --mlock > "$tmp/out" 2>&1
+rc=$?
+if { [ $rc -eq 0 ] && grep -qx "$greedy" "$tmp/out"; } ||
+    { [ $rc -eq 1 ] && [ "$(wc -l < "$tmp/out")" -eq 1 ] && grep -q "^deepseek: .*cannot lock .*ulimit -l" "$tmp/out"; }; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: --mlock -> exit $rc:"; sed 's/^/    /' "$tmp/out"
+fi
+head -c 30000 "$data/default-model/heldout.txt" > "$tmp/text.txt"
+expect 0 "Final estimate" "$ppl" -m "$model" -f "$tmp/text.txt" -c 32 --chunks 3 -t 1
+grep "^Final" "$tmp/out" > "$tmp/ppl.plain"
+expect 0 "no GPU offload in this build: -ngl ignored" "$ppl" -m "$model" -f "$tmp/text.txt" -c 32 --chunks 3 -t 1 \
+    -ngl 99 -fa -b 8 --no-mmap -ctk f32 --no-warmup
+grep "^Final" "$tmp/out" > "$tmp/ppl.flags"
+check "deepseek-perplexity: the same PPL with -b 8 --no-mmap and ignored flags" cmp -s "$tmp/ppl.plain" "$tmp/ppl.flags"
+expect 1 "^deepseek-perplexity: -ctk bf16: only f32" "$ppl" -m "$model" -f "$tmp/text.txt" -ctk bf16
+expect 0 "no GPU offload in this build: -ngl ignored" "$bench" -m "$model" --pp 8 --tg 2 -t 1 --reps 1 -ngl 99 -fa 1 \
+    -b 4 --no-warmup
+expect 0 "| pp8 " "$bench" -m "$model" -p 8 -n 2 -t 1 -r 1 -fa 0 -ctk f32
+expect 1 "^deepseek-bench: -ctv f16: only f32" "$bench" -m "$model" -ctv f16
+
+# ---- -r: generation stops where the text reaches the reverse prompt, which is printed; "sop"
+# ends inside a token of this greedy continuation (" soper"), "not" is a token's end
+"$ds" -m "$model" -p "Hello world" -n 32 --temp 0 --ignore-eos > "$tmp/full" 2>/dev/null
+for r in sop not; do
+    expect 0 "timings" "$ds" -m "$model" -p "Hello world" -n 32 --temp 0 --ignore-eos -r "$r" -r "never in it"
+    "$ds" -m "$model" -p "Hello world" -n 32 --temp 0 --ignore-eos -r "$r" 2>/dev/null > "$tmp/rev"
+    # what is printed: the full run's text up to the first "$r" (and the newline a run ends with)
+    want=$(awk -v r="$r" '{ s = s $0 "\n" } END { i = index(s, r); if (i) print substr(s, 1, i + length(r) - 1) }' "$tmp/full")
+    check "-r $r: the text up to and including '$r', then nothing (got '$(cat "$tmp/rev")')" \
+        sh -c '[ -n "$0" ] && [ "$(cat "$1")" = "$0" ] && [ "$(wc -c < "$1")" -lt "$(wc -c < "$2")" ]' "$want" "$tmp/rev" \
+        "$tmp/full"
+done
+expect 1 "^deepseek: -r: missing value\$" "$ds" -m "$model" -p "Hello" -r
+expect 1 "^deepseek: -r: the reverse prompt is empty\$" "$ds" -m "$model" -p "Hello" -r ""
+# in a chat -r ends the answer, not the chat: two turns still get their answers
+printf 'Hello!\nHow are you?\n' > "$tmp/two"
+expect 0 "generation" sh -c '"$0" -m "$1" -cnv -n 20 --temp 0 -r "o" < "$2"' "$ds" "$model" "$tmp/two"
+"$ds" -m "$model" -cnv -n 20 --temp 0 -r o < "$tmp/two" > "$tmp/chat" 2>/dev/null
+"$ds" -m "$model" -cnv -n 20 --temp 0 < "$tmp/two" > "$tmp/chat.full" 2>/dev/null
+check "chat with -r o: two answers, each ending at its first 'o' (got '$(cat "$tmp/chat")')" \
+    sh -c 'awk "/^[^o]*o\$/ { n++ } END { exit !(n == 2 && NR == 2) }" "$0" &&
+           [ "$(wc -c < "$0")" -lt "$(wc -c < "$1")" ]' "$tmp/chat" "$tmp/chat.full"
+
+# ---- no timings line after an error: the error is the last word
+expect 1 "48 tokens but the context holds 10" "$ds" -m "$model" --ids "$prompt" -c 10
+check "no timings after 'prompt too long'" sh -c '! grep -q timings "$0"' "$tmp/out"
+expect 1 "cannot create" "$ds" -m "$model" --ids "$prompt" --dump-logits "$tmp/no/such/dir/l.f32"
+check "no timings after a failed --dump-logits" sh -c '! grep -q timings "$0"' "$tmp/out"
+expect 1 "tokens but the context holds 16" "$ds" -m "$model" -p "$long" -c 16
+check "no timings after a text prompt too long" sh -c '! grep -q timings "$0"' "$tmp/out"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

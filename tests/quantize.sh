@@ -123,8 +123,8 @@ expect 1 "unknown file type 'Q9_K'" "$q" "$f32" "$o" Q9_K
 expect 1 "cannot write" "$q" "$f32" "$o" IQ3_S
 expect 1 "unknown option" "$q" --frobnicate "$f32" "$o" Q4_0
 expect 1 "unexpected argument" "$q" "$f32" "$o" Q4_0 extra
-expect 1 "thread count" "$q" -t 0 "$f32" "$o" Q4_0
-expect 1 "needs a value" "$q" "$f32" "$o" Q4_0 --expert-type
+expect 1 "-t needs an integer in \[1, 256\], got '0'" "$q" -t 0 "$f32" "$o" Q4_0
+expect 1 "deepseek-quantize: --expert-type: missing value" "$q" "$f32" "$o" Q4_0 --expert-type
 expect 1 "unknown tensor type 'q9'" "$q" --expert-type q9 "$f32" "$o" Q4_0
 expect 1 "cannot be written" "$q" --attn-type q8_k "$f32" "$o" Q4_0
 expect 1 "REGEX=TYPE" "$q" --tensor-type attn "$f32" "$o" Q4_0

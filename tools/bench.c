@@ -10,8 +10,6 @@
 #include "args.h"
 #include "clock.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +18,7 @@
 
 typedef struct {
     const char *model;
-    int pp, tg, reps;
+    int pp, tg, reps, n_batch, no_warmup;
     int threads[16];
     int n_threads;
 } bench_args;
@@ -32,50 +30,57 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
-    return args_int("deepseek-bench", opt, s, lo, hi, out);
+void bench_usage(FILE *fp);
+void bench_usage(FILE *fp) {
+    fputs("usage: deepseek-bench -m MODEL.gguf [options]\n"
+          "       deepseek-bench --kernels [--type T] [--mb N] [--reps N]\n"
+          "\n"
+          "  -m, --model FILE        GGUF model\n"
+          "  -p, --pp N              prompt tokens, evaluated together (see -b) after a warm-up (default 512)\n"
+          "  -n, --tg N              generated tokens, one at a time (default 128)\n"
+          "  -t, --threads N,...     thread counts to run (default: physical cores)\n"
+          "  -r, --reps N            repetitions of each test (default 3)\n"
+          "  -b, --batch-size N      most tokens evaluated together (default: the whole prompt)\n" ARGS_CACHE_HELP
+          "      --no-warmup         skip the prompt test's warm-up batch\n"
+          "  -h, --help              this help\n"
+          "      --version           the version and the kernel level of this CPU\n"
+          "\n"
+          "--kernels: the block-format kernels' speed per SIMD level, one thread; --type T only that\n"
+          "type, --mb N the streamed matrix's MiB (default 256), --reps N (default 3).\n"
+          "\n"
+          "llama-bench's -ngl N and -fa 0|1 are accepted and ignored, with a note on stderr: this build\n"
+          "runs on the CPU only.\n",
+          fp);
 }
 
-static int parse_threads(const char *s, bench_args *a) {
+/* "1,2,4": up to 16 thread counts. */
+static void parse_threads(args_it *it, bench_args *a) {
+    const char *o = it->argv[it->i], *v = args_value(it);
     char buf[128];
-    snprintf(buf, sizeof buf, "%s", s);
+    if (!v) return;
+    snprintf(buf, sizeof buf, "%s", v);
     a->n_threads = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (a->n_threads == 16 || parse_int("-t", tok, 1, 1024, &a->threads[a->n_threads++])) return -1;
+    for (char *tok = strtok(buf, ","); tok && !it->failed; tok = strtok(NULL, ",")) {
+        if (a->n_threads == 16) args_fail(it, "%s: at most 16 thread counts", o);
+        else if (args_int(it->prog, o, tok, 1, 1024, &a->threads[a->n_threads++])) it->failed = 1;
     }
-    return a->n_threads ? 0 : -1;
+    if (!a->n_threads && !it->failed) args_fail(it, "%s: no thread count in '%s'", o, v);
 }
 
 static int parse_args(int argc, char **argv, bench_args *a) {
-    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            printf("usage: deepseek-bench -m MODEL.gguf [--pp N (512)] [--tg N (128)] [-t 1,2,... (physical cores)] "
-                   "[--reps N (3)]\n"
-                   "       deepseek-bench --kernels [--type T] [--mb N (256)] [--reps N (3)]   block-format kernels "
-                   "per SIMD level\n");
-            exit(0);
-        }
-        if (!v) {
-            fprintf(stderr, "deepseek-bench: %s: unknown option or missing value (see -h)\n", o);
-            return -1;
-        }
-        int bad = 0;
-        if (!strcmp(o, "-m")) a->model = v;
-        else if (!strcmp(o, "--pp")) bad = parse_int(o, v, 0, 1 << 20, &a->pp);
-        else if (!strcmp(o, "--tg")) bad = parse_int(o, v, 0, 1 << 20, &a->tg);
-        else if (!strcmp(o, "--reps")) bad = parse_int(o, v, 1, 1000, &a->reps);
-        else if (!strcmp(o, "-t")) bad = parse_threads(v, a);
-        else {
-            fprintf(stderr, "deepseek-bench: %s: unknown option (see -h)\n", o);
-            return -1;
-        }
-        if (bad) return -1;
+    args_it it = args_begin("deepseek-bench", argc, argv);
+    for (const char *o; (o = args_next(&it));) {
+        if (args_help_version(&it, o, bench_usage, 1)) continue;
+        if (args_is(o, "-m|--model")) a->model = args_value(&it);
+        else if (args_is(o, "-p|--pp|--n-prompt")) args_value_int(&it, 0, 1 << 20, &a->pp);
+        else if (args_is(o, "-n|--tg|--n-gen")) args_value_int(&it, 0, 1 << 20, &a->tg);
+        else if (args_is(o, "-r|--reps|--repetitions")) args_value_int(&it, 1, 1000, &a->reps);
+        else if (args_is(o, "-t|--threads")) parse_threads(&it, a);
+        else if (args_is(o, "--no-warmup")) a->no_warmup = 1; /* llama-bench's, and there is a warm-up here */
+        else if (!args_model_opt(&it, o, &a->n_batch, NULL)) args_unknown(&it);
     }
-    if (!a->model) {
-        fprintf(stderr, "deepseek-bench: no model given (-m FILE)\n");
-        return -1;
-    }
+    if (it.failed) return -1;
+    if (!a->model) return args_none_given(&it, "model", "-m FILE");
     return 0;
 }
 
@@ -97,7 +102,7 @@ static double run_once(ds_context *ctx, const int32_t *toks, int pp, int tg) {
 static int bench(ds_context *ctx, const int32_t *toks, const bench_args *a, int n_threads, int is_pp) {
     int n = is_pp ? a->pp : a->tg;
     double *ts = malloc((size_t)a->reps * sizeof *ts);
-    if (!ts || (is_pp && run_once(ctx, toks, a->pp, 0) < 0)) {
+    if (!ts || (is_pp && !a->no_warmup && run_once(ctx, toks, a->pp, 0) < 0)) {
         free(ts);
         return -1;
     } /* warm-up */
@@ -126,7 +131,7 @@ static int bench(ds_context *ctx, const int32_t *toks, const bench_args *a, int 
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--kernels")) return bench_kernels(argc - 1, argv + 1);
-    bench_args a = {NULL, 512, 128, 3, {0}, 0};
+    bench_args a = {.pp = 512, .tg = 128, .reps = 3};
     if (parse_args(argc, argv, &a)) return 1;
     if (!a.n_threads) a.threads[a.n_threads++] = ds_physical_cores();
     char err[512];
@@ -146,7 +151,7 @@ int main(int argc, char **argv) {
         ds_context_params p = ds_context_default_params();
         p.n_threads = a.threads[i];
         p.n_ctx = n_tok;
-        p.n_batch = a.pp > 0 ? a.pp : 1;
+        p.n_batch = a.n_batch ? a.n_batch : a.pp > 0 ? a.pp : 1;
         ds_context *ctx;
         if (ds_context_new(m, &p, &ctx, err, sizeof err)) {
             fprintf(stderr, "deepseek-bench: %s\n", err);

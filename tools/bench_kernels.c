@@ -213,20 +213,18 @@ static void bench_act(ds_type t, const level *lv, int n_levels, int reps) {
     free(x), free(q);
 }
 
+void bench_usage(FILE *fp); /* bench.c */
+
 static int parse(int argc, char **argv, kernel_args *a) {
-    for (int i = 1; i < argc; i += 2) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = !v;
-        if (!strcmp(o, "--type") && v) a->type = v;
-        else if (!strcmp(o, "--mb") && v) bad = args_int("deepseek-bench", o, v, 1, 1 << 16, &a->mb);
-        else if (!strcmp(o, "--reps") && v) bad = args_int("deepseek-bench", o, v, 1, 1000, &a->reps);
-        else bad = 1;
-        if (bad) {
-            fprintf(stderr, "deepseek-bench: --kernels [--type T] [--mb N] [--reps N]: bad option '%s'\n", o);
-            return -1;
-        }
+    args_it it = args_begin("deepseek-bench", argc, argv);
+    for (const char *o; (o = args_next(&it));) {
+        if (args_help_version(&it, o, bench_usage, 1)) continue;
+        if (args_is(o, "--type")) a->type = args_value(&it);
+        else if (args_is(o, "--mb")) args_value_int(&it, 1, 1 << 16, &a->mb);
+        else if (args_is(o, "--reps")) args_value_int(&it, 1, 1000, &a->reps);
+        else args_unknown(&it);
     }
-    return 0;
+    return it.failed ? -1 : 0;
 }
 
 static int wanted(const kernel_args *a, ds_type t) { return !a->type || !strcasecmp(a->type, ds_type_name(t)); }

@@ -19,6 +19,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include "args.h"
 #include "errmsg.h"
 #include "deepseek.h"
 #include "qmix.h"
@@ -77,29 +78,35 @@ static void usage(FILE *fp) {
           "                  instead of detecting deepseek-v3 / deepseek-llm from the regexes\n"
           "  --vocab-only    write only the tokenizer (and the hyper-parameters when HF_DIR has a\n"
           "                  config.json): a small GGUF that deepseek and deepseek-tokenize load\n"
-          "                  for tokenizing; HF_DIR may then be just a tokenizer folder\n",
+          "                  for tokenizing; HF_DIR may then be just a tokenizer folder\n"
+          "  -h, --help      this help\n"
+          "  --version       the version\n",
           fp);
 }
 
 /* A quantized file type; those needing an importance matrix are left to deepseek-quantize. */
-static int parse_mix(const char *s, options *o, char *err) {
+static void parse_mix(args_it *it, const char *s, options *o) {
     char msg[256];
     const qmix_ftype *ft = qmix_find_ftype(s, msg, sizeof msg);
-    if (!ft) return fail(err, "--outtype: %s (f32, f16, bf16, q8_0, q4_k_m, ... see --help)", msg);
-    if (ft->needs_imatrix)
-        return fail(err,
-                    "--outtype %s needs an importance matrix: convert to bf16 or f32, then "
-                    "run deepseek-quantize --imatrix FILE",
-                    s);
+    if (!ft) {
+        args_fail(it, "--outtype: %s (f32, f16, bf16, q8_0, q4_k_m, ...; see %s --help)", msg, it->prog);
+        return;
+    }
+    if (ft->needs_imatrix) {
+        args_fail(it,
+                  "--outtype %s needs an importance matrix: convert to bf16 or f32, then run deepseek-quantize "
+                  "--imatrix FILE",
+                  s);
+        return;
+    }
     if (qmix_is_float(ft->base)) {
         o->wtype = ft->base;
         o->file_type = ft->ftype;
-        return 0;
+        return;
     }
     o->mix = ft;
     o->wtype = DS_TYPE_F32; /* the plan's starting point: quantized from float32 */
     o->file_type = ft->ftype;
-    return 0;
 }
 
 static int parse_outtype(const char *s, options *o) {
@@ -118,66 +125,42 @@ static int parse_outtype(const char *s, options *o) {
     return -1;
 }
 
-static int parse_value_opt(const char *opt, const char *val, options *o, char *err) {
-    if (strcmp(opt, "-o") == 0 || strcmp(opt, "--outfile") == 0) o->out_path = val;
-    else if (strcmp(opt, "--tokenizer") == 0) o->tok_dir = val;
-    else if (strcmp(opt, "--name") == 0) o->name = val;
-    else if (strcmp(opt, "--tokenizer-pre") == 0) o->tok_pre = val;
-    else if (strcmp(opt, "--outtype") == 0) {
-        if (parse_outtype(val, o) != 0 && parse_mix(val, o, err) != 0) return -1;
-    } else if (strcmp(opt, "-t") == 0 || strcmp(opt, "--threads") == 0) {
-        char *end;
-        long v = strtol(val, &end, 10);
-        if (!*val || *end || v < 1 || v > 256)
-            return fail(err, "%s needs a thread count in [1, 256], got '%s'", opt, val);
-        o->threads = (int)v;
-    } else if (strcmp(opt, "--mla") == 0) {
-        if (strcmp(val, "split") != 0 && strcmp(val, "legacy") != 0)
-            return fail(err, "--mla: '%s' is not split or legacy", val);
-        o->mla_split = strcmp(val, "split") == 0;
-    } else return fail(err, "unknown option '%s'", opt);
-    return 0;
+/* 1 when opt is an option with a value (taken, or the mistake reported). */
+static int parse_value_opt(args_it *it, const char *opt, options *o) {
+    const char *v;
+    if (args_is(opt, "-o|--outfile")) o->out_path = args_value(it);
+    else if (args_is(opt, "--tokenizer")) o->tok_dir = args_value(it);
+    else if (args_is(opt, "--name")) o->name = args_value(it);
+    else if (args_is(opt, "--tokenizer-pre")) o->tok_pre = args_value(it);
+    else if (args_is(opt, "-t|--threads")) args_value_int(it, 1, 256, &o->threads);
+    else if (args_is(opt, "--outtype")) {
+        if ((v = args_value(it)) && parse_outtype(v, o) != 0) parse_mix(it, v, o);
+    } else if (args_is(opt, "--mla")) {
+        if ((v = args_value(it)) && !args_is(v, "split|legacy")) args_fail(it, "--mla: '%s' is not split or legacy", v);
+        o->mla_split = v && strcmp(v, "split") == 0;
+    } else return 0;
+    return 1;
 }
 
-static int takes_value(const char *a) {
-    static const char *const V[] = {"-o",        "--outfile",       "--tokenizer", "--name",   "--mla",
-                                    "--outtype", "--tokenizer-pre", "-t",          "--threads"};
-    for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
-        if (strcmp(a, V[i]) == 0) return 1;
-    }
-    return 0;
-}
-
-/* Returns 1 when help was printed. */
-static int parse_args(int argc, char **argv, options *o, char *err) {
+/* Mistakes are reported on stderr here, not through an error buffer. */
+static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->wtype = DS_TYPE_F32;
     o->mla_split = 1;
     o->mtp = 1;
     o->threads = ds_physical_cores();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 1;
-        } else if (strcmp(a, "--vocab-only") == 0) {
-            o->vocab_only = 1;
-        } else if (strcmp(a, "--no-mtp") == 0 || strcmp(a, "--mtp") == 0) {
-            o->mtp = strcmp(a, "--mtp") == 0;
-        } else if (takes_value(a)) {
-            if (i + 1 >= argc) return fail(err, "%s needs a value", a);
-            if (parse_value_opt(a, argv[++i], o, err) != 0) return -1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return fail(err, "unknown option '%s' (see --help)", a);
-        } else if (!o->hf_dir) {
-            o->hf_dir = a;
-        } else {
-            return fail(err, "unexpected argument '%s'", a);
-        }
+    args_it it = args_begin("deepseek-convert", argc, argv);
+    for (const char *a; (a = args_next(&it));) {
+        if (args_help_version(&it, a, usage, 0) || parse_value_opt(&it, a, o)) continue;
+        if (args_is(a, "--vocab-only")) o->vocab_only = 1;
+        else if (args_is(a, "--no-mtp|--mtp")) o->mtp = strcmp(a, "--mtp") == 0;
+        else if ((a[0] != '-' || !a[1]) && !o->hf_dir) o->hf_dir = a;
+        else args_unknown(&it);
     }
-    if (!o->hf_dir || !o->out_path) return fail(err, "need HF_DIR and -o OUT.gguf (see --help)");
+    if (it.failed) return -1;
+    if (!o->hf_dir || !o->out_path) return args_fail(&it, "need HF_DIR and -o OUT.gguf (see %s --help)", it.prog);
     if (o->tok_pre && !o->tok_pre[0])
-        return fail(err, "--tokenizer-pre needs a name such as deepseek-v3 or deepseek-llm");
+        return args_fail(&it, "--tokenizer-pre needs a name such as deepseek-v3 or deepseek-llm");
     return 0;
 }
 
@@ -1771,9 +1754,8 @@ static int run_vocab_only(const options *o, char *err) {
 int main(int argc, char **argv) {
     char err[ERR_LEN] = "";
     options o;
-    int rc = parse_args(argc, argv, &o, err);
-    if (rc == 1) return 0;
-    if (rc == 0) rc = o.vocab_only ? run_vocab_only(&o, err) : run(&o, err);
+    if (parse_args(argc, argv, &o) != 0) return 1;
+    int rc = o.vocab_only ? run_vocab_only(&o, err) : run(&o, err);
     if (rc != 0) {
         fprintf(stderr, "deepseek-convert: %s\n", err);
         return 1;

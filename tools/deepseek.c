@@ -19,10 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
+enum { MAX_REVERSE = 16 };
+
 typedef struct {
     const char *model, *ids, *dump, *prompt, *file, *system;
-    int n_predict, n_threads, n_ctx;
+    int n_predict, n_threads, n_ctx, n_batch;
     ds_sampler_params sp;
+    ds_model_params mp;
+    const char *reverse[MAX_REVERSE]; /* -r: generation stops at any of these */
+    int n_reverse;
     int seed_given, chat, hide_reasoning, print_ids, ignore_eos, verbose, verbose_prompt, no_display_prompt;
 } cli_args;
 
@@ -41,9 +46,11 @@ static void usage(FILE *fp) {
             "  -sys, --system TEXT     system prompt for the chat\n"
             "      --reasoning MODE    show (default: dimmed on a terminal) or hide the <think> part\n"
             "  -n, --n-predict N       tokens to generate (default -1: until end of text or a full context)\n"
+            "  -r, --reverse-prompt TEXT  stop where the generated text reaches TEXT, shown in full; in\n"
+            "                          a chat, end the answer there. May repeat (at most %d)\n"
             "  -c, --ctx-size N        context positions (default: min(model context, 4096))\n"
-            "  -t, --threads N         threads (default: physical cores, %d here)\n"
-            "\n"
+            "  -b, --batch-size N      prompt tokens evaluated together (default 512)\n"
+            "  -t, --threads N         threads (default: physical cores, %d here)\n" ARGS_CACHE_HELP ARGS_LOAD_HELP "\n"
             "sampling (defaults: DeepSeek's advice for R1):\n"
             "      --temp T            temperature; 0 = greedy (default %.2f)\n"
             "      --top-k N           keep the N most likely tokens; 0 = off (default %d)\n"
@@ -61,105 +68,93 @@ static void usage(FILE *fp) {
             "      --ignore-eos        keep generating past the end-of-text token\n"
             "  -v, --verbose           print the model description\n"
             "  -h, --help              this help\n"
+            "      --version           the version and the kernel level of this CPU\n"
             "\n"
-            "A vocabulary-only GGUF (deepseek-convert --vocab-only) prints the prompt's token ids.\n",
-            ds_physical_cores(), d.temp, d.top_k, d.top_p, d.min_p, d.repeat_penalty, d.repeat_last_n);
+            "A vocabulary-only GGUF (deepseek-convert --vocab-only) prints the prompt's token ids.\n" ARGS_IGNORED_HELP,
+            MAX_REVERSE, ds_physical_cores(), d.temp, d.top_k, d.top_p, d.min_p, d.repeat_penalty, d.repeat_last_n);
 }
 
-static int is(const char *o, const char *a, const char *b) { return !strcmp(o, a) || (b && !strcmp(o, b)); }
-
 static int parse_flag(const char *o, cli_args *a) {
-    if (is(o, "--print-ids", NULL)) a->print_ids = 1;
-    else if (is(o, "--ignore-eos", NULL)) a->ignore_eos = 1;
-    else if (is(o, "-v", "--verbose")) a->verbose = 1;
-    else if (is(o, "--verbose-prompt", NULL)) a->verbose_prompt = 1;
-    else if (is(o, "--no-display-prompt", NULL)) a->no_display_prompt = 1;
-    else if (is(o, "-cnv", "--conversation") || is(o, "-i", "--interactive")) a->chat = 1;
+    const args_flag f[] = {{"--print-ids", &a->print_ids},
+                           {"--ignore-eos", &a->ignore_eos},
+                           {"-v|--verbose", &a->verbose},
+                           {"--verbose-prompt", &a->verbose_prompt},
+                           {"--no-display-prompt", &a->no_display_prompt},
+                           {"-cnv|--conversation|-i|--interactive", &a->chat}};
+    return args_flags(o, f, sizeof f / sizeof *f);
+}
+
+static void parse_seed(args_it *it, cli_args *a) {
+    const char *o = it->argv[it->i], *v = args_value(it);
+    if (!v) return;
+    char *end;
+    errno = 0;
+    unsigned long long s = strtoull(v, &end, 10);
+    if (!*v || *end || errno || *v == '-') {
+        args_fail(it, "%s needs a non-negative integer, got '%s'", o, v);
+        return;
+    }
+    a->sp.seed = s;
+    a->seed_given = 1;
+}
+
+/* 1 when o is a sampling option (its value taken, or the mistake reported). */
+static int parse_sampling(args_it *it, const char *o, cli_args *a) {
+    if (args_is(o, "--temp")) args_value_float(it, 0, 100, &a->sp.temp);
+    else if (args_is(o, "--top-k")) args_value_int(it, 0, INT_MAX, &a->sp.top_k);
+    else if (args_is(o, "--top-p")) args_value_float(it, 1e-6, 1, &a->sp.top_p);
+    else if (args_is(o, "--min-p")) args_value_float(it, 0, 1, &a->sp.min_p);
+    else if (args_is(o, "--repeat-penalty")) args_value_float(it, 1e-3, 100, &a->sp.repeat_penalty);
+    else if (args_is(o, "--repeat-last-n")) args_value_int(it, 0, 1 << 20, &a->sp.repeat_last_n);
+    else if (args_is(o, "-s|--seed")) parse_seed(it, a);
     else return 0;
     return 1;
 }
 
-static int parse_sampling(const char *o, const char *v, cli_args *a) {
-    const char *P = "deepseek";
-    if (is(o, "--temp", NULL)) return args_float(P, o, v, 0, 100, &a->sp.temp);
-    if (is(o, "--top-k", NULL)) return args_int(P, o, v, 0, INT_MAX, &a->sp.top_k);
-    if (is(o, "--top-p", NULL)) return args_float(P, o, v, 1e-6, 1, &a->sp.top_p);
-    if (is(o, "--min-p", NULL)) return args_float(P, o, v, 0, 1, &a->sp.min_p);
-    if (is(o, "--repeat-penalty", NULL)) return args_float(P, o, v, 1e-3, 100, &a->sp.repeat_penalty);
-    if (is(o, "--repeat-last-n", NULL)) return args_int(P, o, v, 0, 1 << 20, &a->sp.repeat_last_n);
-    if (is(o, "-s", "--seed")) {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(v, &end, 10);
-        if (!*v || *end || errno || *v == '-') {
-            fprintf(stderr, "deepseek: %s needs a non-negative integer, got '%s'\n", o, v);
-            return -1;
-        }
-        a->sp.seed = s;
-        a->seed_given = 1;
-        return 0;
-    }
-    return 1;
+static void parse_reverse(args_it *it, cli_args *a) {
+    const char *o = it->argv[it->i], *v = args_value(it);
+    if (!v) return;
+    if (!*v) args_fail(it, "%s: the reverse prompt is empty", o);
+    else if (a->n_reverse == MAX_REVERSE) args_fail(it, "%s: at most %d reverse prompts", o, MAX_REVERSE);
+    else a->reverse[a->n_reverse++] = v;
 }
 
-/* 0 taken, 1 not an option with a value, -1 a bad value (reported). */
-static int parse_value(const char *o, const char *v, cli_args *a) {
-    int rc = parse_sampling(o, v, a);
-    if (rc <= 0) return rc;
-    if (is(o, "-m", "--model")) a->model = v;
-    else if (is(o, "--ids", NULL)) a->ids = v;
-    else if (is(o, "-p", "--prompt")) a->prompt = v;
-    else if (is(o, "-f", "--file")) a->file = v;
-    else if (is(o, "-sys", "--system")) a->system = v;
-    else if (is(o, "--dump-logits", NULL)) a->dump = v;
-    else if (is(o, "-n", "--n-predict")) return args_int("deepseek", o, v, -1, INT_MAX, &a->n_predict);
-    else if (is(o, "-t", "--threads")) return args_int("deepseek", o, v, 1, 1024, &a->n_threads);
-    else if (is(o, "-c", "--ctx-size")) return args_int("deepseek", o, v, 1, 1 << 24, &a->n_ctx);
-    else if (is(o, "--reasoning", NULL)) {
-        if (strcmp(v, "show") && strcmp(v, "hide")) {
-            fprintf(stderr, "deepseek: --reasoning is show or hide, got '%s'\n", v);
-            return -1;
-        }
-        a->hide_reasoning = !strcmp(v, "hide");
-    } else return 1;
-    return 0;
+/* 1 when o is one of the other options with a value (taken, or the mistake reported). */
+static int parse_value(args_it *it, const char *o, cli_args *a) {
+    if (args_is(o, "-m|--model")) a->model = args_value(it);
+    else if (args_is(o, "--ids")) a->ids = args_value(it);
+    else if (args_is(o, "-p|--prompt")) a->prompt = args_value(it);
+    else if (args_is(o, "-f|--file")) a->file = args_value(it);
+    else if (args_is(o, "-sys|--system")) a->system = args_value(it);
+    else if (args_is(o, "--dump-logits")) a->dump = args_value(it);
+    else if (args_is(o, "-n|--n-predict")) args_value_int(it, -1, INT_MAX, &a->n_predict);
+    else if (args_is(o, "-t|--threads")) args_value_int(it, 1, 1024, &a->n_threads);
+    else if (args_is(o, "-c|--ctx-size")) args_value_int(it, 1, 1 << 24, &a->n_ctx);
+    else if (args_is(o, "-r|--reverse-prompt")) parse_reverse(it, a);
+    else if (args_is(o, "--reasoning")) {
+        const char *v = args_value(it);
+        if (v && strcmp(v, "show") && strcmp(v, "hide")) args_fail(it, "--reasoning is show or hide, got '%s'", v);
+        a->hide_reasoning = v && !strcmp(v, "hide");
+    } else return 0;
+    return 1;
 }
 
 static int parse_args(int argc, char **argv, cli_args *a) {
     a->sp = ds_sampler_default_params();
+    a->mp = ds_model_default_params();
     a->n_predict = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (is(o, "-h", "--help")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (parse_flag(o, a)) continue;
-        int rc = v ? parse_value(o, v, a) : 1;
-        if (rc < 0) return -1;
-        if (rc > 0) {
-            fprintf(stderr, "deepseek: %s: unknown option or missing value (see -h)\n", o);
-            return -1;
-        }
-        i++;
+    args_it it = args_begin("deepseek", argc, argv);
+    for (const char *o; (o = args_next(&it));) {
+        if (!args_help_version(&it, o, usage, 1) && !parse_flag(o, a) && !parse_sampling(&it, o, a) &&
+            !parse_value(&it, o, a) && !args_model_opt(&it, o, &a->n_batch, &a->mp))
+            args_unknown(&it);
     }
-    if (!a->model) {
-        fprintf(stderr, "deepseek: no model given (-m FILE); see -h\n");
-        return -1;
-    }
+    if (it.failed) return -1;
+    if (!a->model) return args_none_given(&it, "model", "-m FILE");
     int n_src = !!a->prompt + !!a->file + !!a->ids;
-    if (n_src > 1) {
-        fprintf(stderr, "deepseek: give one prompt: -p, -f or --ids\n");
-        return -1;
-    }
-    if (!n_src && !a->chat) {
-        fprintf(stderr, "deepseek: no prompt given (-p TEXT, -f FILE, --ids, or -cnv to chat); see -h\n");
-        return -1;
-    }
-    if (a->chat && a->ids) {
-        fprintf(stderr, "deepseek: --ids cannot start a chat; use -p\n");
-        return -1;
-    }
+    if (n_src > 1) return args_fail(&it, "give one prompt: -p, -f or --ids");
+    if (!n_src && !a->chat) return args_none_given(&it, "prompt", "-p TEXT, -f FILE, --ids, or -cnv to chat");
+    if (a->chat && a->ids) return args_fail(&it, "--ids cannot start a chat; use -p");
     if (!a->seed_given) a->sp.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
     return 0;
 }
@@ -277,14 +272,45 @@ static int feed(session *S, const int32_t *ids, int n, int all_logits) {
     return remember(S, ids + k, n - k);
 }
 
-/* Sample and evaluate until EOS, -n, a full context or Ctrl-C; the text (or ids) streams to
-   stdout and the text is also kept in *text (for the chat history). */
+/* Appends s[0..n) to the NUL-terminated, growing *text. */
+static int append(char **text, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + n + 1 > *cap) {
+        size_t c = 2 * (*len + n + 1);
+        char *p = realloc(*text, c);
+        if (!p) return -1;
+        *text = p;
+        *cap = c;
+    }
+    memcpy(*text + *len, s, n);
+    *len += n;
+    (*text)[*len] = 0;
+    return 0;
+}
+
+/* Where the earliest -r text that ends past text[from] ends, or 0 for none. The text, not the
+   ids, is searched: a reverse prompt may be made of other tokens than those it was typed as, and
+   end inside a token (what follows it in that token is not shown). */
+static size_t reverse_end(const cli_args *a, const char *text, size_t from, size_t len) {
+    size_t best = 0;
+    for (int r = 0; r < a->n_reverse; r++) {
+        size_t k = strlen(a->reverse[r]);
+        for (size_t at = from + 1 > k ? from + 1 - k : 0; at + k <= len; at++) {
+            if (memcmp(text + at, a->reverse[r], k)) continue;
+            if (!best || at + k < best) best = at + k;
+            break;
+        }
+    }
+    return best;
+}
+
+/* Sample and evaluate until EOS, -n, a reverse prompt, a full context or Ctrl-C; the text (or
+   ids) streams to stdout and the text is also kept in *text (for the chat history). */
 static int generate(session *S, const float *logits, text_out *o, char **text, size_t *text_len) {
     const cli_args *a = S->a;
     int eos = ds_model_eos(S->m), rc = 0;
+    size_t stop = 0, cap = 256;
     ds_detok *d = NULL;
     ds_detok_new(S->m, 1, &d, NULL, 0);
-    size_t cap = 256;
     *text = malloc(cap);
     *text_len = 0;
     if (!d || !*text) {
@@ -292,6 +318,7 @@ static int generate(session *S, const float *logits, text_out *o, char **text, s
         fprintf(stderr, "deepseek: out of memory\n");
         return -1;
     }
+    **text = 0;
     double t = now_ms();
     for (int i = 0; a->n_predict < 0 || i < a->n_predict; i++) {
         if (interrupted) break;
@@ -299,21 +326,17 @@ static int generate(session *S, const float *logits, text_out *o, char **text, s
         if (tok == eos && !a->ignore_eos) break;
         ds_sampler_accept(S->smp, tok);
         S->n_gen++;
-        size_t n;
+        size_t n, from = *text_len;
         const char *s = ds_detok_push(d, tok, &n);
-        if (a->print_ids) printf(i ? " %d" : "%d", tok), fflush(stdout);
-        else text_put(o, s, n);
-        if (*text_len + n + 1 > cap) {
-            char *p = realloc(*text, cap = 2 * (*text_len + n + 1));
-            if (!p) {
-                rc = -1;
-                break;
-            }
-            *text = p;
+        if (append(text, text_len, &cap, s, n)) {
+            fprintf(stderr, "\ndeepseek: out of memory\n");
+            rc = -1;
+            break;
         }
-        memcpy(*text + *text_len, s, n);
-        *text_len += n;
-        if (a->n_predict >= 0 && i + 1 == a->n_predict) break;
+        if ((stop = reverse_end(a, *text, from, *text_len))) (*text)[ *text_len = stop] = 0;
+        if (a->print_ids) printf(i ? " %d" : "%d", tok), fflush(stdout);
+        else text_put(o, s, *text_len - from);
+        if (stop || (a->n_predict >= 0 && i + 1 == a->n_predict)) break;
         if (ds_context_n_past(S->ctx) >= ds_context_n_ctx(S->ctx)) {
             fprintf(stderr, "\ndeepseek: the context is full (%d positions); stopping\n", ds_context_n_ctx(S->ctx));
             break;
@@ -327,9 +350,12 @@ static int generate(session *S, const float *logits, text_out *o, char **text, s
     }
     size_t n;
     const char *s = ds_detok_flush(d, &n);
+    if (stop) n = 0; /* held-back bytes come after the reverse prompt */
     if (!a->print_ids) text_put(o, s, n), text_end(o);
-    if (*text_len + n + 1 <= cap) memcpy(*text + *text_len, s, n), *text_len += n;
-    (*text)[*text_len] = 0;
+    if (append(text, text_len, &cap, s, n)) {
+        fprintf(stderr, "deepseek: out of memory\n");
+        rc = -1;
+    }
     ds_detok_free(d);
     S->ms_gen += now_ms() - t;
     return rc;
@@ -588,7 +614,7 @@ static int run(const cli_args *a) {
     char err[512];
     session S = {.a = a};
     double t0 = now_ms();
-    if (ds_model_load(a->model, &S.m, err, sizeof err)) {
+    if (ds_model_load_params(a->model, &a->mp, &S.m, err, sizeof err)) {
         fprintf(stderr, "deepseek: %s\n", err);
         return 1;
     }
@@ -602,6 +628,7 @@ static int run(const cli_args *a) {
     ds_context_params p = ds_context_default_params();
     p.n_ctx = a->n_ctx;
     p.n_threads = a->n_threads;
+    p.n_batch = a->n_batch;
     if (ds_context_new(S.m, &p, &S.ctx, err, sizeof err)) fprintf(stderr, "deepseek: %s\n", err);
     else if (ds_sampler_new(&a->sp, ds_model_n_vocab(S.m), &S.smp, err, sizeof err))
         fprintf(stderr, "deepseek: %s\n", err);
@@ -609,7 +636,7 @@ static int run(const cli_args *a) {
         double ms_load = now_ms() - t0;
         if (!a->chat) catch_sigint();
         rc = (a->chat ? run_chat(&S) : run_once(&S)) ? 1 : 0;
-        timings(&S, ms_load);
+        if (!rc) timings(&S, ms_load); /* after an error, its message is the last line */
     }
     free(S.past);
     ds_sampler_free(S.smp);

@@ -29,54 +29,46 @@ static const char *PROG = "deepseek-perplexity";
 
 typedef struct {
     const char *model, *file;
-    int n_ctx, n_chunks, n_threads, mtp;
+    int n_ctx, n_chunks, n_threads, n_batch, mtp;
+    ds_model_params mp;
 } ppl_args;
 
 static void usage(FILE *fp) {
-    fputs("usage: deepseek-perplexity -m MODEL.gguf -f FILE [-c N] [--chunks N] [-t N]\n"
-          "\n"
-          "Perplexity of the model on the text of FILE, as llama-perplexity computes it: windows of\n"
-          "N tokens, each started with BOS, scored on their second half.\n"
-          "\n"
-          "  -m, --model FILE   GGUF model\n"
-          "  -f, --file FILE    the text ('-' for stdin); invalid UTF-8 is replaced by U+FFFD\n"
-          "  -c, --ctx-size N   window length in tokens (default 512, at most the model's context)\n"
-          "      --chunks N     score at most the first N windows (default: all)\n"
-          "  -t, --threads N    threads (default: physical cores)\n"
-          "      --mtp          also the MTP layer's next-next-token accuracy (DeepSeek-V3 / R1)\n"
-          "  -h, --help         this help\n",
-          fp);
+    fputs(
+        "usage: deepseek-perplexity -m MODEL.gguf -f FILE [-c N] [--chunks N] [-t N] [options]\n"
+        "\n"
+        "Perplexity of the model on the text of FILE, as llama-perplexity computes it: windows of\n"
+        "N tokens, each started with BOS, scored on their second half.\n"
+        "\n"
+        "  -m, --model FILE        GGUF model\n"
+        "  -f, --file FILE         the text ('-' for stdin); invalid UTF-8 is replaced by U+FFFD\n"
+        "  -c, --ctx-size N        window length in tokens (default 512, at most the model's context)\n"
+        "      --chunks N          score at most the first N windows (default: all)\n"
+        "  -t, --threads N         threads (default: physical cores)\n"
+        "  -b, --batch-size N      tokens evaluated together (default: a whole window)\n" ARGS_CACHE_HELP ARGS_LOAD_HELP
+        "      --mtp               also the MTP layer's next-next-token accuracy (DeepSeek-V3 / R1)\n"
+        "  -h, --help              this help\n"
+        "      --version           the version\n"
+        "\n" ARGS_IGNORED_HELP,
+        fp);
 }
 
 static int parse_args(int argc, char **argv, ppl_args *a) {
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (!strcmp(o, "--mtp")) a->mtp = 1;
-        else if (v && (!strcmp(o, "-m") || !strcmp(o, "--model"))) a->model = argv[++i];
-        else if (v && (!strcmp(o, "-f") || !strcmp(o, "--file"))) a->file = argv[++i];
-        else if (v && (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")))
-            bad = args_int(PROG, o, argv[++i], 4, 1 << 20, &a->n_ctx);
-        else if (v && !strcmp(o, "--chunks")) bad = args_int(PROG, o, argv[++i], 1, 1 << 30, &a->n_chunks);
-        else if (v && (!strcmp(o, "-t") || !strcmp(o, "--threads")))
-            bad = args_int(PROG, o, argv[++i], 1, 1024, &a->n_threads);
-        else {
-            fprintf(stderr, "%s: %s: unknown option or missing value (see -h)\n", PROG, o);
-            return -1;
-        }
-        if (bad) return -1;
+    a->mp = ds_model_default_params();
+    args_it it = args_begin(PROG, argc, argv);
+    for (const char *o; (o = args_next(&it));) {
+        if (args_help_version(&it, o, usage, 0) || args_model_opt(&it, o, &a->n_batch, &a->mp)) continue;
+        if (args_is(o, "--mtp")) a->mtp = 1;
+        else if (args_is(o, "-m|--model")) a->model = args_value(&it);
+        else if (args_is(o, "-f|--file")) a->file = args_value(&it);
+        else if (args_is(o, "-c|--ctx-size")) args_value_int(&it, 4, 1 << 20, &a->n_ctx);
+        else if (args_is(o, "--chunks")) args_value_int(&it, 1, 1 << 30, &a->n_chunks);
+        else if (args_is(o, "-t|--threads")) args_value_int(&it, 1, 1024, &a->n_threads);
+        else args_unknown(&it);
     }
-    if (!a->model) {
-        fprintf(stderr, "%s: no model given (-m FILE)\n", PROG);
-        return -1;
-    }
-    if (!a->file) {
-        fprintf(stderr, "%s: no text given (-f FILE)\n", PROG);
-        return -1;
-    }
+    if (it.failed) return -1;
+    if (!a->model) return args_none_given(&it, "model", "-m FILE");
+    if (!a->file) return args_none_given(&it, "text", "-f FILE");
     return 0;
 }
 
@@ -186,7 +178,7 @@ static int run(const ppl_args *a, ds_model *m) {
     char err[512];
     ds_context_params p = ds_context_default_params();
     p.n_ctx = n_ctx;
-    p.n_batch = n_ctx;
+    p.n_batch = a->n_batch ? a->n_batch : n_ctx;
     p.n_threads = a->n_threads;
     p.mtp = a->mtp;
     ds_context *ctx;
@@ -221,10 +213,10 @@ static int run(const ppl_args *a, ds_model *m) {
 
 int main(int argc, char **argv) {
     ppl_args a = {0};
-    if (parse_args(argc, argv, &a) != 0) return 2;
+    if (parse_args(argc, argv, &a) != 0) return 1;
     char err[512];
     ds_model *m;
-    if (ds_model_load(a.model, &m, err, sizeof err) != DS_OK) {
+    if (ds_model_load_params(a.model, &a.mp, &m, err, sizeof err) != DS_OK) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return 1;
     }

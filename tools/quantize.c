@@ -14,6 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include "args.h"
 #include "errmsg.h"
 #include "deepseek.h"
 #include "imatrix.h"
@@ -66,86 +67,59 @@ static void usage(FILE *fp) {
           "  -t, --threads N          threads (default: physical cores)\n"
           "  --dry-run                print each tensor's type and size; write nothing\n"
           "  -v, --verbose            print each tensor as it is written\n"
+          "  -h, --help               this help\n"
+          "  --version                the version\n"
           "  T is a ggml type name in any case: q8_0, q4_k, iq4_xs, f16, ...; a type whose rows\n"
           "  do not fit a tensor falls back as in llama.cpp (Q4_K -> Q5_0, Q6_K -> Q8_0, ...).\n"
           "  Norms, the router (ffn_gate_inp), biases and other 1-D tensors keep their type.\n",
           fp);
 }
 
-static int takes_value(const char *a) {
-    static const char *const V[] = {"-t",
-                                    "--threads",
-                                    "--expert-type",
-                                    "--attn-type",
-                                    "--tensor-type",
-                                    "--output-tensor-type",
-                                    "--token-embedding-type",
-                                    "--imatrix"};
-    for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
-        if (strcmp(a, V[i]) == 0) return 1;
-    }
-    return 0;
-}
-
-static int value_opt(options *o, const char *opt, const char *val, char *err) {
-    if (strcmp(opt, "-t") == 0 || strcmp(opt, "--threads") == 0) {
-        char *end;
-        errno = 0;
-        long v = strtol(val, &end, 10);
-        if (!*val || *end || errno || v < 1 || v > 256)
-            return fail(err, "%s needs a thread count in [1, 256], got '%s'", opt, val);
-        o->threads = (int)v;
-    } else if (strcmp(opt, "--expert-type") == 0) {
-        o->expert_type = val;
-    } else if (strcmp(opt, "--attn-type") == 0) {
-        o->attn_type = val;
-    } else if (strcmp(opt, "--output-tensor-type") == 0) {
-        o->output_type = val;
-    } else if (strcmp(opt, "--token-embedding-type") == 0) {
-        o->embd_type = val;
-    } else if (strcmp(opt, "--imatrix") == 0) {
-        o->imatrix = val;
-    } else {
-        o->tensor_types[o->n_tensor_types++] = val;
-    }
-    return 0;
+/* 1 when opt is an option with a value (taken, or the mistake reported). */
+static int value_opt(args_it *it, const char *opt, options *o) {
+    if (args_is(opt, "-t|--threads")) args_value_int(it, 1, 256, &o->threads);
+    else if (args_is(opt, "--expert-type")) o->expert_type = args_value(it);
+    else if (args_is(opt, "--attn-type")) o->attn_type = args_value(it);
+    else if (args_is(opt, "--output-tensor-type")) o->output_type = args_value(it);
+    else if (args_is(opt, "--token-embedding-type")) o->embd_type = args_value(it);
+    else if (args_is(opt, "--imatrix")) o->imatrix = args_value(it);
+    else if (args_is(opt, "--tensor-type")) {
+        const char *v = args_value(it);
+        if (v) o->tensor_types[o->n_tensor_types++] = v;
+    } else return 0;
+    return 1;
 }
 
 static int flag_opt(options *o, const char *a) {
-    if (strcmp(a, "--pure") == 0) o->pure = 1;
-    else if (strcmp(a, "--allow-requantize") == 0) o->allow_requantize = 1;
-    else if (strcmp(a, "--leave-output-tensor") == 0) o->leave_output = 1;
-    else if (strcmp(a, "--dry-run") == 0) o->dry_run = 1;
-    else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) o->verbose = 1;
-    else return -1;
-    return 0;
+    const args_flag f[] = {{"--pure", &o->pure},
+                           {"--allow-requantize", &o->allow_requantize},
+                           {"--leave-output-tensor", &o->leave_output},
+                           {"--dry-run", &o->dry_run},
+                           {"-v|--verbose", &o->verbose}};
+    return args_flags(a, f, sizeof f / sizeof *f);
 }
 
-static int positional(options *o, const char *a, char *err) {
+/* IN, OUT and TYPE in turn; 0 once all three are there. */
+static int positional(options *o, const char *a) {
+    if (a[0] == '-' && a[1]) return 0;
     if (!o->in) o->in = a;
     else if (!o->out) o->out = a;
     else if (!o->type_name) o->type_name = a;
-    else return fail(err, "unexpected argument '%s' (see --help)", a);
-    return 0;
+    else return 0;
+    return 1;
 }
 
-/* Returns 1 when help was printed. tensor_types must hold argc entries. */
-static int parse_args(int argc, char **argv, options *o, char *err) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 1;
-        } else if (takes_value(a)) {
-            if (i + 1 >= argc) return fail(err, "%s needs a value", a);
-            if (value_opt(o, a, argv[++i], err) != 0) return -1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            if (flag_opt(o, a) != 0) return fail(err, "unknown option '%s' (see --help)", a);
-        } else if (positional(o, a, err) != 0) {
-            return -1;
-        }
+/* tensor_types must hold argc entries. Mistakes are reported on stderr here, not through an
+   error buffer. */
+static int parse_args(int argc, char **argv, options *o) {
+    args_it it = args_begin("deepseek-quantize", argc, argv);
+    for (const char *a; (a = args_next(&it));) {
+        if (!args_help_version(&it, a, usage, 0) && !value_opt(&it, a, o) && !flag_opt(o, a) && !positional(o, a))
+            args_unknown(&it);
     }
-    if (!o->in || !o->out || !o->type_name) return fail(err, "need IN.gguf OUT.gguf TYPE (see --help)");
+    if (it.failed) return -1;
+    if (!o->in || !o->out || !o->type_name)
+        return args_fail(&it, "need IN.gguf OUT.gguf TYPE (see %s --help)", it.prog);
     return 0;
 }
 
@@ -548,13 +522,15 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.threads = ds_physical_cores();
     o.tensor_types = calloc((size_t)argc + 1, sizeof *o.tensor_types);
-    int rc = o.tensor_types ? parse_args(argc, argv, &o, err) : fail(err, "out of memory");
-    if (rc == 0) rc = run(&o, err);
-    free(o.tensor_types);
-    if (rc == 1) return 0;
-    if (rc != 0) {
-        fprintf(stderr, "deepseek-quantize: %s\n", err);
+    if (!o.tensor_types) {
+        fprintf(stderr, "deepseek-quantize: out of memory\n");
         return 1;
     }
-    return 0;
+    int rc = parse_args(argc, argv, &o);
+    if (rc == 0 && run(&o, err) != 0) {
+        fprintf(stderr, "deepseek-quantize: %s\n", err);
+        rc = -1;
+    }
+    free(o.tensor_types);
+    return rc ? 1 : 0;
 }

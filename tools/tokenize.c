@@ -3,6 +3,7 @@
    deepseek-tokenize -m model.gguf -p "你好, world 12345"
    deepseek-tokenize -m vocab.gguf -f input.txt --pieces */
 #include "deepseek.h"
+#include "args.h"
 #include "clock.h"
 #include "text.h"
 
@@ -29,36 +30,25 @@ static void usage(FILE *fp) {
           "      --pieces       one token per line instead: id, then the token's text\n"
           "      --check        decode the ids again; fail unless that gives back the text\n"
           "      --stats        token count and encoding speed on stderr\n"
-          "  -h, --help         this help\n",
+          "  -h, --help         this help\n"
+          "      --version      the version\n",
           fp);
 }
 
 static int parse_args(int argc, char **argv, tok_args *a) {
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (!strcmp(o, "--no-bos")) a->no_bos = 1;
-        else if (!strcmp(o, "--pieces")) a->pieces = 1;
-        else if (!strcmp(o, "--check")) a->check = 1;
-        else if (!strcmp(o, "--stats")) a->stats = 1;
-        else if (v && (!strcmp(o, "-m") || !strcmp(o, "--model"))) a->model = argv[++i];
-        else if (v && (!strcmp(o, "-p") || !strcmp(o, "--prompt"))) a->prompt = argv[++i];
-        else if (v && (!strcmp(o, "-f") || !strcmp(o, "--file"))) a->file = argv[++i];
-        else {
-            fprintf(stderr, "deepseek-tokenize: %s: unknown option or missing value (see -h)\n", o);
-            return -1;
-        }
+    const args_flag flags[] = {
+        {"--no-bos", &a->no_bos}, {"--pieces", &a->pieces}, {"--check", &a->check}, {"--stats", &a->stats}};
+    args_it it = args_begin("deepseek-tokenize", argc, argv);
+    for (const char *o; (o = args_next(&it));) {
+        if (args_help_version(&it, o, usage, 0) || args_flags(o, flags, sizeof flags / sizeof *flags)) continue;
+        if (args_is(o, "-m|--model")) a->model = args_value(&it);
+        else if (args_is(o, "-p|--prompt")) a->prompt = args_value(&it);
+        else if (args_is(o, "-f|--file")) a->file = args_value(&it);
+        else args_unknown(&it);
     }
-    if (!a->model) {
-        fprintf(stderr, "deepseek-tokenize: no model given (-m FILE)\n");
-        return -1;
-    }
-    if (!a->prompt == !a->file) {
-        fprintf(stderr, "deepseek-tokenize: give the text as either -p TEXT or -f FILE\n");
-        return -1;
-    }
+    if (it.failed) return -1;
+    if (!a->model) return args_none_given(&it, "model", "-m FILE");
+    if (!a->prompt == !a->file) return args_fail(&it, "give the text as either -p TEXT or -f FILE");
     return 0;
 }
 
