@@ -9,7 +9,7 @@
 
    The approach is x86_avx2_quant.c's (read its top first), 64 quants to a register: blocks of
    32 go two at a time; a super-block of 256 goes in chunks of 64 elements, and sign tricks use
-   byte masks (mask_sub) where AVX2 has psignb. IQ2_XXS and IQ1_S, whose weights come from
+   byte masks (apply_signs) where AVX2 has psignb. IQ2_XXS and IQ1_S, whose weights come from
    codebook lookups, go 32 quants at a time on 256 bits (AVX-512VL, VNNI): building a 512-bit
    vector from eight scalar loads costs more than two 256-bit ones. Activation quantizers narrow
    with vpmovdb, which keeps the low byte as the scalar code's store to int8_t does. Shared
