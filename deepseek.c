@@ -1076,6 +1076,16 @@ static ds_status load_hparams(loader *L) {
     return DS_OK;
 }
 
+/* The kernels of each type: quant/'s formats with the best SIMD level's kernels laid over them by
+   simd/, composed once. */
+static ds_type_traits kernel_table[DS_TYPE_COUNT];
+static void compose_kernel_table(void) { ds_simd_compose(ds_simd_best(), kernel_table); }
+static const ds_type_traits *kernel_traits(ds_type t) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, compose_kernel_table);
+    return (unsigned)t < DS_TYPE_COUNT && kernel_table[t].name ? &kernel_table[t] : NULL;
+}
+
 /* Bind a named tensor: it must exist with exactly the expected shape and a type we compute with. */
 static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, bool required) {
     const gguf_file *f = L->m->file;
@@ -1088,7 +1098,7 @@ static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, in
                     "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]", f->path, name,
                     (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
                     (long long)ne1, (long long)ne2);
-    const ds_type_traits *tr = ds_quant_traits(t->type);
+    const ds_type_traits *tr = kernel_traits(t->type);
     if ((uintptr_t)t->data % (tr->type_size < 4 ? tr->type_size : 4))
         return fail(DS_ERR_FORMAT, L->err, L->err_size,
                     "%s: tensor '%s' is not aligned for its type (general.alignment too small)", f->path, name);
@@ -1106,7 +1116,7 @@ static ds_status bind(loader *L, ds_weight *w, const char *name, int64_t ne0, in
     w->data = t->data;
     w->type = t->type;
     w->tr = tr;
-    w->act = block ? ds_quant_traits(tr->vec_dot_type) : NULL;
+    w->act = block ? kernel_traits(tr->vec_dot_type) : NULL;
     if (block) L->m->quantized = true;
     w->n_in = ne0;
     w->n_rows = ne1;
@@ -3376,7 +3386,7 @@ static void attn_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const ds_hparams *hp = &ctx->m->hp;
     const int H = hp->n_head, R = hp->kv_lora_rank;
     const int64_t row = (int64_t)kv_row(hp);
-    const ds_type_traits *f32 = ds_quant_traits(DS_TYPE_F32);
+    const ds_type_traits *f32 = kernel_traits(DS_TYPE_F32);
     float *score = ctx->scratch + (size_t)tid * ctx->scratch_len;
     const float *cache = kv_at(ctx, j->il, 0);
     for (int64_t i = i0; i < i1; i++) {

@@ -195,7 +195,7 @@ static int imatrix_for(const imatrix *im, const ds_gguf_tensor_info *t, ds_type 
     else if (e && strcmp(t->name, "token_embd.weight") != 0)
         return fail(err, "tensor %s: the importance matrix has %zu values for it, not %lld", t->name, e->n,
                     (long long)(t->ne[0] * t->ne[2]));
-    if (!*out && ds_quant_traits(to)->needs_imatrix)
+    if (!*out && ds_quant_scalar_traits(to)->needs_imatrix)
         return fail(err, "tensor %s: the importance matrix has no data for it, and %s needs it", t->name,
                     ds_type_name(to));
     return 0;
