@@ -10,8 +10,11 @@
    defined in quant.c); their dot products belong to simd/.
 
    The table the core computes with is this one with a SIMD level's kernels laid over it
-   (ds_simd_compose, simd/simd.h), built once in deepseek.c. Every kernel takes n, the row
-   length, as a multiple of block_size. */
+   (ds_simd_compose, simd/simd.h), built once in deepseek.c. Besides the core, simd/ and the
+   kernel tests, this header is used by the quantizer (tools/quantize.c, tools/qmix.c) and the
+   kernel benchmark (tools/bench_kernels.c): they link libquant themselves (meson.build's
+   quant_dep, and kernels_dep for the SIMD levels too) instead of using libdeepseek's internal
+   symbols. Every kernel takes n, the row length, as a multiple of block_size. */
 #ifndef DS_QUANT_H
 #define DS_QUANT_H
 

@@ -12,7 +12,10 @@
    rows made by the scalar quantizer, which changes nothing for the kernels. Levels are those
    this CPU runs: scalar (quant/'s reference code, which has no vec_dot4 of its own), avx2,
    avx512 (F/BW/VL only) and avx512vnni; each is measured through the type table
-   ds_simd_compose makes of it, as the core's is made. */
+   ds_simd_compose makes of it, as the core's is made.
+   Unlike the other tools this one uses quant/ and simd/ directly (quant/quant.h, simd/simd.h)
+   and links their static libraries (meson.build's kernels_dep), not libdeepseek's internal
+   symbols. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,12 @@
    by branch, kept only for the file types this build can write: the mixes of IQ2_XS, IQ2_S,
    IQ3_* and IQ1_M choose types (IQ3_S, IQ2_S, ...) that have no quantizer here, so those file
    types are refused by name instead. Architecture-specific branches (Falcon, 70B LLaMA) never
-   apply to deepseek2 and are left out. */
+   apply to deepseek2 and are left out.
+
+   Like tools/quantize.c, this file uses quant/ directly (quant/quant.h: the type table, its
+   quantizers, and its scalar widening and dequantizers for the source rows and for checking the
+   result) and links libquant for it (meson.build's quant_dep), not libdeepseek, whose symbols
+   beyond deepseek.h are no API. */
 #include "errmsg.h"
 #include "qmix.h"
 #include "../quant/quant.h"

@@ -10,7 +10,11 @@
 
    The input is memory-mapped and streamed: each tensor is converted in slabs of rows by a pool
    of threads and written as it goes, and pages already read are dropped, so memory stays at a
-   slab's worth whatever the model's size. */
+   slab's worth whatever the model's size.
+
+   Besides deepseek.h (the GGUF reader and writer), this tool and qmix.c use quant/ directly
+   (quant/quant.h: the type table and the scalar quantizers) and link libquant for it
+   (meson.build's quant_dep), not libdeepseek, whose symbols beyond deepseek.h are no API. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
