@@ -1425,8 +1425,15 @@ const char *ds_context_error(const ds_context *ctx) { return ctx->err; }
 /* 5. Matmul dispatch: the one entry point for weights, y[t][r] = row_r . x[t]               */
 /* ========================================================================================== */
 
-/* The kernels of each type (quant/'s formats with the best SIMD level's kernels). */
-static const ds_type_traits *kernel_traits(ds_type t) { return ds_quant_traits(t); }
+/* The kernels of each type: quant/'s formats with the best SIMD level's kernels laid over them
+   by simd/, composed once. */
+static ds_type_traits kernel_table[DS_TYPE_COUNT];
+static void compose_kernel_table(void) { ds_simd_compose(ds_simd_best(), kernel_table); }
+static const ds_type_traits *kernel_traits(ds_type t) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, compose_kernel_table);
+    return (unsigned)t < DS_TYPE_COUNT && kernel_table[t].name ? &kernel_table[t] : NULL;
+}
 
 typedef struct {
     const ds_type_traits *tr;

@@ -1,16 +1,13 @@
-/* quant.c - ggml's type table, and F16/BF16 conversion.
+/* quant.c - ggml's type table with the scalar kernels, and F16/BF16 conversion.
 
-   The float formats (F32, F16, BF16) compute through the SIMD level's kernels. Every ggml type
-   is listed with its sizes so that files holding any of them validate; the block formats'
-   scalar kernels (quant/q_*.c) fill in their entries at start-up, and formats without kernels
-   get a clear "not supported yet" instead of being misread. */
+   Every ggml type is listed with its sizes so that files holding any of them validate; the
+   block formats' scalar kernels (quant/q_*.c) fill in their entries on first use, and formats
+   without kernels get a clear "not supported yet" instead of being misread. */
 #include "quant.h"
 #include "quant_impl.h"
 
 #include <pthread.h>
 #include <string.h>
-
-#include "../simd/simd.h"
 
 uint16_t ds_fp32_to_fp16(float f) {
     uint32_t x;
@@ -72,8 +69,19 @@ float ds_bf16_to_fp32(uint16_t h) {
 
 static void to_f32_f32(const void *row, float *out, int64_t n) { memcpy(out, row, (size_t)n * 4); }
 
-/* Block sizes and bytes per block as ggml defines them (ggml.c type_traits); the float
-   formats' kernels come from the SIMD level chosen at start-up (see init_kernels). */
+/* The reference widening of the 16-bit floats; simd/'s vector levels have faster ones, bit for
+   bit the same. */
+void ds_quant_f16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *h = row;
+    for (int64_t i = 0; i < n; i++) out[i] = ds_fp16_to_fp32(h[i]);
+}
+
+void ds_quant_bf16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *h = row;
+    for (int64_t i = 0; i < n; i++) out[i] = ds_bf16_to_fp32(h[i]);
+}
+
+/* Block sizes and bytes per block as ggml defines them (ggml.c type_traits). */
 #define T(nm, block, bytes) \
     { .name = nm, .block_size = block, .type_size = bytes }
 static ds_type_traits traits[DS_TYPE_COUNT] = {
@@ -95,48 +103,30 @@ static ds_type_traits traits[DS_TYPE_COUNT] = {
     [DS_TYPE_TQ2_0] = T("TQ2_0", 256, 66),    [DS_TYPE_MXFP4] = T("MXFP4", 32, 17),
 };
 #undef T
-static ds_type_traits scalar[DS_TYPE_COUNT];
 
 static void init_kernels(void) {
-    const ds_simd_kernels *k = ds_simd_best();
-    traits[DS_TYPE_F32].dot_f32 = k->dot_f32;
-    traits[DS_TYPE_F32].dot4_f32 = k->dot4_f32;
     traits[DS_TYPE_F32].to_f32 = to_f32_f32;
-    traits[DS_TYPE_F16].dot_f32 = k->dot_f16;
-    traits[DS_TYPE_F16].dot4_f32 = k->dot4_f16;
-    traits[DS_TYPE_F16].to_f32 = k->f16_to_f32;
-    traits[DS_TYPE_BF16].dot_f32 = k->dot_bf16;
-    traits[DS_TYPE_BF16].dot4_f32 = k->dot4_bf16;
-    traits[DS_TYPE_BF16].to_f32 = k->bf16_to_f32;
+    traits[DS_TYPE_F16].to_f32 = ds_quant_f16_to_f32;
+    traits[DS_TYPE_BF16].to_f32 = ds_quant_bf16_to_f32;
     ds_quant_init_legacy(traits);
     ds_quant_init_k(traits);
     ds_quant_init_iq(traits);
-    memcpy(scalar, traits, sizeof traits);
-    for (int t = 0; t < DS_TYPE_COUNT; t++) {
-        if (k->vec_dot[t]) traits[t].vec_dot = k->vec_dot[t];
-        if (k->vec_dot4[t]) traits[t].vec_dot4 = k->vec_dot4[t];
-        if (k->act_quant[t]) traits[t].from_f32 = k->act_quant[t];
-        if (k->dequant[t]) traits[t].to_f32 = k->dequant[t];
-    }
 }
 
-static const ds_type_traits *lookup(const ds_type_traits *table, ds_type t) {
+const ds_type_traits *ds_quant_scalar_traits(ds_type t) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_kernels);
-    if ((unsigned)t >= DS_TYPE_COUNT || !table[t].name) return NULL;
-    return &table[t];
+    if ((unsigned)t >= DS_TYPE_COUNT || !traits[t].name) return NULL;
+    return &traits[t];
 }
 
-const ds_type_traits *ds_quant_traits(ds_type t) { return lookup(traits, t); }
-const ds_type_traits *ds_quant_scalar_traits(ds_type t) { return lookup(scalar, t); }
-
 const char *ds_type_name(ds_type t) {
-    const ds_type_traits *tt = ds_quant_traits(t);
+    const ds_type_traits *tt = ds_quant_scalar_traits(t);
     return tt ? tt->name : NULL;
 }
 
 size_t ds_type_row_size(ds_type t, int64_t n) {
-    const ds_type_traits *tt = ds_quant_traits(t);
+    const ds_type_traits *tt = ds_quant_scalar_traits(t);
     if (!tt || n < 0 || n % tt->block_size) return 0;
     return (size_t)(n / tt->block_size) * tt->type_size;
 }

@@ -1,15 +1,20 @@
-/* quant.h - tensor storage formats: type traits and the row kernels the core calls.
+/* quant.h - tensor storage formats: ggml's type table with the scalar reference kernels.
 
-   The core never looks inside a weight row itself: it asks this table for the row's byte size,
-   for a dot product of a row with float32 activations, and for a row widened to float32. The
-   float formats' kernels are the SIMD level's (simd/simd.h), chosen once at start-up.
+   The bottom layer: nothing here includes simd/ or the core. Every ggml type is listed with its
+   sizes, so that files holding any of them validate. ggml's block formats with kernels
+   (quant/q_*.c) have them in scalar C, with ggml's exact layout and arithmetic (quant_impl.h):
+   dequantization that gives ggml's floats bit for bit, ggml's quantizers (the bytes of
+   llama.cpp's files), and ggml's dot product of a weight row with an activation row in the
+   format ggml pairs it with (vec_dot_type: Q8_0, Q8_1 or Q8_K, made by from_f32). The float
+   formats (F32, F16, BF16) are widened here with the F16 / BF16 conversions (deepseek.h's,
+   defined in quant.c); their dot products belong to simd/.
 
-   ggml's block formats with kernels (quant/q_*.c) have them in scalar C, with ggml's exact
-   layout and arithmetic (quant_impl.h): dequantization that gives ggml's floats bit for bit,
-   ggml's quantizers (the bytes of llama.cpp's files), and ggml's dot product of a weight row
-   with an activation row in the format ggml pairs it with (vec_dot_type: Q8_0, Q8_1 or Q8_K,
-   made by from_f32). Their dot_f32 stays NULL until the forward pass computes with them.
-   Every kernel takes n, the row length, as a multiple of block_size. */
+   The table the core computes with is this one with a SIMD level's kernels laid over it
+   (ds_simd_compose, simd/simd.h), built once in deepseek.c. Besides the core, simd/ and the
+   kernel tests, this header is used by the quantizer (tools/quantize.c, tools/qmix.c) and the
+   kernel benchmark (tools/bench_kernels.c): they link libquant themselves (meson.build's
+   quant_dep, and kernels_dep for the SIMD levels too) instead of using libdeepseek's internal
+   symbols. Every kernel takes n, the row length, as a multiple of block_size. */
 #ifndef DS_QUANT_H
 #define DS_QUANT_H
 
@@ -22,11 +27,14 @@ typedef struct {
     const char *name;
     int block_size;   /* elements per block (1 for plain types) */
     size_t type_size; /* bytes per block */
-    /* dot(row, x) over n elements; NULL when the format cannot be computed with yet */
+    /* dot(row, x) over n elements: the float formats' only, and only in a composed table
+       (ds_simd_compose); NULL in this one and for every block format, which computes through
+       vec_dot */
     float (*dot_f32)(const void *row, const float *x, int64_t n);
     /* the same for four vectors, reading the row once; bit-identical to four dot_f32 */
     void (*dot4_f32)(const void *row, const float *const x[4], int64_t n, float out[4]);
-    /* row widened to float32 (block formats: ggml's dequantize_row_*); NULL as above */
+    /* row widened to float32 (block formats: ggml's dequantize_row_*); NULL for the formats
+       without kernels */
     void (*to_f32)(const void *row, float *out, int64_t n);
 
     /* The block formats' kernels; NULL where a format has none. */
@@ -40,16 +48,19 @@ typedef struct {
     void (*from_f32)(const float *x, void *row, int64_t n);
     /* dot(row, act) over n elements, act a row of vec_dot_type; ggml's generic vec_dot */
     float (*vec_dot)(const void *row, const void *act, int64_t n);
-    /* four activation rows, reading the weight row once; out[k] is what vec_dot gives */
+    /* four activation rows, reading the weight row once; out[k] is what vec_dot gives. NULL in
+       this table (the reference for four is four vec_dots) */
     void (*vec_dot4)(const void *row, const void *const act[4], int64_t n, float out[4]);
     ds_type vec_dot_type;
 } ds_type_traits;
 
-/* Traits of type t, or NULL for ids ggml does not define. The block formats' kernels are the
-   SIMD level's where it has one (simd/simd.h), else the scalar ones. */
-const ds_type_traits *ds_quant_traits(ds_type t);
-/* The same with only the scalar reference kernels of the block formats: what every SIMD kernel
-   is tested against. */
+/* F16 and BF16 rows widened to float32 by ds_fp16_to_fp32 / ds_bf16_to_fp32: this table's to_f32
+   of those formats, and simd/'s scalar level's widening. */
+void ds_quant_f16_to_f32(const void *row, float *out, int64_t n);
+void ds_quant_bf16_to_f32(const void *row, float *out, int64_t n);
+
+/* Traits of type t with the scalar reference kernels, or NULL for ids ggml does not define:
+   what every SIMD kernel is tested against, and what ds_simd_compose starts from. */
 const ds_type_traits *ds_quant_scalar_traits(ds_type t);
 
 #endif

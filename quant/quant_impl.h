@@ -148,7 +148,6 @@ static inline int imax(int a, int b) { return a > b ? a : b; }
 
 /* ggml's scale searches (ggml-quants.c, same names without the ds_ prefix); see q_search.c. */
 float ds_make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw);
-float ds_make_q3_quants(int n, int nmax, const float *x, int8_t *L, int do_rmse);
 float ds_make_qkx_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
                          uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad);
 float ds_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw);

@@ -1,6 +1,6 @@
-/* dispatch.c - which kernel table this CPU runs. Compiled without any ISA extension, so it
-   runs everywhere; it calls a level's code only after the CPU (and, for AVX, the OS) has been
-   seen to support it. */
+/* dispatch.c - which kernel table this CPU runs, and the type table made from it. Compiled
+   without any ISA extension, so it runs everywhere; it calls a level's code only after the CPU
+   (and, for AVX, the OS) has been seen to support it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,4 +131,26 @@ const ds_simd_kernels *ds_simd_best(void) {
     if (!k && cap >= 1) k = ds_simd_avx2();
     return k ? k : ds_simd_scalar();
 #endif
+}
+
+void ds_simd_compose(const ds_simd_kernels *k, ds_type_traits out[DS_TYPE_COUNT]) {
+    for (int t = 0; t < DS_TYPE_COUNT; t++) {
+        const ds_type_traits *s = ds_quant_scalar_traits((ds_type)t);
+        if (s) out[t] = *s;
+        else memset(&out[t], 0, sizeof out[t]);
+    }
+    out[DS_TYPE_F32].dot_f32 = k->dot_f32;
+    out[DS_TYPE_F32].dot4_f32 = k->dot4_f32;
+    out[DS_TYPE_F16].dot_f32 = k->dot_f16;
+    out[DS_TYPE_F16].dot4_f32 = k->dot4_f16;
+    out[DS_TYPE_F16].to_f32 = k->f16_to_f32;
+    out[DS_TYPE_BF16].dot_f32 = k->dot_bf16;
+    out[DS_TYPE_BF16].dot4_f32 = k->dot4_bf16;
+    out[DS_TYPE_BF16].to_f32 = k->bf16_to_f32;
+    for (int t = 0; t < DS_TYPE_COUNT; t++) {
+        if (k->vec_dot[t]) out[t].vec_dot = k->vec_dot[t];
+        if (k->vec_dot4[t]) out[t].vec_dot4 = k->vec_dot4[t];
+        if (k->act_quant[t]) out[t].from_f32 = k->act_quant[t];
+        if (k->dequant[t]) out[t].to_f32 = k->dequant[t];
+    }
 }

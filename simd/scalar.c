@@ -1,4 +1,5 @@
-/* scalar.c - the reference kernels, plain C11; the other levels are checked against these. */
+/* scalar.c - the reference kernels, plain C11; the other levels are checked against these. The
+   widening of F16 / BF16 rows is quant/'s own. */
 #include <string.h>
 
 #include "../deepseek.h"
@@ -42,16 +43,6 @@ static void dot4_bf16(const void *row, const float *const x[4], int64_t n, float
     for (int k = 0; k < 4; k++) out[k] = dot_bf16(row, x[k], n);
 }
 
-static void f16_to_f32(const void *row, float *out, int64_t n) {
-    const uint16_t *w = row;
-    for (int64_t i = 0; i < n; i++) out[i] = ds_fp16_to_fp32(w[i]);
-}
-
-static void bf16_to_f32(const void *row, float *out, int64_t n) {
-    const uint16_t *w = row;
-    for (int64_t i = 0; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
-}
-
 static const ds_simd_kernels kernels = {
     .name = "scalar",
     .dot_f32 = dot_f32,
@@ -60,8 +51,8 @@ static const ds_simd_kernels kernels = {
     .dot4_f32 = dot4_f32,
     .dot4_f16 = dot4_f16,
     .dot4_bf16 = dot4_bf16,
-    .f16_to_f32 = f16_to_f32,
-    .bf16_to_f32 = bf16_to_f32,
+    .f16_to_f32 = ds_quant_f16_to_f32,
+    .bf16_to_f32 = ds_quant_bf16_to_f32,
 };
 
 const ds_simd_kernels *ds_simd_scalar(void) { return &kernels; }

@@ -7,13 +7,18 @@
    sums, so their results differ from the scalar ones in the last bits, never between threads:
    every thread uses the same table.
    On x86 the AVX-512 table's block-format kernels use VNNI where the CPU has it (its name is
-   then "avx512vnni"); DS_SIMD=avx512 keeps them to AVX-512 F/BW/VL. */
+   then "avx512vnni"); DS_SIMD=avx512 keeps them to AVX-512 F/BW/VL.
+
+   simd/ sits above quant/ (ggml's formats and their scalar kernels) and includes nothing but
+   quant/'s headers and deepseek.h; ds_simd_compose lays a level's kernels over quant/'s scalar
+   table, and the core calls it once to build the table it computes with. */
 #ifndef DS_SIMD_H
 #define DS_SIMD_H
 
 #include <stdint.h>
 
 #include "../deepseek.h"
+#include "../quant/quant.h"
 
 typedef float (*ds_dot_fn)(const void *row, const float *x, int64_t n);
 /* Four dot products of one row with four activation vectors, reading the row once; out[k]
@@ -55,5 +60,12 @@ const ds_simd_kernels *ds_simd_dotprod(void);      /* aarch64 with SDOT / UDOT (
 
 /* The table to use: the best level the CPU runs, no higher than DS_SIMD asks. */
 const ds_simd_kernels *ds_simd_best(void);
+
+/* out[t] = quant/'s scalar traits of t (ds_quant_scalar_traits; all zeros, name NULL, for ids
+   ggml does not define) with k's kernels in place: always the float formats' dot_f32 and
+   dot4_f32 and F16 / BF16's to_f32 (F32's stays quant/'s copy), and a block format's vec_dot,
+   vec_dot4, from_f32 (act_quant) and to_f32 (dequant) wherever k has one. Touches nothing but
+   out; with ds_simd_best() it gives the table to compute with. */
+void ds_simd_compose(const ds_simd_kernels *k, ds_type_traits out[DS_TYPE_COUNT]);
 
 #endif

@@ -29,14 +29,13 @@ INLINE __m256i dot_us_scaled(__m256i u, __m256i s, __m256i sc16) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc16);
 }
 
+/* x86_quant.h's pair step for IQ2_XXS and IQ1_S: acc + p x sc in int16 pairs. */
+INLINE __m256i dp_pairs256(__m256i acc, __m256i p, __m256i sc) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+}
+
 /* Signed w (as |w|, see the top) times signed y. */
 INLINE __m256i dot_ss(__m256i abs_w, __m256i w, __m256i y) { return dot_us(abs_w, _mm256_sign_epi8(y, w)); }
-
-/* 16 bytes of nibbles as 32 bytes: low nibbles (elements 0-15), then high ones (16-31). */
-INLINE __m256i nibbles32(const uint8_t *qs) {
-    __m128i b = load128(qs);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0f));
-}
 
 /* 32 bits as 32 bytes, 0xff where the bit is set. */
 INLINE __m256i bits_to_bytes(uint32_t bits) {
@@ -380,99 +379,8 @@ INLINE void q6_K_dotk(const void *row, const void *const *act, int64_t n, float 
     for (int k = 0; k < K; k++) out[k] = acc[k];
 }
 
-/* IQ4_XS: IQ4_NL's levels in 8 blocks of 32 with 6-bit scales (biased by 32). */
-INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
-    const block_iq4_xs *x = row;
-    const __m256i values = _mm256_broadcastsi128_si256(load128(ds_iq4nl_values));
-    __m256 acc[4];
-    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        prefetch_ahead(x + i, sizeof *x, K);
-        __m256i sumi[4];
-        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < QK_K / 32; ib++) {
-            const int ls =
-                (((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | ((x[i].scales_h >> 2 * ib) & 3) << 4) - 32;
-            const __m256i w = _mm256_shuffle_epi8(values, nibbles32(x[i].qs + 16 * ib)), aw = _mm256_abs_epi8(w);
-            const __m256i sc = _mm256_set1_epi16((short)ls);
-            for (int k = 0; k < K; k++) {
-                const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
-                sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(aw, y, sc));
-            }
-        }
-        for (int k = 0; k < K; k++) {
-            const block_q8_K *y = q8k(act, k, i);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-        }
-    }
-    for (int k = 0; k < K; k++) out[k] = hsum8(acc[k]);
-}
-
-/* IQ2_XXS: per 32, four codebook points (magnitudes 8, 25, 43) and four 7-bit sign indices; the
-   signs go onto the activations (maddubs wants the unsigned side), the odd scale 2 s + 1 onto
-   the pairs, and the 1/8 of ggml's formula onto the final sum. */
-INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
-    const block_iq2_xxs *x = row;
-    __m256 acc[4];
-    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        prefetch_ahead(x + i, sizeof *x, K);
-        __m256i sumi[4];
-        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < QK_K / 32; ib++) {
-            uint32_t aux[2];
-            memcpy(aux, x[i].qs + 4 * ib, 8);
-            const __m256i g =
-                table4(ds_iq2xxs_grid, aux[0] & 0xff, aux[0] >> 8 & 0xff, aux[0] >> 16 & 0xff, aux[0] >> 24);
-            const __m256i pm =
-                table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127, aux[1] >> 21 & 127);
-            const __m256i sc = _mm256_set1_epi16((short)(2 * (aux[1] >> 28) + 1));
-            for (int k = 0; k < K; k++) {
-                const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), pm);
-                sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(g, y, sc));
-            }
-        }
-        for (int k = 0; k < K; k++) {
-            const block_q8_K *y = q8k(act, k, i);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-        }
-    }
-    for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
-}
-
-/* IQ1_S: per 32, four points of the 2048-entry codebook (values -1, 0, 1), a 3-bit odd scale and
-   the sign of a shift of 1/8. 8 (sum of ls * grid * y) + sum of ls * delta * bsums, all in
-   integers, is the exact sum times 8; the 1/8 goes onto the final sum. */
-INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
-    const block_iq1_s *x = row;
-    __m256 acc[4];
-    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        prefetch_ahead(x + i, sizeof *x, K);
-        __m256i sumi[4];
-        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < QK_K / 32; ib++) {
-            const uint16_t qh = x[i].qh[ib];
-            const __m256i w = iq1_points(x[i].qs + 4 * ib, qh), aw = _mm256_abs_epi8(w);
-            const __m256i sc = _mm256_set1_epi16((short)(2 * ((qh >> 12) & 7) + 1));
-            for (int k = 0; k < K; k++) {
-                const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
-                sumi[k] = _mm256_add_epi32(sumi[k], dot_us_scaled(aw, y, sc));
-            }
-        }
-        const __m256i shift = iq1_shifts(x[i].qh);
-        for (int k = 0; k < K; k++) {
-            const block_q8_K *y = q8k(act, k, i);
-            const __m256i s =
-                _mm256_add_epi32(_mm256_slli_epi32(sumi[k], 3), _mm256_madd_epi16(shift, load256(y->bsums)));
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(s), acc[k]);
-        }
-    }
-    for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
-}
+/* IQ4_XS: x86_quant.h's loop of IQ2_XXS and IQ1_S (only the decoding of a block differs). */
+BLOCKS32_DOTK(iq4_xs, block_iq4_xs, no_shift, 1.0f)
 
 DOT_FNS(q4_0)
 DOT_FNS(q4_1)

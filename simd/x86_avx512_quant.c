@@ -9,11 +9,11 @@
 
    The approach is x86_avx2_quant.c's (read its top first), 64 quants to a register: blocks of
    32 go two at a time; a super-block of 256 goes in chunks of 64 elements, and sign tricks use
-   byte masks (mask_sub) where AVX2 has psignb. IQ2_XXS and IQ1_S, whose weights come from
-   codebook lookups, go 32 quants at a time on 256 bits (AVX-512VL, VNNI): building a 512-bit
-   vector from eight scalar loads costs more than two 256-bit ones. Activation quantizers narrow
-   with vpmovdb, which keeps the low byte as the scalar code's store to int8_t does. Shared
-   helpers are in x86_quant.h. */
+   byte masks (apply_signs) where AVX2 has psignb. IQ2_XXS and IQ1_S, whose weights come from
+   codebook lookups, are AVX2's kernels from x86_quant.h, 32 quants a step on 256 bits, with
+   this file's pair step (VNNI's vpdpwssd on AVX-512VL). Activation quantizers narrow with
+   vpmovdb, which keeps the low byte as the scalar code's store to int8_t does. Shared helpers
+   are in x86_quant.h. */
 #include "x86_dequant.h"
 
 INLINE __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
@@ -35,7 +35,7 @@ INLINE __m512i dp_us_scaled(__m512i acc, __m512i u, __m512i s, __m512i sc16) {
     return dp_pairs(acc, _mm512_maddubs_epi16(u, s), sc16);
 }
 
-/* The same on 256 bits (AVX-512VL), for IQ2_XXS and IQ1_S. */
+/* The same on 256 bits (AVX-512VL): x86_quant.h's pair step, for its IQ2_XXS and IQ1_S kernels. */
 #ifdef DS_VNNI
 INLINE __m256i dp_pairs256(__m256i acc, __m256i p, __m256i sc) { return _mm256_dpwssd_epi32(acc, p, sc); }
 #else
@@ -43,9 +43,6 @@ INLINE __m256i dp_pairs256(__m256i acc, __m256i p, __m256i sc) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
 }
 #endif
-INLINE __m256i dp_us_scaled256(__m256i acc, __m256i u, __m256i s, __m256i sc16) {
-    return dp_pairs256(acc, _mm256_maddubs_epi16(u, s), sc16);
-}
 
 /* y negated where the mask (the weights' signs) is set. */
 INLINE __m512i apply_signs(__m512i y, __mmask64 neg) { return _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y); }
@@ -457,68 +454,6 @@ INLINE void iq4_xs_dotk(const void *row, const void *const *act, int64_t n, floa
         }
     }
     for (int k = 0; k < K; k++) out[k] = _mm512_reduce_add_ps(acc[k]);
-}
-
-/* IQ2_XXS, a block of 32 a step, as x86_avx2_quant.c's (psignb with the +-1 sign bytes measured
-   16% faster here than a byte mask built from the sign bits). */
-INLINE void iq2_xxs_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
-    const block_iq2_xxs *x = row;
-    __m256 acc[4];
-    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        prefetch_ahead(x + i, sizeof *x, K);
-        __m256i sumi[4];
-        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < QK_K / 32; ib++) {
-            uint32_t aux[2];
-            memcpy(aux, x[i].qs + 4 * ib, 8);
-            const __m256i g =
-                table4(ds_iq2xxs_grid, aux[0] & 0xff, aux[0] >> 8 & 0xff, aux[0] >> 16 & 0xff, aux[0] >> 24);
-            const __m256i pm = table4(iq2_sign_bytes, aux[1] & 127, aux[1] >> 7 & 127, aux[1] >> 14 & 127,
-                                      aux[1] >> 21 & 127); /* +1 / -1 per element */
-            const __m256i sc = _mm256_set1_epi16((short)(2 * (aux[1] >> 28) + 1));
-            for (int k = 0; k < K; k++) {
-                const __m256i y = load256(q8k(act, k, i)->qs + 32 * ib);
-                sumi[k] = dp_us_scaled256(sumi[k], g, _mm256_sign_epi8(y, pm), sc);
-            }
-        }
-        for (int k = 0; k < K; k++) {
-            const block_q8_K *y = q8k(act, k, i);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-        }
-    }
-    for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
-}
-
-/* IQ1_S, a block of 32 a step; 8 (sum of ls * grid * y) + sum of ls * delta * bsums in integers
-   is the exact sum times 8 (see x86_avx2_quant.c). */
-INLINE void iq1_s_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) {
-    const block_iq1_s *x = row;
-    __m256 acc[4];
-    for (int k = 0; k < K; k++) acc[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        prefetch_ahead(x + i, sizeof *x, K);
-        __m256i sumi[4];
-        for (int k = 0; k < K; k++) sumi[k] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < QK_K / 32; ib++) {
-            const uint32_t qh = x[i].qh[ib];
-            const __m256i w = iq1_points(x[i].qs + 4 * ib, qh), aw = _mm256_abs_epi8(w);
-            const __m256i sc = _mm256_set1_epi16((short)(2 * ((qh >> 12) & 7) + 1));
-            for (int k = 0; k < K; k++) {
-                const __m256i y = _mm256_sign_epi8(load256(q8k(act, k, i)->qs + 32 * ib), w);
-                sumi[k] = dp_us_scaled256(sumi[k], aw, y, sc);
-            }
-        }
-        const __m256i shift = iq1_shifts(x[i].qh);
-        for (int k = 0; k < K; k++) {
-            const block_q8_K *y = q8k(act, k, i);
-            const __m256i s = _mm256_add_epi32(_mm256_slli_epi32(sumi[k], 3), scaled_bsums(shift, y));
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y->d), _mm256_cvtepi32_ps(s), acc[k]);
-        }
-    }
-    for (int k = 0; k < K; k++) out[k] = 0.125f * hsum8(acc[k]);
 }
 
 DOT_FNS(q4_0)

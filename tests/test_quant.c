@@ -16,7 +16,10 @@
 
    The fixture rows include the edge cases: all zeros, one huge outlier (x = 1000), values near
    FLT_MIN (scales underflow), rounding ties. A last test quantizes a few more edge rows and checks
-   that what comes back is finite and sensible. */
+   that what comes back is finite and sensible.
+
+   The kernels are those the core computes with: quant/'s table with the best SIMD level's laid
+   over it by ds_simd_compose (DS_SIMD=scalar leaves quant/'s own). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,11 +34,13 @@
 #include "deepseek.h"
 #include "quant/quant.h"
 #include "safetensors.h"
+#include "simd/simd.h"
 
 enum { R = 16, A = 6, N = 512 };
 
 static safetensors_file *fx;
 static ds_type type;
+static ds_type_traits traits[DS_TYPE_COUNT];
 static const ds_type_traits *tt, *act_tt;
 
 /* A fixture tensor copied into aligned memory (the file's data is not aligned), or NULL when the
@@ -243,12 +248,13 @@ int main(int argc, char **argv) {
     }
     for (type = 0; type < DS_TYPE_COUNT; type++)
         if (ds_type_name(type) && !strcmp(ds_type_name(type), argv[1])) break;
-    tt = ds_quant_traits(type);
+    ds_simd_compose(ds_simd_best(), traits);
+    tt = type < DS_TYPE_COUNT ? &traits[type] : NULL;
     if (!tt || !tt->to_f32 || !tt->quantize) {
         fprintf(stderr, "test_quant: no kernels for type '%s'\n", argv[1]);
         return 2;
     }
-    act_tt = ds_quant_traits(tt->vec_dot ? tt->vec_dot_type : type); /* Q8_K: its own rows */
+    act_tt = &traits[tt->vec_dot ? tt->vec_dot_type : type]; /* Q8_K: its own rows */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dequantize_matches_ggml),
         cmocka_unit_test(quantize_matches_ggml),

@@ -28,9 +28,9 @@
    same rows and on raw bytes with infinite, NaN, zero and subnormal scales; 1, 2, 3 and 7 blocks
    per row, outputs at 4-byte aligned addresses.
 
-   AVX-512 is tested twice where the CPU has VNNI: the default table uses it, DS_SIMD=avx512
-   (set here around the call) gives the one without; the two must also agree bit for bit, since
-   VNNI only changes how the same integer sums are formed. */
+   AVX-512 is tested twice where the CPU has VNNI: with it (ds_simd_avx512_vnni, the default)
+   and without (ds_simd_avx512_plain, what DS_SIMD=avx512 picks); the two must also agree bit for
+   bit, since VNNI only changes how the same integer sums are formed. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -347,8 +347,9 @@ static void check_level(const ds_simd_kernels *k) {
     }
 }
 
-/* The dispatched traits use the best level's kernels; DS_SIMD=scalar|avx2|avx512 (meson runs
-   this test under each) picks that level where the CPU has it. */
+/* The table the core composes (ds_simd_compose over ds_simd_best()) uses the best level's
+   kernels; DS_SIMD=scalar|avx2|avx512 (meson runs this test under each) picks that level where
+   the CPU has it. */
 static void traits_use_best_level(void **state) {
     (void)state;
     const ds_simd_kernels *best = ds_simd_best();
@@ -356,17 +357,41 @@ static void traits_use_best_level(void **state) {
     if (want && ((!strcmp(want, "scalar")) || (!strcmp(want, "avx2") && ds_simd_avx2()) ||
                  (!strcmp(want, "avx512") && ds_simd_avx512())))
         assert_string_equal(best->name, want);
-    for (size_t i = 0; i < COUNT(dot_types); i++) {
-        const ds_type_traits *tt = ds_quant_traits(dot_types[i]);
-        if (best->vec_dot[dot_types[i]]) assert_ptr_equal(tt->vec_dot, best->vec_dot[dot_types[i]]);
-        if (best->vec_dot4[dot_types[i]]) assert_ptr_equal(tt->vec_dot4, best->vec_dot4[dot_types[i]]);
-        if (best->dequant[dot_types[i]]) assert_ptr_equal(tt->to_f32, best->dequant[dot_types[i]]);
-        /* and the dispatched to_f32, whatever it is, gives the scalar floats */
-        check_dequant(tt->to_f32, best->name, dot_types[i]);
+    static ds_type_traits traits[DS_TYPE_COUNT];
+    ds_simd_compose(best, traits);
+    /* every type: quant/'s entry, with the level's kernel wherever it has one */
+    for (int t = 0; t < DS_TYPE_COUNT; t++) {
+        const ds_type_traits *s = ds_quant_scalar_traits((ds_type)t), *c = &traits[t];
+        if (!s) {
+            assert_null(c->name);
+            continue;
+        }
+        assert_ptr_equal(c->name, s->name);
+        assert_int_equal(c->block_size, s->block_size);
+        assert_int_equal(c->type_size, s->type_size);
+        assert_ptr_equal(c->quantize, s->quantize);
+        assert_int_equal(c->needs_imatrix, s->needs_imatrix);
+        assert_int_equal(c->vec_dot_type, s->vec_dot_type);
+        assert_ptr_equal(c->vec_dot, best->vec_dot[t] ? best->vec_dot[t] : s->vec_dot);
+        assert_ptr_equal(c->vec_dot4, best->vec_dot4[t] ? best->vec_dot4[t] : s->vec_dot4);
+        assert_ptr_equal(c->from_f32, best->act_quant[t] ? best->act_quant[t] : s->from_f32);
+        if (t == DS_TYPE_F32 || t == DS_TYPE_F16 || t == DS_TYPE_BF16) continue;
+        assert_null(c->dot_f32);
+        assert_null(c->dot4_f32);
+        assert_ptr_equal(c->to_f32, best->dequant[t] ? best->dequant[t] : s->to_f32);
     }
-    for (size_t i = 0; i < COUNT(act_types); i++)
-        if (best->act_quant[act_types[i]])
-            assert_ptr_equal(ds_quant_traits(act_types[i])->from_f32, best->act_quant[act_types[i]]);
+    /* the float formats: the level's dots and widening (F32's is quant/'s copy) */
+    assert_ptr_equal(traits[DS_TYPE_F32].dot_f32, best->dot_f32);
+    assert_ptr_equal(traits[DS_TYPE_F32].dot4_f32, best->dot4_f32);
+    assert_ptr_equal(traits[DS_TYPE_F32].to_f32, ds_quant_scalar_traits(DS_TYPE_F32)->to_f32);
+    assert_ptr_equal(traits[DS_TYPE_F16].dot_f32, best->dot_f16);
+    assert_ptr_equal(traits[DS_TYPE_F16].dot4_f32, best->dot4_f16);
+    assert_ptr_equal(traits[DS_TYPE_F16].to_f32, best->f16_to_f32);
+    assert_ptr_equal(traits[DS_TYPE_BF16].dot_f32, best->dot_bf16);
+    assert_ptr_equal(traits[DS_TYPE_BF16].dot4_f32, best->dot4_bf16);
+    assert_ptr_equal(traits[DS_TYPE_BF16].to_f32, best->bf16_to_f32);
+    /* and the composed to_f32, whatever it is, gives the scalar floats */
+    for (size_t i = 0; i < COUNT(dot_types); i++) check_dequant(traits[dot_types[i]].to_f32, best->name, dot_types[i]);
 }
 
 static void avx2_level(void **state) {
@@ -414,8 +439,8 @@ static void vnni_same_as_avx512(void **state) {
     }
 }
 
-/* test_simd_quant [dispatch]: everything, or only which table the traits use (for the runs under
-   DS_SIMD). */
+/* test_simd_quant [dispatch]: everything, or only which kernels the composed table uses (for the
+   runs under DS_SIMD). */
 int main(int argc, char **argv) {
     printf("# best level here: %s; tolerance %g x sum(|w a| + |o a|)\n", ds_simd_best()->name, TOL);
     const struct CMUnitTest dispatch[] = {cmocka_unit_test(traits_use_best_level)};

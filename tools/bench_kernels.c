@@ -11,7 +11,11 @@
    reads per second, over a cache-resident row. Rows are 4096 elements; the matrix repeats 16
    rows made by the scalar quantizer, which changes nothing for the kernels. Levels are those
    this CPU runs: scalar (quant/'s reference code, which has no vec_dot4 of its own), avx2,
-   avx512 (DS_SIMD=avx512 is set around the lookup to get it without VNNI) and avx512vnni. */
+   avx512 (F/BW/VL only) and avx512vnni; each is measured through the type table
+   ds_simd_compose makes of it, as the core's is made.
+   Unlike the other tools this one uses quant/ and simd/ directly (quant/quant.h, simd/simd.h)
+   and links their static libraries (meson.build's kernels_dep), not libdeepseek's internal
+   symbols. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +40,7 @@ static const ds_type act_types[] = {DS_TYPE_Q8_0, DS_TYPE_Q8_1, DS_TYPE_Q8_K};
 
 typedef struct {
     const char *name;
-    const ds_simd_kernels *k; /* NULL: the scalar reference */
+    ds_type_traits tr[DS_TYPE_COUNT]; /* quant/'s table with the level's kernels (ds_simd_compose) */
 } level;
 
 typedef struct {
@@ -46,24 +50,15 @@ typedef struct {
 
 static volatile float sink; /* keeps the results alive */
 
-static ds_vec_dot_fn dot_of(const level *l, ds_type t) {
-    return l->k && l->k->vec_dot[t] ? l->k->vec_dot[t] : ds_quant_scalar_traits(t)->vec_dot;
-}
-static ds_vec_dot4_fn dot4_of(const level *l, ds_type t) { return l->k ? l->k->vec_dot4[t] : NULL; }
-static ds_widen_fn deq_of(const level *l, ds_type t) {
-    return l->k && l->k->dequant[t] ? l->k->dequant[t] : ds_quant_scalar_traits(t)->to_f32;
-}
-static ds_act_quant_fn act_of(const level *l, ds_type t) {
-    return l->k && l->k->act_quant[t] ? l->k->act_quant[t] : ds_quant_scalar_traits(t)->from_f32;
-}
-
 static int find_levels(level *out) {
+    const ds_simd_kernels *k[MAX_LEVELS] = {ds_simd_scalar(), ds_simd_avx2(), ds_simd_avx512_plain(),
+                                            ds_simd_avx512_vnni()};
     int n = 0;
-    out[n++] = (level){"scalar", NULL};
-    if (ds_simd_avx2()) out[n++] = (level){"avx2", ds_simd_avx2()};
-    const ds_simd_kernels *plain = ds_simd_avx512_plain(), *vnni = ds_simd_avx512_vnni();
-    if (plain) out[n++] = (level){"avx512", plain};
-    if (vnni) out[n++] = (level){vnni->name, vnni};
+    for (int i = 0; i < MAX_LEVELS; i++) {
+        if (!k[i]) continue;
+        out[n].name = k[i]->name;
+        ds_simd_compose(k[i], out[n++].tr);
+    }
     return n;
 }
 
@@ -168,13 +163,14 @@ static int bench_type(ds_type t, const level *lv, int n_levels, const kernel_arg
         act[k] = acts + k * ds_type_row_size(tt->vec_dot_type, N);
     }
     for (int i = 0; i < n_levels; i++) {
-        ds_vec_dot_fn dot = dot_of(&lv[i], t);
+        const ds_type_traits *lt = &lv[i].tr[t];
+        ds_vec_dot_fn dot = lt->vec_dot;
         double large = speed(dot, NULL, 0, big, big_rows, rb, act, a->reps);
         double small = speed(dot, NULL, 0, big, small_rows, rb, act, a->reps);
         char four[16] = "       -"; /* the scalar level has no vec_dot4 */
-        ds_vec_dot4_fn dot4 = dot4_of(&lv[i], t);
+        ds_vec_dot4_fn dot4 = lt->vec_dot4;
         if (dot4) snprintf(four, sizeof four, "%8.2f", speed(dot, dot4, 1, big, big_rows, rb, act, a->reps));
-        const double deq = deq_speed(deq_of(&lv[i], t), big, small_rows, rb, x, a->reps);
+        const double deq = deq_speed(lt->to_f32, big, small_rows, rb, x, a->reps);
         printf("| %-7s | %-10s | %8.2f | %s | %8.2f | %8.2f |\n", tt->name, lv[i].name, large, four, small, deq);
         fflush(stdout);
     }
@@ -193,7 +189,7 @@ static void bench_act(ds_type t, const level *lv, int n_levels, int reps) {
     }
     for (int j = 0; j < N; j++) x[j] = frand();
     for (int i = 0; i < n_levels; i++) {
-        ds_act_quant_fn f = act_of(&lv[i], t);
+        ds_act_quant_fn f = lv[i].tr[t].from_f32;
         int inner = 1;
         double best = 1e30;
         for (int r = -1; r < reps; r++) { /* r = -1: find the count that takes 20 ms */
@@ -241,7 +237,7 @@ int bench_kernels(int argc, char **argv) {
         fprintf(stderr, "deepseek-bench: --type %s: not a block format with kernels\n", a.type);
         return 1;
     }
-    level lv[MAX_LEVELS];
+    static level lv[MAX_LEVELS];
     const int n_levels = find_levels(lv);
     printf("block-format kernels, one thread, rows of %d; weight GB/s, best of %d; best level here: %s\n", N, a.reps,
            ds_simd_best()->name);

@@ -4,7 +4,12 @@
    by branch, kept only for the file types this build can write: the mixes of IQ2_XS, IQ2_S,
    IQ3_* and IQ1_M choose types (IQ3_S, IQ2_S, ...) that have no quantizer here, so those file
    types are refused by name instead. Architecture-specific branches (Falcon, 70B LLaMA) never
-   apply to deepseek2 and are left out. */
+   apply to deepseek2 and are left out.
+
+   Like tools/quantize.c, this file uses quant/ directly (quant/quant.h: the type table, its
+   quantizers, and its scalar widening and dequantizers for the source rows and for checking the
+   result) and links libquant for it (meson.build's quant_dep), not libdeepseek, whose symbols
+   beyond deepseek.h are no API. */
 #include "errmsg.h"
 #include "qmix.h"
 #include "../quant/quant.h"
@@ -112,7 +117,7 @@ int qmix_is_float(ds_type t) { return t == DS_TYPE_F32 || t == DS_TYPE_F16 || t 
 /* A type rows can be written in: a float type, or a block format with a quantizer (the Q8_K
    activation format has one but is no storage type). */
 static int writable(ds_type t) {
-    const ds_type_traits *tt = ds_quant_traits(t);
+    const ds_type_traits *tt = ds_quant_scalar_traits(t);
     return qmix_is_float(t) || (tt && tt->quantize && t != DS_TYPE_Q8_K);
 }
 
@@ -294,7 +299,7 @@ typedef struct {
     size_t err_size;
 } state;
 
-static int block_of(ds_type t) { return ds_quant_traits(t)->block_size; }
+static int block_of(ds_type t) { return ds_quant_scalar_traits(t)->block_size; }
 
 static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
@@ -518,7 +523,7 @@ static int requires_imatrix(const char *name, ds_type t, int ft) {
 
 /* Whether rows of x can be turned into type t here. */
 static int check_target(const state *s, const qmix_tensor *x, ds_type t) {
-    const ds_type_traits *src = ds_quant_traits(x->type);
+    const ds_type_traits *src = ds_quant_scalar_traits(x->type);
     if (t == x->type) return 0;
     if (!writable(t))
         return tool_fail(s->err, s->err_size, "tensor %s: type %s cannot be written by this build", x->name,
@@ -532,7 +537,7 @@ static int check_target(const state *s, const qmix_tensor *x, ds_type t) {
     if (!qmix_is_float(x->type) && !s->o->allow_requantize)
         return tool_fail(s->err, s->err_size, "tensor %s is already %s: requantizing it to %s needs --allow-requantize",
                          x->name, ds_type_name(x->type), ds_type_name(t));
-    if (ds_quant_traits(t)->needs_imatrix && !s->o->has_imatrix)
+    if (ds_quant_scalar_traits(t)->needs_imatrix && !s->o->has_imatrix)
         return tool_fail(s->err, s->err_size, "tensor %s: type %s needs an importance matrix (--imatrix FILE)", x->name,
                          ds_type_name(t));
     return 0;
@@ -592,7 +597,7 @@ static int finite_row(const float *x, int64_t n) {
    does (a non-finite scale or value shows up as a non-finite float). */
 static int convert_row(const qmix_job *j, int64_t r, float *wide, float *back) {
     int64_t n = j->n_per_row;
-    const ds_type_traits *st = ds_quant_traits(j->src_type), *dt = ds_quant_traits(j->dst_type);
+    const ds_type_traits *st = ds_quant_scalar_traits(j->src_type), *dt = ds_quant_scalar_traits(j->dst_type);
     const unsigned char *src = (const unsigned char *)j->src + (size_t)r * ds_type_row_size(j->src_type, n);
     unsigned char *dst = (unsigned char *)j->dst + (size_t)r * ds_type_row_size(j->dst_type, n);
     const float *x = wide;

@@ -10,7 +10,11 @@
 
    The input is memory-mapped and streamed: each tensor is converted in slabs of rows by a pool
    of threads and written as it goes, and pages already read are dropped, so memory stays at a
-   slab's worth whatever the model's size. */
+   slab's worth whatever the model's size.
+
+   Besides deepseek.h (the GGUF reader and writer), this tool and qmix.c use quant/ directly
+   (quant/quant.h: the type table and the scalar quantizers) and link libquant for it
+   (meson.build's quant_dep), not libdeepseek, whose symbols beyond deepseek.h are no API. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
@@ -169,7 +173,7 @@ static int imatrix_for(const imatrix *im, const ds_gguf_tensor_info *t, ds_type 
     else if (e && strcmp(t->name, "token_embd.weight") != 0)
         return fail(err, "tensor %s: the importance matrix has %zu values for it, not %lld", t->name, e->n,
                     (long long)(t->ne[0] * t->ne[2]));
-    if (!*out && ds_quant_traits(to)->needs_imatrix)
+    if (!*out && ds_quant_scalar_traits(to)->needs_imatrix)
         return fail(err, "tensor %s: the importance matrix has no data for it, and %s needs it", t->name,
                     ds_type_name(to));
     return 0;
