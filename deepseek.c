@@ -1597,7 +1597,7 @@ const char *ds_simd_level(void) { return ds_simd_best()->name; }
    (a job usually follows within microseconds), then sleep on the condition variable, so an
    idle or oversubscribed pool never burns a core that another thread could use. */
 
-enum { POOL_CHUNKS_PER_THREAD = 4, POOL_SPIN_NS = 50000 };
+enum { POOL_CHUNKS_PER_THREAD = 4, POOL_SPIN_NS = 10000, POOL_STRAGGLER_NS = 200000, POOL_SOLO_JOBS = 2048 };
 
 /* The ticket: the job's chunk count (24 bits) and the next chunk to claim (24), so one
    fetch-add claims a chunk and says whether there was one left. A thread late from the last
@@ -1620,6 +1620,7 @@ struct ds_pool {
     task_fn fn;
     void *arg;
     int64_t n_items;
+    int solo; /* jobs the caller still runs alone after a straggler (pool_run) */
 };
 
 typedef struct {
@@ -1670,11 +1671,11 @@ static void pool_wake(ds_pool *p) {
 
 /* Claim and run chunks of the published job until none is left; the thread that finishes the
    last chunk tells the caller. */
-static void pool_work(ds_pool *p, int tid) {
-    for (;;) {
+static int pool_work(ds_pool *p, int tid) {
+    for (int taken = 0;; taken++) {
         uint64_t t = atomic_fetch_add(&p->ticket, 1);
         int64_t c = TICKET_NEXT(t), nc = TICKET_CHUNKS(t);
-        if (c >= nc) return;
+        if (c >= nc) return taken;
         /* the job cannot end, nor its fields change, before this chunk is done */
         int64_t i0 = p->n_items * c / nc, i1 = p->n_items * (c + 1) / nc;
         if (i0 < i1) p->fn(p->arg, i0, i1, tid);
@@ -1702,7 +1703,8 @@ static void *pool_main(void *arg) {
 /* Run fn over [0, n_items) on every thread; returns when all are done. */
 static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
     if (n_items <= 0) return;
-    if (p->n == 1 || n_items == 1) {
+    if (p->n == 1 || n_items == 1 || p->solo > 0) {
+        if (p->solo > 0) p->solo--;
         fn(arg, 0, n_items, 0);
         return;
     }
@@ -1716,8 +1718,15 @@ static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
     atomic_store(&p->ticket, (uint64_t)chunks << 24);
     atomic_fetch_add(&p->gen, 1);
     pool_wake(p);
-    pool_work(p, 0);
+    int64_t t0 = now_ns();
+    int mine = pool_work(p, 0);
+    int64_t t1 = now_ns();
     pool_await(p, &p->finished, 0);
+    /* A straggler: the caller waited for another thread's chunk far longer than its own chunks
+       took, so that thread was descheduled (a busy core). Going on alone for a while beats
+       waiting for it at every job; then the pool tries all its threads again. */
+    int64_t waited = now_ns() - t1, per_chunk = (t1 - t0) / (mine > 0 ? mine : 1);
+    if (waited > POOL_STRAGGLER_NS && waited > 4 * per_chunk) p->solo = POOL_SOLO_JOBS;
 }
 
 static void pool_free(ds_pool *p) {

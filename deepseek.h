@@ -41,8 +41,9 @@
 
    THREADS: a context's n_threads threads include the caller. Each job is cut into a few
    chunks per thread that any idle thread may take, so a thread the OS deschedules (a busy
-   core, another context) holds up only its chunk. Waiting threads spin about 50 us, then
-   sleep. n_threads = 0 means the physical cores that this process's other live contexts have
+   core, another context) holds up only its chunk; when one still makes the caller wait far
+   longer than a chunk takes, the caller runs the next jobs alone for a while, then tries all
+   threads again. Waiting threads spin about 10 us, then sleep. n_threads = 0 means the physical cores that this process's other live contexts have
    not taken (at least 1): two contexts made with 0 share the machine instead of
    oversubscribing it; give explicit counts to decide the split yourself. When built with
    OpenBLAS, creating a context sets OpenBLAS to one thread (process-wide): the workers call
