@@ -1597,7 +1597,7 @@ const char *ds_simd_level(void) { return ds_simd_best()->name; }
    (a job usually follows within microseconds), then sleep on the condition variable, so an
    idle or oversubscribed pool never burns a core that another thread could use. */
 
-enum { POOL_CHUNKS_PER_THREAD = 4, POOL_SPIN_NS = 10000, POOL_STRAGGLER_NS = 200000, POOL_SOLO_JOBS = 2048 };
+enum { POOL_CHUNKS_PER_THREAD = 4, POOL_SPIN_NS = 10000, POOL_STRAGGLER_NS = 200000, POOL_SOLO_NS = 50000000 };
 
 /* The ticket: the job's chunk count (24 bits) and the next chunk to claim (24), so one
    fetch-add claims a chunk and says whether there was one left. A thread late from the last
@@ -1620,7 +1620,7 @@ struct ds_pool {
     task_fn fn;
     void *arg;
     int64_t n_items;
-    int solo; /* jobs the caller still runs alone after a straggler (pool_run) */
+    int64_t solo_until; /* after a straggler the caller runs jobs alone until then (pool_run) */
 };
 
 typedef struct {
@@ -1703,8 +1703,7 @@ static void *pool_main(void *arg) {
 /* Run fn over [0, n_items) on every thread; returns when all are done. */
 static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
     if (n_items <= 0) return;
-    if (p->n == 1 || n_items == 1 || p->solo > 0) {
-        if (p->solo > 0) p->solo--;
+    if (p->n == 1 || n_items == 1 || (p->solo_until && now_ns() < p->solo_until)) {
         fn(arg, 0, n_items, 0);
         return;
     }
@@ -1726,7 +1725,7 @@ static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
        took, so that thread was descheduled (a busy core). Going on alone for a while beats
        waiting for it at every job; then the pool tries all its threads again. */
     int64_t waited = now_ns() - t1, per_chunk = (t1 - t0) / (mine > 0 ? mine : 1);
-    if (waited > POOL_STRAGGLER_NS && waited > 4 * per_chunk) p->solo = POOL_SOLO_JOBS;
+    if (waited > POOL_STRAGGLER_NS && waited > 4 * per_chunk) p->solo_until = now_ns() + POOL_SOLO_NS;
 }
 
 static void pool_free(ds_pool *p) {
