@@ -18,87 +18,28 @@
 #define QK 32    /* elements per block of the legacy formats (Q4_0 ... Q8_1) */
 #define QK_K 256 /* elements per super-block of the K and IQ formats */
 
-typedef struct {
-    uint16_t d;
-    uint8_t qs[QK / 2];
-} block_q4_0;
-typedef struct {
-    uint16_t d, m;
-    uint8_t qs[QK / 2];
-} block_q4_1;
-typedef struct {
-    uint16_t d;
-    uint8_t qh[4];
-    uint8_t qs[QK / 2];
-} block_q5_0;
-typedef struct {
-    uint16_t d, m;
-    uint8_t qh[4];
-    uint8_t qs[QK / 2];
-} block_q5_1;
-typedef struct {
-    uint16_t d;
-    int8_t qs[QK];
-} block_q8_0;
-typedef struct {
-    uint16_t d, s;
-    int8_t qs[QK];
-} block_q8_1; /* s = d * sum(qs) */
+/* ggml's layouts, one line each */
+/* clang-format off */
+typedef struct { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
+typedef struct { uint16_t d, m; uint8_t qs[QK / 2]; } block_q4_1;
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_0;
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_1;
+typedef struct { uint16_t d; int8_t qs[QK]; } block_q8_0;
+typedef struct { uint16_t d, s; int8_t qs[QK]; } block_q8_1; /* s = d * sum(qs) */
 
-typedef struct {
-    uint8_t scales[QK_K / 16];
-    uint8_t qs[QK_K / 4];
-    uint16_t d, dmin;
-} block_q2_K;
-typedef struct {
-    uint8_t hmask[QK_K / 8];
-    uint8_t qs[QK_K / 4];
-    uint8_t scales[12];
-    uint16_t d;
-} block_q3_K;
-typedef struct {
-    uint16_t d, dmin;
-    uint8_t scales[12];
-    uint8_t qs[QK_K / 2];
-} block_q4_K;
-typedef struct {
-    uint16_t d, dmin;
-    uint8_t scales[12];
-    uint8_t qh[QK_K / 8];
-    uint8_t qs[QK_K / 2];
-} block_q5_K;
-typedef struct {
-    uint8_t ql[QK_K / 2];
-    uint8_t qh[QK_K / 4];
-    int8_t scales[QK_K / 16];
-    uint16_t d;
-} block_q6_K;
-typedef struct {
-    float d;
-    int8_t qs[QK_K];
-    int16_t bsums[QK_K / 16];
-} block_q8_K;
+typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; } block_q2_K;
+typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; uint16_t d; } block_q3_K;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } block_q4_K;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
+typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K;
+typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
 
-typedef struct {
-    uint16_t d;
-    uint16_t qs[QK_K / 8];
-} block_iq2_xxs;
-typedef struct {
-    uint16_t d;
-    uint8_t qs[QK_K / 8];
-    uint16_t qh[QK_K / 32];
-} block_iq1_s;
-typedef struct {
-    uint16_t d;
-    uint8_t qs[QK / 2];
-} block_iq4_nl;
-typedef struct {
-    uint16_t d;
-    uint16_t scales_h;
-    uint8_t scales_l[QK_K / 64];
-    uint8_t qs[QK_K / 2];
-} block_iq4_xs;
+typedef struct { uint16_t d; uint16_t qs[QK_K / 8]; } block_iq2_xxs;
+typedef struct { uint16_t d; uint8_t qs[QK_K / 8]; uint16_t qh[QK_K / 32]; } block_iq1_s;
+typedef struct { uint16_t d; uint8_t qs[QK / 2]; } block_iq4_nl;
+typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; } block_iq4_xs;
 
+/* clang-format on */
 static_assert(sizeof(block_q4_0) == 18, "Q4_0 block");
 static_assert(sizeof(block_q4_1) == 20, "Q4_1 block");
 static_assert(sizeof(block_q5_0) == 22, "Q5_0 block");

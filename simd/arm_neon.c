@@ -867,15 +867,7 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
 #define BLOCK(T, name) .vec_dot[T] = name##_dot, .vec_dot4[T] = name##_dot4, .dequant[T] = name##_dequant
 
 static const ds_simd_kernels kernels = {
-    .name = LEVEL_NAME,
-    .dot_f32 = dot_f32,
-    .dot_f16 = dot_f16,
-    .dot_bf16 = dot_bf16,
-    .dot4_f32 = dot4_f32,
-    .dot4_f16 = dot4_f16,
-    .dot4_bf16 = dot4_bf16,
-    .f16_to_f32 = f16_to_f32,
-    .bf16_to_f32 = bf16_to_f32,
+    DS_SIMD_FLOAT_KERNELS(LEVEL_NAME, f16_to_f32, bf16_to_f32),
     BLOCK(DS_TYPE_Q4_0, q4_0),
     BLOCK(DS_TYPE_Q4_1, q4_1),
     BLOCK(DS_TYPE_Q5_0, q5_0),

@@ -44,15 +44,7 @@ static void dot4_bf16(const void *row, const float *const x[4], int64_t n, float
 }
 
 static const ds_simd_kernels kernels = {
-    .name = "scalar",
-    .dot_f32 = dot_f32,
-    .dot_f16 = dot_f16,
-    .dot_bf16 = dot_bf16,
-    .dot4_f32 = dot4_f32,
-    .dot4_f16 = dot4_f16,
-    .dot4_bf16 = dot4_bf16,
-    .f16_to_f32 = ds_quant_f16_to_f32,
-    .bf16_to_f32 = ds_quant_bf16_to_f32,
+    DS_SIMD_FLOAT_KERNELS("scalar", ds_quant_f16_to_f32, ds_quant_bf16_to_f32),
 };
 
 const ds_simd_kernels *ds_simd_scalar(void) { return &kernels; }

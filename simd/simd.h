@@ -49,6 +49,12 @@ typedef struct {
     ds_widen_fn dequant[DS_TYPE_COUNT];
 } ds_simd_kernels;
 
+/* A level's float-format entries: its functions named dot_f32, dot_f16, dot_bf16, dot4_f32,
+   dot4_f16 and dot4_bf16 (every level names them so), and its two widening functions. */
+#define DS_SIMD_FLOAT_KERNELS(level, f16_widen, bf16_widen)                                            \
+    .name = level, .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_bf16 = dot_bf16, .dot4_f32 = dot4_f32, \
+    .dot4_f16 = dot4_f16, .dot4_bf16 = dot4_bf16, .f16_to_f32 = f16_widen, .bf16_to_f32 = bf16_widen
+
 /* Each level's table, or NULL when it is not built for this architecture or the CPU lacks it. */
 const ds_simd_kernels *ds_simd_scalar(void);
 const ds_simd_kernels *ds_simd_avx2(void);

@@ -110,15 +110,7 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
 }
 
 static const ds_simd_kernels kernels = {
-    .name = "avx2",
-    .dot_f32 = dot_f32,
-    .dot_f16 = dot_f16,
-    .dot_bf16 = dot_bf16,
-    .dot4_f32 = dot4_f32,
-    .dot4_f16 = dot4_f16,
-    .dot4_bf16 = dot4_bf16,
-    .f16_to_f32 = f16_to_f32,
-    .bf16_to_f32 = bf16_to_f32,
+    DS_SIMD_FLOAT_KERNELS("avx2", f16_to_f32, bf16_to_f32),
 };
 
 const ds_simd_kernels *ds_simd_avx2_table(void);

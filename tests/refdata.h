@@ -13,6 +13,17 @@ typedef struct {
     int rows, cols;
 } matrix;
 
+/* A reference file, or NULL with the reason on stderr. */
+static inline safetensors_file *open_reference(const char *path) {
+    char err[256];
+    safetensors_file *f = NULL;
+    if (safetensors_open(path, &f, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    return f;
+}
+
 static inline int read_matrix(const safetensors_file *f, const char *name, matrix *m) {
     char err[256];
     const safetensors_tensor *t = safetensors_find(f, name);

@@ -27,12 +27,8 @@ static struct {
 } g;
 
 static int load_reference(const char *path) {
-    char err[256];
-    safetensors_file *f;
-    if (safetensors_open(path, &f, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
+    safetensors_file *f = open_reference(path);
+    if (!f) return -1;
     int rc = read_ids(f, "tokens", &g.tokens, &g.n_tokens) || read_ids(f, "greedy", &g.greedy, &g.n_greedy) ||
              read_matrix(f, "logits", &g.logits) || read_matrix(f, "greedy_logits", &g.greedy_logits);
     safetensors_close(f);

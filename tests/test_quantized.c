@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "deepseek.h"
+#include "refdata.h"
 #include "safetensors.h"
 #include "testutil.h"
 
@@ -59,11 +60,8 @@ static int load_tolerance(const char *summary, const char *fixture, const char *
 
 static int load_logits(const char *path) {
     char err[256];
-    safetensors_file *f;
-    if (safetensors_open(path, &f, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
+    safetensors_file *f = open_reference(path);
+    if (!f) return -1;
     const safetensors_tensor *t = safetensors_find(f, "tokens"), *l = safetensors_find(f, "logits");
     int rc = -1;
     if (t && l && l->n_dims == 2) {
@@ -77,13 +75,6 @@ static int load_logits(const char *path) {
     }
     safetensors_close(f);
     return rc;
-}
-
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
 }
 
 /* Our logits for the prompt, evaluated n_batch tokens at a time (0: one batch). */

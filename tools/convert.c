@@ -604,6 +604,17 @@ static int place_tensor(plan *p, const safetensors_tensor *t, char *err) {
 /* ---- shape checks ---- */
 
 /* Expected PyTorch shape of a slot's source; returns n_dims. */
+/* A tensor's HF shape (outermost first) into sh; returns its dimension count. */
+static int shape1(int64_t *sh, int64_t a) {
+    sh[0] = a;
+    return 1;
+}
+static int shape2(int64_t *sh, int64_t a, int64_t b) {
+    sh[0] = a;
+    sh[1] = b;
+    return 2;
+}
+
 static int slot_shape(const config *c, int s, int64_t *sh) {
     int64_t H = c->n_embd, nh = c->n_head, qk = c->nope + c->rope, R = c->kv_lora;
     int64_t Fs = c->n_ff_exp * c->n_shared;
@@ -612,64 +623,25 @@ static int slot_shape(const config *c, int s, int64_t *sh) {
     case S_FFN_NORM:
     case S_NX_ENORM:
     case S_NX_HNORM:
-    case S_NX_HEAD_NORM: sh[0] = H; return 1;
-    case S_Q:
-        sh[0] = nh * qk;
-        sh[1] = H;
-        return 2;
-    case S_Q_A:
-        sh[0] = c->q_lora;
-        sh[1] = H;
-        return 2;
-    case S_Q_A_NORM: sh[0] = c->q_lora; return 1;
-    case S_Q_B:
-        sh[0] = nh * qk;
-        sh[1] = c->q_lora;
-        return 2;
-    case S_KV_A:
-        sh[0] = R + c->rope;
-        sh[1] = H;
-        return 2;
-    case S_KV_A_NORM: sh[0] = R; return 1;
-    case S_KV_B:
-        sh[0] = nh * (c->nope + c->vdim);
-        sh[1] = R;
-        return 2;
-    case S_O:
-        sh[0] = H;
-        sh[1] = nh * c->vdim;
-        return 2;
+    case S_NX_HEAD_NORM: return shape1(sh, H);
+    case S_Q: return shape2(sh, nh * qk, H);
+    case S_Q_A: return shape2(sh, c->q_lora, H);
+    case S_Q_A_NORM: return shape1(sh, c->q_lora);
+    case S_Q_B: return shape2(sh, nh * qk, c->q_lora);
+    case S_KV_A: return shape2(sh, R + c->rope, H);
+    case S_KV_A_NORM: return shape1(sh, R);
+    case S_KV_B: return shape2(sh, nh * (c->nope + c->vdim), R);
+    case S_O: return shape2(sh, H, nh * c->vdim);
     case S_GATE:
-    case S_UP:
-        sh[0] = c->n_ff;
-        sh[1] = H;
-        return 2;
-    case S_DOWN:
-        sh[0] = H;
-        sh[1] = c->n_ff;
-        return 2;
-    case S_GATE_INP:
-        sh[0] = c->n_expert;
-        sh[1] = H;
-        return 2;
-    case S_EXP_B: sh[0] = c->n_expert; return 1;
+    case S_UP: return shape2(sh, c->n_ff, H);
+    case S_DOWN: return shape2(sh, H, c->n_ff);
+    case S_GATE_INP: return shape2(sh, c->n_expert, H);
+    case S_EXP_B: return shape1(sh, c->n_expert);
     case S_GATE_SH:
-    case S_UP_SH:
-        sh[0] = Fs;
-        sh[1] = H;
-        return 2;
-    case S_DOWN_SH:
-        sh[0] = H;
-        sh[1] = Fs;
-        return 2;
-    case S_NX_EH:
-        sh[0] = H;
-        sh[1] = 2 * H;
-        return 2;
-    default:
-        sh[0] = c->n_vocab;
-        sh[1] = H;
-        return 2; /* S_NX_EMBED, S_NX_HEAD */
+    case S_UP_SH: return shape2(sh, Fs, H);
+    case S_DOWN_SH: return shape2(sh, H, Fs);
+    case S_NX_EH: return shape2(sh, H, 2 * H);
+    default: return shape2(sh, c->n_vocab, H); /* S_NX_EMBED, S_NX_HEAD */
     }
 }
 

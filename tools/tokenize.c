@@ -12,11 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct {
-    const char *model, *prompt, *file;
-    int no_bos, pieces, check, stats;
-} tok_args;
-
 static void usage(FILE *fp) {
     fputs("usage: deepseek-tokenize -m MODEL.gguf (-p TEXT | -f FILE) [--no-bos] [--pieces] [--check] [--stats]\n"
           "\n"
@@ -34,6 +29,11 @@ static void usage(FILE *fp) {
           "      --version      the version\n",
           fp);
 }
+
+typedef struct {
+    const char *model, *prompt, *file;
+    int no_bos, pieces, check, stats;
+} tok_args;
 
 static int parse_args(int argc, char **argv, tok_args *a) {
     const args_flag flags[] = {
