@@ -94,7 +94,8 @@
    vocabulary (deepseek-convert --vocab-only) loads for tokenizing; it cannot make a context.
 
        int32_t ids[64];
-       int n = ds_tokenize(m, "Hello", 5, ds_model_add_bos(m), ids, 64, err, sizeof err);
+       int n;
+       if (ds_tokenize(m, "Hello", 5, ds_model_add_bos(m), ids, 64, &n, err, sizeof err)) puts(err);
 
    Chat: ds_chat_apply renders messages with the model's chat template (DeepSeek V3, R1 and V2
    are recognised and reproduced byte for byte; no Jinja engine), and the text is then
