@@ -255,9 +255,12 @@ struct ds_context {
     ds_model *m;
     ds_pool *pool;
     int n_ctx, n_batch, n_threads, n_past;
-    float kq_scale; /* softmax scale: YaRN's mscale^2 / sqrt(head dim) */
-    float *kv;      /* the latent cache, [n_layer (+1 MTP)][n_ctx][R + dr] (section 6) */
-    float *rope;    /* [n_ctx][dr / 2][cos, sin] */
+    float kq_scale;  /* softmax scale: YaRN's mscale^2 / sqrt(head dim) */
+    uint8_t *kv;     /* the latent cache, [n_layer (+1 MTP)][n_ctx] rows of R + dr (section 7) */
+    ds_type kv_type; /* its rows' type; F32 unless ds_context_params.cache_type asks */
+    const ds_type_traits *kv_tr, *kv_f32;
+    size_t kv_row_bytes;
+    float *rope; /* [n_ctx][dr / 2][cos, sin] */
     /* the batch's activations, n_batch rows each, named for what they hold */
     float *x;             /* [T][D] the residual stream */
     float *xn;            /* [T][D] the normalised input of the current sublayer */
@@ -333,7 +336,11 @@ typedef struct {
 } thread_scratch;
 static thread_scratch scratch_of(const ds_context *ctx, int tid);
 static size_t kv_row(const ds_hparams *hp);
-static float *kv_at(ds_context *ctx, int il, int pos);
+static uint8_t *kv_at(ds_context *ctx, int il, int pos);
+static void kv_store(ds_context *ctx, int il, int pos, const float *row);
+static float kv_dot(const ds_context *ctx, const float *q, const uint8_t *c, float *wide);
+static const float *kv_floats(const ds_context *ctx, const uint8_t *c, float *wide);
+static bool kv_type_ok(ds_type t);
 
 /* ========================================================================================== */
 /* 2. The forward pass, in the papers' order: embedding; per layer attention, then the feed-  */
@@ -464,10 +471,10 @@ static void mla_cache_latents(ds_context *ctx, const ds_layer *l, int il, int po
     for (int t = 0; t < T; t++) {
         int pos = pos0 + t;
         const float *cs = ctx->rope + (size_t)pos * dr;
-        float *dst = kv_at(ctx, il, pos), *src = ctx->kv_lat + (size_t)t * row;
-        rmsnorm(dst, src, l->kv_a_norm, R, hp->rms_eps);
-        memcpy(dst + R, src + R, (size_t)dr * sizeof *dst);
-        rope(dst + R, cs, dr);
+        float *lat = ctx->kv_lat + (size_t)t * row;
+        rmsnorm(lat, lat, l->kv_a_norm, R, hp->rms_eps);
+        rope(lat + R, cs, dr);
+        kv_store(ctx, il, pos, lat);
         for (int h = 0; h < H; h++) {
             float *qpe = ctx->q_abs + ((size_t)t * H + h) * row + R;
             memcpy(qpe, ctx->q_heads + ((size_t)t * H + h) * qdim + hp->dn, (size_t)dr * sizeof *qpe);
@@ -497,18 +504,18 @@ static void mla_attend_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const ds_hparams *hp = &ctx->m->hp;
     const int H = hp->n_head, R = hp->kv_lora_rank;
     const int64_t row = (int64_t)kv_row(hp);
-    const ds_type_traits *f32 = kernel_traits(DS_TYPE_F32);
-    float *score = scratch_of(ctx, tid).f;
-    const float *cache = kv_at(ctx, j->il, 0);
+    float *score = scratch_of(ctx, tid).f, *wide = score + ctx->n_ctx; /* a widened cache row */
+    const uint8_t *cache = kv_at(ctx, j->il, 0);
+    const size_t rb = ctx->kv_row_bytes;
     for (int64_t i = i0; i < i1; i++) {
         int t = (int)(i / H), h = (int)(i % H), n = j->pos0 + t + 1; /* causal: positions 0..pos */
         const float *q = ctx->q_abs + ((size_t)t * H + h) * row;
-        for (int s = 0; s < n; s++) score[s] = f32->dot_f32(q, cache + s * row, row) * ctx->kq_scale;
+        for (int s = 0; s < n; s++) score[s] = kv_dot(ctx, q, cache + s * rb, wide) * ctx->kq_scale;
         softmax(score, n);
         float *lat = ctx->o_lat + ((size_t)t * H + h) * R;
         memset(lat, 0, (size_t)R * sizeof *lat);
         for (int s = 0; s < n; s++) {
-            const float *c = cache + s * row;
+            const float *c = kv_floats(ctx, cache + s * rb, wide);
             for (int r = 0; r < R; r++) lat[r] += score[s] * c[r];
         }
     }
@@ -1276,7 +1283,7 @@ static int default_threads(void);
 static atomic_int threads_in_use;
 
 ds_context_params ds_context_default_params(void) {
-    ds_context_params p = {0, 0, 0, 0};
+    ds_context_params p = {0, 0, 0, 0, DS_TYPE_F32};
     return p;
 }
 
@@ -1296,6 +1303,11 @@ ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **o
         return fail(DS_ERR_ARG, err, err_size, "%s holds only a vocabulary: it can tokenize, not run", m->file->path);
     if (p->n_ctx < 0 || p->n_threads < 0 || p->n_batch < 0 || p->n_threads > 1024)
         return fail(DS_ERR_ARG, err, err_size, "context: negative n_ctx, n_threads or n_batch, or over 1024 threads");
+    ds_type kt = (ds_type)p->cache_type;
+    if (!kv_type_ok(kt))
+        return fail(DS_ERR_UNSUPPORTED, err, err_size,
+                    "context: cache type %s: the latent cache is f32, f16, bf16 or q8_0",
+                    ds_type_name(kt) ? ds_type_name(kt) : "unknown");
     ds_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     ctx->m = m;
@@ -1309,6 +1321,7 @@ ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **o
                     m->hp.n_layer);
     }
     ctx->mtp = p->mtp != 0;
+    ctx->kv_type = kt;
     if (!alloc_buffers(ctx) || !(ctx->pool = pool_new(ctx->n_threads))) {
         free_buffers(ctx);
         free(ctx);
@@ -1403,6 +1416,9 @@ const float *ds_logits(const ds_context *ctx, int i) {
 int ds_context_n_past(const ds_context *ctx) { return ctx->n_past; }
 int ds_context_n_ctx(const ds_context *ctx) { return ctx->n_ctx; }
 int ds_context_n_threads(const ds_context *ctx) { return ctx->n_threads; }
+size_t ds_context_cache_bytes(const ds_context *ctx) {
+    return (size_t)(ctx->m->hp.n_layer + ctx->mtp) * (size_t)ctx->n_ctx * ctx->kv_row_bytes;
+}
 void ds_context_reset(ds_context *ctx) {
     ctx->n_past = ctx->mtp_past = ctx->n_hid = 0;
     ctx->n_logits = ctx->n_mtp_logits = 0;
@@ -1817,8 +1833,59 @@ static int default_threads(void) {
    then the rotated shared k_pe (rope dims). */
 static size_t kv_row(const ds_hparams *hp) { return (size_t)hp->kv_lora_rank + (size_t)hp->dr; }
 
-static float *kv_at(ds_context *ctx, int il, int pos) {
-    return ctx->kv + ((size_t)il * (size_t)ctx->n_ctx + (size_t)pos) * kv_row(&ctx->m->hp);
+static uint8_t *kv_at(ds_context *ctx, int il, int pos) {
+    return ctx->kv + ((size_t)il * (size_t)ctx->n_ctx + (size_t)pos) * ctx->kv_row_bytes;
+}
+
+/* The cache's row types (ds_context_params.cache_type): float32 as computed, or rounded to
+   F16 / BF16, or quantized to Q8_0 blocks (ggml's reference rounding). */
+static bool kv_type_ok(ds_type t) {
+    return t == DS_TYPE_F32 || t == DS_TYPE_F16 || t == DS_TYPE_BF16 || t == DS_TYPE_Q8_0;
+}
+
+/* Rows a block format does not divide (the tiny models' 64 + 16) are stored zero-padded to
+   whole blocks: the padding's products are zeros, and only the first kv_row floats are read. */
+static size_t kv_row_stored(const ds_hparams *hp, ds_type t) {
+    const size_t b = (size_t)kernel_traits(t)->block_size;
+    return (kv_row(hp) + b - 1) / b * b;
+}
+
+static void kv_store(ds_context *ctx, int il, int pos, const float *row) {
+    const size_t n = kv_row(&ctx->m->hp);
+    uint8_t *dst = kv_at(ctx, il, pos);
+    uint16_t *h = (uint16_t *)dst;
+    switch (ctx->kv_type) {
+    case DS_TYPE_F16:
+        for (size_t i = 0; i < n; i++) h[i] = ds_fp32_to_fp16(row[i]);
+        break;
+    case DS_TYPE_BF16:
+        for (size_t i = 0; i < n; i++) h[i] = ds_fp32_to_bf16(row[i]);
+        break;
+    case DS_TYPE_Q8_0: {
+        const size_t stored = kv_row_stored(&ctx->m->hp, DS_TYPE_Q8_0);
+        float *padded = scratch_of(ctx, 0).f; /* kv_store runs on the calling thread */
+        memcpy(padded, row, n * sizeof *row);
+        memset(padded + n, 0, (stored - n) * sizeof *padded);
+        ctx->kv_tr->from_f32(padded, dst, (int64_t)stored);
+        break;
+    }
+    default: memcpy(dst, row, n * sizeof *row);
+    }
+}
+
+/* A cache row as floats: in place for F32, else widened into wide. */
+static const float *kv_floats(const ds_context *ctx, const uint8_t *c, float *wide) {
+    if (ctx->kv_type == DS_TYPE_F32) return (const float *)c;
+    ctx->kv_tr->to_f32(c, wide, (int64_t)kv_row_stored(&ctx->m->hp, ctx->kv_type));
+    return wide;
+}
+
+/* q . cache row: the F16 and BF16 rows through their own dot kernels, Q8_0 widened first. */
+static float kv_dot(const ds_context *ctx, const float *q, const uint8_t *c, float *wide) {
+    const int64_t n = (int64_t)kv_row(&ctx->m->hp);
+    if (ctx->kv_type == DS_TYPE_F32) return ctx->kv_f32->dot_f32(q, (const float *)c, n);
+    if (ctx->kv_tr->dot_f32) return ctx->kv_tr->dot_f32(c, q, n);
+    return ctx->kv_f32->dot_f32(q, kv_floats(ctx, c, wide), n);
 }
 
 static thread_scratch scratch_of(const ds_context *ctx, int tid) {
@@ -1860,7 +1927,11 @@ static bool alloc_buffers(ds_context *ctx) {
     const size_t row = kv_row(hp), K = (size_t)hp->n_expert_used, E = (size_t)hp->n_expert;
     const size_t F = (size_t)max_i(max_i(hp->n_ff, hp->n_ff_exp * hp->n_expert_shared), hp->n_embd);
     bool ok = true;
-    ctx->kv = alloc_f((size_t)(hp->n_layer + ctx->mtp) * (size_t)ctx->n_ctx * row, &ok);
+    ctx->kv_row_bytes = ds_type_row_size(ctx->kv_type, (int64_t)kv_row_stored(hp, ctx->kv_type));
+    ctx->kv_tr = kernel_traits(ctx->kv_type);
+    ctx->kv_f32 = kernel_traits(DS_TYPE_F32);
+    ctx->kv = calloc((size_t)(hp->n_layer + ctx->mtp) * (size_t)ctx->n_ctx, ctx->kv_row_bytes);
+    if (!ctx->kv) ok = false;
     if (ctx->mtp) ctx->mtp_in = alloc_f(B * 2 * D, &ok);
     ctx->rope = alloc_f((size_t)ctx->n_ctx * (size_t)hp->dr, &ok);
     ctx->x = alloc_f(B * D, &ok);
@@ -1886,7 +1957,8 @@ static bool alloc_buffers(ds_context *ctx) {
     ctx->exp_start = alloc_i(E, &ok);
     ctx->exp_active = alloc_i(E, &ok);
     ctx->exp_pairs = alloc_i(B * K, &ok);
-    ctx->scratch_len = (size_t)max_i(max_i(widest_row(hp), ctx->n_ctx), 2 * ctx->n_batch);
+    /* attention's scores and a widened cache row; a widened weight row; dot products */
+    ctx->scratch_len = (size_t)max_i(max_i(widest_row(hp), ctx->n_ctx + (int)row + 32), 2 * ctx->n_batch);
     ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
     ctx->xptr = calloc((size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->xptr);
     ctx->qptr = calloc(2 * (size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->qptr);
@@ -1907,11 +1979,12 @@ static bool alloc_buffers(ds_context *ctx) {
 }
 
 static void free_buffers(ds_context *ctx) {
-    float *f[] = {ctx->kv,      ctx->rope,          ctx->x,       ctx->xn,           ctx->branch,  ctx->q_lat,
-                  ctx->q_heads, ctx->kv_lat,        ctx->q_abs,   ctx->o_lat,        ctx->o_heads, ctx->ff_gate,
-                  ctx->ff_up,   ctx->router_logits, ctx->route_w, ctx->exp_act,      ctx->exp_out, ctx->shared_out,
-                  ctx->routed,  ctx->mtp_emb,       ctx->scratch, ctx->blas_scratch, ctx->logits,  ctx->hid,
-                  ctx->mtp_in,  ctx->mtp_logits};
+    free(ctx->kv);
+    float *f[] = {ctx->rope,          ctx->x,       ctx->xn,           ctx->branch,  ctx->q_lat,      ctx->q_heads,
+                  ctx->kv_lat,        ctx->q_abs,   ctx->o_lat,        ctx->o_heads, ctx->ff_gate,    ctx->ff_up,
+                  ctx->router_logits, ctx->route_w, ctx->exp_act,      ctx->exp_out, ctx->shared_out, ctx->routed,
+                  ctx->mtp_emb,       ctx->scratch, ctx->blas_scratch, ctx->logits,  ctx->hid,        ctx->mtp_in,
+                  ctx->mtp_logits};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     int32_t *n[] = {ctx->route_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
     for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);

@@ -151,9 +151,16 @@ expect_ids "generation 32 tokens" -ctk f32 --cache-type-v f32
 expect_ids "generation 32 tokens" --no-mmap
 expect 1 "^deepseek: -b needs an integer" "$ds" -m "$model" --ids "0" -b 0
 expect 1 "^deepseek: -ngl: missing value\$" "$ds" -m "$model" --ids "0" -ngl
-expect 1 "^deepseek: -ctk f16: only f32 latent caches exist in this build" "$ds" -m "$model" --ids "0" -ctk f16
-expect 1 "^deepseek: -ctv q8_0: only f32 latent caches" "$ds" -m "$model" --ids "0" -ctv q8_0
-expect 1 "^deepseek: --cache-type-k: unknown cache type 'f8' (llama.cpp's are f32, f16, bf16" "$ds" -m "$model" --ids "0" \
+# an F16 latent cache keeps this fixture's greedy tokens (tests/meson.build: forward-*-cache-*)
+expect_ids "generation 32 tokens" -ctk f16 -ctv f16
+expect 0 "latent cache: BF16, 480 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -ctk bf16 -c 16 -v
+expect 0 "latent cache: Q8_0, 306 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -ctv q8_0 -c 16 -v
+expect 0 "latent cache: F32, 960 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -c 16 -v
+expect 1 "^deepseek: -ctv q8_0: MLA caches one latent for keys and values, and it was already given as f16" "$ds" \
+    -m "$model" --ids "0" -ctk f16 -ctv q8_0
+expect 1 "^deepseek: -ctk q4_0: the latent cache is f32, f16, bf16 or q8_0 in this build" "$ds" -m "$model" --ids "0" \
+    -ctk q4_0
+expect 1 "^deepseek: --cache-type-k: unknown cache type 'f8' (f32, f16, bf16 or q8_0)" "$ds" -m "$model" --ids "0" \
     --cache-type-k f8
 # --mlock may meet a low 'ulimit -l': then one clear line and exit 1, never a crash
 "$ds" -m "$model" --ids "$prompt" -n 32 --temp 0 --print-ids --ignore-eos --mlock > "$tmp/out" 2>&1
@@ -173,11 +180,12 @@ expect 0 "no GPU offload in this build: -ngl ignored" "$ppl" -m "$model" -f "$tm
     -ngl 99 -fa -b 32 --no-mmap -ctk f32 --no-warmup
 grep "^Final" "$tmp/out" > "$tmp/ppl.flags"
 check "deepseek-perplexity: the same PPL with -b 32 --no-mmap and ignored flags" cmp -s "$tmp/ppl.plain" "$tmp/ppl.flags"
-expect 1 "^deepseek-perplexity: -ctk bf16: only f32" "$ppl" -m "$model" -f "$tmp/text.txt" -ctk bf16
+expect 1 "^deepseek-perplexity: -ctk q5_0: the latent cache is" "$ppl" -m "$model" -f "$tmp/text.txt" -ctk q5_0
 expect 0 "no GPU offload in this build: -ngl ignored" "$bench" -m "$model" --pp 8 --tg 2 -t 1 --reps 1 -ngl 99 -fa 1 \
     -b 4 --no-warmup
 expect 0 "| pp8 " "$bench" -m "$model" -p 8 -n 2 -t 1 -r 1 -fa 0 -ctk f32
-expect 1 "^deepseek-bench: -ctv f16: only f32" "$bench" -m "$model" -ctv f16
+expect 0 "| pp8 " "$bench" -m "$model" -p 8 -n 2 -t 1 -r 1 -ctk q8_0
+expect 1 "^deepseek-bench: -ctv q4_1: the latent cache is" "$bench" -m "$model" -ctv q4_1
 
 # ---- -r: generation stops where the text reaches the reverse prompt, which is printed; "sop"
 # ends inside a token of this greedy continuation (" soper"), "not" is a token's end

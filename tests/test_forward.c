@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -23,6 +24,7 @@ static struct {
     ds_model *model;
     int32_t *tokens, *greedy;
     int n_tokens, n_greedy, n_vocab;
+    int cache_type; /* ds_context_params.cache_type */
     matrix logits, greedy_logits;
 } g;
 
@@ -41,6 +43,7 @@ static ds_context *new_ctx(int n_threads, int n_batch, int n_ctx) {
     p.n_threads = n_threads;
     p.n_batch = n_batch;
     p.n_ctx = n_ctx;
+    p.cache_type = g.cache_type;
     ds_context *ctx = NULL;
     ds_status s = ds_context_new(g.model, &p, &ctx, err, sizeof err);
     if (s) fail_msg("context: %s", err);
@@ -164,9 +167,18 @@ static void bad_batches_are_refused(void **state) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: test_forward MODEL.gguf REFERENCE.safetensors TOLERANCE\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: test_forward MODEL.gguf REFERENCE.safetensors TOLERANCE [f16|bf16|q8_0]\n");
         return 2;
+    }
+    if (argc == 5) { /* the latent cache's type */
+        const ds_type types[] = {DS_TYPE_F16, DS_TYPE_BF16, DS_TYPE_Q8_0};
+        for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+            if (!strcasecmp(argv[4], ds_type_name(types[i]))) g.cache_type = types[i];
+        if (!g.cache_type) {
+            fprintf(stderr, "test_forward: cache type '%s'?\n", argv[4]);
+            return 2;
+        }
     }
     char err[512];
     g.model_path = argv[1];

@@ -54,7 +54,8 @@ typedef struct {
     const char *prog;
     int argc, i; /* argv[i]: the argument being looked at */
     char **argv;
-    int failed; /* a usage error was reported */
+    int failed;        /* a usage error was reported */
+    const char *cache; /* the first -ctk / -ctv value given */
 } args_it;
 
 static inline args_it args_begin(const char *prog, int argc, char **argv) {
@@ -166,28 +167,37 @@ static inline int args_llama_ignored(args_it *it, const char *o) {
     return 1;
 }
 
-/* -ctk / -ctv TYPE, llama.cpp's cache types. DeepSeek's cache here is MLA's latent one (-ctv has
-   nothing of its own to hold), and only in f32 so far: other types are refused rather than
-   silently run in f32. */
-static inline void args_cache_type(args_it *it) {
+/* -ctk / -ctv TYPE, llama.cpp's cache types: the latent cache's row type (ds_context_params.
+   cache_type). MLA caches one latent for keys and values, so -ctk and -ctv name the same thing
+   and must agree; llama.cpp's other types are refused rather than silently run as another. */
+static inline void args_cache_type(args_it *it, int *cache_type) {
+    static const struct {
+        const char *name;
+        ds_type type;
+    } T[] = {{"f32", DS_TYPE_F32}, {"f16", DS_TYPE_F16}, {"bf16", DS_TYPE_BF16}, {"q8_0", DS_TYPE_Q8_0}};
     const char *o = it->argv[it->i], *v = args_value(it);
-    if (!v || !strcmp(v, "f32")) return;
-    if (args_is(v, "f16|bf16|q8_0|q4_0|q4_1|iq4_nl|q5_0|q5_1"))
-        args_fail(it,
-                  "%s %s: only f32 latent caches exist in this build (f16, bf16 and q8_0 come with the cache types)", o,
-                  v);
-    else
-        args_fail(it,
-                  "%s: unknown cache type '%s' (llama.cpp's are f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, "
-                  "q5_1; this build has f32)",
-                  o, v);
+    if (!v) return;
+    if (it->cache && strcmp(it->cache, v)) {
+        args_fail(it, "%s %s: MLA caches one latent for keys and values, and it was already given as %s", o, v,
+                  it->cache);
+        return;
+    }
+    it->cache = v;
+    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
+        if (!strcmp(v, T[i].name)) {
+            *cache_type = (int)T[i].type;
+            return;
+        }
+    if (args_is(v, "q4_0|q4_1|iq4_nl|q5_0|q5_1"))
+        args_fail(it, "%s %s: the latent cache is f32, f16, bf16 or q8_0 in this build", o, v);
+    else args_fail(it, "%s: unknown cache type '%s' (f32, f16, bf16 or q8_0)", o, v);
 }
 
 /* The options of llama.cpp's common set that the model-running tools share: -b N, -ctk / -ctv,
    --mlock and --no-mmap (when mp is not NULL), and the ignored ones. 1 when o was one of them. */
-static inline int args_model_opt(args_it *it, const char *o, int *n_batch, ds_model_params *mp) {
+static inline int args_model_opt(args_it *it, const char *o, int *n_batch, int *cache_type, ds_model_params *mp) {
     if (args_is(o, "-b|--batch-size")) args_value_int(it, 1, 1 << 24, n_batch);
-    else if (args_is(o, "-ctk|--cache-type-k|-ctv|--cache-type-v")) args_cache_type(it);
+    else if (args_is(o, "-ctk|--cache-type-k|-ctv|--cache-type-v")) args_cache_type(it, cache_type);
     else if (mp && args_is(o, "--mlock")) mp->use_mlock = 1;
     else if (mp && args_is(o, "--no-mmap")) mp->use_mmap = 0;
     else return args_llama_ignored(it, o);
@@ -196,9 +206,8 @@ static inline int args_model_opt(args_it *it, const char *o, int *n_batch, ds_mo
 
 /* The help lines of args_model_opt's options (-b's default differs per tool), in the tools'
    columns. */
-#define ARGS_CACHE_HELP                                                                       \
-    "  -ctk, --cache-type-k T  the latent cache's type: f32, the only one yet (llama.cpp's\n" \
-    "                          f16, bf16, q8_0, ... are refused)\n"                           \
+#define ARGS_CACHE_HELP                                                                     \
+    "  -ctk, --cache-type-k T  the latent cache's type: f32 (default), f16, bf16 or q8_0\n" \
     "  -ctv, --cache-type-v T  the same (MLA caches one latent, no separate V)\n"
 #define ARGS_LOAD_HELP                                                                       \
     "      --mlock             lock the weights in RAM, never paged out (needs ulimit -l)\n" \

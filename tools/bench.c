@@ -18,7 +18,7 @@
 
 typedef struct {
     const char *model;
-    int pp, tg, reps, n_batch, no_warmup;
+    int pp, tg, reps, n_batch, cache_type, no_warmup;
     int threads[16];
     int n_threads;
 } bench_args;
@@ -77,7 +77,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (args_is(o, "-r|--reps|--repetitions")) args_value_int(&it, 1, 1000, &a->reps);
         else if (args_is(o, "-t|--threads")) parse_threads(&it, a);
         else if (args_is(o, "--no-warmup")) a->no_warmup = 1; /* llama-bench's, and there is a warm-up here */
-        else if (!args_model_opt(&it, o, &a->n_batch, NULL)) args_unknown(&it);
+        else if (!args_model_opt(&it, o, &a->n_batch, &a->cache_type, NULL)) args_unknown(&it);
     }
     if (it.failed) return -1;
     if (!a->model) return args_none_given(&it, "model", "-m FILE");
@@ -152,6 +152,7 @@ int main(int argc, char **argv) {
         p.n_threads = a.threads[i];
         p.n_ctx = n_tok;
         p.n_batch = a.n_batch ? a.n_batch : a.pp > 0 ? a.pp : 1;
+        p.cache_type = a.cache_type;
         ds_context *ctx;
         if (ds_context_new(m, &p, &ctx, err, sizeof err)) {
             fprintf(stderr, "deepseek-bench: %s\n", err);

@@ -23,7 +23,7 @@ enum { MAX_REVERSE = 16 };
 
 typedef struct {
     const char *model, *ids, *dump, *prompt, *file, *system;
-    int n_predict, n_threads, n_ctx, n_batch;
+    int n_predict, n_threads, n_ctx, n_batch, cache_type;
     ds_sampler_params sp;
     ds_model_params mp;
     const char *reverse[MAX_REVERSE]; /* -r: generation stops at any of these */
@@ -146,7 +146,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
     args_it it = args_begin("deepseek", argc, argv);
     for (const char *o; (o = args_next(&it));) {
         if (!args_help_version(&it, o, usage, 1) && !parse_flag(o, a) && !parse_sampling(&it, o, a) &&
-            !parse_value(&it, o, a) && !args_model_opt(&it, o, &a->n_batch, &a->mp))
+            !parse_value(&it, o, a) && !args_model_opt(&it, o, &a->n_batch, &a->cache_type, &a->mp))
             args_unknown(&it);
     }
     if (it.failed) return -1;
@@ -629,11 +629,18 @@ static int run(const cli_args *a) {
     p.n_ctx = a->n_ctx;
     p.n_threads = a->n_threads;
     p.n_batch = a->n_batch;
+    p.cache_type = a->cache_type;
     if (ds_context_new(S.m, &p, &S.ctx, err, sizeof err)) fprintf(stderr, "deepseek: %s\n", err);
     else if (ds_sampler_new(&a->sp, ds_model_n_vocab(S.m), &S.smp, err, sizeof err))
         fprintf(stderr, "deepseek: %s\n", err);
     else {
         double ms_load = now_ms() - t0;
+        if (a->verbose) {
+            size_t bytes = ds_context_cache_bytes(S.ctx);
+            int n = ds_context_n_ctx(S.ctx);
+            fprintf(stderr, "latent cache: %s, %zu bytes per token, %.1f MiB for %d positions\n",
+                    ds_type_name((ds_type)p.cache_type), bytes / (size_t)n, (double)bytes / 1048576.0, n);
+        }
         if (!a->chat) catch_sigint();
         rc = (a->chat ? run_chat(&S) : run_once(&S)) ? 1 : 0;
         if (!rc) timings(&S, ms_load); /* after an error, its message is the last line */

@@ -29,7 +29,7 @@ static const char *PROG = "deepseek-perplexity";
 
 typedef struct {
     const char *model, *file;
-    int n_ctx, n_chunks, n_threads, n_batch, mtp;
+    int n_ctx, n_chunks, n_threads, n_batch, cache_type, mtp;
     ds_model_params mp;
 } ppl_args;
 
@@ -57,7 +57,8 @@ static int parse_args(int argc, char **argv, ppl_args *a) {
     a->mp = ds_model_default_params();
     args_it it = args_begin(PROG, argc, argv);
     for (const char *o; (o = args_next(&it));) {
-        if (args_help_version(&it, o, usage, 0) || args_model_opt(&it, o, &a->n_batch, &a->mp)) continue;
+        if (args_help_version(&it, o, usage, 0) || args_model_opt(&it, o, &a->n_batch, &a->cache_type, &a->mp))
+            continue;
         if (args_is(o, "--mtp")) a->mtp = 1;
         else if (args_is(o, "-m|--model")) a->model = args_value(&it);
         else if (args_is(o, "-f|--file")) a->file = args_value(&it);
@@ -179,6 +180,7 @@ static int run(const ppl_args *a, ds_model *m) {
     ds_context_params p = ds_context_default_params();
     p.n_ctx = n_ctx;
     p.n_batch = a->n_batch ? a->n_batch : n_ctx;
+    p.cache_type = a->cache_type;
     p.n_threads = a->n_threads;
     p.mtp = a->mtp;
     ds_context *ctx;
