@@ -1267,6 +1267,26 @@ int ds_model_n_vocab(const ds_model *m) { return m->hp.n_vocab; }
 int ds_model_n_ctx_train(const ds_model *m) { return m->hp.n_ctx_train; }
 int ds_model_n_layer(const ds_model *m) { return m->hp.n_layer; }
 int ds_model_has_mtp(const ds_model *m) { return m->mtp.present; }
+
+static size_t weight_bytes(const ds_weight *w) { return w->data ? w->row_size * (size_t)(w->n_rows * w->n_mat) : 0; }
+
+/* A decode step reads every weight of attention, of the dense layers, the routers and the
+   shared experts, n_expert_used of each MoE layer's n_expert routed experts, the head, and one
+   embedding row; 1-D norms and biases are left out (they stay in cache). */
+size_t ds_model_decode_bytes(const ds_model *m) {
+    const ds_hparams *hp = &m->hp;
+    size_t n = m->tok_embd.row_size + weight_bytes(&m->output);
+    for (int il = 0; m->layers && il < hp->n_layer; il++) {
+        const ds_layer *l = &m->layers[il];
+        const ds_weight *all[] = {&l->q_a,  &l->q_b, &l->q,    &l->kv_a,     &l->k_b,     &l->v_b,   &l->kv_b,   &l->o,
+                                  &l->gate, &l->up,  &l->down, &l->gate_inp, &l->gate_sh, &l->up_sh, &l->down_sh};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) n += weight_bytes(all[i]);
+        const ds_weight *exps[] = {&l->gate_exps, &l->up_exps, &l->down_exps};
+        for (size_t i = 0; i < 3; i++)
+            n += exps[i]->data ? exps[i]->row_size * (size_t)exps[i]->n_rows * (size_t)hp->n_expert_used : 0;
+    }
+    return n;
+}
 int ds_model_bos(const ds_model *m) { return m->bos; }
 int ds_model_eos(const ds_model *m) { return m->eos; }
 const char *ds_model_desc(const ds_model *m) { return m->desc; }

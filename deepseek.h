@@ -194,7 +194,11 @@ DS_API int ds_model_n_vocab(const ds_model *m);
 DS_API int ds_model_n_ctx_train(const ds_model *m); /* context_length from the file */
 DS_API int ds_model_n_layer(const ds_model *m);     /* decoder layers used for the logits (MTP excluded) */
 DS_API int ds_model_has_mtp(const ds_model *m);     /* the file has a multi-token-prediction layer (see MTP) */
-DS_API int ds_model_bos(const ds_model *m);         /* -1 when the file names none */
+/* Bytes of weights one decode step reads, on average: all of attention, the dense layers, the
+   routers and the shared experts, n_expert_used of each MoE layer's routed experts, the head and
+   one embedding row (the MTP layer excluded). Bandwidth = this x tokens per second. */
+DS_API size_t ds_model_decode_bytes(const ds_model *m);
+DS_API int ds_model_bos(const ds_model *m); /* -1 when the file names none */
 DS_API int ds_model_eos(const ds_model *m);
 /* One line describing the model: architecture, sizes, MLA layout, routing. */
 DS_API const char *ds_model_desc(const ds_model *m);

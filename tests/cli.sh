@@ -185,6 +185,8 @@ expect 0 "no GPU offload in this build: -ngl ignored" "$bench" -m "$model" --pp 
     -b 4 --no-warmup
 expect 0 "| pp8 " "$bench" -m "$model" -p 8 -n 2 -t 1 -r 1 -fa 0 -ctk f32
 expect 0 "| pp8 " "$bench" -m "$model" -p 8 -n 2 -t 1 -r 1 -ctk q8_0
+expect 0 "^tg, 1 threads: [0-9.]* MiB of weights per token, [0-9.]* GB/s = [0-9]*% of the [0-9.]* GB/s this machine reads" \
+    "$bench" -m "$model" -p 0 -n 4 -t 1 -r 1 --membw
 expect 1 "^deepseek-bench: -ctv q4_1: the latent cache is" "$bench" -m "$model" -ctv q4_1
 
 # ---- -r: generation stops where the text reaches the reverse prompt, which is printed; "sop"

@@ -147,6 +147,39 @@ static void contexts_share_model_and_reset(void **state) {
     ds_context_free(b);
 }
 
+/* ds_model_decode_bytes against the file's own tensor table: every 2-D or 3-D weight of the
+   main layers and the head, n_expert_used / n_expert of each routed-expert stack, one embedding
+   row (the whole table again when the head is tied to it); no 1-D tensor, no MTP layer. */
+static void decode_bytes_counts_the_weights_read(void **state) {
+    (void)state;
+    char err[256], mtp[32];
+    ds_gguf *f = NULL;
+    assert_int_equal(ds_gguf_open(g.model_path, &f, err, sizeof err), DS_OK);
+    int64_t E = 0, K = 0;
+    assert_true(ds_gguf_get_int(f, "deepseek2.expert_count", &E) &&
+                ds_gguf_get_int(f, "deepseek2.expert_used_count", &K));
+    snprintf(mtp, sizeof mtp, "blk.%d.", ds_model_n_layer(g.model));
+    size_t want = 0;
+    int tied = 1;
+    for (size_t i = 0; i < ds_gguf_n_tensors(f); i++) {
+        ds_gguf_tensor_info t;
+        ds_gguf_tensor(f, i, &t);
+        if (!strcmp(t.name, "output.weight")) tied = 0;
+        if (t.n_dims < 2 || !strncmp(t.name, mtp, strlen(mtp))) continue;
+        if (!strcmp(t.name, "token_embd.weight")) want += t.size / (size_t)t.ne[1];
+        else if (strstr(t.name, "_exps.")) want += t.size / (size_t)E * (size_t)K;
+        else want += t.size;
+    }
+    for (size_t i = 0; tied && i < ds_gguf_n_tensors(f); i++) {
+        ds_gguf_tensor_info t;
+        ds_gguf_tensor(f, i, &t);
+        if (!strcmp(t.name, "token_embd.weight")) want += t.size;
+    }
+    print_message("a decode step reads %zu bytes of weights\n", want);
+    assert_int_equal(ds_model_decode_bytes(g.model), want);
+    ds_gguf_close(f);
+}
+
 static void bad_batches_are_refused(void **state) {
     (void)state;
     ds_context *ctx = new_ctx(2, 0, g.n_tokens + 2);
@@ -203,6 +236,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(threads_bit_identical),
         cmocka_unit_test(contexts_share_model_and_reset),
         cmocka_unit_test(bad_batches_are_refused),
+        cmocka_unit_test(decode_bytes_counts_the_weights_read),
     };
     int rc = cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
     ds_model_free(g.model);

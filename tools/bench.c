@@ -11,6 +11,8 @@
 #include "clock.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@
 
 typedef struct {
     const char *model;
-    int pp, tg, reps, n_batch, cache_type, no_warmup;
+    int pp, tg, reps, n_batch, cache_type, no_warmup, membw;
     int threads[16];
     int n_threads;
 } bench_args;
@@ -42,6 +44,8 @@ void bench_usage(FILE *fp) {
           "  -r, --reps N            repetitions of each test (default 3)\n"
           "  -b, --batch-size N      most tokens evaluated together (default: the whole prompt)\n" ARGS_CACHE_HELP
           "      --no-warmup         skip the prompt test's warm-up batch\n"
+          "      --membw             also measure this machine's memory read bandwidth per thread count,\n"
+          "                          and give decode's share of it\n"
           "  -h, --help              this help\n"
           "      --version           the version and the kernel level of this CPU\n"
           "\n"
@@ -76,6 +80,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (args_is(o, "-n|--tg|--n-gen")) args_value_int(&it, 0, 1 << 20, &a->tg);
         else if (args_is(o, "-r|--reps|--repetitions")) args_value_int(&it, 1, 1000, &a->reps);
         else if (args_is(o, "-t|--threads")) parse_threads(&it, a);
+        else if (args_is(o, "--membw")) a->membw = 1;
         else if (args_is(o, "--no-warmup")) a->no_warmup = 1; /* llama-bench's, and there is a warm-up here */
         else if (!args_model_opt(&it, o, &a->n_batch, &a->cache_type, NULL)) args_unknown(&it);
     }
@@ -99,7 +104,7 @@ static double run_once(ds_context *ctx, const int32_t *toks, int pp, int tg) {
     return tg / (now_s() - t0);
 }
 
-static int bench(ds_context *ctx, const int32_t *toks, const bench_args *a, int n_threads, int is_pp) {
+static int bench(ds_context *ctx, const int32_t *toks, const bench_args *a, int n_threads, int is_pp, double *median) {
     int n = is_pp ? a->pp : a->tg;
     double *ts = malloc((size_t)a->reps * sizeof *ts);
     if (!ts || (is_pp && !a->no_warmup && run_once(ctx, toks, a->pp, 0) < 0)) {
@@ -124,9 +129,74 @@ static int bench(ds_context *ctx, const int32_t *toks, const bench_args *a, int 
     qsort(ts, (size_t)a->reps, sizeof *ts, cmp_double);
     double med = a->reps % 2 ? ts[a->reps / 2] : (ts[a->reps / 2 - 1] + ts[a->reps / 2]) / 2;
     printf("| %s%-5d | %7d | %10.2f | %8.2f ± %7.2f |%s\n", is_pp ? "pp" : "tg", n, n_threads, med, mean, sd, runs);
+    *median = med;
     fflush(stdout);
     free(ts);
     return 0;
+}
+
+enum { MEMBW_BYTES = 1 << 30, MEMBW_PASSES = 5 };
+
+/* Decode's weight traffic: what one token reads, times tokens per second, and with --membw the
+   share of what this machine's memory gives the same number of threads. */
+static double membw(const uint64_t *buf, size_t words, int n);
+
+static void tg_bandwidth(const ds_model *m, const bench_args *a, int n_threads, double tg_ts, char *out, size_t cap) {
+    static uint64_t *buf;
+    size_t at = strlen(out);
+    const size_t words = MEMBW_BYTES / sizeof *buf;
+    double bytes = (double)ds_model_decode_bytes(m), gbs = bytes * tg_ts / 1e9;
+    at += (size_t)snprintf(out + at, cap - at, "tg, %d threads: %.2f MiB of weights per token, %.2f GB/s", n_threads,
+                           bytes / 1048576.0, gbs);
+    if (a->membw) {
+        if (!buf && (buf = malloc(MEMBW_BYTES))) memset(buf, 1, MEMBW_BYTES); /* fault every page in first */
+        double bw = buf ? membw(buf, words, n_threads > 16 ? 16 : n_threads) : -1;
+        if (at < cap && bw > 0)
+            at += (size_t)snprintf(out + at, cap - at, " = %.0f%% of the %.2f GB/s this machine reads with %d threads",
+                                   100 * gbs / bw, bw, n_threads > 16 ? 16 : n_threads);
+        else if (at < cap) at += (size_t)snprintf(out + at, cap - at, " (--membw: could not measure)");
+    }
+    if (at + 1 < cap) strcat(out, "\n");
+}
+
+/* ---- memory read bandwidth: n threads each summing their own slice of a buffer far larger than
+   any cache, as a decode step streams weights; the best of a few passes ---- */
+
+typedef struct {
+    const uint64_t *p;
+    size_t n;
+    uint64_t sum;
+} membw_slice;
+
+static void *membw_read(void *arg) {
+    membw_slice *s = arg;
+    uint64_t a = 0, b = 0, c = 0, d = 0; /* four chains: the loads, not the adds, set the pace */
+    for (size_t i = 0; i + 4 <= s->n; i += 4) {
+        a += s->p[i];
+        b += s->p[i + 1];
+        c += s->p[i + 2];
+        d += s->p[i + 3];
+    }
+    s->sum = a + b + c + d;
+    return NULL;
+}
+
+/* GB/s read by n threads, or a negative value when the buffer or a thread cannot be had. */
+static double membw(const uint64_t *buf, size_t words, int n) {
+    membw_slice sl[16];
+    pthread_t th[16];
+    double best = 0;
+    for (int pass = 0; pass < MEMBW_PASSES; pass++) {
+        double t0 = now_s();
+        for (int i = 0; i < n; i++) {
+            sl[i] = (membw_slice){buf + words * (size_t)i / (size_t)n, words / (size_t)n, 0};
+            if (pthread_create(&th[i], NULL, membw_read, &sl[i])) return -1;
+        }
+        for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+        double gbs = (double)words * sizeof *buf / (now_s() - t0) / 1e9;
+        if (gbs > best) best = gbs;
+    }
+    return best;
 }
 
 int main(int argc, char **argv) {
@@ -141,6 +211,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int n_tok = (a.pp > a.tg + 1 ? a.pp : a.tg + 1), rc = 0;
+    char traffic[16 * 256] = ""; /* decode's weight traffic, printed under the table */
     int32_t *toks = malloc((size_t)n_tok * sizeof *toks);
     srand(42);
     for (int i = 0; toks && i < n_tok; i++) toks[i] = rand() % ds_model_n_vocab(m);
@@ -159,12 +230,16 @@ int main(int argc, char **argv) {
             rc = 1;
             break;
         }
-        if ((a.pp && bench(ctx, toks, &a, a.threads[i], 1)) || (a.tg && bench(ctx, toks, &a, a.threads[i], 0))) {
+        double pp_ts, tg_ts = 0;
+        if ((a.pp && bench(ctx, toks, &a, a.threads[i], 1, &pp_ts)) ||
+            (a.tg && bench(ctx, toks, &a, a.threads[i], 0, &tg_ts))) {
             fprintf(stderr, "deepseek-bench: %s\n", ds_context_error(ctx));
             rc = 1;
         }
+        if (tg_ts > 0) tg_bandwidth(m, &a, a.threads[i], tg_ts, traffic, sizeof traffic);
         ds_context_free(ctx);
     }
+    fputs(traffic, stdout);
     free(toks);
     ds_model_free(m);
     return rc;
