@@ -1299,8 +1299,16 @@ static bool alloc_buffers(ds_context *ctx);
 static void free_buffers(ds_context *ctx);
 static ds_pool *pool_new(int n);
 static void pool_free(ds_pool *p);
-static int default_threads(void);
+
+/* Threads held by this process's live contexts: a context made with n_threads = 0 takes the
+   physical cores the others leave (at least one), so two default contexts do not oversubscribe
+   the machine. */
 static atomic_int threads_in_use;
+
+static int default_threads(void) {
+    int free_cores = ds_physical_cores() - atomic_load(&threads_in_use);
+    return free_cores > 1 ? free_cores : 1;
+}
 
 ds_context_params ds_context_default_params(void) {
     ds_context_params p = {0, 0, 0, 0, DS_TYPE_F32};
@@ -1760,8 +1768,8 @@ static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg) {
     /* A straggler: the caller waited for another thread's chunk far longer than its own chunks
        took, so that thread was descheduled (a busy core). Going on alone for a while beats
        waiting for it at every job; then the pool tries all its threads again. */
-    int64_t waited = now_ns() - t1, per_chunk = (t1 - t0) / (mine > 0 ? mine : 1);
-    if (waited > POOL_STRAGGLER_NS && waited > 4 * per_chunk) p->solo_until = now_ns() + POOL_SOLO_NS;
+    int64_t t2 = now_ns(), waited = t2 - t1, per_chunk = (t1 - t0) / (mine > 0 ? mine : 1);
+    if (waited > POOL_STRAGGLER_NS && waited > 4 * per_chunk) p->solo_until = t2 + POOL_SOLO_NS;
 }
 
 static void pool_free(ds_pool *p) {
@@ -1833,16 +1841,6 @@ int ds_physical_cores(void) {
     }
     free(seen);
     return cores > 0 ? cores : n_cpu;
-}
-
-/* Threads held by this process's live contexts: a context made with n_threads = 0 takes the
-   physical cores the others leave (at least one), so two default contexts do not oversubscribe
-   the machine. */
-static atomic_int threads_in_use;
-
-static int default_threads(void) {
-    int free_cores = ds_physical_cores() - atomic_load(&threads_in_use);
-    return free_cores > 1 ? free_cores : 1;
 }
 
 /* ========================================================================================== */

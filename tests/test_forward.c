@@ -159,25 +159,41 @@ static void decode_bytes_counts_the_weights_read(void **state) {
     assert_true(ds_gguf_get_int(f, "deepseek2.expert_count", &E) &&
                 ds_gguf_get_int(f, "deepseek2.expert_used_count", &K));
     snprintf(mtp, sizeof mtp, "blk.%d.", ds_model_n_layer(g.model));
-    size_t want = 0;
+    size_t want = 0, embd = 0;
     int tied = 1;
     for (size_t i = 0; i < ds_gguf_n_tensors(f); i++) {
         ds_gguf_tensor_info t;
         ds_gguf_tensor(f, i, &t);
         if (!strcmp(t.name, "output.weight")) tied = 0;
         if (t.n_dims < 2 || !strncmp(t.name, mtp, strlen(mtp))) continue;
-        if (!strcmp(t.name, "token_embd.weight")) want += t.size / (size_t)t.ne[1];
-        else if (strstr(t.name, "_exps.")) want += t.size / (size_t)E * (size_t)K;
-        else want += t.size;
+        if (!strcmp(t.name, "token_embd.weight")) {
+            embd = t.size;
+            want += t.size / (size_t)t.ne[1];
+        } else if (strstr(t.name, "_exps.")) {
+            want += t.size / (size_t)E * (size_t)K;
+        } else {
+            want += t.size;
+        }
     }
-    for (size_t i = 0; tied && i < ds_gguf_n_tensors(f); i++) {
-        ds_gguf_tensor_info t;
-        ds_gguf_tensor(f, i, &t);
-        if (!strcmp(t.name, "token_embd.weight")) want += t.size;
-    }
+    if (tied) want += embd; /* the head reads the whole embedding table */
     print_message("a decode step reads %zu bytes of weights\n", want);
     assert_int_equal(ds_model_decode_bytes(g.model), want);
     ds_gguf_close(f);
+}
+
+/* A cache type the latent cache has no code for is refused by name, not run as another. */
+static void bad_cache_type_is_refused(void **state) {
+    (void)state;
+    char err[256] = "";
+    ds_context_params p = ds_context_default_params();
+    ds_context *ctx = (ds_context *)&p;
+    p.cache_type = DS_TYPE_Q4_K;
+    assert_int_equal(ds_context_new(g.model, &p, &ctx, err, sizeof err), DS_ERR_UNSUPPORTED);
+    assert_null(ctx);
+    assert_non_null(strstr(err, "Q4_K"));
+    p.cache_type = 12345;
+    assert_int_equal(ds_context_new(g.model, &p, &ctx, err, sizeof err), DS_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err, "unknown"));
 }
 
 static void bad_batches_are_refused(void **state) {
@@ -237,6 +253,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(contexts_share_model_and_reset),
         cmocka_unit_test(bad_batches_are_refused),
         cmocka_unit_test(decode_bytes_counts_the_weights_read),
+        cmocka_unit_test(bad_cache_type_is_refused),
     };
     int rc = cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
     ds_model_free(g.model);

@@ -137,28 +137,6 @@ static int bench(ds_context *ctx, const int32_t *toks, const bench_args *a, int 
 
 enum { MEMBW_BYTES = 1 << 30, MEMBW_PASSES = 5 };
 
-/* Decode's weight traffic: what one token reads, times tokens per second, and with --membw the
-   share of what this machine's memory gives the same number of threads. */
-static double membw(const uint64_t *buf, size_t words, int n);
-
-static void tg_bandwidth(const ds_model *m, const bench_args *a, int n_threads, double tg_ts, char *out, size_t cap) {
-    static uint64_t *buf;
-    size_t at = strlen(out);
-    const size_t words = MEMBW_BYTES / sizeof *buf;
-    double bytes = (double)ds_model_decode_bytes(m), gbs = bytes * tg_ts / 1e9;
-    at += (size_t)snprintf(out + at, cap - at, "tg, %d threads: %.2f MiB of weights per token, %.2f GB/s", n_threads,
-                           bytes / 1048576.0, gbs);
-    if (a->membw) {
-        if (!buf && (buf = malloc(MEMBW_BYTES))) memset(buf, 1, MEMBW_BYTES); /* fault every page in first */
-        double bw = buf ? membw(buf, words, n_threads > 16 ? 16 : n_threads) : -1;
-        if (at < cap && bw > 0)
-            at += (size_t)snprintf(out + at, cap - at, " = %.0f%% of the %.2f GB/s this machine reads with %d threads",
-                                   100 * gbs / bw, bw, n_threads > 16 ? 16 : n_threads);
-        else if (at < cap) at += (size_t)snprintf(out + at, cap - at, " (--membw: could not measure)");
-    }
-    if (at + 1 < cap) strcat(out, "\n");
-}
-
 /* ---- memory read bandwidth: n threads each summing their own slice of a buffer far larger than
    any cache, as a decode step streams weights; the best of a few passes ---- */
 
@@ -188,15 +166,38 @@ static double membw(const uint64_t *buf, size_t words, int n) {
     double best = 0;
     for (int pass = 0; pass < MEMBW_PASSES; pass++) {
         double t0 = now_s();
-        for (int i = 0; i < n; i++) {
-            sl[i] = (membw_slice){buf + words * (size_t)i / (size_t)n, words / (size_t)n, 0};
-            if (pthread_create(&th[i], NULL, membw_read, &sl[i])) return -1;
+        int started = 0;
+        for (; started < n; started++) {
+            sl[started] = (membw_slice){buf + words * (size_t)started / (size_t)n, words / (size_t)n, 0};
+            if (pthread_create(&th[started], NULL, membw_read, &sl[started])) break;
         }
-        for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+        if (started < n) return -1;
         double gbs = (double)words * sizeof *buf / (now_s() - t0) / 1e9;
         if (gbs > best) best = gbs;
     }
     return best;
+}
+
+/* Decode's weight traffic: what one token reads, times tokens per second, and with --membw the
+   share of what this machine's memory gives the same number of threads. */
+static void tg_bandwidth(const ds_model *m, const bench_args *a, int n_threads, double tg_ts, char *out, size_t cap) {
+    static uint64_t *buf;
+    size_t at = strlen(out);
+    const size_t words = MEMBW_BYTES / sizeof *buf;
+    double bytes = (double)ds_model_decode_bytes(m), gbs = bytes * tg_ts / 1e9;
+    at += (size_t)snprintf(out + at, cap - at, "tg, %d threads: %.2f MiB of weights per token, %.2f GB/s", n_threads,
+                           bytes / 1048576.0, gbs);
+    if (a->membw) {
+        if (!buf && (buf = malloc(MEMBW_BYTES))) memset(buf, 1, MEMBW_BYTES); /* fault every page in first */
+        const int n = n_threads > 16 ? 16 : n_threads;
+        double bw = buf ? membw(buf, words, n) : -1;
+        if (at < cap && bw > 0)
+            at += (size_t)snprintf(out + at, cap - at, " = %.0f%% of the %.2f GB/s this machine reads with %d threads",
+                                   100 * gbs / bw, bw, n);
+        else if (at < cap) at += (size_t)snprintf(out + at, cap - at, " (--membw: could not measure)");
+    }
+    if (at + 1 < cap) strcat(out, "\n");
 }
 
 int main(int argc, char **argv) {
