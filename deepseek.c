@@ -175,6 +175,9 @@ typedef struct {
     float rope_factor, yarn_log_mul, beta_fast, beta_slow;
     int rope_orig_ctx;
     bool mla_split; /* attn_k_b + attn_v_b rather than the legacy attn_kv_b */
+    /* DeepSeek Sparse Attention (deepseek32): the lightning indexer's heads, their width (one
+       FP8 block), and how many keys each query attends; idx_topk 0 without it */
+    int idx_n_head, idx_dim, idx_topk;
 } ds_hparams;
 
 /* A weight matrix (or a stack of them) in the mapping: rows of n_in elements. */
@@ -204,6 +207,9 @@ struct ds_layer {
     ds_weight gate_inp;                      /* router */
     ds_weight gate_exps, up_exps, down_exps; /* routed experts, one matrix per expert */
     ds_weight gate_sh, up_sh, down_sh;       /* shared experts, fused */
+    /* the lightning indexer (deepseek32): q from the query latent, one shared k, head weights */
+    ds_weight idx_q_b, idx_k, idx_proj;
+    const float *idx_k_norm, *idx_k_bias; /* k's LayerNorm */
 };
 
 /* The first multi-token-prediction module (DeepSeek-V3 paper 2.2), llama.cpp's blk.N.nextn.*
@@ -282,11 +288,21 @@ struct ds_context {
     float *mtp_emb;       /* [T][D] MTP: the embeddings of the following tokens */
     int32_t *route_idx;   /* [T][K] chosen experts */
     int32_t *exp_count, *exp_start, *exp_pairs, *exp_active; /* pairs grouped by expert */
-    float *scratch;     /* per thread (scratch_of): attention scores, a widened row, dot products */
-    size_t scratch_len; /* floats per thread */
-    const float **xptr; /* per thread, n_batch activation rows a matmul reads */
-    const void **qptr;  /* per thread, 2 x n_batch quantized activation rows (gate and up may differ) */
-    uint8_t *actq[2];   /* activations quantized for block-format weights, two inputs at a time */
+    /* DeepSeek Sparse Attention: the indexer's key cache, [n_layer (+1 MTP)][n_ctx] rows of
+       idx_dim FP8 codes and their float scale (section 7), and the batch's indexer work */
+    uint8_t *idx_cache;
+    size_t idx_row_bytes;
+    float *idx_q;         /* [T][Hi][Di] the indexer's queries, then their FP8 values */
+    float *idx_w;         /* [T][Hi] head weights, FP8 scale of q folded in */
+    float *idx_k;         /* [T][Di] the new keys before FP8 */
+    float *idx_score;     /* [idx_rows][n_ctx] index scores of a group of queries */
+    int idx_rows;         /* queries scored at once: bounds idx_score */
+    int32_t *sel, *n_sel; /* [T][idx_topk] the keys each query attends (ascending), [T] how many */
+    float *scratch;       /* per thread (scratch_of): attention scores, a widened row, dot products */
+    size_t scratch_len;   /* floats per thread */
+    const float **xptr;   /* per thread, n_batch activation rows a matmul reads */
+    const void **qptr;    /* per thread, 2 x n_batch quantized activation rows (gate and up may differ) */
+    uint8_t *actq[2];     /* activations quantized for block-format weights, two inputs at a time */
     size_t actq_cap;
     float *blas_scratch; /* per thread, one widened panel; NULL without BLAS */
     float *logits;
@@ -491,12 +507,19 @@ static void mla_begin(ds_context *ctx, const ds_layer *l, int il, int pos0, int 
     mla_cache_latents(ctx, l, il, pos0, T);
 }
 
-/* Queries against the latent cache: one item per (token, head). */
+/* Queries against the latent cache: one item per (token, head). Every causal key, or with
+   sparse attention the keys the indexer chose (ctx->sel, ctx->n_sel per token). */
 typedef struct {
     ds_context *ctx;
     const ds_layer *l;
     int il, pos0, T; /* the batch's tokens are at positions pos0 .. pos0 + T - 1 */
+    bool sparse;
 } attn_job;
+
+/* The cache position of query t's s-th key. */
+static int attn_key(const attn_job *j, int t, int s) {
+    return j->sparse ? j->ctx->sel[(size_t)t * j->ctx->m->hp.idx_topk + s] : s;
+}
 
 static void mla_attend_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const attn_job *j = arg;
@@ -508,22 +531,24 @@ static void mla_attend_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const uint8_t *cache = kv_at(ctx, j->il, 0);
     const size_t rb = ctx->kv_row_bytes;
     for (int64_t i = i0; i < i1; i++) {
-        int t = (int)(i / H), h = (int)(i % H), n = j->pos0 + t + 1; /* causal: positions 0..pos */
+        int t = (int)(i / H), h = (int)(i % H);
+        int n = j->sparse ? ctx->n_sel[t] : j->pos0 + t + 1; /* dense: causal, positions 0..pos */
         const float *q = ctx->q_abs + ((size_t)t * H + h) * row;
-        for (int s = 0; s < n; s++) score[s] = kv_dot(ctx, q, cache + s * rb, wide) * ctx->kq_scale;
+        for (int s = 0; s < n; s++)
+            score[s] = kv_dot(ctx, q, cache + (size_t)attn_key(j, t, s) * rb, wide) * ctx->kq_scale;
         softmax(score, n);
         float *lat = ctx->o_lat + ((size_t)t * H + h) * R;
         memset(lat, 0, (size_t)R * sizeof *lat);
         for (int s = 0; s < n; s++) {
-            const float *c = kv_floats(ctx, cache + s * rb, wide);
+            const float *c = kv_floats(ctx, cache + (size_t)attn_key(j, t, s) * rb, wide);
             for (int r = 0; r < R; r++) lat[r] += score[s] * c[r];
         }
     }
 }
 
 /* o_lat = softmax(q_abs . cache) . c_KV for every (token, head) */
-static void mla_attend(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
-    attn_job aj = {ctx, l, il, pos0, T};
+static void mla_attend(ds_context *ctx, const ds_layer *l, int il, int pos0, int T, bool sparse) {
+    attn_job aj = {ctx, l, il, pos0, T, sparse};
     pool_run(ctx->pool, (int64_t)T * ctx->m->hp.n_head, mla_attend_task, &aj);
 }
 
@@ -535,18 +560,22 @@ static void mla_output(ds_context *ctx, const ds_layer *l, int T) {
     add_rows(ctx->x, ctx->branch, (int64_t)T * D);
 }
 
-/* MLA over the split layout (attn_k_b: W_UK per head, [dn] -> [R]; attn_v_b: W_UV per head,
-   [R] -> [dv]): both absorptions are per-head matmuls. */
-static void attention_mla(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+/* After mla_begin, over the split layout (attn_k_b: W_UK per head, [dn] -> [R]; attn_v_b:
+   W_UV per head, [R] -> [dv]): both absorptions are per-head matmuls. */
+static void mla_heads_split(ds_context *ctx, const ds_layer *l, int il, int pos0, int T, bool sparse) {
     const ds_hparams *hp = &ctx->m->hp;
     const int H = hp->n_head, R = hp->kv_lora_rank, dv = hp->dv, qdim = hp->dn + hp->dr, row = (int)kv_row(hp);
-    mla_begin(ctx, l, il, pos0, T);
     matmul_heads(ctx, &l->k_b, l->k_b.data, R, (size_t)R * l->k_b.row_size, H, ctx->q_heads, (int64_t)H * qdim, qdim,
                  ctx->q_abs, (int64_t)H * row, row, T);
-    mla_attend(ctx, l, il, pos0, T);
+    mla_attend(ctx, l, il, pos0, T, sparse);
     matmul_heads(ctx, &l->v_b, l->v_b.data, dv, (size_t)dv * l->v_b.row_size, H, ctx->o_lat, (int64_t)H * R, R,
                  ctx->o_heads, (int64_t)H * dv, dv, T);
     mla_output(ctx, l, T);
+}
+
+static void attention_mla(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    mla_begin(ctx, l, il, pos0, T);
+    mla_heads_split(ctx, l, il, pos0, T, false);
 }
 
 /* Legacy attn_kv_b ([R] -> per head [dn | dv]): absorbing q_nope needs W_UK transposed, so
@@ -570,17 +599,234 @@ static void mla_absorb_legacy_task(void *arg, int64_t i0, int64_t i1, int tid) {
     }
 }
 
-static void attention_mla_legacy(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+static void mla_heads_legacy(ds_context *ctx, const ds_layer *l, int il, int pos0, int T, bool sparse) {
     const ds_hparams *hp = &ctx->m->hp;
     const int H = hp->n_head, R = hp->kv_lora_rank, dn = hp->dn, dv = hp->dv;
     const ds_weight *kv_b = &l->kv_b;
-    attn_job aj = {ctx, l, il, pos0, T};
-    mla_begin(ctx, l, il, pos0, T);
+    attn_job aj = {ctx, l, il, pos0, T, sparse};
     pool_run(ctx->pool, (int64_t)T * H, mla_absorb_legacy_task, &aj);
-    mla_attend(ctx, l, il, pos0, T);
+    mla_attend(ctx, l, il, pos0, T, sparse);
     matmul_heads(ctx, kv_b, kv_b->data + (size_t)dn * kv_b->row_size, dv, (size_t)(dn + dv) * kv_b->row_size, H,
                  ctx->o_lat, (int64_t)H * R, R, ctx->o_heads, (int64_t)H * dv, dv, T);
     mla_output(ctx, l, T);
+}
+
+static void attention_mla_legacy(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    mla_begin(ctx, l, il, pos0, T);
+    mla_heads_legacy(ctx, l, il, pos0, T, false);
+}
+
+/* ---- DeepSeek Sparse Attention (V3.2, arXiv 2512.02556 section 2.1) ----
+
+   The lightning indexer scores every earlier token s for query t from the attention input h
+   and the query latent c_Q, with its own small heads rounded to FP8:
+     q_j = Hadamard(RoPE(c_Q W_q^j)),  k_s = Hadamard(RoPE(LayerNorm(h_s W_k))),  w_j = h W_w^j
+     I(t, s) = sum_j w_j ReLU(q_j . k_s)
+   and MLA attends only the idx_topk keys of highest I (every causal key while there are fewer).
+   As DeepSeek's code computes it: RoPE on the first dr dims ([rope | nope]) on half-split
+   pairs; q per head and k each rounded to FP8 e4m3 with a power-of-two scale; the FP8
+   products summed exactly; q's scale folded into w_j with 1 / sqrt(Hi Di); k's scale applied
+   to the sum. Only k (FP8 codes + scale) is cached. */
+
+/* Rotate half-split pairs (x[i], x[i + dr/2]) by the angles of one position. */
+static void rope_half(float *x, const float *cs, int dr) {
+    const int half = dr / 2;
+    for (int i = 0; i < half; i++) {
+        float c = cs[2 * i], s = cs[2 * i + 1], a = x[i], b = x[i + half];
+        x[i] = a * c - b * s;
+        x[i + half] = a * s + b * c;
+    }
+}
+
+/* x H / sqrt(n), H the Sylvester Hadamard matrix (n a power of two), by butterflies. */
+static void hadamard(float *x, int n) {
+    for (int h = 1; h < n; h *= 2)
+        for (int i = 0; i < n; i += 2 * h)
+            for (int j = i; j < i + h; j++) {
+                float a = x[j], b = x[j + h];
+                x[j] = a + b;
+                x[j + h] = a - b;
+            }
+    const float scale = 1.0f / sqrtf((float)n);
+    for (int i = 0; i < n; i++) x[i] *= scale;
+}
+
+/* LayerNorm(x) = (x - mean) / sqrt(var + eps) * w + b, the biased variance */
+static void layernorm(float *y, const float *x, const float *w, const float *b, int n, float eps) {
+    double sum = 0, ss = 0;
+    for (int i = 0; i < n; i++) sum += x[i];
+    const float mean = (float)(sum / n);
+    for (int i = 0; i < n; i++) ss += (double)(x[i] - mean) * (x[i] - mean);
+    const float inv = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * w[i] + b[i];
+}
+
+/* A cached indexer key: Di FP8 codes, then its scale. */
+static uint8_t *idx_at(ds_context *ctx, int il, int pos) {
+    return ctx->idx_cache + ((size_t)il * (size_t)ctx->n_ctx + (size_t)pos) * ctx->idx_row_bytes;
+}
+
+/* The FP8 steps. A build with DS_DSA_NO_FP8 (tests only: it proves that the rounding matters,
+   tests/meson.build) keeps q and k in float32 instead, as llama.cpp's deepseek32 does. */
+#ifndef DS_DSA_NO_FP8
+static size_t idx_row_bytes(int Di) { return (size_t)Di + sizeof(float); }
+
+static void idx_store_key(uint8_t *row, const float *k, int Di) {
+    float s = ds_fp8_quant_block(k, Di, row);
+    memcpy(row + Di, &s, sizeof s);
+}
+
+/* q's FP8 values in place; returns its scale */
+static float idx_round_query(float *q, int Di) {
+    uint8_t codes[DS_FP8_INDEX_MAX];
+    float s = ds_fp8_quant_block(q, Di, codes);
+    for (int i = 0; i < Di; i++) q[i] = ds_fp8_e4m3_to_f32(codes[i]);
+    return s;
+}
+
+static float idx_key_score(const float *q, const float *w, const uint8_t *row, int Hi, int Di) {
+    float s;
+    memcpy(&s, row + Di, sizeof s);
+    return s * ds_fp8_index_score(q, w, row, Hi, Di);
+}
+#else
+static size_t idx_row_bytes(int Di) { return (size_t)Di * sizeof(float); }
+static void idx_store_key(uint8_t *row, const float *k, int Di) { memcpy(row, k, (size_t)Di * sizeof *k); }
+static float idx_round_query(float *q, int Di) {
+    (void)q, (void)Di;
+    return 1.0f;
+}
+static float idx_key_score(const float *q, const float *w, const uint8_t *row, int Hi, int Di) {
+    float k[DS_FP8_INDEX_MAX], score = 0;
+    memcpy(k, row, (size_t)Di * sizeof *k);
+    for (int h = 0; h < Hi; h++) {
+        double dot = 0;
+        for (int i = 0; i < Di; i++) dot += (double)q[(size_t)h * Di + i] * k[i];
+        score += (dot > 0 ? (float)dot : 0.0f) * w[h];
+    }
+    return score;
+}
+#endif
+
+/* The batch's indexer queries (as FP8 values) and head weights, and its keys into the cache. */
+static void dsa_project(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, Hi = hp->idx_n_head, Di = hp->idx_dim, dr = hp->dr;
+    matmul(ctx, &l->idx_q_b, ctx->q_lat, hp->q_lora_rank, T, ctx->idx_q, (int64_t)Hi * Di);
+    matmul(ctx, &l->idx_k, ctx->xn, D, T, ctx->idx_k, Di);
+    matmul(ctx, &l->idx_proj, ctx->xn, D, T, ctx->idx_w, Hi);
+    for (int t = 0; t < T; t++) {
+        const float *cs = ctx->rope + (size_t)(pos0 + t) * dr;
+        float *k = ctx->idx_k + (size_t)t * Di;
+        layernorm(k, k, l->idx_k_norm, l->idx_k_bias, Di, 1e-6f);
+        rope_half(k, cs, dr);
+        hadamard(k, Di);
+        idx_store_key(idx_at(ctx, il, pos0 + t), k, Di);
+        for (int h = 0; h < Hi; h++) {
+            float *q = ctx->idx_q + ((size_t)t * Hi + h) * Di, *w = ctx->idx_w + (size_t)t * Hi + h;
+            rope_half(q, cs, dr);
+            hadamard(q, Di);
+            float sq = idx_round_query(q, Di);
+            *w = *w * (1.0f / sqrtf((float)Hi)) * sq * (1.0f / sqrtf((float)Di));
+        }
+    }
+}
+
+/* Index scores of a group of queries: one item per (query, block of keys). */
+typedef struct {
+    ds_context *ctx;
+    int il, pos0, t0, n_rows, n_blocks; /* queries t0 .. t0 + n_rows - 1 of the batch */
+} dsa_job;
+
+enum { DSA_KEY_BLOCK = 64 };
+
+static void dsa_score_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    (void)tid;
+    const dsa_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const int Hi = hp->idx_n_head, Di = hp->idx_dim;
+    for (int64_t i = i0; i < i1; i++) {
+        int r = (int)(i / j->n_blocks), t = j->t0 + r, n = j->pos0 + t + 1;
+        if (n <= hp->idx_topk) continue; /* attends every key: no scores needed */
+        int s0 = (int)(i % j->n_blocks) * DSA_KEY_BLOCK, s1 = s0 + DSA_KEY_BLOCK < n ? s0 + DSA_KEY_BLOCK : n;
+        const float *q = ctx->idx_q + (size_t)t * Hi * Di, *w = ctx->idx_w + (size_t)t * Hi;
+        float *out = ctx->idx_score + (size_t)r * ctx->n_ctx;
+        for (int s = s0; s < s1; s++) out[s] = idx_key_score(q, w, idx_at(ctx, j->il, s), Hi, Di);
+    }
+}
+
+/* The k-th largest of a[0..n) (k in 1..n), by quickselect on the copy in tmp. */
+static float kth_largest(const float *a, int n, int k, float *tmp) {
+    memcpy(tmp, a, (size_t)n * sizeof *tmp);
+    int lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        float pivot = tmp[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (tmp[i] > pivot) i++;
+            while (tmp[j] < pivot) j--;
+            if (i <= j) {
+                float x = tmp[i];
+                tmp[i++] = tmp[j];
+                tmp[j--] = x;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break;
+    }
+    return tmp[want];
+}
+
+/* Each query's top idx_topk keys, in ascending position: those above the k-th largest score,
+   then those equal to it from the lowest position (the scores of a fixed key order decide;
+   DeepSeek's fixture has no ties at the boundary). */
+static void dsa_select_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const dsa_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const int K = ctx->m->hp.idx_topk;
+    float *tmp = scratch_of(ctx, tid).f;
+    for (int64_t i = i0; i < i1; i++) {
+        int t = j->t0 + (int)i, n = j->pos0 + t + 1, m = 0; /* causal: keys 0..pos */
+        int32_t *sel = ctx->sel + (size_t)t * K;
+        const float *score = ctx->idx_score + (size_t)i * ctx->n_ctx;
+        if (n <= K) {
+            for (int s = 0; s < n; s++) sel[s] = s;
+            ctx->n_sel[t] = n;
+            continue;
+        }
+        float thr = kth_largest(score, n, K, tmp);
+        int above = 0;
+        for (int s = 0; s < n; s++) above += score[s] > thr;
+        for (int s = 0, ties = K - above; s < n; s++)
+            if (score[s] > thr || (score[s] == thr && ties-- > 0)) sel[m++] = s;
+        ctx->n_sel[t] = m;
+    }
+}
+
+/* The lightning indexer: the keys each of the batch's queries attends, into ctx->sel. Queries
+   are scored idx_rows at a time, which bounds the score buffer to idx_rows x n_ctx. */
+static void dsa_index(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    dsa_project(ctx, l, il, pos0, T);
+    for (int t0 = 0; t0 < T; t0 += ctx->idx_rows) {
+        int rows = T - t0 < ctx->idx_rows ? T - t0 : ctx->idx_rows;
+        dsa_job j = {ctx, il, pos0, t0, rows, (pos0 + t0 + rows + DSA_KEY_BLOCK - 1) / DSA_KEY_BLOCK};
+        pool_run(ctx->pool, (int64_t)rows * j.n_blocks, dsa_score_task, &j);
+        pool_run(ctx->pool, rows, dsa_select_task, &j);
+    }
+}
+
+static void attention_dsa(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    mla_begin(ctx, l, il, pos0, T);
+    dsa_index(ctx, l, il, pos0, T);
+    mla_heads_split(ctx, l, il, pos0, T, true);
+}
+
+static void attention_dsa_legacy(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    mla_begin(ctx, l, il, pos0, T);
+    dsa_index(ctx, l, il, pos0, T);
+    mla_heads_legacy(ctx, l, il, pos0, T, true);
 }
 
 /* ---- feed-forward: dense SwiGLU, and DeepSeekMoE (V2 2.2, V3 2.1.2) ---- */
@@ -949,8 +1195,9 @@ static ds_status deepseek2_hparams(loader *L) {
     TRY(load_float(L, "attention.layer_norm_rms_epsilon", false, &hp->rms_eps));
     hp->rope_base = 10000.0f;
     TRY(load_float(L, "rope.freq_base", false, &hp->rope_base));
-    char scaling[32];
-    meta_str(f, "deepseek2.rope.scaling.type", scaling, sizeof scaling);
+    char scaling[32], key[96];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", L->m->arch->name);
+    meta_str(f, key, scaling, sizeof scaling);
     hp->rope_factor = 1.0f;
     TRY(load_float(L, "rope.scaling.factor", false, &hp->rope_factor));
     hp->yarn = !strcmp(scaling, "yarn") && hp->rope_factor > 1.0f;
@@ -966,6 +1213,30 @@ static ds_status deepseek2_hparams(loader *L) {
     TRY(load_float(L, "rope.scaling.yarn_beta_slow", false, &hp->beta_slow));
     if (hp->rope_base <= 1.0f || hp->rms_eps < 0 || hp->beta_fast <= 0 || hp->beta_slow <= 0)
         return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: rope or norm parameters out of range", f->path);
+    return DS_OK;
+}
+
+/* deepseek32 (DeepSeek-V3.2): deepseek2's, plus the lightning indexer's. Its queries come from
+   the query latent and its FP8 blocks are DeepSeek's 128 values (one scale per key). */
+static ds_status deepseek32_hparams(loader *L) {
+    ds_hparams *hp = &L->m->hp;
+    const char *path = L->m->file->path;
+    TRY(deepseek2_hparams(L));
+    TRY(load_int(L, "attention.indexer.head_count", true, 1, 4096, &hp->idx_n_head));
+    TRY(load_int(L, "attention.indexer.key_length", true, 1, DS_FP8_INDEX_MAX, &hp->idx_dim));
+    TRY(load_int(L, "attention.indexer.top_k", true, 1, INT_MAX, &hp->idx_topk));
+    if (hp->idx_dim != 128)
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
+                    "%s: metadata 'deepseek32.attention.indexer.key_length' is %d: the indexer's keys are one FP8 "
+                    "block of 128",
+                    path, hp->idx_dim);
+    if (hp->dr > hp->idx_dim)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: the indexer's keys (%d) are narrower than the rope dims",
+                    path, hp->idx_dim);
+    if (!hp->q_lora_rank)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size,
+                    "%s: metadata 'deepseek32.attention.q_lora_rank' is missing: the indexer reads the query latent",
+                    path);
     return DS_OK;
 }
 
@@ -1076,8 +1347,8 @@ static ds_status deepseek2_ffn(loader *L, ds_layer *l, int il) {
     if (il < hp->n_lead_dense) {
         l->feed_forward = ffn_dense;
         if (hp->n_ff < 1)
-            return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata 'deepseek2.feed_forward_length' is missing",
-                        L->m->file->path);
+            return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata '%s.feed_forward_length' is missing",
+                        L->m->file->path, L->m->arch->name);
         TRY(bindf(L, &l->gate, il, "ffn_gate.weight", D, hp->n_ff, 1, true));
         TRY(bindf(L, &l->up, il, "ffn_up.weight", D, hp->n_ff, 1, true));
         return bindf(L, &l->down, il, "ffn_down.weight", hp->n_ff, D, 1, true);
@@ -1097,14 +1368,28 @@ static ds_status deepseek2_ffn(loader *L, ds_layer *l, int il) {
     return DS_OK;
 }
 
-/* Files converted without the MTP layer may still count it in nextn_predict_layers: without
-   its projection the model simply has no MTP; with it, the rest must be there. */
 static ds_status deepseek2_layer(loader *L, ds_layer *l, int il) {
     TRY(deepseek2_attention(L, l, il));
     return deepseek2_ffn(L, l, il);
 }
 
-static ds_status deepseek2_mtp(loader *L) {
+/* MLA with the lightning indexer: every layer has one, the MTP layer too. */
+static ds_status deepseek32_layer(loader *L, ds_layer *l, int il) {
+    const ds_hparams *hp = &L->m->hp;
+    const int64_t D = hp->n_embd, Hi = hp->idx_n_head, Di = hp->idx_dim;
+    TRY(deepseek2_layer(L, l, il));
+    l->attention = hp->mla_split ? attention_dsa : attention_dsa_legacy;
+    TRY(bindf(L, &l->idx_q_b, il, "indexer.attn_q_b.weight", hp->q_lora_rank, Hi * Di, 1, true));
+    TRY(bindf(L, &l->idx_k, il, "indexer.attn_k.weight", D, Di, 1, true));
+    TRY(bind_vecf(L, &l->idx_k_norm, il, "indexer.k_norm.weight", Di, true));
+    TRY(bind_vecf(L, &l->idx_k_bias, il, "indexer.k_norm.bias", Di, true));
+    return bindf(L, &l->idx_proj, il, "indexer.proj.weight", D, Hi, 1, true);
+}
+
+/* Files converted without the MTP layer may still count it in nextn_predict_layers: without
+   its projection the model simply has no MTP; with it, the rest must be there. Its decoder
+   layer is bound as the architecture binds the others. */
+static ds_status bind_mtp(loader *L, ds_status (*bind_layer)(loader *, ds_layer *, int)) {
     ds_model *m = L->m;
     const ds_hparams *hp = &m->hp;
     const int il = hp->n_layer;
@@ -1120,15 +1405,19 @@ static ds_status deepseek2_mtp(loader *L) {
     TRY(bindf(L, &n->head, il, "nextn.shared_head_head.weight", D, hp->n_vocab, 1, false));
     if (!n->embd.data) n->embd = m->tok_embd;
     if (!n->head.data) n->head = m->output;
-    TRY(deepseek2_layer(L, &n->layer, il)); /* always MoE: il >= the leading dense layers */
+    TRY(bind_layer(L, &n->layer, il)); /* always MoE: il >= the leading dense layers */
     n->present = true;
     return DS_OK;
 }
+
+static ds_status deepseek2_mtp(loader *L) { return bind_mtp(L, deepseek2_layer); }
+static ds_status deepseek32_mtp(loader *L) { return bind_mtp(L, deepseek32_layer); }
 
 /* ---- the table ---- */
 
 static const ds_arch ARCHS[] = {
     {"deepseek2", deepseek2_hparams, deepseek2_layer, deepseek2_mtp},
+    {"deepseek32", deepseek32_hparams, deepseek32_layer, deepseek32_mtp},
 };
 
 static ds_status find_arch(loader *L) {
@@ -1143,7 +1432,8 @@ static ds_status find_arch(loader *L) {
             return DS_OK;
         }
     return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
-                "%s: architecture '%s' is not supported (this runtime runs 'deepseek2')", f->path, arch);
+                "%s: architecture '%s' is not supported (this runtime runs 'deepseek2' and 'deepseek32')", f->path,
+                arch);
 }
 
 /* ---- loading ---- */
@@ -1170,12 +1460,15 @@ static ds_status load_tensors(loader *L) {
 
 static void describe(ds_model *m) {
     const ds_hparams *hp = &m->hp;
+    char dsa[64] = "";
+    if (hp->idx_topk)
+        snprintf(dsa, sizeof dsa, ", sparse: indexer %dx%d top %d", hp->idx_n_head, hp->idx_dim, hp->idx_topk);
     snprintf(m->desc, sizeof m->desc,
              "%s: %d layers (%d dense) + %d MTP, d_model %d, %d heads, q_lora %d, kv_lora %d, "
-             "head dims %d+%d/%d, MLA %s, %d experts (%d used, %d shared, %s%s, %d/%d groups), vocab %d, ctx %d",
+             "head dims %d+%d/%d, MLA %s%s, %d experts (%d used, %d shared, %s%s, %d/%d groups), vocab %d, ctx %d",
              m->arch->name, hp->n_layer, hp->n_lead_dense, hp->n_nextn, hp->n_embd, hp->n_head, hp->q_lora_rank,
-             hp->kv_lora_rank, hp->dn, hp->dr, hp->dv, hp->mla_split ? "split k_b/v_b" : "legacy kv_b", hp->n_expert,
-             hp->n_expert_used, hp->n_expert_shared, hp->gating == GATING_SIGMOID ? "sigmoid" : "softmax",
+             hp->kv_lora_rank, hp->dn, hp->dr, hp->dv, hp->mla_split ? "split k_b/v_b" : "legacy kv_b", dsa,
+             hp->n_expert, hp->n_expert_used, hp->n_expert_shared, hp->gating == GATING_SIGMOID ? "sigmoid" : "softmax",
              m->layers && hp->n_lead_dense < hp->n_layer && m->layers[hp->n_lead_dense].exp_bias ? "+bias" : "",
              hp->n_group_used, hp->n_group, hp->n_vocab, hp->n_ctx_train);
 }
@@ -1278,8 +1571,9 @@ size_t ds_model_decode_bytes(const ds_model *m) {
     size_t n = m->tok_embd.row_size + weight_bytes(&m->output);
     for (int il = 0; m->layers && il < hp->n_layer; il++) {
         const ds_layer *l = &m->layers[il];
-        const ds_weight *all[] = {&l->q_a,  &l->q_b, &l->q,    &l->kv_a,     &l->k_b,     &l->v_b,   &l->kv_b,   &l->o,
-                                  &l->gate, &l->up,  &l->down, &l->gate_inp, &l->gate_sh, &l->up_sh, &l->down_sh};
+        const ds_weight *all[] = {&l->q_a,     &l->q_b,   &l->q,       &l->kv_a,    &l->k_b,   &l->v_b,
+                                  &l->kv_b,    &l->o,     &l->gate,    &l->up,      &l->down,  &l->gate_inp,
+                                  &l->gate_sh, &l->up_sh, &l->down_sh, &l->idx_q_b, &l->idx_k, &l->idx_proj};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) n += weight_bytes(all[i]);
         const ds_weight *exps[] = {&l->gate_exps, &l->up_exps, &l->down_exps};
         for (size_t i = 0; i < 3; i++)
@@ -1445,7 +1739,7 @@ int ds_context_n_past(const ds_context *ctx) { return ctx->n_past; }
 int ds_context_n_ctx(const ds_context *ctx) { return ctx->n_ctx; }
 int ds_context_n_threads(const ds_context *ctx) { return ctx->n_threads; }
 size_t ds_context_cache_bytes(const ds_context *ctx) {
-    return (size_t)(ctx->m->hp.n_layer + ctx->mtp) * (size_t)ctx->n_ctx * ctx->kv_row_bytes;
+    return (size_t)(ctx->m->hp.n_layer + ctx->mtp) * (size_t)ctx->n_ctx * (ctx->kv_row_bytes + ctx->idx_row_bytes);
 }
 void ds_context_reset(ds_context *ctx) {
     ctx->n_past = ctx->mtp_past = ctx->n_hid = 0;
@@ -1975,6 +2269,20 @@ static bool alloc_buffers(ds_context *ctx) {
     ctx->exp_start = alloc_i(E, &ok);
     ctx->exp_active = alloc_i(E, &ok);
     ctx->exp_pairs = alloc_i(B * K, &ok);
+    if (hp->idx_topk) {
+        const size_t Hi = (size_t)hp->idx_n_head, Di = (size_t)hp->idx_dim;
+        ctx->idx_row_bytes = idx_row_bytes((int)Di);
+        ctx->idx_cache = calloc((size_t)(hp->n_layer + ctx->mtp) * (size_t)ctx->n_ctx, ctx->idx_row_bytes);
+        if (!ctx->idx_cache) ok = false;
+        ctx->idx_rows = (1 << 22) / ctx->n_ctx; /* 16 MiB of scores at most */
+        ctx->idx_rows = ctx->idx_rows < 1 ? 1 : ctx->idx_rows > ctx->n_batch ? ctx->n_batch : ctx->idx_rows;
+        ctx->idx_q = alloc_f(B * Hi * Di, &ok);
+        ctx->idx_w = alloc_f(B * Hi, &ok);
+        ctx->idx_k = alloc_f(B * Di, &ok);
+        ctx->idx_score = alloc_f((size_t)ctx->idx_rows * (size_t)ctx->n_ctx, &ok);
+        ctx->sel = alloc_i(B * (size_t)hp->idx_topk, &ok);
+        ctx->n_sel = alloc_i(B, &ok);
+    }
     /* attention's scores and a widened cache row; a widened weight row; dot products */
     ctx->scratch_len = (size_t)max_i(max_i(widest_row(hp), ctx->n_ctx + (int)row + 32), 2 * ctx->n_batch);
     ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
@@ -1998,13 +2306,15 @@ static bool alloc_buffers(ds_context *ctx) {
 
 static void free_buffers(ds_context *ctx) {
     free(ctx->kv);
+    free(ctx->idx_cache);
     float *f[] = {ctx->rope,          ctx->x,       ctx->xn,           ctx->branch,  ctx->q_lat,      ctx->q_heads,
                   ctx->kv_lat,        ctx->q_abs,   ctx->o_lat,        ctx->o_heads, ctx->ff_gate,    ctx->ff_up,
                   ctx->router_logits, ctx->route_w, ctx->exp_act,      ctx->exp_out, ctx->shared_out, ctx->routed,
                   ctx->mtp_emb,       ctx->scratch, ctx->blas_scratch, ctx->logits,  ctx->hid,        ctx->mtp_in,
-                  ctx->mtp_logits};
+                  ctx->mtp_logits,    ctx->idx_q,   ctx->idx_w,        ctx->idx_k,   ctx->idx_score};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
-    int32_t *n[] = {ctx->route_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active, ctx->exp_pairs};
+    int32_t *n[] = {ctx->route_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active,
+                    ctx->exp_pairs, ctx->sel,       ctx->n_sel};
     for (size_t i = 0; i < sizeof n / sizeof *n; i++) free(n[i]);
     free(ctx->xptr);
     free(ctx->qptr);

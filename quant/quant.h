@@ -63,4 +63,18 @@ void ds_quant_bf16_to_f32(const void *row, float *out, int64_t n);
    what every SIMD kernel is tested against, and what ds_simd_compose starts from. */
 const ds_type_traits *ds_quant_scalar_traits(ds_type t);
 
+/* FP8 e4m3fn (quant/fp8.c), as DeepSeek-V3.2's lightning indexer uses it. Conversions: to_f32
+   exact; from_f32 rounds to nearest even and saturates at +-448. */
+float ds_fp8_e4m3_to_f32(uint8_t b);
+uint8_t ds_fp8_e4m3_from_f32(float f);
+/* One block of n values as FP8 codes with the scale 2^ceil(log2(amax / 448)) (amax at least
+   1e-4), returned: x[i] ~ codes[i] x scale (the official act_quant, scale_fmt "ue8m0"). */
+float ds_fp8_quant_block(const float *x, int64_t n, uint8_t *codes);
+/* The indexer's score of one key before its scale: sum over heads h (in order, float32) of
+   w[h] x relu(q[h] . k), q[h] n FP8 values held as floats, k n FP8 codes; each dot product
+   exact, rounded once to float32. n <= DS_FP8_INDEX_MAX. The scalar reference of
+   ds_simd_kernels.index_score. */
+#define DS_FP8_INDEX_MAX 1024
+float ds_fp8_index_score(const float *q, const float *w, const uint8_t *k, int n_head, int64_t n);
+
 #endif

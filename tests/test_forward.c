@@ -1,11 +1,15 @@
 /* test_forward - a converted tiny checkpoint against DeepSeek's official logits.
 
-   usage: test_forward MODEL.gguf REFERENCE.safetensors TOLERANCE
+   usage: test_forward MODEL.gguf REFERENCE.safetensors TOLERANCE [f16|bf16|q8_0|--mismatch]
+
+   The optional argument: the latent cache's type, or --mismatch, which inverts the prefill
+   checks (a library built without a step of the computation must miss the reference).
 
    REFERENCE holds `tokens` (the prompt), `logits` (every prompt position after one prefill),
    `greedy` (32 greedy tokens) and `greedy_logits` (the logits each was chosen from). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +29,7 @@ static struct {
     int32_t *tokens, *greedy;
     int n_tokens, n_greedy, n_vocab;
     int cache_type; /* ds_context_params.cache_type */
+    bool mismatch;  /* --mismatch: a model known to compute something else must fail the reference */
     matrix logits, greedy_logits;
 } g;
 
@@ -67,7 +72,8 @@ static void check_prefill(int n_threads, int n_batch) {
     double d = max_abs_diff(l, g.logits.data, g.n_tokens * g.n_vocab);
     print_message("prefill, %d threads, batch %d: max |logit - reference| = %.3g (tolerance %.3g)\n", n_threads,
                   n_batch, d, g.tol);
-    assert_true(d <= g.tol);
+    if (g.mismatch) assert_true(d > g.tol);
+    else assert_true(d <= g.tol);
     free(l);
     ds_context_free(ctx);
 }
@@ -84,6 +90,11 @@ static void prefill_2_threads(void **state) {
 static void prefill_in_batches_of_7(void **state) {
     (void)state;
     check_prefill(2, 7);
+}
+/* and one token at a time, as decoding feeds it */
+static void prefill_token_by_token(void **state) {
+    (void)state;
+    check_prefill(2, 1);
 }
 
 static void check_greedy(int n_threads) {
@@ -152,12 +163,16 @@ static void contexts_share_model_and_reset(void **state) {
    row (the whole table again when the head is tied to it); no 1-D tensor, no MTP layer. */
 static void decode_bytes_counts_the_weights_read(void **state) {
     (void)state;
-    char err[256], mtp[32];
+    char err[256], mtp[32], key_e[64], key_k[64];
     ds_gguf *f = NULL;
     assert_int_equal(ds_gguf_open(g.model_path, &f, err, sizeof err), DS_OK);
+    size_t n_arch = 0;
+    const char *arch = ds_gguf_get_str(f, "general.architecture", &n_arch);
+    assert_non_null(arch);
+    snprintf(key_e, sizeof key_e, "%.*s.expert_count", (int)n_arch, arch);
+    snprintf(key_k, sizeof key_k, "%.*s.expert_used_count", (int)n_arch, arch);
     int64_t E = 0, K = 0;
-    assert_true(ds_gguf_get_int(f, "deepseek2.expert_count", &E) &&
-                ds_gguf_get_int(f, "deepseek2.expert_used_count", &K));
+    assert_true(ds_gguf_get_int(f, key_e, &E) && ds_gguf_get_int(f, key_k, &K));
     snprintf(mtp, sizeof mtp, "blk.%d.", ds_model_n_layer(g.model));
     size_t want = 0, embd = 0;
     int tied = 1;
@@ -215,9 +230,24 @@ static void bad_batches_are_refused(void **state) {
     ds_context_free(ctx);
 }
 
+/* A build that leaves out a step of the computation (the DS_DSA_NO_FP8 library) must miss the
+   reference in every prefill, however it is batched: the step matters. */
+static int run_mismatch(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(prefill_1_thread),
+        cmocka_unit_test(prefill_in_batches_of_7),
+        cmocka_unit_test(prefill_token_by_token),
+    };
+    return cmocka_run_group_tests_name(g.model_path, tests, NULL, NULL);
+}
+
 int main(int argc, char **argv) {
+    if (argc == 5 && !strcmp(argv[4], "--mismatch")) {
+        g.mismatch = true;
+        argc--;
+    }
     if (argc != 4 && argc != 5) {
-        fprintf(stderr, "usage: test_forward MODEL.gguf REFERENCE.safetensors TOLERANCE [f16|bf16|q8_0]\n");
+        fprintf(stderr, "usage: test_forward MODEL.gguf REFERENCE.safetensors TOLERANCE [f16|bf16|q8_0|--mismatch]\n");
         return 2;
     }
     if (argc == 5) { /* the latent cache's type */
@@ -244,18 +274,14 @@ int main(int argc, char **argv) {
     }
     printf("# %s\n# %s\n", argv[1], ds_model_desc(g.model));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(prefill_1_thread),
-        cmocka_unit_test(prefill_2_threads),
-        cmocka_unit_test(prefill_in_batches_of_7),
-        cmocka_unit_test(greedy_1_thread),
-        cmocka_unit_test(greedy_2_threads),
-        cmocka_unit_test(threads_bit_identical),
-        cmocka_unit_test(contexts_share_model_and_reset),
-        cmocka_unit_test(bad_batches_are_refused),
-        cmocka_unit_test(decode_bytes_counts_the_weights_read),
+        cmocka_unit_test(prefill_1_thread),          cmocka_unit_test(prefill_2_threads),
+        cmocka_unit_test(prefill_in_batches_of_7),   cmocka_unit_test(prefill_token_by_token),
+        cmocka_unit_test(greedy_1_thread),           cmocka_unit_test(greedy_2_threads),
+        cmocka_unit_test(threads_bit_identical),     cmocka_unit_test(contexts_share_model_and_reset),
+        cmocka_unit_test(bad_batches_are_refused),   cmocka_unit_test(decode_bytes_counts_the_weights_read),
         cmocka_unit_test(bad_cache_type_is_refused),
     };
-    int rc = cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    int rc = g.mismatch ? run_mismatch() : cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
     ds_model_free(g.model);
     free(g.tokens);
     free(g.greedy);
