@@ -292,7 +292,8 @@ struct ds_context {
        idx_dim FP8 codes and their float scale (section 7), and the batch's indexer work */
     uint8_t *idx_cache;
     size_t idx_row_bytes;
-    float *idx_q;         /* [T][Hi][Di] the indexer's queries, then their FP8 values */
+    float *idx_q;         /* [T][Hi][Di] the indexer's queries */
+    double *idx_qd;       /* [T][Hi][Di] their FP8 values, as the score kernel reads them */
     float *idx_w;         /* [T][Hi] head weights, FP8 scale of q folded in */
     float *idx_k;         /* [T][Di] the new keys before FP8 */
     float *idx_score;     /* [idx_rows][n_ctx] index scores of a group of queries */
@@ -323,6 +324,7 @@ struct ds_context {
 typedef void (*task_fn)(void *arg, int64_t i0, int64_t i1, int tid);
 static void pool_run(ds_pool *p, int64_t n_items, task_fn fn, void *arg);
 static const ds_type_traits *kernel_traits(ds_type t);
+static ds_index_fn index_scores(void);
 
 /* Activations for a block-format weight: each input row quantized once to the format the
    weight dots with (Q8_0, Q8_1 or Q8_K, as ggml does), then read by every row of the weight. */
@@ -676,35 +678,44 @@ static void idx_store_key(uint8_t *row, const float *k, int Di) {
     memcpy(row + Di, &s, sizeof s);
 }
 
-/* q's FP8 values in place; returns its scale */
-static float idx_round_query(float *q, int Di) {
+/* q's FP8 values into qd; returns its scale */
+static float idx_round_query(const float *q, double *qd, int Di) {
     uint8_t codes[DS_FP8_INDEX_MAX];
     float s = ds_fp8_quant_block(q, Di, codes);
-    for (int i = 0; i < Di; i++) q[i] = ds_fp8_e4m3_to_f32(codes[i]);
+    for (int i = 0; i < Di; i++) qd[i] = ds_fp8_e4m3_to_f32(codes[i]);
     return s;
 }
 
-static float idx_key_score(const float *q, const float *w, const uint8_t *row, int Hi, int Di) {
-    float s;
-    memcpy(&s, row + Di, sizeof s);
-    return s * ds_fp8_index_score(q, w, row, Hi, Di);
+/* out[s] for the n cached keys from s0: the kernel's sums, times each key's scale */
+static void idx_key_scores(ds_context *ctx, const double *qd, const float *w, int il, int s0, int n, float *out) {
+    const int Hi = ctx->m->hp.idx_n_head, Di = ctx->m->hp.idx_dim;
+    index_scores()(qd, w, idx_at(ctx, il, s0), ctx->idx_row_bytes, n, Hi, Di, out);
+    for (int s = 0; s < n; s++) {
+        float scale;
+        memcpy(&scale, idx_at(ctx, il, s0 + s) + Di, sizeof scale);
+        out[s] *= scale;
+    }
 }
 #else
 static size_t idx_row_bytes(int Di) { return (size_t)Di * sizeof(float); }
 static void idx_store_key(uint8_t *row, const float *k, int Di) { memcpy(row, k, (size_t)Di * sizeof *k); }
-static float idx_round_query(float *q, int Di) {
-    (void)q, (void)Di;
+static float idx_round_query(const float *q, double *qd, int Di) {
+    for (int i = 0; i < Di; i++) qd[i] = q[i];
     return 1.0f;
 }
-static float idx_key_score(const float *q, const float *w, const uint8_t *row, int Hi, int Di) {
-    float k[DS_FP8_INDEX_MAX], score = 0;
-    memcpy(k, row, (size_t)Di * sizeof *k);
-    for (int h = 0; h < Hi; h++) {
-        double dot = 0;
-        for (int i = 0; i < Di; i++) dot += (double)q[(size_t)h * Di + i] * k[i];
-        score += (dot > 0 ? (float)dot : 0.0f) * w[h];
+static void idx_key_scores(ds_context *ctx, const double *qd, const float *w, int il, int s0, int n, float *out) {
+    const int Hi = ctx->m->hp.idx_n_head, Di = ctx->m->hp.idx_dim;
+    (void)index_scores;
+    for (int s = 0; s < n; s++) {
+        float k[DS_FP8_INDEX_MAX], score = 0;
+        memcpy(k, idx_at(ctx, il, s0 + s), (size_t)Di * sizeof *k);
+        for (int h = 0; h < Hi; h++) {
+            double dot = 0;
+            for (int i = 0; i < Di; i++) dot += qd[(size_t)h * Di + i] * k[i];
+            score += (dot > 0 ? (float)dot : 0.0f) * w[h];
+        }
+        out[s] = score;
     }
-    return score;
 }
 #endif
 
@@ -726,7 +737,7 @@ static void dsa_project(ds_context *ctx, const ds_layer *l, int il, int pos0, in
             float *q = ctx->idx_q + ((size_t)t * Hi + h) * Di, *w = ctx->idx_w + (size_t)t * Hi + h;
             rope_half(q, cs, dr);
             hadamard(q, Di);
-            float sq = idx_round_query(q, Di);
+            float sq = idx_round_query(q, ctx->idx_qd + ((size_t)t * Hi + h) * Di, Di);
             *w = *w * (1.0f / sqrtf((float)Hi)) * sq * (1.0f / sqrtf((float)Di));
         }
     }
@@ -750,9 +761,9 @@ static void dsa_score_task(void *arg, int64_t i0, int64_t i1, int tid) {
         int r = (int)(i / j->n_blocks), t = j->t0 + r, n = j->pos0 + t + 1;
         if (n <= hp->idx_topk) continue; /* attends every key: no scores needed */
         int s0 = (int)(i % j->n_blocks) * DSA_KEY_BLOCK, s1 = s0 + DSA_KEY_BLOCK < n ? s0 + DSA_KEY_BLOCK : n;
-        const float *q = ctx->idx_q + (size_t)t * Hi * Di, *w = ctx->idx_w + (size_t)t * Hi;
-        float *out = ctx->idx_score + (size_t)r * ctx->n_ctx;
-        for (int s = s0; s < s1; s++) out[s] = idx_key_score(q, w, idx_at(ctx, j->il, s), Hi, Di);
+        if (s1 > s0)
+            idx_key_scores(ctx, ctx->idx_qd + (size_t)t * Hi * Di, ctx->idx_w + (size_t)t * Hi, j->il, s0, s1 - s0,
+                           ctx->idx_score + (size_t)r * ctx->n_ctx + s0);
     }
 }
 
@@ -1766,11 +1777,20 @@ const char *ds_context_error(const ds_context *ctx) { return ctx->err; }
 /* The kernels of each type: quant/'s formats with the best SIMD level's kernels laid over them
    by simd/, composed once. */
 static ds_type_traits kernel_table[DS_TYPE_COUNT];
-static void compose_kernel_table(void) { ds_simd_compose(ds_simd_best(), kernel_table); }
+static ds_index_fn index_kernel; /* DeepSeek-V3.2's indexer scores */
+static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
+static void compose_kernel_table(void) {
+    const ds_simd_kernels *k = ds_simd_best();
+    ds_simd_compose(k, kernel_table);
+    index_kernel = k->index_scores ? k->index_scores : ds_simd_scalar()->index_scores;
+}
 static const ds_type_traits *kernel_traits(ds_type t) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, compose_kernel_table);
+    pthread_once(&kernels_once, compose_kernel_table);
     return (unsigned)t < DS_TYPE_COUNT && kernel_table[t].name ? &kernel_table[t] : NULL;
+}
+static ds_index_fn index_scores(void) {
+    pthread_once(&kernels_once, compose_kernel_table);
+    return index_kernel;
 }
 
 typedef struct {
@@ -2277,6 +2297,7 @@ static bool alloc_buffers(ds_context *ctx) {
         ctx->idx_rows = (1 << 22) / ctx->n_ctx; /* 16 MiB of scores at most */
         ctx->idx_rows = ctx->idx_rows < 1 ? 1 : ctx->idx_rows > ctx->n_batch ? ctx->n_batch : ctx->idx_rows;
         ctx->idx_q = alloc_f(B * Hi * Di, &ok);
+        if (!(ctx->idx_qd = calloc(B * Hi * Di, sizeof *ctx->idx_qd))) ok = false;
         ctx->idx_w = alloc_f(B * Hi, &ok);
         ctx->idx_k = alloc_f(B * Di, &ok);
         ctx->idx_score = alloc_f((size_t)ctx->idx_rows * (size_t)ctx->n_ctx, &ok);
@@ -2307,6 +2328,7 @@ static bool alloc_buffers(ds_context *ctx) {
 static void free_buffers(ds_context *ctx) {
     free(ctx->kv);
     free(ctx->idx_cache);
+    free(ctx->idx_qd);
     float *f[] = {ctx->rope,          ctx->x,       ctx->xn,           ctx->branch,  ctx->q_lat,      ctx->q_heads,
                   ctx->kv_lat,        ctx->q_abs,   ctx->o_lat,        ctx->o_heads, ctx->ff_gate,    ctx->ff_up,
                   ctx->router_logits, ctx->route_w, ctx->exp_act,      ctx->exp_out, ctx->shared_out, ctx->routed,

@@ -57,14 +57,14 @@ float ds_fp8_quant_block(const float *x, int64_t n, uint8_t *codes) {
    below 2^18, and a sum of up to 2^17 of them needs at most 53 bits: a double holds every
    partial sum exactly, in any order, and the one rounding is the final conversion to float.
    So every SIMD twin of this kernel gives the same bits. */
-float ds_fp8_index_score(const float *q, const float *w, const uint8_t *k, int n_head, int64_t n) {
-    float kf[DS_FP8_INDEX_MAX];
-    for (int64_t i = 0; i < n; i++) kf[i] = ds_fp8_e4m3_to_f32(k[i]);
+float ds_fp8_index_score(const double *q, const float *w, const uint8_t *k, int n_head, int64_t n) {
+    double kd[DS_FP8_INDEX_MAX];
+    for (int64_t i = 0; i < n; i++) kd[i] = ds_fp8_e4m3_to_f32(k[i]);
     float score = 0;
     for (int h = 0; h < n_head; h++) {
-        const float *qh = q + (size_t)h * (size_t)n;
+        const double *qh = q + (size_t)h * (size_t)n;
         double dot = 0;
-        for (int64_t i = 0; i < n; i++) dot += (double)qh[i] * (double)kf[i];
+        for (int64_t i = 0; i < n; i++) dot += qh[i] * kd[i];
         float d = (float)dot;
         score += (d > 0 ? d : 0.0f) * w[h];
     }

@@ -71,10 +71,10 @@ uint8_t ds_fp8_e4m3_from_f32(float f);
    1e-4), returned: x[i] ~ codes[i] x scale (the official act_quant, scale_fmt "ue8m0"). */
 float ds_fp8_quant_block(const float *x, int64_t n, uint8_t *codes);
 /* The indexer's score of one key before its scale: sum over heads h (in order, float32) of
-   w[h] x relu(q[h] . k), q[h] n FP8 values held as floats, k n FP8 codes; each dot product
+   w[h] x relu(q[h] . k), q[h] n FP8 values held as doubles, k n FP8 codes; each dot product
    exact, rounded once to float32. n <= DS_FP8_INDEX_MAX. The scalar reference of
-   ds_simd_kernels.index_score. */
+   ds_simd_kernels.index_scores. */
 #define DS_FP8_INDEX_MAX 1024
-float ds_fp8_index_score(const float *q, const float *w, const uint8_t *k, int n_head, int64_t n);
+float ds_fp8_index_score(const double *q, const float *w, const uint8_t *k, int n_head, int64_t n);
 
 #endif

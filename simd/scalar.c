@@ -43,8 +43,14 @@ static void dot4_bf16(const void *row, const float *const x[4], int64_t n, float
     for (int k = 0; k < 4; k++) out[k] = dot_bf16(row, x[k], n);
 }
 
+static void index_scores(const double *q, const float *w, const uint8_t *keys, size_t stride, int n_keys, int n_head,
+                         int64_t n, float *out) {
+    for (int j = 0; j < n_keys; j++) out[j] = ds_fp8_index_score(q, w, keys + (size_t)j * stride, n_head, n);
+}
+
 static const ds_simd_kernels kernels = {
     DS_SIMD_FLOAT_KERNELS("scalar", ds_quant_f16_to_f32, ds_quant_bf16_to_f32),
+    .index_scores = index_scores,
 };
 
 const ds_simd_kernels *ds_simd_scalar(void) { return &kernels; }

@@ -33,6 +33,13 @@ typedef float (*ds_vec_dot_fn)(const void *row, const void *act, int64_t n);
 typedef void (*ds_vec_dot4_fn)(const void *row, const void *const act[4], int64_t n, float out[4]);
 typedef void (*ds_act_quant_fn)(const float *x, void *row, int64_t n);
 
+/* DeepSeek-V3.2's lightning indexer over n_keys cached keys (rows of n FP8 e4m3 codes, stride
+   bytes apart): out[j] = sum over heads h, in order, in float32, of w[h] x relu(q[h] . key_j),
+   q n_head rows of n FP8 values held as doubles. Each dot is exact (quant/fp8.c says why), so
+   every level gives ds_fp8_index_score's bits. */
+typedef void (*ds_index_fn)(const double *q, const float *w, const uint8_t *keys, size_t stride, int n_keys,
+                            int n_head, int64_t n, float *out);
+
 typedef struct {
     const char *name;
     ds_dot_fn dot_f32, dot_f16, dot_bf16;
@@ -47,6 +54,7 @@ typedef struct {
     /* A weight row of a block format widened to float32: the scalar dequantizer's floats bit
        for bit (the same multiplications, no fused multiply-adds). */
     ds_widen_fn dequant[DS_TYPE_COUNT];
+    ds_index_fn index_scores; /* NULL: the scalar level's */
 } ds_simd_kernels;
 
 /* A level's float-format entries: its functions named dot_f32, dot_f16, dot_bf16, dot4_f32,

@@ -1,6 +1,7 @@
 /* x86_avx2.c - AVX2 + FMA + F16C kernels. Compiled with those extensions enabled; called only
    after dispatch.c has seen the CPU support them. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "../deepseek.h"
 #include "simd.h"
@@ -109,8 +110,67 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
     for (; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
 }
 
+/* ---- DeepSeek-V3.2's indexer (simd.h: ds_index_fn), as x86_avx512.c's with four lanes ---- */
+
+/* Four FP8 e4m3 codes as doubles (x86_avx512.c's e4m3_to_pd says how). */
+static inline __m256d e4m3_to_pd(const uint8_t *p) {
+    int32_t word;
+    memcpy(&word, p, sizeof word);
+    __m256i c = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(word));
+    __m256i em = _mm256_and_si256(c, _mm256_set1_epi64x(0x7f));
+    __m256i sub = _mm256_cmpgt_epi64(_mm256_set1_epi64x(8), em);
+    em = _mm256_or_si256(em, _mm256_and_si256(sub, _mm256_set1_epi64x(8)));
+    __m256i bits = _mm256_add_epi64(_mm256_slli_epi64(em, 49), _mm256_set1_epi64x((int64_t)1016 << 52));
+    __m256d low = _mm256_and_pd(_mm256_castsi256_pd(sub), _mm256_set1_pd(0x1p-6));
+    __m256d v = _mm256_sub_pd(_mm256_castsi256_pd(bits), low);
+    __m256i sign = _mm256_slli_epi64(_mm256_and_si256(c, _mm256_set1_epi64x(0x80)), 56);
+    return _mm256_castsi256_pd(_mm256_or_si256(_mm256_castpd_si256(v), sign));
+}
+
+static inline double hsum4d(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+enum { IDX_KEYS = 4, IDX_MAX_N = 256 };
+
+static void index_scores(const double *q, const float *w, const uint8_t *keys, size_t stride, int n_keys, int n_head,
+                         int64_t n, float *out) {
+    if (n % 8 || n > IDX_MAX_N) {
+        for (int j = 0; j < n_keys; j++) out[j] = ds_fp8_index_score(q, w, keys + (size_t)j * stride, n_head, n);
+        return;
+    }
+    double kd[IDX_KEYS][IDX_MAX_N] __attribute__((aligned(32)));
+    for (int j0 = 0; j0 < n_keys; j0 += IDX_KEYS) {
+        const int m = n_keys - j0 < IDX_KEYS ? n_keys - j0 : IDX_KEYS;
+        float acc[IDX_KEYS] = {0};
+        for (int k = 0; k < IDX_KEYS; k++) {
+            const uint8_t *key = keys + (size_t)(j0 + (k < m ? k : 0)) * stride;
+            for (int64_t i = 0; i < n; i += 4) _mm256_store_pd(kd[k] + i, e4m3_to_pd(key + i));
+        }
+        for (int h = 0; h < n_head; h++) {
+            const double *qh = q + (size_t)h * (size_t)n;
+            __m256d a[IDX_KEYS][2];
+            for (int k = 0; k < IDX_KEYS; k++) a[k][0] = a[k][1] = _mm256_setzero_pd();
+            for (int64_t i = 0; i < n; i += 8) {
+                __m256d q0 = _mm256_loadu_pd(qh + i), q1 = _mm256_loadu_pd(qh + i + 4);
+                for (int k = 0; k < IDX_KEYS; k++) {
+                    a[k][0] = _mm256_fmadd_pd(q0, _mm256_load_pd(kd[k] + i), a[k][0]);
+                    a[k][1] = _mm256_fmadd_pd(q1, _mm256_load_pd(kd[k] + i + 4), a[k][1]);
+                }
+            }
+            for (int k = 0; k < m; k++) {
+                float d = (float)hsum4d(_mm256_add_pd(a[k][0], a[k][1]));
+                acc[k] += (d > 0 ? d : 0.0f) * w[h];
+            }
+        }
+        for (int k = 0; k < m; k++) out[j0 + k] = acc[k];
+    }
+}
+
 static const ds_simd_kernels kernels = {
     DS_SIMD_FLOAT_KERNELS("avx2", f16_to_f32, bf16_to_f32),
+    .index_scores = index_scores,
 };
 
 const ds_simd_kernels *ds_simd_avx2_table(void);

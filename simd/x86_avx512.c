@@ -104,8 +104,65 @@ static void bf16_to_f32(const void *row, float *out, int64_t n) {
     for (; i < n; i++) out[i] = ds_bf16_to_fp32(w[i]);
 }
 
+/* ---- DeepSeek-V3.2's indexer (simd.h: ds_index_fn) ---- */
+
+/* Eight FP8 e4m3 codes as doubles, from the bits: EEEEMMM shifted into a double's exponent and
+   mantissa with the bias moved from 7 to 1023 gives 2^(E-7) (1 + M/8); a subnormal (E = 0) is
+   taken as 1.M x 2^-6 less 2^-6, which is M x 2^-9 exactly. */
+static inline __m512d e4m3_to_pd(const uint8_t *p) {
+    __m512i c = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)p));
+    __m512i em = _mm512_and_epi64(c, _mm512_set1_epi64(0x7f));
+    __mmask8 sub = _mm512_cmplt_epu64_mask(em, _mm512_set1_epi64(8));
+    em = _mm512_mask_or_epi64(em, sub, em, _mm512_set1_epi64(8));
+    __m512i bits = _mm512_add_epi64(_mm512_slli_epi64(em, 49), _mm512_set1_epi64((int64_t)1016 << 52));
+    __m512d v = _mm512_mask_sub_pd(_mm512_castsi512_pd(bits), sub, _mm512_castsi512_pd(bits), _mm512_set1_pd(0x1p-6));
+    __m512i sign = _mm512_slli_epi64(_mm512_and_epi64(c, _mm512_set1_epi64(0x80)), 56);
+    return _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(v), sign));
+}
+
+enum { IDX_KEYS = 4, IDX_MAX_N = 256 };
+
+/* Four keys widened once, then each head's q against all four: eight independent chains of
+   double FMAs, exact (so in any order); n a multiple of 16 up to IDX_MAX_N, else the scalar
+   reference. The float sum over heads is the reference's, operation for operation (this file
+   is compiled without contraction). */
+static void index_scores(const double *q, const float *w, const uint8_t *keys, size_t stride, int n_keys, int n_head,
+                         int64_t n, float *out) {
+    if (n % 16 || n > IDX_MAX_N) {
+        for (int j = 0; j < n_keys; j++) out[j] = ds_fp8_index_score(q, w, keys + (size_t)j * stride, n_head, n);
+        return;
+    }
+    double kd[IDX_KEYS][IDX_MAX_N] __attribute__((aligned(64)));
+    for (int j0 = 0; j0 < n_keys; j0 += IDX_KEYS) {
+        const int m = n_keys - j0 < IDX_KEYS ? n_keys - j0 : IDX_KEYS;
+        float acc[IDX_KEYS] = {0};
+        for (int k = 0; k < IDX_KEYS; k++) {
+            const uint8_t *key = keys + (size_t)(j0 + (k < m ? k : 0)) * stride;
+            for (int64_t i = 0; i < n; i += 8) _mm512_store_pd(kd[k] + i, e4m3_to_pd(key + i));
+        }
+        for (int h = 0; h < n_head; h++) {
+            const double *qh = q + (size_t)h * (size_t)n;
+            __m512d a[IDX_KEYS][2];
+            for (int k = 0; k < IDX_KEYS; k++) a[k][0] = a[k][1] = _mm512_setzero_pd();
+            for (int64_t i = 0; i < n; i += 16) {
+                __m512d q0 = _mm512_loadu_pd(qh + i), q1 = _mm512_loadu_pd(qh + i + 8);
+                for (int k = 0; k < IDX_KEYS; k++) {
+                    a[k][0] = _mm512_fmadd_pd(q0, _mm512_load_pd(kd[k] + i), a[k][0]);
+                    a[k][1] = _mm512_fmadd_pd(q1, _mm512_load_pd(kd[k] + i + 8), a[k][1]);
+                }
+            }
+            for (int k = 0; k < m; k++) {
+                float d = (float)_mm512_reduce_add_pd(_mm512_add_pd(a[k][0], a[k][1]));
+                acc[k] += (d > 0 ? d : 0.0f) * w[h];
+            }
+        }
+        for (int k = 0; k < m; k++) out[j0 + k] = acc[k];
+    }
+}
+
 static const ds_simd_kernels kernels = {
     DS_SIMD_FLOAT_KERNELS("avx512", f16_to_f32, bf16_to_f32),
+    .index_scores = index_scores,
 };
 
 const ds_simd_kernels *ds_simd_avx512_table(void);

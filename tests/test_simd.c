@@ -10,7 +10,7 @@
    bytes (every code, every scale) bit for bit where the level claims it (the aarch64 levels
    repeat the scalar float arithmetic), four-activation dots bit for bit equal to the single
    ones, and weight rows widened to float32 with the scalar dequantizers' bits (NaN payloads and
-   signs too). DS_SIMD_EXPECT=name makes the test check that the best level here is that one (the
+   signs too); DeepSeek-V3.2's index kernel bit for bit. DS_SIMD_EXPECT=name makes the test check that the best level here is that one (the
    aarch64 runs under qemu use it to see the CPU detection at work). */
 #include <math.h>
 #include <setjmp.h>
@@ -378,11 +378,47 @@ static void check_dequant(const ds_simd_kernels *k) {
     }
 }
 
+/* DeepSeek-V3.2's index kernel: every level gives the scalar reference's bits (its dots are
+   exact), for key counts around its blocking, head counts and lengths in and out of its vector
+   loops (those it leaves to the reference too), codes over the whole range, weights of both
+   signs. */
+static void check_index(const ds_simd_kernels *k) {
+    enum { NK = 19, NH = 9, NMAX = 512 };
+    static double q[NH * NMAX];
+    static uint8_t keys[NK][NMAX + 4];
+    float w[NH], got[NK];
+    const int ns[] = {8, 16, 24, 128, 256, 512}, heads[] = {1, 2, 9};
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t b = 0; b < sizeof heads / sizeof *heads; b++) {
+            const int n = ns[a], H = heads[b];
+            for (int i = 0; i < H * n; i++) {
+                uint8_t c = (uint8_t)(frand() * 128 + 128);
+                q[i] = ds_fp8_e4m3_to_f32((c & 0x7f) == 0x7f ? 0 : c);
+            }
+            for (int h = 0; h < H; h++) w[h] = frand();
+            for (int j = 0; j < NK; j++)
+                for (int i = 0; i < n; i++) {
+                    uint8_t c = (uint8_t)(frand() * 128 + 128);
+                    keys[j][i] = (c & 0x7f) == 0x7f ? 0x80 : c;
+                }
+            for (int nk = 1; nk <= NK; nk += 3) {
+                k->index_scores(q, w, keys[0], sizeof keys[0], nk, H, n, got);
+                for (int j = 0; j < nk; j++) {
+                    float want = ds_fp8_index_score(q, w, keys[j], H, n);
+                    if (memcmp(&got[j], &want, sizeof want))
+                        fail_msg("%s index n=%d heads=%d keys=%d: key %d %.9g, scalar %.9g", k->name, n, H, nk, j,
+                                 got[j], want);
+                }
+            }
+        }
+}
+
 static void scalar_level(void **state) {
     (void)state;
     check_level(ds_simd_scalar());
     widen_then_dot_is_the_same(ds_simd_scalar());
     dot4_is_four_dots(ds_simd_scalar());
+    check_index(ds_simd_scalar());
 }
 
 static void avx2_level(void **state) {
@@ -392,6 +428,7 @@ static void avx2_level(void **state) {
     check_level(k);
     widen_then_dot_is_the_same(k);
     dot4_is_four_dots(k);
+    if (k->index_scores) check_index(k);
 }
 
 static void avx512_level(void **state) {
@@ -401,6 +438,7 @@ static void avx512_level(void **state) {
     check_level(k);
     widen_then_dot_is_the_same(k);
     dot4_is_four_dots(k);
+    if (k->index_scores) check_index(k);
 }
 
 static void neon_level(void **state) {
@@ -410,6 +448,7 @@ static void neon_level(void **state) {
     check_level(k);
     widen_then_dot_is_the_same(k);
     dot4_is_four_dots(k);
+    if (k->index_scores) check_index(k);
     check_act_quant(k);
     check_vec_dots(k, 1);
     check_dequant(k);
@@ -422,6 +461,7 @@ static void dotprod_level(void **state) {
     check_level(k);
     widen_then_dot_is_the_same(k);
     dot4_is_four_dots(k);
+    if (k->index_scores) check_index(k);
     check_act_quant(k);
     check_vec_dots(k, 1);
     check_dequant(k);
