@@ -20,8 +20,10 @@
        ds_model_free(m);
 
    MODEL FILES
-   GGUF v3 (v2 accepted), architecture `deepseek2` with llama.cpp's metadata keys and tensor names,
-   so the files people download for llama.cpp load here. Both MLA layouts are accepted: the
+   GGUF v3 (v2 accepted), architectures `deepseek2` (DeepSeek-V2, V2-Lite, Coder-V2, V3, R1, V3.1)
+   and `deepseek32` (V3.2: DeepSeek Sparse Attention, computed as DeepSeek's code does, FP8
+   indexer included) with llama.cpp's metadata keys and tensor names, so the files people
+   download for llama.cpp load here. Both MLA layouts are accepted: the
    legacy fused `attn_kv_b` and the split `attn_k_b` + `attn_v_b`. The file is memory-mapped and
    weights are used in place: F32, F16, BF16 and ggml's block formats Q4_0, Q4_1, Q5_0, Q5_1,
    Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, IQ2_XXS and IQ1_S (activations quantized per matmul input, as
@@ -30,7 +32,8 @@
    byte offset, never a crash.
 
    CONTEXTS
-   A context owns the KV cache (MLA latent only: kv_lora_rank + rope dims per token per layer),
+   A context owns the KV cache (MLA latent only: kv_lora_rank + rope dims per token per layer;
+   for deepseek32 also the indexer's keys, 128 FP8 codes and a scale per token per layer),
    the scratch memory and the worker threads. Several contexts may share one model. A context
    is not thread-safe: call it from one thread at a time.
 

@@ -854,6 +854,59 @@ static void q8_K_act(const float *x, void *row, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; i++) q8_K_block(x + i * QK_K, &b[i]);
 }
 
+/* ---- DeepSeek-V3.2's indexer (simd.h: ds_index_fn): x86_avx512.c's layout with two keys a
+   vector, each block's codes widened once, eight heads' chains of exact double FMAs ---- */
+
+/* An FP8 e4m3 code as a double, from its bits (x86_avx512.c's e4m3_to_pd says how). */
+static inline double e4m3_to_f64(uint8_t c) {
+    uint64_t em = c & 0x7f, sub = em < 8, bits = ((em | (sub << 3)) << 49) + ((uint64_t)1016 << 52);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    v -= sub ? 0x1p-6 : 0.0;
+    return c & 0x80 ? -v : v;
+}
+
+enum { IDX_KEYS = 2, IDX_HEADS = 8, IDX_MAX_N = 256 };
+
+static inline float32x2_t add_head(float32x2_t acc, float64x2_t dots, float w) {
+    float32x2_t d = vmax_f32(vcvt_f32_f64(dots), vdup_n_f32(0.0f));
+    return vadd_f32(acc, vmul_n_f32(d, w));
+}
+
+static void index_scores(const double *q, const float *w, const uint8_t *keys, size_t stride, int n_keys, int n_head,
+                         int64_t n, float *out) {
+    if (n > IDX_MAX_N) {
+        for (int j = 0; j < n_keys; j++) out[j] = ds_fp8_index_score(q, w, keys + (size_t)j * stride, n_head, n);
+        return;
+    }
+    float64x2_t kt[IDX_MAX_N];
+    for (int j0 = 0; j0 < n_keys; j0 += IDX_KEYS) {
+        const int m = n_keys - j0 < IDX_KEYS ? n_keys - j0 : IDX_KEYS;
+        const uint8_t *k0 = keys + (size_t)j0 * stride, *k1 = m > 1 ? k0 + stride : NULL;
+        for (int64_t i = 0; i < n; i++) {
+            double pair[2] = {e4m3_to_f64(k0[i]), k1 ? e4m3_to_f64(k1[i]) : 0.0};
+            kt[i] = vld1q_f64(pair);
+        }
+        float32x2_t acc = vdup_n_f32(0.0f);
+        int h = 0;
+        for (; h + IDX_HEADS <= n_head; h += IDX_HEADS) {
+            float64x2_t a[IDX_HEADS];
+            for (int k = 0; k < IDX_HEADS; k++) a[k] = vdupq_n_f64(0.0);
+            for (int64_t i = 0; i < n; i++)
+                for (int k = 0; k < IDX_HEADS; k++)
+                    a[k] = vfmaq_n_f64(a[k], kt[i], q[(size_t)(h + k) * (size_t)n + (size_t)i]);
+            for (int k = 0; k < IDX_HEADS; k++) acc = add_head(acc, a[k], w[h + k]);
+        }
+        for (; h < n_head; h++) {
+            float64x2_t a = vdupq_n_f64(0.0);
+            for (int64_t i = 0; i < n; i++) a = vfmaq_n_f64(a, kt[i], q[(size_t)h * (size_t)n + (size_t)i]);
+            acc = add_head(acc, a, w[h]);
+        }
+        out[j0] = vget_lane_f32(acc, 0);
+        if (m > 1) out[j0 + 1] = vget_lane_f32(acc, 1);
+    }
+}
+
 /* ---- the table ---- */
 
 #ifdef DS_ARM_DOTPROD
@@ -885,6 +938,7 @@ static const ds_simd_kernels kernels = {
     .act_quant[DS_TYPE_Q8_0] = q8_0_act,
     .act_quant[DS_TYPE_Q8_1] = q8_1_act,
     .act_quant[DS_TYPE_Q8_K] = q8_K_act,
+    .index_scores = index_scores,
 };
 
 const ds_simd_kernels *LEVEL_TABLE(void);
