@@ -424,10 +424,25 @@ static int cfg_rope(const cJSON *r, const char *p, config *c, char *err) {
     return 0;
 }
 
+/* quantization_config.KEY, when present, is WANT: DeepSeek's FP8 release (V3, R1, V3.1, V3.2). Its
+   weights are decoded from their safetensors dtype and weight_scale_inv, so another method or
+   format would be read as something it is not. */
+static int cfg_quant_str(const cJSON *q, const char *p, const char *key, const char *want, char *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q, key);
+    if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && strcmp(v->valuestring, want) == 0)) return 0;
+    return fail(err, "%s: quantization_config.%s is %s%s%s, not supported (only '%s': FP8 with block scales)", p, key,
+                cJSON_IsString(v) ? "'" : "", cJSON_IsString(v) ? v->valuestring : "not a string",
+                cJSON_IsString(v) ? "'" : "", want);
+}
+
 static int cfg_block(const cJSON *r, const char *p, config *c, char *err) {
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "quantization_config");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(q, "weight_block_size");
     c->block_o = c->block_i = 128;
+    /* scale_fmt ue8m0 (V3.1 on) says the scales are powers of two: still float32 multipliers here */
+    if (cfg_quant_str(q, p, "quant_method", "fp8", err) || cfg_quant_str(q, p, "fmt", "e4m3", err) ||
+        cfg_quant_str(q, p, "scale_fmt", "ue8m0", err))
+        return -1;
     if (!b || cJSON_IsNull(b)) return 0;
     const cJSON *b0 = cJSON_GetArrayItem(b, 0), *b1 = cJSON_GetArrayItem(b, 1);
     if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(b0) || !cJSON_IsNumber(b1) ||
