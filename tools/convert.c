@@ -1,4 +1,5 @@
-/* deepseek-convert: Hugging Face DeepSeek-V2/V3 checkpoint folder -> deepseek2 GGUF.
+/* deepseek-convert: Hugging Face DeepSeek-V2/V3 checkpoint folder -> deepseek2 GGUF, and
+   DeepSeek-V3.2 (model_type deepseek_v32) -> deepseek32 GGUF.
 
    Writes what llama.cpp's converter (conversion/deepseek.py, DeepseekV2Model) writes, so that
    llama.cpp and this project load the same files: the same tensor names and ggml shapes, the
@@ -7,6 +8,13 @@
    0 when the config has null (llama.cpp refuses such files otherwise), the MTP layer is kept
    under llama.cpp's nextn names (its deepseek2 loader accepts it), and tokenizer.ggml.pre is
    chosen from the pre-tokenizer regexes instead of a hash of a test encoding.
+
+   V3.2 is V3 plus DeepSeek Sparse Attention, as DeepseekV32Model writes it: every deepseek2 key
+   under deepseek32, the indexer's attention.indexer.{head_count, key_length, top_k}, and in
+   every layer, the MTP layer too, blk.N.indexer.{attn_q_b, attn_k, k_norm (weight and bias),
+   proj}: k_norm always F32, proj F32 in float files as llama.cpp's converter keeps it. Its
+   deepseek32 loader needs the split MLA layout; --mla legacy still writes attn_kv_b, for this
+   project's runtime only.
 
    Tensors are streamed: all are declared from the safetensors headers, then each is produced
    and written in turn, so memory holds one output tensor plus a small decode buffer.
@@ -60,17 +68,20 @@ static void usage(FILE *fp) {
           "                        [--mla split|legacy] [--no-mtp | --mtp] [--name NAME]\n"
           "                        [--tokenizer-pre NAME] [--vocab-only] [-t N]\n"
           "  HF_DIR          config.json + model.safetensors (or the index and its shards,\n"
-          "                  or every *.safetensors)\n"
-          "  --outtype       storage of 2-D/3-D weights (default f32); norms, router and biases\n"
-          "                  stay F32. f32, f16, bf16, or a llama.cpp file type, quantized with\n"
-          "                  llama.cpp's mix rules as deepseek-quantize does (q8_0, q4_0, q4_1,\n"
-          "                  q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s,\n"
-          "                  q5_k_m, q6_k, iq4_nl, iq4_xs); types that need an importance matrix\n"
-          "                  are made by deepseek-quantize --imatrix\n"
+          "                  or every *.safetensors) of DeepSeek-V2, V3 / R1 (deepseek2 GGUF)\n"
+          "                  or V3.2 (deepseek32 GGUF, with its indexer)\n"
+          "  --outtype       storage of 2-D/3-D weights (default f32); norms, router, biases\n"
+          "                  stay F32, and so does V3.2's indexer proj in f16/bf16 files, as\n"
+          "                  llama.cpp writes them. f32, f16, bf16, or a llama.cpp file type,\n"
+          "                  quantized with llama.cpp's mix rules as deepseek-quantize does\n"
+          "                  (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s,\n"
+          "                  q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl, iq4_xs); types that need an\n"
+          "                  importance matrix are made by deepseek-quantize --imatrix\n"
           "  -t, --threads   threads for quantizing (default: physical cores)\n"
           "  --tokenizer     folder with tokenizer.json (+ tokenizer_config.json); default HF_DIR\n"
           "  --mla           split: attn_k_b + attn_v_b as current llama.cpp writes (default);\n"
-          "                  legacy: the fused attn_kv_b of older files\n"
+          "                  legacy: the fused attn_kv_b of older files (for V3.2, whose deepseek32\n"
+          "                  files llama.cpp loads only split, a layout for this project's runtime)\n"
           "  --no-mtp        drop the multi-token-prediction layer (kept by default, as llama.cpp\n"
           "                  names it: blk.N.nextn.*)\n"
           "  --name          general.name (default: the folder's name)\n"
@@ -236,7 +247,9 @@ typedef struct {
 } opt_f64;
 
 typedef struct {
+    int v32; /* DeepSeek-V3.2 (deepseek_v32): every layer has a lightning indexer; written as deepseek32 */
     int64_t n_layer, n_ctx, n_embd, n_ff, n_head, q_lora, kv_lora, nope, rope, vdim, n_vocab;
+    int64_t idx_heads, idx_dim, idx_topk; /* the indexer's index_n_heads, index_head_dim, index_topk */
     int64_t n_expert, n_expert_used, n_group, topk_group, n_shared, n_ff_exp, n_dense, n_nextn;
     int64_t block_o, block_i, orig_ctx;
     double rms_eps;
@@ -276,12 +289,29 @@ static int cfg_num(const cJSON *o, const char *path, const char *key, opt_f64 *o
     return 0;
 }
 
-static int cfg_model_type(const cJSON *root, const char *path, char *err) {
+/* llama.cpp picks its converter by architectures[0], this tool by model_type: a config where
+   the two disagree about V3.2 would be written as a model it is not. */
+static int cfg_architectures(const cJSON *root, const char *path, const config *c, char *err) {
+    static const char *const V32 = "DeepseekV32ForCausalLM";
+    const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "architectures"), 0);
+    if (!cJSON_IsString(a)) return 0;
+    int says_v32 = strcmp(a->valuestring, V32) == 0;
+    int says_older =
+        strcmp(a->valuestring, "DeepseekV2ForCausalLM") == 0 || strcmp(a->valuestring, "DeepseekV3ForCausalLM") == 0;
+    if ((says_v32 && !c->v32) || (says_older && c->v32))
+        return fail(err, "%s: 'architectures' names %s but 'model_type' is %s", path, a->valuestring,
+                    c->v32 ? "deepseek_v32" : "not deepseek_v32");
+    return 0;
+}
+
+static int cfg_model_type(const cJSON *root, const char *path, config *c, char *err) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (!cJSON_IsString(mt)) return fail(err, "%s: 'model_type' is missing", path);
-    if (strcmp(mt->valuestring, "deepseek_v2") != 0 && strcmp(mt->valuestring, "deepseek_v3") != 0)
-        return fail(err, "%s: model_type '%s' is not deepseek_v2 or deepseek_v3", path, mt->valuestring);
-    return 0;
+    const char *t = mt->valuestring;
+    c->v32 = strcmp(t, "deepseek_v32") == 0;
+    if (!c->v32 && strcmp(t, "deepseek_v2") != 0 && strcmp(t, "deepseek_v3") != 0)
+        return fail(err, "%s: model_type '%s' is not deepseek_v2, deepseek_v3 or deepseek_v32", path, t);
+    return cfg_architectures(root, path, c, err);
 }
 
 static int cfg_dims(const cJSON *r, const char *p, config *c, char *err) {
@@ -298,6 +328,24 @@ static int cfg_dims(const cJSON *r, const char *p, config *c, char *err) {
         cfg_int(r, p, "v_head_dim", 1, 1 << 16, NO_DEFAULT, &c->vdim, err) ||
         cfg_int(r, p, "vocab_size", 1, INT32_MAX, NO_DEFAULT, &c->n_vocab, err))
         return -1;
+    return 0;
+}
+
+/* DeepSeek Sparse Attention's lightning indexer (V3.2). Its query is projected from the MLA
+   query latent, and llama.cpp ropes the first qk_rope_head_dim values of each indexer head. */
+static int cfg_indexer(const cJSON *r, const char *p, config *c, char *err) {
+    if (!c->v32) return 0;
+    if (cfg_int(r, p, "index_n_heads", 1, 1 << 16, NO_DEFAULT, &c->idx_heads, err) ||
+        cfg_int(r, p, "index_head_dim", 1, 1 << 16, NO_DEFAULT, &c->idx_dim, err) ||
+        cfg_int(r, p, "index_topk", 1, UINT32_MAX, NO_DEFAULT, &c->idx_topk, err))
+        return -1;
+    if (c->q_lora == 0)
+        return fail(
+            err, "%s: 'q_lora_rank' must be > 0 for deepseek_v32 (the indexer's query comes from the query latent)", p);
+    if (c->idx_dim < c->rope)
+        return fail(err,
+                    "%s: 'index_head_dim' %lld is smaller than qk_rope_head_dim %lld (the indexer ropes that many)", p,
+                    (long long)c->idx_dim, (long long)c->rope);
     return 0;
 }
 
@@ -376,10 +424,25 @@ static int cfg_rope(const cJSON *r, const char *p, config *c, char *err) {
     return 0;
 }
 
+/* quantization_config.KEY, when present, is WANT: DeepSeek's FP8 release (V3, R1, V3.1, V3.2). Its
+   weights are decoded from their safetensors dtype and weight_scale_inv, so another method or
+   format would be read as something it is not. */
+static int cfg_quant_str(const cJSON *q, const char *p, const char *key, const char *want, char *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q, key);
+    if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && strcmp(v->valuestring, want) == 0)) return 0;
+    return fail(err, "%s: quantization_config.%s is %s%s%s, not supported (only '%s': FP8 with block scales)", p, key,
+                cJSON_IsString(v) ? "'" : "", cJSON_IsString(v) ? v->valuestring : "not a string",
+                cJSON_IsString(v) ? "'" : "", want);
+}
+
 static int cfg_block(const cJSON *r, const char *p, config *c, char *err) {
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "quantization_config");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(q, "weight_block_size");
     c->block_o = c->block_i = 128;
+    /* scale_fmt ue8m0 (V3.1 on) says the scales are powers of two: still float32 multipliers here */
+    if (cfg_quant_str(q, p, "quant_method", "fp8", err) || cfg_quant_str(q, p, "fmt", "e4m3", err) ||
+        cfg_quant_str(q, p, "scale_fmt", "ue8m0", err))
+        return -1;
     if (!b || cJSON_IsNull(b)) return 0;
     const cJSON *b0 = cJSON_GetArrayItem(b, 0), *b1 = cJSON_GetArrayItem(b, 1);
     if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(b0) || !cJSON_IsNumber(b1) ||
@@ -413,9 +476,9 @@ static int read_config(const char *hf_dir, config *c, char *err) {
     else if (root) {
         opt_f64 eps = {0, 0.0};
         memset(c, 0, sizeof *c);
-        rc = cfg_model_type(root, path, err) || cfg_dims(root, path, c, err) || cfg_moe(root, path, c, err) ||
-                     cfg_rope(root, path, c, err) || cfg_block(root, path, c, err) || cfg_special(root, path, c, err) ||
-                     cfg_num(root, path, "rms_norm_eps", &eps, err)
+        rc = cfg_model_type(root, path, c, err) || cfg_dims(root, path, c, err) || cfg_indexer(root, path, c, err) ||
+                     cfg_moe(root, path, c, err) || cfg_rope(root, path, c, err) || cfg_block(root, path, c, err) ||
+                     cfg_special(root, path, c, err) || cfg_num(root, path, "rms_norm_eps", &eps, err)
                  ? -1
                  : 0;
         c->rms_eps = eps.set ? eps.v : 1e-6;
@@ -437,6 +500,11 @@ enum slot {
     S_KV_A_NORM,
     S_KV_B,
     S_O,
+    S_IDX_Q_B,
+    S_IDX_K,
+    S_IDX_K_NORM,
+    S_IDX_K_NORM_B,
+    S_IDX_PROJ,
     S_FFN_NORM,
     S_GATE,
     S_UP,
@@ -468,6 +536,11 @@ static const struct {
     [S_KV_A_NORM] = {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", 0},
     [S_KV_B] = {"self_attn.kv_b_proj.weight", "attn_kv_b.weight", 0},
     [S_O] = {"self_attn.o_proj.weight", "attn_output.weight", 0},
+    [S_IDX_Q_B] = {"self_attn.indexer.wq_b.weight", "indexer.attn_q_b.weight", 0},
+    [S_IDX_K] = {"self_attn.indexer.wk.weight", "indexer.attn_k.weight", 0},
+    [S_IDX_K_NORM] = {"self_attn.indexer.k_norm.weight", "indexer.k_norm.weight", 0},
+    [S_IDX_K_NORM_B] = {"self_attn.indexer.k_norm.bias", "indexer.k_norm.bias", 0},
+    [S_IDX_PROJ] = {"self_attn.indexer.weights_proj.weight", "indexer.proj.weight", 0},
     [S_FFN_NORM] = {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
     [S_GATE] = {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
     [S_UP] = {"mlp.up_proj.weight", "ffn_up.weight", 0},
@@ -624,6 +697,11 @@ static int slot_shape(const config *c, int s, int64_t *sh) {
     case S_NX_ENORM:
     case S_NX_HNORM:
     case S_NX_HEAD_NORM: return shape1(sh, H);
+    case S_IDX_Q_B: return shape2(sh, c->idx_heads * c->idx_dim, c->q_lora);
+    case S_IDX_K: return shape2(sh, c->idx_dim, H);
+    case S_IDX_K_NORM:
+    case S_IDX_K_NORM_B: return shape1(sh, c->idx_dim);
+    case S_IDX_PROJ: return shape2(sh, c->idx_heads, H);
     case S_Q: return shape2(sh, nh * qk, H);
     case S_Q_A: return shape2(sh, c->q_lora, H);
     case S_Q_A_NORM: return shape1(sh, c->q_lora);
@@ -684,6 +762,11 @@ static int slot_need(const plan *p, int64_t il, int s) {
     case S_NX_EMBED:
     case S_NX_HEAD:
     case S_NX_HEAD_NORM: return mtp ? 2 : 0;
+    case S_IDX_Q_B:
+    case S_IDX_K:
+    case S_IDX_K_NORM:
+    case S_IDX_K_NORM_B:
+    case S_IDX_PROJ: return c->v32; /* the MTP layer has its own indexer too */
     default: return 1;
     }
 }
@@ -696,8 +779,9 @@ static int check_slots(const plan *p, int64_t il, char *err) {
             return fail(err, "%s: layer %lld lacks model.layers.%lld.%s", p->opt->hf_dir, (long long)il, (long long)il,
                         SLOTS[s].hf);
         if (need == 0 && L->slot[s])
-            return fail(err, "%s: tensor '%s' does not belong in layer %lld of this config", L->slot[s]->path,
-                        L->slot[s]->name, (long long)il);
+            return fail(err, "%s: tensor '%s' does not belong in layer %lld of this config%s", L->slot[s]->path,
+                        L->slot[s]->name, (long long)il,
+                        s >= S_IDX_Q_B && s <= S_IDX_PROJ ? " (an indexer: V3.2 has model_type deepseek_v32)" : "");
         int64_t sh[2];
         int nd = slot_shape(p->cfg, s, sh);
         if (L->slot[s] && check_shape(L->slot[s], sh, nd, err) != 0) return -1;
@@ -746,7 +830,7 @@ static int count_mtp(plan *p, char *err) {
             return fail(err, "%s: MTP layer %lld present but layer %lld missing", p->opt->hf_dir, (long long)il,
                         (long long)(c->n_layer + p->n_mtp));
     }
-    if (p->n_mtp > 0 && !p->opt->mla_split)
+    if (p->n_mtp > 0 && !p->opt->mla_split && !c->v32)
         fprintf(stderr, "deepseek-convert: note: llama.cpp runs an MTP layer only in the split "
                         "layout; in this legacy file it loads but cannot draft (--no-mtp drops it)\n");
     if (p->opt->mtp && c->n_nextn > p->n_mtp)
@@ -815,9 +899,11 @@ static int check_orphan_scales(const plan *p, char *err) {
 
 /* ---- output list ---- */
 
+/* As llama.cpp's converter: it also keeps the indexer's head weights (proj) in F32, while its
+   quantizer, and so a quantized --outtype here, quantizes them like any 2-D weight. */
 static int keep_f32(const char *name, int n_dims) {
     return n_dims <= 1 || ends_with(name, "_norm.weight") || ends_with(name, "ffn_gate_inp.weight") ||
-           !ends_with(name, ".weight");
+           ends_with(name, "indexer.proj.weight") || !ends_with(name, ".weight");
 }
 
 static out_tensor *push_out(plan *p, char *err) {
@@ -1335,72 +1421,109 @@ static int load_tokenizer(const options *o, const config *c, tokenizer *tk, char
 
 /* ================================================================== metadata */
 
+/* llama.cpp's architecture name: its keys are "<architecture>.<key>" (LLM_KV's "%s."). */
+static const char *arch_name(const config *c) { return c->v32 ? "deepseek32" : "deepseek2"; }
+
+#define KEY_LEN 128
+
+static char *arch_key(char *k, const config *c, const char *key) {
+    snprintf(k, KEY_LEN, "%s.%s", arch_name(c), key);
+    return k;
+}
+
+static void kv_u32(ds_gguf_writer *w, const config *c, const char *key, uint32_t v) {
+    char k[KEY_LEN];
+    ds_gguf_set_u32(w, arch_key(k, c, key), v);
+}
+
+static void kv_f32(ds_gguf_writer *w, const config *c, const char *key, float v) {
+    char k[KEY_LEN];
+    ds_gguf_set_f32(w, arch_key(k, c, key), v);
+}
+
+static void kv_str(ds_gguf_writer *w, const config *c, const char *key, const char *v) {
+    char k[KEY_LEN];
+    ds_gguf_set_str(w, arch_key(k, c, key), v);
+}
+
+static void kv_bool(ds_gguf_writer *w, const config *c, const char *key, int v) {
+    char k[KEY_LEN];
+    ds_gguf_set_bool(w, arch_key(k, c, key), v);
+}
+
 static void meta_attention(ds_gguf_writer *w, const options *o, const config *c) {
     uint32_t R = (uint32_t)c->kv_lora;
-    ds_gguf_set_u32(w, "deepseek2.attention.q_lora_rank", (uint32_t)c->q_lora);
-    ds_gguf_set_u32(w, "deepseek2.attention.kv_lora_rank", R);
+    kv_u32(w, c, "attention.q_lora_rank", (uint32_t)c->q_lora);
+    kv_u32(w, c, "attention.kv_lora_rank", R);
     if (o->mla_split) {
         /* absorbed MLA is MQA over the latent: one KV head of R + dr, values of R */
-        ds_gguf_set_u32(w, "deepseek2.attention.key_length", R + (uint32_t)c->rope);
-        ds_gguf_set_u32(w, "deepseek2.attention.value_length", R);
-        ds_gguf_set_u32(w, "deepseek2.attention.key_length_mla", (uint32_t)(c->nope + c->rope));
-        ds_gguf_set_u32(w, "deepseek2.attention.value_length_mla", (uint32_t)c->vdim);
+        kv_u32(w, c, "attention.key_length", R + (uint32_t)c->rope);
+        kv_u32(w, c, "attention.value_length", R);
+        kv_u32(w, c, "attention.key_length_mla", (uint32_t)(c->nope + c->rope));
+        kv_u32(w, c, "attention.value_length_mla", (uint32_t)c->vdim);
     } else {
-        ds_gguf_set_u32(w, "deepseek2.attention.key_length", (uint32_t)(c->nope + c->rope));
-        ds_gguf_set_u32(w, "deepseek2.attention.value_length", (uint32_t)c->vdim);
+        kv_u32(w, c, "attention.key_length", (uint32_t)(c->nope + c->rope));
+        kv_u32(w, c, "attention.value_length", (uint32_t)c->vdim);
     }
 }
 
 static void meta_rope(ds_gguf_writer *w, const config *c) {
     if (c->scaling) {
-        ds_gguf_set_str(w, "deepseek2.rope.scaling.type", c->scaling == 2 ? "yarn" : "linear");
-        ds_gguf_set_f32(w, "deepseek2.rope.scaling.factor", (float)c->factor.v);
+        kv_str(w, c, "rope.scaling.type", c->scaling == 2 ? "yarn" : "linear");
+        kv_f32(w, c, "rope.scaling.factor", (float)c->factor.v);
     }
     if (c->scaling == 2) {
-        ds_gguf_set_u32(w, "deepseek2.rope.scaling.original_context_length", (uint32_t)c->orig_ctx);
-        if (c->yarn_ext.set) ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_ext_factor", (float)c->yarn_ext.v);
-        if (c->yarn_attn.set) ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_attn_factor", (float)c->yarn_attn.v);
-        if (c->beta_fast.set) ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_beta_fast", (float)c->beta_fast.v);
-        if (c->beta_slow.set) ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_beta_slow", (float)c->beta_slow.v);
+        kv_u32(w, c, "rope.scaling.original_context_length", (uint32_t)c->orig_ctx);
+        if (c->yarn_ext.set) kv_f32(w, c, "rope.scaling.yarn_ext_factor", (float)c->yarn_ext.v);
+        if (c->yarn_attn.set) kv_f32(w, c, "rope.scaling.yarn_attn_factor", (float)c->yarn_attn.v);
+        if (c->beta_fast.set) kv_f32(w, c, "rope.scaling.yarn_beta_fast", (float)c->beta_fast.v);
+        if (c->beta_slow.set) kv_f32(w, c, "rope.scaling.yarn_beta_slow", (float)c->beta_slow.v);
     }
-    if (c->rope_theta.set) ds_gguf_set_f32(w, "deepseek2.rope.freq_base", (float)c->rope_theta.v);
+    if (c->rope_theta.set) kv_f32(w, c, "rope.freq_base", (float)c->rope_theta.v);
 }
 
 static void meta_moe(ds_gguf_writer *w, const config *c) {
-    if (c->n_expert > 0) ds_gguf_set_u32(w, "deepseek2.expert_count", (uint32_t)c->n_expert);
-    if (c->n_expert_used >= 0) ds_gguf_set_u32(w, "deepseek2.expert_used_count", (uint32_t)c->n_expert_used);
-    if (c->n_group >= 0) ds_gguf_set_u32(w, "deepseek2.expert_group_count", (uint32_t)c->n_group);
-    if (c->topk_group >= 0) ds_gguf_set_u32(w, "deepseek2.expert_group_used_count", (uint32_t)c->topk_group);
-    if (c->gating) ds_gguf_set_u32(w, "deepseek2.expert_gating_func", (uint32_t)c->gating);
-    ds_gguf_set_u32(w, "deepseek2.expert_feed_forward_length", (uint32_t)c->n_ff_exp);
-    ds_gguf_set_u32(w, "deepseek2.expert_shared_count", (uint32_t)c->n_shared);
-    if (c->routed_scale.set) ds_gguf_set_f32(w, "deepseek2.expert_weights_scale", (float)c->routed_scale.v);
-    if (c->norm_topk) ds_gguf_set_bool(w, "deepseek2.expert_weights_norm", 1);
+    if (c->n_expert > 0) kv_u32(w, c, "expert_count", (uint32_t)c->n_expert);
+    if (c->n_expert_used >= 0) kv_u32(w, c, "expert_used_count", (uint32_t)c->n_expert_used);
+    if (c->n_group >= 0) kv_u32(w, c, "expert_group_count", (uint32_t)c->n_group);
+    if (c->topk_group >= 0) kv_u32(w, c, "expert_group_used_count", (uint32_t)c->topk_group);
+    if (c->gating) kv_u32(w, c, "expert_gating_func", (uint32_t)c->gating);
+    kv_u32(w, c, "expert_feed_forward_length", (uint32_t)c->n_ff_exp);
+    kv_u32(w, c, "expert_shared_count", (uint32_t)c->n_shared);
+    if (c->routed_scale.set) kv_f32(w, c, "expert_weights_scale", (float)c->routed_scale.v);
+    if (c->norm_topk) kv_bool(w, c, "expert_weights_norm", 1);
+}
+
+static void meta_indexer(ds_gguf_writer *w, const config *c) {
+    kv_u32(w, c, "attention.indexer.head_count", (uint32_t)c->idx_heads);
+    kv_u32(w, c, "attention.indexer.key_length", (uint32_t)c->idx_dim);
+    kv_u32(w, c, "attention.indexer.top_k", (uint32_t)c->idx_topk);
 }
 
 static void meta_model(ds_gguf_writer *w, const options *o, const config *c, const plan *p, const char *name) {
-    ds_gguf_set_str(w, "general.architecture", "deepseek2");
+    ds_gguf_set_str(w, "general.architecture", arch_name(c));
     ds_gguf_set_str(w, "general.type", "model");
     ds_gguf_set_str(w, "general.name", name);
     /* llama.cpp counts the MTP blocks in block_count and subtracts nextn_predict_layers */
-    ds_gguf_set_u32(w, "deepseek2.block_count", (uint32_t)(c->n_layer + p->n_mtp));
-    ds_gguf_set_u32(w, "deepseek2.context_length", (uint32_t)c->n_ctx);
-    ds_gguf_set_u32(w, "deepseek2.embedding_length", (uint32_t)c->n_embd);
-    ds_gguf_set_u32(w, "deepseek2.feed_forward_length", (uint32_t)c->n_ff);
-    ds_gguf_set_u32(w, "deepseek2.attention.head_count", (uint32_t)c->n_head);
-    ds_gguf_set_u32(w, "deepseek2.attention.head_count_kv", o->mla_split ? 1 : (uint32_t)c->n_head);
+    kv_u32(w, c, "block_count", (uint32_t)(c->n_layer + p->n_mtp));
+    kv_u32(w, c, "context_length", (uint32_t)c->n_ctx);
+    kv_u32(w, c, "embedding_length", (uint32_t)c->n_embd);
+    kv_u32(w, c, "feed_forward_length", (uint32_t)c->n_ff);
+    kv_u32(w, c, "attention.head_count", (uint32_t)c->n_head);
+    kv_u32(w, c, "attention.head_count_kv", o->mla_split ? 1 : (uint32_t)c->n_head);
     meta_rope(w, c);
-    ds_gguf_set_f32(w, "deepseek2.attention.layer_norm_rms_epsilon", (float)c->rms_eps);
+    kv_f32(w, c, "attention.layer_norm_rms_epsilon", (float)c->rms_eps);
     if (!o->mix) /* llama-quantize moves it after general.quantization_version */
         ds_gguf_set_u32(w, "general.file_type", o->file_type);
-    ds_gguf_set_u32(w, "deepseek2.leading_dense_block_count", (uint32_t)c->n_dense);
-    ds_gguf_set_u32(w, "deepseek2.vocab_size", (uint32_t)c->n_vocab);
+    kv_u32(w, c, "leading_dense_block_count", (uint32_t)c->n_dense);
+    kv_u32(w, c, "vocab_size", (uint32_t)c->n_vocab);
     meta_attention(w, o, c);
     meta_moe(w, c);
-    ds_gguf_set_u32(w, "deepseek2.rope.dimension_count", (uint32_t)c->rope);
+    kv_u32(w, c, "rope.dimension_count", (uint32_t)c->rope);
     if (c->scaling == 2 && c->mscale_all.set) /* the loader divides by 0.1 again */
-        ds_gguf_set_f32(w, "deepseek2.rope.scaling.yarn_log_multiplier", (float)(0.1 * c->mscale_all.v));
-    if (p->n_mtp > 0) ds_gguf_set_u32(w, "deepseek2.nextn_predict_layers", (uint32_t)p->n_mtp);
+        kv_f32(w, c, "rope.scaling.yarn_log_multiplier", (float)(0.1 * c->mscale_all.v));
+    if (p->n_mtp > 0) kv_u32(w, c, "nextn_predict_layers", (uint32_t)p->n_mtp);
+    if (c->v32) meta_indexer(w, c);
 }
 
 static void meta_tokenizer(ds_gguf_writer *w, const tokenizer *tk) {
@@ -1658,11 +1781,18 @@ static void summary(const options *o, const plan *p, const tokenizer *tk) {
     uint64_t bytes = 0;
     for (size_t i = 0; i < p->n_out; i++) bytes += tensor_bytes(&p->out[i]);
     fprintf(stderr,
-            "deepseek-convert: wrote %s: %s, %zu tensors, %.2f MiB of data, %s MLA, %lld MTP "
+            "deepseek-convert: wrote %s: %s %s, %zu tensors, %.2f MiB of data, %s MLA, %lld MTP "
             "layer(s), %s; skipped %zu source tensors\n",
-            o->out_path, o->mix ? o->mix->name : ds_type_name(o->wtype), p->n_out, (double)bytes / 1048576.0,
-            o->mla_split ? "split" : "legacy", (long long)p->n_mtp, tk->n ? "tokenizer included" : "no tokenizer",
-            p->n_skipped);
+            o->out_path, arch_name(p->cfg), o->mix ? o->mix->name : ds_type_name(o->wtype), p->n_out,
+            (double)bytes / 1048576.0, o->mla_split ? "split" : "legacy", (long long)p->n_mtp,
+            tk->n ? "tokenizer included" : "no tokenizer", p->n_skipped);
+}
+
+/* This project's runtime reads both MLA layouts; llama.cpp's deepseek32 loader only the split one. */
+static void warn_layout(const options *o, const config *c) {
+    if (c->v32 && !o->mla_split)
+        fprintf(stderr, "deepseek-convert: warning: --mla legacy: llama.cpp loads deepseek32 only with split "
+                        "attn_k_b + attn_v_b; this attn_kv_b file is for this project's runtime\n");
 }
 
 static int run(const options *o, char *err) {
@@ -1674,6 +1804,7 @@ static int run(const options *o, char *err) {
     p.cfg = &cfg;
     if (rc == 0) rc = safetensors_dir_open(o->hf_dir, &p.st, err, ERR_LEN);
     if (rc == 0) rc = build_plan(&p, err);
+    if (rc == 0) warn_layout(o, &cfg);
     if (rc == 0) rc = load_tokenizer(o, &cfg, &tk, err);
     if (rc == 0) rc = write_gguf(o, &cfg, &p, &tk, err);
     if (rc == 0) summary(o, &p, &tk);
@@ -1706,7 +1837,7 @@ static int run_vocab_only(const options *o, char *err) {
         if (has_cfg) meta_model(w, o, &cfg, &none, name);
         if (has_cfg && o->mix) ds_gguf_set_u32(w, "general.file_type", o->file_type);
         else {
-            ds_gguf_set_str(w, "general.architecture", "deepseek2");
+            ds_gguf_set_str(w, "general.architecture", arch_name(&cfg)); /* deepseek2 without a config */
             ds_gguf_set_str(w, "general.name", name);
         }
         ds_gguf_set_str(w, "general.type", "vocab");

@@ -1,10 +1,12 @@
-/* qmix.c - llama.cpp's tensor type rules for deepseek2 GGUFs, and threaded row quantizing.
+/* qmix.c - llama.cpp's tensor type rules for deepseek2 and deepseek32 GGUFs, and threaded row
+   quantizing.
 
    The rules follow src/llama-quant.cpp of llama.cpp v0.5.0 (the peer in ../shared/peer) branch
    by branch, kept only for the file types this build can write: the mixes of IQ2_XS, IQ2_S,
    IQ3_* and IQ1_M choose types (IQ3_S, IQ2_S, ...) that have no quantizer here, so those file
    types are refused by name instead. Architecture-specific branches (Falcon, 70B LLaMA) never
-   apply to deepseek2 and are left out.
+   apply to deepseek2 or deepseek32 and are left out; llama.cpp has none for deepseek32, whose
+   indexer tensors take the rules their names select (category_of).
 
    Like tools/quantize.c, this file uses quant/ directly (quant/quant.h: the type table, its
    quantizers, and its scalar widening and dequantizers for the source rows and for checking the
@@ -262,7 +264,10 @@ typedef enum {
     C_OTHER
 } category;
 
-/* tensor_get_category: the first matching substring decides */
+/* tensor_get_category: the first matching substring decides. V3.2's indexer has no category of
+   its own in llama.cpp, nor a precision of its own: blk.N.indexer.attn_k.weight holds
+   "attn_k.weight" and so is an attention key (Q8_0 in 8-expert models, as attn_k), attn_q_b and
+   proj are OTHER and take the file type's base type, and k_norm is a norm, never quantized. */
 static category category_of(const char *name) {
     static const struct {
         const char *part;

@@ -1,5 +1,5 @@
-/* qmix.h - which type each tensor of a quantized deepseek2 GGUF gets, and the row quantizing
-   that deepseek-quantize and deepseek-convert share.
+/* qmix.h - which type each tensor of a quantized deepseek2 (or deepseek32) GGUF gets, and the
+   row quantizing that deepseek-quantize and deepseek-convert share.
 
    The rules are llama.cpp's (src/llama-quant.cpp: tensor_allows_quantization,
    llama_tensor_get_type and its mix rules, tensor_type_fallback) for a deepseek2 model, so a
@@ -65,7 +65,7 @@ void qmix_opts_free(qmix_opts *o);
 
 /* What the rules read of the model's hyper-parameters. */
 typedef struct {
-    int64_t n_expert;    /* deepseek2.expert_count (0 for a dense model) */
+    int64_t n_expert;    /* <arch>.expert_count (0 for a dense model) */
     int64_t n_head;      /* attention.head_count */
     int64_t n_head_kv;   /* attention.head_count_kv: 1 with split MLA, n_head for attn_kv_b */
     int64_t n_layer_all; /* block_count, MTP layers included */

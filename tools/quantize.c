@@ -1,5 +1,5 @@
-/* deepseek-quantize: a deepseek2 GGUF (F32, F16 or BF16 weights) -> the same model with
-   quantized weights, as llama.cpp's llama-quantize writes it.
+/* deepseek-quantize: a deepseek2 or deepseek32 (DeepSeek-V3.2) GGUF (F32, F16 or BF16 weights)
+   -> the same model with quantized weights, as llama.cpp's llama-quantize writes it.
 
    Types are chosen by llama.cpp's rules for the file type (qmix.c), the quantizers are ggml's
    bit for bit (quant/), metadata is copied with general.file_type and
@@ -58,7 +58,7 @@ static void usage(FILE *fp) {
     qmix_print_ftypes(fp);
     fputs("  --expert-type T          routed experts (ffn_*_exps) get type T: with a high-bit TYPE\n"
           "                           this is the DeepSeek recipe, e.g. Q8_0 --expert-type q4_k\n"
-          "  --attn-type T            attention weights (attn_*) get type T\n"
+          "  --attn-type T            attention weights (attn_*, and V3.2's indexer.*) get type T\n"
           "  --tensor-type REGEX=T    tensors whose name matches the POSIX extended REGEX get T;\n"
           "                           may repeat; the first match wins, and --tensor-type rules\n"
           "                           come before --expert-type and --attn-type\n"
@@ -156,7 +156,8 @@ static int build_mix(const options *o, qmix_opts *q, int has_imatrix, char *err)
         if (qmix_add_rule(q, o->tensor_types[i], msg, sizeof msg) != 0) return fail(err, "--tensor-type: %s", msg);
     }
     if ((et != DS_TYPE_COUNT && qmix_add_rule2(q, "ffn_[a-z_]*_exps\\.", et, msg, sizeof msg)) ||
-        (at != DS_TYPE_COUNT && qmix_add_rule2(q, "attn_", at, msg, sizeof msg)))
+        /* V3.2's indexer chooses which keys attention reads: it goes with attention */
+        (at != DS_TYPE_COUNT && qmix_add_rule2(q, "attn_|\\.indexer\\.", at, msg, sizeof msg)))
         return fail(err, "%s", msg);
     return 0;
 }
@@ -258,22 +259,36 @@ static int gather_tensors(const char *path, input *in, char *err) {
     return 0;
 }
 
+/* deepseek32 (V3.2) is deepseek2 plus the indexer, whose tensors llama.cpp's rules treat by their
+   names alone (qmix.c), so both take the same rules. */
+static int known_arch(const char *arch, size_t len) {
+    return (len == strlen("deepseek2") && memcmp(arch, "deepseek2", len) == 0) ||
+           (len == strlen("deepseek32") && memcmp(arch, "deepseek32", len) == 0);
+}
+
+/* The model key "<architecture>.<key>", as llama.cpp's LLM_KV names it. */
+static int64_t arch_int(const ds_gguf *g, const char *arch, size_t len, const char *key, int64_t dflt) {
+    char k[128];
+    snprintf(k, sizeof k, "%.*s.%s", (int)len, arch, key);
+    return kv_int(g, k, dflt);
+}
+
 static int open_input(const char *path, input *in, char *err) {
     size_t len = 0;
     if (ds_gguf_open(path, &in->g, err, ERR_LEN) != DS_OK) return -1;
     int64_t part = kv_int(in->g, "split.no", 0);
     if (part != 0) return fail(err, "%s is part %lld of a split model: give the first part", path, (long long)part + 1);
     const char *arch = ds_gguf_get_str(in->g, "general.architecture", &len);
-    if (!arch || len != strlen("deepseek2") || memcmp(arch, "deepseek2", len) != 0)
+    if (!arch || !known_arch(arch, len))
         return fail(err,
-                    "%s: general.architecture is %s%.*s%s, not deepseek2 (the type rules "
-                    "here are llama.cpp's for deepseek2)",
+                    "%s: general.architecture is %s%.*s%s, not deepseek2 or deepseek32 (the type rules "
+                    "here are llama.cpp's for those)",
                     path, arch ? "'" : "(none)", arch ? (int)(len < 64 ? len : 64) : 0, arch ? arch : "",
                     arch ? "'" : "");
-    in->m.n_expert = kv_int(in->g, "deepseek2.expert_count", 0);
-    in->m.n_head = kv_int(in->g, "deepseek2.attention.head_count", 0);
-    in->m.n_head_kv = kv_int(in->g, "deepseek2.attention.head_count_kv", in->m.n_head);
-    in->m.n_layer_all = kv_int(in->g, "deepseek2.block_count", 0);
+    in->m.n_expert = arch_int(in->g, arch, len, "expert_count", 0);
+    in->m.n_head = arch_int(in->g, arch, len, "attention.head_count", 0);
+    in->m.n_head_kv = arch_int(in->g, arch, len, "attention.head_count_kv", in->m.n_head);
+    in->m.n_layer_all = arch_int(in->g, arch, len, "block_count", 0);
     if (open_parts(path, in, err) != 0) return -1;
     return gather_tensors(path, in, err);
 }
