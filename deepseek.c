@@ -3360,6 +3360,8 @@ static int vocab_special(const ds_vocab *v, bool eos) { return eos ? v->eos : v-
 #define CHAT_OUTPUT_BEGIN "<｜tool▁output▁begin｜>"
 #define CHAT_OUTPUT_END "<｜tool▁output▁end｜>"
 #define CHAT_SEP "<｜tool▁sep｜>"
+#define CHAT_THINK "<think>"
+#define CHAT_THINK_END "</think>"
 
 /* ---- detection ---- */
 
@@ -3379,8 +3381,9 @@ static int chat_has_think_prompt(const char *t) {
 /* Distinctive substrings, as llama.cpp's llm_chat_detect_template does:
    - V2: "'Assistant: ' + message['content'] + eos_token" (DeepSeek LLM / V2 / V2-Lite chat).
    - The <｜User｜>/<｜Assistant｜> family splits into:
-     * V3.1-style hybrid templates, which open answers with "<｜Assistant｜></think>" and switch on
-       a `thinking` variable: not reproduced, so UNKNOWN rather than a wrong V3 rendering.
+     * V3.1-style hybrid templates, which open answers with "<｜Assistant｜></think>" (DeepSeek's
+       V3.1 and V3.1-Terminus, unsloth's edits of it, V3.2-Exp's) or "<｜Assistant｜><think></think>"
+       (llama.cpp's edit) and switch on a `thinking` variable: rendered as DeepSeek's V3.1 text.
      * R1, which differs from V3 in that earlier answers lose their reasoning
        (content.split('</think>')[-1]) and, since the 2025-02 revision, the generation prompt
        opens a think block ('<｜Assistant｜><think>\n'); either mark means R1. Its tool calls also
@@ -3392,7 +3395,8 @@ ds_chat_style ds_chat_detect(const char *t) {
     if (!t) return DS_CHAT_UNKNOWN;
     if (chat_has(t, "'Assistant: ' + message['content'] + eos_token")) return DS_CHAT_DEEPSEEK2;
     if (!chat_has(t, CHAT_USER) || !chat_has(t, CHAT_ASSISTANT)) return DS_CHAT_UNKNOWN;
-    if (chat_has(t, CHAT_ASSISTANT "</think>")) return DS_CHAT_UNKNOWN;
+    if (chat_has(t, CHAT_ASSISTANT CHAT_THINK_END) || chat_has(t, CHAT_ASSISTANT CHAT_THINK CHAT_THINK_END))
+        return DS_CHAT_DEEPSEEK3_1;
     if (chat_has(t, "split('</think>')[-1]") || chat_has_think_prompt(t)) return DS_CHAT_DEEPSEEK_R1;
     if (chat_has(t, CHAT_EOS)) return DS_CHAT_DEEPSEEK3;
     return DS_CHAT_UNKNOWN;
@@ -3404,11 +3408,16 @@ const char *ds_chat_style_name(ds_chat_style s) {
     case DS_CHAT_DEEPSEEK3: return "deepseek3";
     case DS_CHAT_DEEPSEEK_R1: return "deepseek-r1";
     case DS_CHAT_DEEPSEEK2: return "deepseek2";
+    case DS_CHAT_DEEPSEEK3_1: return "deepseek3.1";
     }
     return "unknown";
 }
 
 int ds_chat_opens_think(ds_chat_style s) { return s == DS_CHAT_DEEPSEEK_R1; }
+
+int ds_chat_has_thinking_switch(ds_chat_style s) { return s == DS_CHAT_DEEPSEEK3_1; }
+
+ds_chat_params ds_chat_default_params(void) { return (ds_chat_params){1, 0}; }
 
 /* ---- output ---- */
 
@@ -3438,6 +3447,23 @@ static void chat_put(chat_buf *o, const char *s) {
 
 static int chat_is_role(const ds_chat_message *m, const char *role) { return m->role && strcmp(m->role, role) == 0; }
 
+/* All system messages, joined by a blank line, go first whatever their position. */
+static void chat_put_system(chat_buf *o, const ds_chat_message *msgs, int n) {
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        if (!chat_is_role(&msgs[i], "system")) continue;
+        if (!first) chat_put(o, "\n\n");
+        chat_put(o, msgs[i].content);
+        first = 0;
+    }
+}
+
+/* The text after the first "</think>" (Jinja's content.split('</think>', 1)[1]), or s whole. */
+static const char *chat_after_first_think(const char *s) {
+    const char *p = strstr(s, CHAT_THINK_END);
+    return p ? p + strlen(CHAT_THINK_END) : s;
+}
+
 /* ---- DeepSeek V3 and R1 ---- */
 
 typedef struct {
@@ -3454,17 +3480,6 @@ static void chat_put_call(chat_buf *o, const ds_tool_call *c) {
     chat_put(o, "\n```json\n");
     chat_put(o, c->arguments);
     chat_put(o, "\n```" CHAT_CALL_END);
-}
-
-/* All system messages, joined by a blank line, go first whatever their position. */
-static void chat_put_system(chat_buf *o, const ds_chat_message *msgs, int n) {
-    int first = 1;
-    for (int i = 0; i < n; i++) {
-        if (!chat_is_role(&msgs[i], "system")) continue;
-        if (!first) chat_put(o, "\n\n");
-        chat_put(o, msgs[i].content);
-        first = 0;
-    }
 }
 
 /* V3 takes the tool-call path on content None alone (text with calls loses the calls). Every
@@ -3561,6 +3576,70 @@ static void chat_render_v3(chat_buf *o, const char *bos, const ds_chat_message *
     else if (add_gen) chat_put(o, r1 ? CHAT_ASSISTANT "<think>\n" : CHAT_ASSISTANT);
 }
 
+/* ---- DeepSeek V3.1 and V3.1-Terminus ---- */
+
+typedef struct {
+    int is_tool;      /* right after a tool output */
+    int is_last_user; /* right after a user message: the next answer opens with <｜Assistant｜> */
+} chat_v31_state;
+
+/* The tool-call turn: text (kept whole) then name<｜tool▁sep｜>arguments per call, arguments as
+   given. Only a turn right after the user gets <｜Assistant｜></think>: after a tool output or
+   another answer the calls follow directly. */
+static void chat_v31_calls(chat_buf *o, chat_v31_state *st, const ds_chat_message *m) {
+    if (st->is_last_user) chat_put(o, CHAT_ASSISTANT CHAT_THINK_END);
+    st->is_last_user = st->is_tool = 0;
+    if (m->content) chat_put(o, m->content);
+    chat_put(o, CHAT_CALLS_BEGIN);
+    for (int i = 0; i < m->n_tool_calls; i++) {
+        chat_put(o, CHAT_CALL_BEGIN);
+        chat_put(o, m->tool_calls[i].name);
+        chat_put(o, CHAT_SEP);
+        chat_put(o, m->tool_calls[i].arguments);
+        chat_put(o, CHAT_CALL_END);
+    }
+    chat_put(o, CHAT_CALLS_END CHAT_EOS);
+}
+
+/* An answer right after the user opens with <｜Assistant｜></think> whatever the thinking mode
+   (the template's <think> there needs a 'prefix' key, which these messages cannot carry) and
+   loses its reasoning; an answer after tool outputs is written whole, reasoning included. */
+static void chat_v31_answer(chat_buf *o, chat_v31_state *st, const ds_chat_message *m) {
+    if (st->is_last_user) chat_put(o, CHAT_ASSISTANT CHAT_THINK_END);
+    st->is_last_user = 0;
+    const char *text = m->content && !st->is_tool ? chat_after_first_think(m->content) : m->content;
+    st->is_tool = 0;
+    chat_put(o, text); /* None fails either way: None + str, or '</think>' in None */
+    chat_put(o, CHAT_EOS);
+}
+
+/* Systems first as in V3; tool outputs are bare <｜tool▁output▁begin｜>...<｜tool▁output▁end｜>
+   pairs; the generation prompt (<think> or </think> by thinking) only follows a user message. */
+static void chat_render_v31(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n, const ds_chat_params *p) {
+    chat_v31_state st = {0, 0};
+    chat_put(o, bos);
+    chat_put_system(o, msgs, n);
+    for (int i = 0; i < n && !o->failed; i++) {
+        const ds_chat_message *m = &msgs[i];
+        if (chat_is_role(m, "user")) {
+            st.is_tool = 0;
+            st.is_last_user = 1;
+            chat_put(o, CHAT_USER);
+            chat_put(o, m->content);
+        } else if (chat_is_role(m, "assistant")) {
+            (m->n_tool_calls > 0 ? chat_v31_calls : chat_v31_answer)(o, &st, m);
+        } else if (chat_is_role(m, "tool")) {
+            st.is_last_user = 0;
+            st.is_tool = 1;
+            chat_put(o, CHAT_OUTPUT_BEGIN);
+            chat_put(o, m->content);
+            chat_put(o, CHAT_OUTPUT_END);
+        }
+    }
+    if (p->add_generation_prompt && st.is_last_user && !st.is_tool)
+        chat_put(o, p->thinking ? CHAT_ASSISTANT CHAT_THINK : CHAT_ASSISTANT CHAT_THINK_END);
+}
+
 /* ---- DeepSeek V2 ---- */
 
 /* Messages in order (a system message where it stands); tool calls and tool messages are not
@@ -3586,8 +3665,24 @@ static void chat_render_v2(chat_buf *o, const char *bos, const char *eos, const 
     if (add_gen) chat_put(o, "Assistant:");
 }
 
-ds_status ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
-                         int add_generation_prompt, char *buf, size_t cap, size_t *len, char *err, size_t err_size) {
+static int chat_render_style(chat_buf *o, ds_chat_style s, const char *bos, const char *eos,
+                             const ds_chat_message *msgs, int n, const ds_chat_params *p) {
+    switch (s) {
+    case DS_CHAT_DEEPSEEK3:
+    case DS_CHAT_DEEPSEEK_R1:
+        chat_render_v3(o, bos, msgs, n, p->add_generation_prompt, s == DS_CHAT_DEEPSEEK_R1);
+        return 0;
+    case DS_CHAT_DEEPSEEK2: chat_render_v2(o, bos, eos, msgs, n, p->add_generation_prompt); return 0;
+    case DS_CHAT_DEEPSEEK3_1: chat_render_v31(o, bos, msgs, n, p); return 0;
+    case DS_CHAT_UNKNOWN: break;
+    }
+    return -1;
+}
+
+ds_status ds_chat_render_ex(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
+                            const ds_chat_params *params, char *buf, size_t cap, size_t *len, char *err,
+                            size_t err_size) {
+    ds_chat_params p = params ? *params : ds_chat_default_params();
     chat_buf o = {buf, buf ? cap : 0, 0, 0};
     if (o.cap) buf[0] = '\0';
     *len = 0;
@@ -3597,19 +3692,9 @@ ds_status ds_chat_render(ds_chat_style s, const char *bos, const char *eos, cons
         if (nc < 0 || (nc > 0 && !msgs[i].tool_calls))
             return fail(DS_ERR_ARG, err, err_size, "chat: message %d has %d tool calls and no array", i, nc);
     }
-    bos = bos ? bos : "";
-    eos = eos ? eos : "";
-    switch (s) {
-    case DS_CHAT_DEEPSEEK3:
-    case DS_CHAT_DEEPSEEK_R1:
-        chat_render_v3(&o, bos, msgs, n_msgs, add_generation_prompt, s == DS_CHAT_DEEPSEEK_R1);
-        break;
-    case DS_CHAT_DEEPSEEK2: chat_render_v2(&o, bos, eos, msgs, n_msgs, add_generation_prompt); break;
-    case DS_CHAT_UNKNOWN:
-    default:
+    if (chat_render_style(&o, s, bos ? bos : "", eos ? eos : "", msgs, n_msgs, &p))
         return fail(DS_ERR_UNSUPPORTED, err, err_size,
-                    "chat: the model's chat template is not one this library renders (DeepSeek V3, R1, V2)");
-    }
+                    "chat: the model's chat template is not one this library renders (DeepSeek V2, V3, R1, V3.1)");
     if (o.failed) {
         if (o.cap) buf[0] = '\0';
         return fail(DS_ERR_ARG, err, err_size,
@@ -3620,6 +3705,13 @@ ds_status ds_chat_render(ds_chat_style s, const char *bos, const char *eos, cons
         return fail(DS_ERR_SMALL_BUFFER, err, err_size, "chat: the text is %zu bytes; the buffer holds %zu", o.len,
                     o.cap);
     return DS_OK;
+}
+
+ds_status ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
+                         int add_generation_prompt, char *buf, size_t cap, size_t *len, char *err, size_t err_size) {
+    ds_chat_params p = ds_chat_default_params();
+    p.add_generation_prompt = add_generation_prompt;
+    return ds_chat_render_ex(s, bos, eos, msgs, n_msgs, &p, buf, cap, len, err, err_size);
 }
 
 ds_chat_style ds_model_chat_style(const ds_model *m) {
@@ -3636,12 +3728,19 @@ static const char *token_text(const ds_model *m, int id, char *buf, size_t cap) 
     return buf;
 }
 
+ds_status ds_chat_apply_ex(const ds_model *m, const ds_chat_message *msgs, int n_msgs, const ds_chat_params *params,
+                           char *buf, size_t cap, size_t *len, char *err, size_t err_size) {
+    char bos[128], eos[128];
+    return ds_chat_render_ex(ds_model_chat_style(m), token_text(m, m->bos, bos, sizeof bos),
+                             token_text(m, m->eos, eos, sizeof eos), msgs, n_msgs, params, buf, cap, len, err,
+                             err_size);
+}
+
 ds_status ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs, int add_generation_prompt,
                         char *buf, size_t cap, size_t *len, char *err, size_t err_size) {
-    char bos[128], eos[128];
-    return ds_chat_render(ds_model_chat_style(m), token_text(m, m->bos, bos, sizeof bos),
-                          token_text(m, m->eos, eos, sizeof eos), msgs, n_msgs, add_generation_prompt, buf, cap, len,
-                          err, err_size);
+    ds_chat_params p = ds_chat_default_params();
+    p.add_generation_prompt = add_generation_prompt;
+    return ds_chat_apply_ex(m, msgs, n_msgs, &p, buf, cap, len, err, err_size);
 }
 
 /* ========================================================================================== */

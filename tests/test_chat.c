@@ -4,7 +4,9 @@
    usage: test_chat STYLE TEMPLATE ROWS [STYLE TEMPLATE ROWS ...]
      STYLE     the name ds_chat_style_name gives the style TEMPLATE must be detected as
      TEMPLATE  a tokenizer_config.json (its chat_template) or a template file (.jinja, read whole)
-     ROWS      .jsonl of {"messages", "add_generation_prompt", "text"} rendered by that template;
+     ROWS      .jsonl of {"messages", "add_generation_prompt", "text"} rendered by that template
+               ("-" for none: the detection alone is checked),
+               with "thinking" (V3.1) where given;
                "text": null marks a conversation the template refuses (raises an error)
    Rows are rendered with the style detected from TEMPLATE and DeepSeek-V3's BOS / EOS strings. */
 #include <setjmp.h>
@@ -85,14 +87,15 @@ static void print_escaped(const char *label, const char *s) {
     fputs("\"\n", stderr);
 }
 
-/* ds_chat_render as a length: the text's full length (whether or not it fitted in cap), or -1
+/* ds_chat_render_ex as a length: the text's full length (whether or not it fitted in cap), or -1
    where it refuses. The status must say which: DS_OK only when the text and its NUL fitted. */
-static long render(ds_chat_style style, const char *bos, const char *eos, const ds_chat_message *msgs, int n, int agp,
-                   char *buf, size_t cap) {
+static long render_ex(ds_chat_style style, const char *bos, const char *eos, const ds_chat_message *msgs, int n,
+                      const ds_chat_params *p, char *buf, size_t cap) {
     size_t len = 12345;
     char err[256];
-    ds_status st = ds_chat_render(style, bos, eos, msgs, n, agp, buf, cap, &len, err, sizeof err);
+    ds_status st = ds_chat_render_ex(style, bos, eos, msgs, n, p, buf, cap, &len, err, sizeof err);
     if (st != DS_OK && st != DS_ERR_SMALL_BUFFER) {
+        assert_true(st == DS_ERR_ARG || st == DS_ERR_UNSUPPORTED);
         assert_int_equal(len, 0);
         assert_true(err[0] != 0);
         return -1;
@@ -101,12 +104,34 @@ static long render(ds_chat_style style, const char *bos, const char *eos, const 
     return (long)len;
 }
 
+/* ds_chat_render, which must agree with ds_chat_render_ex and its default params. */
+static long render(ds_chat_style style, const char *bos, const char *eos, const ds_chat_message *msgs, int n, int agp,
+                   char *buf, size_t cap) {
+    size_t len = 12345;
+    char err[256];
+    ds_status st = ds_chat_render(style, bos, eos, msgs, n, agp, buf, cap, &len, err, sizeof err);
+    ds_chat_params p = ds_chat_default_params();
+    p.add_generation_prompt = agp;
+    long n_ex = render_ex(style, bos, eos, msgs, n, &p, NULL, 0);
+    if (st != DS_OK && st != DS_ERR_SMALL_BUFFER) {
+        assert_int_equal(len, 0);
+        assert_true(err[0] != 0);
+        assert_int_equal(n_ex, -1);
+        return -1;
+    }
+    assert_int_equal(st, len < cap ? DS_OK : DS_ERR_SMALL_BUFFER);
+    assert_int_equal(n_ex, (long)len);
+    return (long)len;
+}
+
 /* 0 when the row renders as expected; the first difference is printed otherwise. */
 static int check_row(ds_chat_style style, const cJSON *row, int line) {
     const cJSON *expect = cJSON_GetObjectItemCaseSensitive(row, "text");
-    int agp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "add_generation_prompt"));
+    ds_chat_params p = ds_chat_default_params();
+    p.add_generation_prompt = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "add_generation_prompt"));
+    p.thinking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "thinking"));
     conversation c = to_conversation(cJSON_GetObjectItemCaseSensitive(row, "messages"));
-    long n = render(style, BOS, EOS, c.msgs, c.n, agp, NULL, 0);
+    long n = render_ex(style, BOS, EOS, c.msgs, c.n, &p, NULL, 0);
     int bad = 0;
     if (!cJSON_IsString(expect)) {
         bad = n != -1;
@@ -117,7 +142,7 @@ static int check_row(ds_chat_style style, const cJSON *row, int line) {
     } else {
         char *buf = malloc((size_t)n + 1);
         assert_non_null(buf);
-        assert_int_equal(render(style, BOS, EOS, c.msgs, c.n, agp, buf, (size_t)n + 1), n);
+        assert_int_equal(render_ex(style, BOS, EOS, c.msgs, c.n, &p, buf, (size_t)n + 1), n);
         bad = memcmp(buf, expect->valuestring, (size_t)n + 1) != 0;
         if (bad) {
             fprintf(stderr, "line %d differs\n", line);
@@ -135,6 +160,10 @@ static void test_golden(void **state) {
     assert_non_null(g->template);
     ds_chat_style style = ds_chat_detect(g->template);
     assert_string_equal(ds_chat_style_name(style), g->style);
+    if (!strcmp(g->rows_path, "-")) {
+        printf("# %s: detected as %s\n", g->template_path, g->style);
+        return;
+    }
 
     char *text = load_text(g->rows_path);
     assert_non_null(text);
@@ -184,11 +213,6 @@ static void test_detect_unknown(void **state) {
                   DS_CHAT_UNKNOWN);
     /* ASCII look-alikes of the markers are not DeepSeek's */
     expect_detect("{{'<|User|>' + m}}{{'<|Assistant|>' + m + '<|end_of_sentence|>'}}", DS_CHAT_UNKNOWN);
-    /* V3.1's hybrid thinking template: not a style we reproduce */
-    expect_detect("{{'<｜User｜>' + message['content']}}{%- if ns.is_last_user -%}"
-                  "{{'<｜Assistant｜></think>'}}{%- endif -%}{{content + '<｜end▁of▁sentence｜>'}}"
-                  "{%- if not thinking -%}{{'</think>'}}{%- else -%}{{'<think>'}}{%- endif -%}",
-                  DS_CHAT_UNKNOWN);
 }
 
 /* R1's revisions and relatives, derived from the real templates so that only the distinguishing
@@ -218,17 +242,43 @@ static void test_detect_variants(void **state) {
     free(w);
 }
 
+/* V3.1's relatives, from the real template (see the README). */
+static void test_detect_hybrid(void **state) {
+    (void)state;
+    /* a V3.1-style fragment: the hybrid thinking markers */
+    expect_detect("{{'<｜User｜>' + message['content']}}{%- if ns.is_last_user -%}"
+                  "{{'<｜Assistant｜></think>'}}{%- endif -%}{{content + '<｜end▁of▁sentence｜>'}}"
+                  "{%- if not thinking -%}{{'</think>'}}{%- else -%}{{'<think>'}}{%- endif -%}",
+                  DS_CHAT_DEEPSEEK3_1);
+    const char *v31 = template_of("deepseek3.1");
+    if (!v31) skip();
+    char *v;
+    /* llama.cpp's edit writes <think></think> where DeepSeek's writes </think> */
+    expect_detect(v = replace(v31, "{{'<｜Assistant｜></think>'}}", "{{'<｜Assistant｜><think></think>'}}"),
+                  DS_CHAT_DEEPSEEK3_1);
+    free(v);
+    /* unsloth's edit: split + join instead of split(..., 1) */
+    expect_detect(
+        v = replace(v31, "content.split('</think>', 1)[1]", "content.split('</think>')[1:] | join('</think>')"),
+        DS_CHAT_DEEPSEEK3_1);
+    free(v);
+}
+
 static void test_names(void **state) {
     (void)state;
     assert_string_equal(ds_chat_style_name(DS_CHAT_UNKNOWN), "unknown");
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK3), "deepseek3");
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK_R1), "deepseek-r1");
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK2), "deepseek2");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK3_1), "deepseek3.1");
     assert_string_equal(ds_chat_style_name((ds_chat_style)99), "unknown");
-    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK_R1), 1);
-    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK3), 0);
-    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK2), 0);
-    assert_int_equal(ds_chat_opens_think(DS_CHAT_UNKNOWN), 0);
+    for (int s = DS_CHAT_UNKNOWN; s <= DS_CHAT_DEEPSEEK3_1; s++) {
+        assert_int_equal(ds_chat_opens_think((ds_chat_style)s), s == DS_CHAT_DEEPSEEK_R1);
+        assert_int_equal(ds_chat_has_thinking_switch((ds_chat_style)s), s == DS_CHAT_DEEPSEEK3_1);
+    }
+    ds_chat_params p = ds_chat_default_params();
+    assert_int_equal(p.add_generation_prompt, 1);
+    assert_int_equal(p.thinking, 0);
 }
 
 /* ---- the buffer contract ---- */
@@ -260,11 +310,37 @@ static void test_render_basics(void **state) {
     assert_string_equal(buf, "Assistant: <think>greet</think>Hello!");
 }
 
+/* The thinking switch, and NULL params as the defaults. */
+static void test_render_thinking(void **state) {
+    (void)state;
+    char buf[512];
+    ds_chat_params p = ds_chat_default_params();
+    static const char history[] = BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS "<｜User｜>Bye";
+    render_ex(DS_CHAT_DEEPSEEK3_1, BOS, EOS, chat, N_CHAT, NULL, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
+                                 "<｜User｜>Bye<｜Assistant｜></think>");
+    p.thinking = 1;
+    render_ex(DS_CHAT_DEEPSEEK3_1, BOS, EOS, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
+                                 "<｜User｜>Bye<｜Assistant｜><think>");
+    p.add_generation_prompt = 0;
+    render_ex(DS_CHAT_DEEPSEEK3_1, BOS, EOS, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, history);
+    /* the other styles ignore the switch */
+    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
+        char a[512];
+        p.add_generation_prompt = 1;
+        render_ex((ds_chat_style)s, BOS, EOS, chat, N_CHAT, &p, a, sizeof a);
+        render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, sizeof buf);
+        assert_string_equal(a, buf);
+    }
+}
+
 /* cap == 0 (buf may be NULL) sizes; a short buffer gets a NUL-terminated prefix and nothing past
    cap is touched. */
 static void test_truncation(void **state) {
     (void)state;
-    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
+    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK3_1; s++) {
         char full[512];
         long n = render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, NULL, 0);
         assert_true(n > 0 && n < (long)sizeof full);
@@ -325,8 +401,16 @@ static void test_refusals(void **state) {
         const ds_chat_message m[] = {{"user", "x", NULL, 0}, {"assistant", NULL, bad[i], 1}};
         expect_refused(DS_CHAT_DEEPSEEK3, m, 2);
         expect_refused(DS_CHAT_DEEPSEEK_R1, m, 2);
-        expect_refused(DS_CHAT_DEEPSEEK2, m, 2); /* 'Assistant: ' + None */
+        expect_refused(DS_CHAT_DEEPSEEK2, m, 2);                           /* 'Assistant: ' + None */
+        if (bad[i] != &no_type) expect_refused(DS_CHAT_DEEPSEEK3_1, m, 2); /* V3.1 writes no type */
     }
+    expect_refused(DS_CHAT_DEEPSEEK3_1, user_null, 1);
+    expect_refused(DS_CHAT_DEEPSEEK3_1, chat, -1);
+    expect_refused(DS_CHAT_DEEPSEEK3_1, NULL, 1);
+    expect_refused(DS_CHAT_DEEPSEEK3_1, calls_no_array, 1);
+    expect_refused(DS_CHAT_DEEPSEEK3_1, calls_negative, 1);
+    expect_refused(DS_CHAT_DEEPSEEK3_1, tool_null, 2);
+    expect_refused(DS_CHAT_DEEPSEEK3_1, system_null, 2);
 }
 
 /* Roles a template does not test for are skipped, a NULL role too. */
@@ -337,7 +421,7 @@ static void test_unknown_roles(void **state) {
         {"User", "c", NULL, 0},      {"assistant", "Yes", NULL, 0},
     };
     const ds_chat_message without[] = {{"user", "Hi", NULL, 0}, {"assistant", "Yes", NULL, 0}};
-    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
+    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK3_1; s++) {
         char a[256], b[256];
         long na = render((ds_chat_style)s, BOS, EOS, with, 5, 1, a, sizeof a);
         long nb = render((ds_chat_style)s, BOS, EOS, without, 2, 1, b, sizeof b);
@@ -357,8 +441,10 @@ int main(int argc, char **argv) {
     n_sets = (argc - 1) / 3;
     sets = calloc((size_t)n_sets, sizeof *sets);
     static const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_detect_unknown), cmocka_unit_test(test_detect_variants), cmocka_unit_test(test_names),
-        cmocka_unit_test(test_render_basics),  cmocka_unit_test(test_truncation),      cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_detect_unknown), cmocka_unit_test(test_detect_variants),
+        cmocka_unit_test(test_detect_hybrid),  cmocka_unit_test(test_names),
+        cmocka_unit_test(test_render_basics),  cmocka_unit_test(test_render_thinking),
+        cmocka_unit_test(test_truncation),     cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_unknown_roles),
     };
     size_t n_fixed = sizeof fixed / sizeof fixed[0], n_tests = n_fixed + (size_t)n_sets;
