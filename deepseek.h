@@ -307,8 +307,9 @@ DS_API int ds_chat_has_thinking_switch(ds_chat_style s);
    *len gets the text's length; at most cap bytes are written including a terminating NUL
    (DS_ERR_SMALL_BUFFER when it did not fit: call again with *len + 1 bytes; buf may be NULL
    with cap 0 to ask). Roles the template does not know are skipped, as the template skips
-   them; fails with DS_ERR_ARG where the template itself would fail (content NULL where it
-   needs text) and with DS_ERR_UNSUPPORTED for DS_CHAT_UNKNOWN. */
+   them (V3.2's encoder raises on them: refused); fails with DS_ERR_ARG where the template
+   itself would fail (content NULL where it needs text) and with DS_ERR_UNSUPPORTED for
+   DS_CHAT_UNKNOWN. */
 DS_API ds_status ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
                                 int n_msgs, int add_generation_prompt, char *buf, size_t cap, size_t *len, char *err,
                                 size_t err_size);
