@@ -108,9 +108,21 @@
        int n;
        if (ds_tokenize(m, "Hello", 5, ds_model_add_bos(m), ids, 64, &n, err, sizeof err)) puts(err);
 
-   Chat: ds_chat_apply renders messages with the model's chat template (DeepSeek V3, R1 and V2
-   are recognised and reproduced byte for byte; no Jinja engine), and the text is then
-   tokenized without adding BOS, since the template writes it. Sampling: ds_sampler.
+   Sampling: ds_sampler.
+
+   CHAT
+   ds_chat_apply renders messages with the model's chat template, and the text is then tokenized
+   without adding BOS, since the template writes it. No Jinja engine: the template is recognised
+   as one of DeepSeek's formats (ds_chat_style) and reproduced byte for byte: V3, R1 and V2 as
+   their templates; V3.1 / V3.1-Terminus as DeepSeek's template; V3.2, which ships no template,
+   as DeepSeek's encoder (encoding_dsv32.py) with its DSML tool calls. V3.1 and V3.2 are hybrid
+   models: ds_chat_params.thinking picks thinking mode (the answer starts inside <think>) or chat
+   mode, and ds_chat_has_thinking_switch says which styles have that choice. V3.2 also describes
+   tools in the system prompt (ds_chat_params.tools). An assistant message's content carries its
+   reasoning as the model wrote it, "reasoning</think>answer" (R1 and V3.1 drop it from earlier
+   turns themselves; V3.2 keeps it only for the answer being built after the last user turn).
+   ds_chat_render_ex and ds_chat_apply_ex take those parameters; ds_chat_render and ds_chat_apply
+   are them with ds_chat_default_params() and add_generation_prompt as given.
 
    GGUF WRITING
    ds_gguf_writer streams a GGUF v3 file: set metadata, declare every tensor (name, type,
@@ -259,7 +271,7 @@ typedef struct {
 } ds_tool_call;
 
 typedef struct {
-    const char *role;    /* "system", "user", "assistant" or "tool" */
+    const char *role;    /* "system", "user", "assistant" or "tool" (V3.2: also "developer") */
     const char *content; /* NULL: an assistant turn made only of tool calls */
     const ds_tool_call *tool_calls;
     int n_tool_calls;
@@ -267,32 +279,57 @@ typedef struct {
 
 /* The chat formats this library renders. A GGUF's tokenizer.chat_template (Jinja) is not
    interpreted: it is recognised as one of these, which are rendered byte for byte as the
-   template would be. */
+   template (V3.2: DeepSeek's encoder) would be. */
 typedef enum {
     DS_CHAT_UNKNOWN = 0,
     DS_CHAT_DEEPSEEK3,   /* DeepSeek-V3: <｜User｜>...<｜Assistant｜>..., tool calls */
     DS_CHAT_DEEPSEEK_R1, /* DeepSeek-R1: as V3, earlier answers' reasoning dropped, ends in <think>\n */
-    DS_CHAT_DEEPSEEK2    /* DeepSeek-V2 / V2-Lite chat: "User: ...\n\nAssistant: ..." */
+    DS_CHAT_DEEPSEEK2,   /* DeepSeek-V2 / V2-Lite chat: "User: ...\n\nAssistant: ..." */
+    DS_CHAT_DEEPSEEK3_1, /* DeepSeek-V3.1 / V3.1-Terminus: <think> or </think> after <｜Assistant｜> */
+    DS_CHAT_DEEPSEEK3_2  /* DeepSeek-V3.2: V3.1's markers, DSML tool calls, tools in the system prompt */
 } ds_chat_style;
 
+/* How to render: ds_chat_default_params() gives add_generation_prompt 1, thinking 0, tools NULL. */
+typedef struct {
+    int add_generation_prompt; /* end with what opens the assistant's answer (V3.2's encoder always does) */
+    int thinking;              /* V3.1 / V3.2: 1 thinking mode, 0 chat mode (their templates' default) */
+    const char *tools;         /* V3.2: JSON array of OpenAI-style tools, [{"type": "function",
+                                  "function": {"name", "description", "parameters"}}], described
+                                  after the first system message (NULL or []: none); others ignore it */
+} ds_chat_params;
+
+DS_API ds_chat_params ds_chat_default_params(void);
 DS_API ds_chat_style ds_chat_detect(const char *jinja_template); /* DS_CHAT_UNKNOWN for NULL */
 DS_API const char *ds_chat_style_name(ds_chat_style s);
-/* 1 when the style's generation prompt leaves the model inside a <think> block (R1). */
+/* 1 when the style's generation prompt leaves the model inside a <think> block with default
+   params (R1). Styles with a thinking switch do so exactly when params.thinking is set. */
 DS_API int ds_chat_opens_think(ds_chat_style s);
+/* 1 for the styles where ds_chat_params.thinking chooses thinking or chat mode (V3.1, V3.2). */
+DS_API int ds_chat_has_thinking_switch(ds_chat_style s);
 /* Render messages as the template does. bos/eos are the token strings the template inserts.
    *len gets the text's length; at most cap bytes are written including a terminating NUL
    (DS_ERR_SMALL_BUFFER when it did not fit: call again with *len + 1 bytes; buf may be NULL
    with cap 0 to ask). Roles the template does not know are skipped, as the template skips
-   them; fails with DS_ERR_ARG where the template itself would fail (content NULL where it
-   needs text) and with DS_ERR_UNSUPPORTED for DS_CHAT_UNKNOWN. */
+   them (V3.2's encoder raises on them: refused); fails with DS_ERR_ARG where the template
+   itself would fail (content NULL where it needs text) and with DS_ERR_UNSUPPORTED for
+   DS_CHAT_UNKNOWN. */
 DS_API ds_status ds_chat_render(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
                                 int n_msgs, int add_generation_prompt, char *buf, size_t cap, size_t *len, char *err,
                                 size_t err_size);
+/* ds_chat_render with params (NULL: the defaults). V3.2 also fails with DS_ERR_ARG where DeepSeek's
+   encoder would write Python's None (a NULL user / tool content or tool-call name) and where
+   a tool call's arguments or params->tools are not JSON as Python reads it. */
+DS_API ds_status ds_chat_render_ex(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs,
+                                   int n_msgs, const ds_chat_params *params, char *buf, size_t cap, size_t *len,
+                                   char *err, size_t err_size);
 /* The style of the model's tokenizer.chat_template. */
 DS_API ds_chat_style ds_model_chat_style(const ds_model *m);
-/* ds_chat_render with the model's style and BOS/EOS strings. */
+/* ds_chat_render / ds_chat_render_ex with the model's style and BOS/EOS strings. */
 DS_API ds_status ds_chat_apply(const ds_model *m, const ds_chat_message *msgs, int n_msgs, int add_generation_prompt,
                                char *buf, size_t cap, size_t *len, char *err, size_t err_size);
+DS_API ds_status ds_chat_apply_ex(const ds_model *m, const ds_chat_message *msgs, int n_msgs,
+                                  const ds_chat_params *params, char *buf, size_t cap, size_t *len, char *err,
+                                  size_t err_size);
 
 /* ---- sampling ---- */
 

@@ -83,6 +83,17 @@ expect 1 "no chat template" sh -c 'echo Hi | "$0" -m "$1" -cnv' "$ds" "$tmp/plai
 cp "$data/chat-templates/deepseek-r1.jinja" "$tmp/r1tok/chat_template.jinja"
 "$conv" "$fixture" -o "$tmp/r1.gguf" --tokenizer "$tmp/r1tok" >/dev/null 2>&1
 expect 0 "deepseek-r1 template" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 6 --temp 0 --reasoning hide --verbose-prompt' "$ds" "$tmp/r1.gguf"
+expect 0 "deepseek-r1 template has no thinking switch" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 2 --reasoning off' "$ds" "$tmp/r1.gguf"
+# V3.1's hybrid template: --reasoning on / off picks the mode (the prompt ends in <think> or </think>)
+cp "$data/chat-templates/deepseek-v3.1.jinja" "$tmp/r1tok/chat_template.jinja"
+"$conv" "$fixture" -o "$tmp/v31.gguf" --tokenizer "$tmp/r1tok" >/dev/null 2>&1
+expect 0 "deepseek3.1 template (thinking off)" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 2 --reasoning hide' "$ds" "$tmp/v31.gguf"
+expect 0 "deepseek3.1 template (thinking on)" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 2 --reasoning on --reasoning hide' "$ds" "$tmp/v31.gguf"
+expect 0 "> '</think>'" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 2 --reasoning off --verbose-prompt' "$ds" "$tmp/v31.gguf"
+expect 0 "> '<think>'" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 2 --reasoning on --verbose-prompt' "$ds" "$tmp/v31.gguf"
+cp "$data/chat-templates/llama.cpp-deepseek-v3.2.jinja" "$tmp/r1tok/chat_template.jinja"
+"$conv" "$fixture" -o "$tmp/v32.gguf" --tokenizer "$tmp/r1tok" >/dev/null 2>&1
+expect 0 "deepseek3.2 template (thinking on)" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 2 --reasoning on' "$ds" "$tmp/v32.gguf"
 expect 0 "timings" sh -c '"$0" -m "$1" -cnv -p "Hi" -n 4 < /dev/null' "$ds" "$model"
 
 # deepseek-tokenize

@@ -3,10 +3,14 @@
 
    usage: test_chat STYLE TEMPLATE ROWS [STYLE TEMPLATE ROWS ...]
      STYLE     the name ds_chat_style_name gives the style TEMPLATE must be detected as
-     TEMPLATE  a tokenizer_config.json (its chat_template) or a template file (.jinja, read whole)
-     ROWS      .jsonl of {"messages", "add_generation_prompt", "text"} rendered by that template;
+     TEMPLATE  a tokenizer_config.json (its chat_template) or a template file (.jinja, read whole);
+               "-" for none: the rows are rendered with the style named STYLE (V3.2's encoder)
+     ROWS      .jsonl of {"messages", "add_generation_prompt", "text"} rendered by that template
+               ("-" for none: the detection alone is checked),
+               with "thinking" (V3.1, V3.2) and "tools" (V3.2: JSON text or null) where given;
                "text": null marks a conversation the template refuses (raises an error)
    Rows are rendered with the style detected from TEMPLATE and DeepSeek-V3's BOS / EOS strings. */
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,8 +58,9 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* A tokenizer_config.json's chat_template, or a whole template file. */
+/* A tokenizer_config.json's chat_template, or a whole template file; "-" is an empty template. */
 static char *load_template(const char *path) {
+    if (!strcmp(path, "-")) return calloc(1, 1);
     char *text = load_text(path);
     if (!text || !ends_with(path, ".json")) return text;
     cJSON *cfg = cJSON_Parse(text);
@@ -85,14 +90,15 @@ static void print_escaped(const char *label, const char *s) {
     fputs("\"\n", stderr);
 }
 
-/* ds_chat_render as a length: the text's full length (whether or not it fitted in cap), or -1
+/* ds_chat_render_ex as a length: the text's full length (whether or not it fitted in cap), or -1
    where it refuses. The status must say which: DS_OK only when the text and its NUL fitted. */
-static long render(ds_chat_style style, const char *bos, const char *eos, const ds_chat_message *msgs, int n, int agp,
-                   char *buf, size_t cap) {
+static long render_ex(ds_chat_style style, const char *bos, const char *eos, const ds_chat_message *msgs, int n,
+                      const ds_chat_params *p, char *buf, size_t cap) {
     size_t len = 12345;
     char err[256];
-    ds_status st = ds_chat_render(style, bos, eos, msgs, n, agp, buf, cap, &len, err, sizeof err);
+    ds_status st = ds_chat_render_ex(style, bos, eos, msgs, n, p, buf, cap, &len, err, sizeof err);
     if (st != DS_OK && st != DS_ERR_SMALL_BUFFER) {
+        assert_true(st == DS_ERR_ARG || st == DS_ERR_UNSUPPORTED);
         assert_int_equal(len, 0);
         assert_true(err[0] != 0);
         return -1;
@@ -101,12 +107,35 @@ static long render(ds_chat_style style, const char *bos, const char *eos, const 
     return (long)len;
 }
 
+/* ds_chat_render, which must agree with ds_chat_render_ex and its default params. */
+static long render(ds_chat_style style, const char *bos, const char *eos, const ds_chat_message *msgs, int n, int agp,
+                   char *buf, size_t cap) {
+    size_t len = 12345;
+    char err[256];
+    ds_status st = ds_chat_render(style, bos, eos, msgs, n, agp, buf, cap, &len, err, sizeof err);
+    ds_chat_params p = ds_chat_default_params();
+    p.add_generation_prompt = agp;
+    long n_ex = render_ex(style, bos, eos, msgs, n, &p, NULL, 0);
+    if (st != DS_OK && st != DS_ERR_SMALL_BUFFER) {
+        assert_int_equal(len, 0);
+        assert_true(err[0] != 0);
+        assert_int_equal(n_ex, -1);
+        return -1;
+    }
+    assert_int_equal(st, len < cap ? DS_OK : DS_ERR_SMALL_BUFFER);
+    assert_int_equal(n_ex, (long)len);
+    return (long)len;
+}
+
 /* 0 when the row renders as expected; the first difference is printed otherwise. */
 static int check_row(ds_chat_style style, const cJSON *row, int line) {
     const cJSON *expect = cJSON_GetObjectItemCaseSensitive(row, "text");
-    int agp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "add_generation_prompt"));
+    ds_chat_params p = ds_chat_default_params();
+    p.add_generation_prompt = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "add_generation_prompt"));
+    p.thinking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "thinking"));
+    p.tools = str_or_null(cJSON_GetObjectItemCaseSensitive(row, "tools"));
     conversation c = to_conversation(cJSON_GetObjectItemCaseSensitive(row, "messages"));
-    long n = render(style, BOS, EOS, c.msgs, c.n, agp, NULL, 0);
+    long n = render_ex(style, BOS, EOS, c.msgs, c.n, &p, NULL, 0);
     int bad = 0;
     if (!cJSON_IsString(expect)) {
         bad = n != -1;
@@ -117,7 +146,7 @@ static int check_row(ds_chat_style style, const cJSON *row, int line) {
     } else {
         char *buf = malloc((size_t)n + 1);
         assert_non_null(buf);
-        assert_int_equal(render(style, BOS, EOS, c.msgs, c.n, agp, buf, (size_t)n + 1), n);
+        assert_int_equal(render_ex(style, BOS, EOS, c.msgs, c.n, &p, buf, (size_t)n + 1), n);
         bad = memcmp(buf, expect->valuestring, (size_t)n + 1) != 0;
         if (bad) {
             fprintf(stderr, "line %d differs\n", line);
@@ -130,11 +159,21 @@ static int check_row(ds_chat_style style, const cJSON *row, int line) {
     return bad;
 }
 
+static ds_chat_style style_named(const char *name) {
+    for (int s = DS_CHAT_UNKNOWN; s <= DS_CHAT_DEEPSEEK3_2; s++)
+        if (!strcmp(ds_chat_style_name((ds_chat_style)s), name)) return (ds_chat_style)s;
+    return DS_CHAT_UNKNOWN;
+}
+
 static void test_golden(void **state) {
     const golden_set *g = *state;
     assert_non_null(g->template);
-    ds_chat_style style = ds_chat_detect(g->template);
+    ds_chat_style style = *g->template ? ds_chat_detect(g->template) : style_named(g->style);
     assert_string_equal(ds_chat_style_name(style), g->style);
+    if (!strcmp(g->rows_path, "-")) {
+        printf("# %s: detected as %s\n", g->template_path, g->style);
+        return;
+    }
 
     char *text = load_text(g->rows_path);
     assert_non_null(text);
@@ -184,10 +223,9 @@ static void test_detect_unknown(void **state) {
                   DS_CHAT_UNKNOWN);
     /* ASCII look-alikes of the markers are not DeepSeek's */
     expect_detect("{{'<|User|>' + m}}{{'<|Assistant|>' + m + '<|end_of_sentence|>'}}", DS_CHAT_UNKNOWN);
-    /* V3.1's hybrid thinking template: not a style we reproduce */
-    expect_detect("{{'<｜User｜>' + message['content']}}{%- if ns.is_last_user -%}"
-                  "{{'<｜Assistant｜></think>'}}{%- endif -%}{{content + '<｜end▁of▁sentence｜>'}}"
-                  "{%- if not thinking -%}{{'</think>'}}{%- else -%}{{'<think>'}}{%- endif -%}",
+    /* DSML without V3.2's function_calls block: DeepSeek-V4's tool_calls, another format */
+    expect_detect("{%- set dsml_token = '｜DSML｜' -%}{{'<｜User｜>' + m}}{{'<｜Assistant｜>'}}"
+                  "{{'<' + dsml_token + 'tool_calls>'}}",
                   DS_CHAT_UNKNOWN);
 }
 
@@ -218,17 +256,46 @@ static void test_detect_variants(void **state) {
     free(w);
 }
 
+/* V3.1's and V3.2's relatives, from the real templates (see the README). */
+static void test_detect_hybrid(void **state) {
+    (void)state;
+    /* a V3.1-style fragment: the hybrid thinking markers */
+    expect_detect("{{'<｜User｜>' + message['content']}}{%- if ns.is_last_user -%}"
+                  "{{'<｜Assistant｜></think>'}}{%- endif -%}{{content + '<｜end▁of▁sentence｜>'}}"
+                  "{%- if not thinking -%}{{'</think>'}}{%- else -%}{{'<think>'}}{%- endif -%}",
+                  DS_CHAT_DEEPSEEK3_1);
+    const char *v31 = template_of("deepseek3.1");
+    if (!v31) skip();
+    char *v;
+    /* llama.cpp's edit writes <think></think> where DeepSeek's writes </think> */
+    expect_detect(v = replace(v31, "{{'<｜Assistant｜></think>'}}", "{{'<｜Assistant｜><think></think>'}}"),
+                  DS_CHAT_DEEPSEEK3_1);
+    free(v);
+    /* unsloth's edit: split + join instead of split(..., 1) */
+    expect_detect(
+        v = replace(v31, "content.split('</think>', 1)[1]", "content.split('</think>')[1:] | join('</think>')"),
+        DS_CHAT_DEEPSEEK3_1);
+    free(v);
+}
+
 static void test_names(void **state) {
     (void)state;
     assert_string_equal(ds_chat_style_name(DS_CHAT_UNKNOWN), "unknown");
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK3), "deepseek3");
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK_R1), "deepseek-r1");
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK2), "deepseek2");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK3_1), "deepseek3.1");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK3_2), "deepseek3.2");
     assert_string_equal(ds_chat_style_name((ds_chat_style)99), "unknown");
-    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK_R1), 1);
-    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK3), 0);
-    assert_int_equal(ds_chat_opens_think(DS_CHAT_DEEPSEEK2), 0);
-    assert_int_equal(ds_chat_opens_think(DS_CHAT_UNKNOWN), 0);
+    for (int s = DS_CHAT_UNKNOWN; s <= DS_CHAT_DEEPSEEK3_2; s++) {
+        assert_int_equal(ds_chat_opens_think((ds_chat_style)s), s == DS_CHAT_DEEPSEEK_R1);
+        assert_int_equal(ds_chat_has_thinking_switch((ds_chat_style)s),
+                         s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2);
+    }
+    ds_chat_params p = ds_chat_default_params();
+    assert_int_equal(p.add_generation_prompt, 1);
+    assert_int_equal(p.thinking, 0);
+    assert_null(p.tools);
 }
 
 /* ---- the buffer contract ---- */
@@ -260,11 +327,113 @@ static void test_render_basics(void **state) {
     assert_string_equal(buf, "Assistant: <think>greet</think>Hello!");
 }
 
+/* The thinking switch, and NULL params as the defaults. */
+static void test_render_thinking(void **state) {
+    (void)state;
+    char buf[512];
+    ds_chat_params p = ds_chat_default_params();
+    static const char history[] = BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS "<｜User｜>Bye";
+    render_ex(DS_CHAT_DEEPSEEK3_1, BOS, EOS, chat, N_CHAT, NULL, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
+                                 "<｜User｜>Bye<｜Assistant｜></think>");
+    p.thinking = 1;
+    render_ex(DS_CHAT_DEEPSEEK3_1, BOS, EOS, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
+                                 "<｜User｜>Bye<｜Assistant｜><think>");
+    p.add_generation_prompt = 0;
+    render_ex(DS_CHAT_DEEPSEEK3_1, BOS, EOS, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, history);
+    /* V3.2's encoder always opens the answer after the last user turn */
+    render_ex(DS_CHAT_DEEPSEEK3_2, BOS, EOS, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
+                                 "<｜User｜>Bye<｜Assistant｜><think>");
+    /* the other styles ignore the switch */
+    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
+        char a[512];
+        p.add_generation_prompt = 1;
+        render_ex((ds_chat_style)s, BOS, EOS, chat, N_CHAT, &p, a, sizeof a);
+        render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, sizeof buf);
+        assert_string_equal(a, buf);
+    }
+}
+
+/* V3.2's tool arguments as Python's json module reads and writes them, and its refusals. */
+static void test_v32_json(void **state) {
+    (void)state;
+    static const struct {
+        const char *args, *params; /* params NULL: refused */
+    } cases[] = {
+        {"{}", ""},
+        {" {\"a\" : \"x\\u0000y\"} ", NULL}, /* a NUL cannot be a DSML string */
+        {"{\"a\": [\"x\\u0000y\", 1e-5, 12.5e-3, 4.35, 0.3, 2e15, 2.5e16]}",
+         "<｜DSML｜parameter name=\"a\" string=\"false\">[\"x\\u0000y\", 1e-05, 0.0125, 4.35, 0.3, "
+         "2000000000000000.0, 2.5e+16]</｜DSML｜parameter>"},
+        {"{\"a\": \"\\ud800\"}", NULL}, /* a lone surrogate */
+        {"{\"a\": \"\\ud83d\\ude00\"}", "<｜DSML｜parameter name=\"a\" string=\"true\">😀</｜DSML｜parameter>"},
+        {"{\"a\": 01}", NULL},
+        {"{\"a\": 1.}", NULL},
+        {"{\"a\": .5}", NULL},
+        {"{\"a\": 1e}", NULL},
+        {"{\"a\": -}", NULL},
+        {"{\"a\": \"tab\there\"}", NULL}, /* a raw control character in a string */
+        {"{\"a\": \"\\x\"}", NULL},
+        {"{\"a\": \"\\u12G4\"}", NULL},
+        {"{\"a\": 1,}", NULL},
+        {"{\"a\" 1}", NULL},
+        {"{1: 2}", NULL},
+        {"[]", NULL},
+        {"\"str\"", NULL},
+        {"", NULL},
+        {"{\"a\": tru}", NULL},
+        {"{\"a\": -Infinity, \"b\": [NaN]}",
+         "<｜DSML｜parameter name=\"a\" string=\"false\">-Infinity</｜DSML｜parameter>\n"
+         "<｜DSML｜parameter name=\"b\" string=\"false\">[NaN]</｜DSML｜parameter>"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ds_tool_call call = {"function", "f", cases[i].args};
+        const ds_chat_message m[] = {{"user", "x", NULL, 0}, {"assistant", NULL, &call, 1}};
+        char buf[1024], want[1024];
+        long n = render_ex(DS_CHAT_DEEPSEEK3_2, BOS, EOS, m, 2, NULL, buf, sizeof buf);
+        if (!cases[i].params) {
+            if (n != -1) fprintf(stderr, "case %zu rendered: %s\n", i, buf);
+            assert_int_equal(n, -1);
+            continue;
+        }
+        snprintf(want, sizeof want,
+                 BOS "<｜User｜>x<｜Assistant｜></think>\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"f\">\n%s\n"
+                     "</｜DSML｜invoke>\n</｜DSML｜function_calls>" EOS,
+                 cases[i].params);
+        assert_string_equal(buf, want);
+    }
+    /* deep nesting is refused, not a stack overflow */
+    char deep[2100] = "{\"a\": ";
+    size_t k = strlen(deep);
+    for (int d = 0; d < 1000; d++) deep[k++] = '[';
+    for (int d = 0; d < 1000; d++) deep[k++] = ']';
+    deep[k++] = '}';
+    deep[k] = 0;
+    ds_tool_call call = {"function", "f", deep};
+    const ds_chat_message m[] = {{"user", "x", NULL, 0}, {"assistant", NULL, &call, 1}};
+    assert_int_equal(render_ex(DS_CHAT_DEEPSEEK3_2, BOS, EOS, m, 2, NULL, NULL, 0), -1);
+}
+
+/* Floats are written the same whatever decimal point the program's locale uses. */
+static void test_v32_locale(void **state) {
+    (void)state;
+    if (!setlocale(LC_NUMERIC, "de_DE.UTF-8") && !setlocale(LC_NUMERIC, "fr_FR.UTF-8")) skip();
+    ds_tool_call call = {"function", "f", "{\"x\": 2.5}"};
+    const ds_chat_message m[] = {{"user", "x", NULL, 0}, {"assistant", NULL, &call, 1}};
+    char buf[512];
+    render_ex(DS_CHAT_DEEPSEEK3_2, BOS, EOS, m, 2, NULL, buf, sizeof buf);
+    setlocale(LC_NUMERIC, "C");
+    assert_non_null(strstr(buf, ">2.5</"));
+}
+
 /* cap == 0 (buf may be NULL) sizes; a short buffer gets a NUL-terminated prefix and nothing past
    cap is touched. */
 static void test_truncation(void **state) {
     (void)state;
-    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
+    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK3_2; s++) {
         char full[512];
         long n = render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, NULL, 0);
         assert_true(n > 0 && n < (long)sizeof full);
@@ -325,7 +494,26 @@ static void test_refusals(void **state) {
         const ds_chat_message m[] = {{"user", "x", NULL, 0}, {"assistant", NULL, bad[i], 1}};
         expect_refused(DS_CHAT_DEEPSEEK3, m, 2);
         expect_refused(DS_CHAT_DEEPSEEK_R1, m, 2);
-        expect_refused(DS_CHAT_DEEPSEEK2, m, 2); /* 'Assistant: ' + None */
+        expect_refused(DS_CHAT_DEEPSEEK2, m, 2);                           /* 'Assistant: ' + None */
+        if (bad[i] != &no_type) expect_refused(DS_CHAT_DEEPSEEK3_1, m, 2); /* V3.1 and V3.2 write no type */
+        if (bad[i] != &no_type) expect_refused(DS_CHAT_DEEPSEEK3_2, m, 2);
+    }
+    for (int s = DS_CHAT_DEEPSEEK3_1; s <= DS_CHAT_DEEPSEEK3_2; s++) {
+        expect_refused((ds_chat_style)s, user_null, 1);
+        expect_refused((ds_chat_style)s, chat, -1);
+        expect_refused((ds_chat_style)s, NULL, 1);
+        expect_refused((ds_chat_style)s, calls_no_array, 1);
+        expect_refused((ds_chat_style)s, calls_negative, 1);
+        expect_refused((ds_chat_style)s, tool_null, 2);
+    }
+    expect_refused(DS_CHAT_DEEPSEEK3_1, system_null, 2); /* V3.2 writes `content or ""` */
+    assert_true(render(DS_CHAT_DEEPSEEK3_2, BOS, EOS, system_null, 2, 1, NULL, 0) > 0);
+    /* V3.2's tools: a JSON array of objects with a "function" */
+    static const char *bad_tools[] = {"{}", "[1]", "[{\"type\": \"function\"}]", "[{\"function\": {}},]", "x"};
+    for (size_t i = 0; i < sizeof bad_tools / sizeof *bad_tools; i++) {
+        ds_chat_params p = ds_chat_default_params();
+        p.tools = bad_tools[i];
+        assert_int_equal(render_ex(DS_CHAT_DEEPSEEK3_2, BOS, EOS, chat, N_CHAT, &p, NULL, 0), -1);
     }
 }
 
@@ -337,7 +525,7 @@ static void test_unknown_roles(void **state) {
         {"User", "c", NULL, 0},      {"assistant", "Yes", NULL, 0},
     };
     const ds_chat_message without[] = {{"user", "Hi", NULL, 0}, {"assistant", "Yes", NULL, 0}};
-    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
+    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK3_1; s++) { /* V3.2's encoder refuses them */
         char a[256], b[256];
         long na = render((ds_chat_style)s, BOS, EOS, with, 5, 1, a, sizeof a);
         long nb = render((ds_chat_style)s, BOS, EOS, without, 2, 1, b, sizeof b);
@@ -357,8 +545,11 @@ int main(int argc, char **argv) {
     n_sets = (argc - 1) / 3;
     sets = calloc((size_t)n_sets, sizeof *sets);
     static const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_detect_unknown), cmocka_unit_test(test_detect_variants), cmocka_unit_test(test_names),
-        cmocka_unit_test(test_render_basics),  cmocka_unit_test(test_truncation),      cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_detect_unknown), cmocka_unit_test(test_detect_variants),
+        cmocka_unit_test(test_detect_hybrid),  cmocka_unit_test(test_names),
+        cmocka_unit_test(test_render_basics),  cmocka_unit_test(test_render_thinking),
+        cmocka_unit_test(test_v32_json),       cmocka_unit_test(test_v32_locale),
+        cmocka_unit_test(test_truncation),     cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_unknown_roles),
     };
     size_t n_fixed = sizeof fixed / sizeof fixed[0], n_tests = n_fixed + (size_t)n_sets;

@@ -3,6 +3,7 @@
    deepseek -m r1.gguf -p "Why is the sky blue?" -n 256     text completion, streamed
    deepseek -m r1.gguf -cnv                                  chat through the model's template
    deepseek -m r1.gguf -cnv --reasoning hide                 the same without the <think> part
+   deepseek -m v3.1.gguf -cnv --reasoning on                 V3.1 / V3.2 in thinking mode
    deepseek -m model.gguf --ids "0 1544 318" --temp 0 --print-ids   ids in, ids out */
 #include "deepseek.h"
 #include "args.h"
@@ -29,6 +30,7 @@ typedef struct {
     const char *reverse[MAX_REVERSE]; /* -r: generation stops at any of these */
     int n_reverse;
     int seed_given, chat, hide_reasoning, print_ids, ignore_eos, verbose, verbose_prompt, no_display_prompt;
+    int thinking; /* --reasoning on (1) / off (0) for templates with a thinking switch; -1: not given */
 } cli_args;
 
 static void usage(FILE *fp) {
@@ -44,7 +46,9 @@ static void usage(FILE *fp) {
             "                          history; -p then is the first message. Ctrl-C stops an answer,\n"
             "                          Ctrl-D or /exit leaves; end a line with \\ to go on typing\n"
             "  -sys, --system TEXT     system prompt for the chat\n"
-            "      --reasoning MODE    show (default: dimmed on a terminal) or hide the <think> part\n"
+            "      --reasoning MODE    show (default: dimmed on a terminal) or hide the <think> part;\n"
+            "                          on or off: thinking mode for V3.1 / V3.2 templates (default off,\n"
+            "                          as theirs); give it twice for both, e.g. on and hide\n"
             "  -n, --n-predict N       tokens to generate (default -1: until end of text or a full context)\n"
             "  -r, --reverse-prompt TEXT  stop where the generated text reaches TEXT, shown in full; in\n"
             "                          a chat, end the answer there. May repeat (at most %d)\n"
@@ -119,6 +123,15 @@ static void parse_reverse(args_it *it, cli_args *a) {
     else a->reverse[a->n_reverse++] = v;
 }
 
+/* show / hide: how the <think> part is displayed; on / off: whether a hybrid model thinks. */
+static void parse_reasoning(args_it *it, cli_args *a) {
+    const char *v = args_value(it);
+    if (!v) return;
+    if (!strcmp(v, "show") || !strcmp(v, "hide")) a->hide_reasoning = !strcmp(v, "hide");
+    else if (!strcmp(v, "on") || !strcmp(v, "off")) a->thinking = !strcmp(v, "on");
+    else args_fail(it, "--reasoning is show or hide, or on or off, got '%s'", v);
+}
+
 /* 1 when o is one of the other options with a value (taken, or the mistake reported). */
 static int parse_value(args_it *it, const char *o, cli_args *a) {
     if (args_is(o, "-m|--model")) a->model = args_value(it);
@@ -131,11 +144,8 @@ static int parse_value(args_it *it, const char *o, cli_args *a) {
     else if (args_is(o, "-t|--threads")) args_value_int(it, 1, 1024, &a->n_threads);
     else if (args_is(o, "-c|--ctx-size")) args_value_int(it, 1, 1 << 24, &a->n_ctx);
     else if (args_is(o, "-r|--reverse-prompt")) parse_reverse(it, a);
-    else if (args_is(o, "--reasoning")) {
-        const char *v = args_value(it);
-        if (v && strcmp(v, "show") && strcmp(v, "hide")) args_fail(it, "--reasoning is show or hide, got '%s'", v);
-        a->hide_reasoning = v && !strcmp(v, "hide");
-    } else return 0;
+    else if (args_is(o, "--reasoning")) parse_reasoning(it, a);
+    else return 0;
     return 1;
 }
 
@@ -143,6 +153,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
     a->sp = ds_sampler_default_params();
     a->mp = ds_model_default_params();
     a->n_predict = -1;
+    a->thinking = -1;
     args_it it = args_begin("deepseek", argc, argv);
     for (const char *o; (o = args_next(&it));) {
         if (!args_help_version(&it, o, usage, 1) && !parse_flag(o, a) && !parse_sampling(&it, o, a) &&
@@ -484,11 +495,17 @@ static char *read_turn(int tty) {
     return NULL;
 }
 
-static char *render(const ds_model *m, const history *h, size_t *len) {
+/* How the chat is rendered: the template's thinking switch, and whether answers start inside <think>. */
+typedef struct {
+    ds_chat_params params;
+    int opens_think;
+} chat_mode;
+
+static char *render(const ds_model *m, const history *h, const chat_mode *cm, size_t *len) {
     size_t n = 0;
-    if (ds_chat_apply(m, h->msg, h->n, 1, NULL, 0, &n, NULL, 0) != DS_ERR_SMALL_BUFFER) return NULL;
+    if (ds_chat_apply_ex(m, h->msg, h->n, &cm->params, NULL, 0, &n, NULL, 0) != DS_ERR_SMALL_BUFFER) return NULL;
     char *s = malloc(n + 1);
-    if (s && ds_chat_apply(m, h->msg, h->n, 1, s, n + 1, len, NULL, 0) != DS_OK) {
+    if (s && ds_chat_apply_ex(m, h->msg, h->n, &cm->params, s, n + 1, len, NULL, 0) != DS_OK) {
         free(s);
         s = NULL;
     }
@@ -497,11 +514,11 @@ static char *render(const ds_model *m, const history *h, size_t *len) {
 
 /* One exchange: render the whole conversation (so the template decides what the model sees,
    e.g. R1 drops earlier reasoning), evaluate what differs from the context, answer. */
-static int chat_turn(session *S, history *h, text_out *o) {
+static int chat_turn(session *S, history *h, const chat_mode *cm, text_out *o) {
     size_t len;
     int32_t *ids;
     int n;
-    char *text = render(S->m, h, &len);
+    char *text = render(S->m, h, cm, &len);
     if (!text) {
         fprintf(stderr, "deepseek: the chat template cannot render this conversation\n");
         return -1;
@@ -521,7 +538,7 @@ static int chat_turn(session *S, history *h, text_out *o) {
     rc = feed(S, ids, n, 0);
     free(ids);
     if (rc) return -1;
-    o->in_think = ds_chat_opens_think(ds_model_chat_style(S->m));
+    o->in_think = cm->opens_think;
     o->at_start = 1;
     o->trim = 0;
     char *answer;
@@ -537,22 +554,40 @@ static int chat_turn(session *S, history *h, text_out *o) {
     return add_message(h, "assistant", answer);
 }
 
+/* --reasoning on / off where the template has the switch; a note where it has not. */
+static chat_mode chat_mode_for(const cli_args *a, ds_chat_style style) {
+    chat_mode cm = {ds_chat_default_params(), ds_chat_opens_think(style)};
+    if (a->thinking < 0) return cm;
+    if (!ds_chat_has_thinking_switch(style)) {
+        fprintf(stderr, "deepseek: note: --reasoning %s: the %s template has no thinking switch (V3.1 and V3.2 have)\n",
+                a->thinking ? "on" : "off", ds_chat_style_name(style));
+        return cm;
+    }
+    cm.params.thinking = a->thinking;
+    cm.opens_think = a->thinking;
+    return cm;
+}
+
 static int run_chat(session *S) {
     const cli_args *a = S->a;
     ds_chat_style style = ds_model_chat_style(S->m);
     if (style == DS_CHAT_UNKNOWN) {
         fprintf(stderr,
-                "deepseek: %s has no chat template this program knows (DeepSeek V2, V3 or R1); use -p for plain "
-                "completion\n",
+                "deepseek: %s has no chat template this program knows (DeepSeek V2, V3, R1, V3.1 or V3.2); use -p "
+                "for plain completion\n",
                 a->model);
         return -1;
     }
+    chat_mode cm = chat_mode_for(a, style);
     int tty = isatty(STDIN_FILENO), rc = 0;
     text_out o = {.hide = a->hide_reasoning, .dim = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"), .fp = stdout};
     history h = {0};
     if (a->system && add_message(&h, "system", strdup(a->system))) return -1;
-    fprintf(stderr, "deepseek: chatting with the %s template; Ctrl-C stops an answer, Ctrl-D or /exit leaves\n",
-            ds_chat_style_name(style));
+    fprintf(stderr, "deepseek: chatting with the %s template%s; Ctrl-C stops an answer, Ctrl-D or /exit leaves\n",
+            ds_chat_style_name(style),
+            !ds_chat_has_thinking_switch(style) ? ""
+            : cm.params.thinking                ? " (thinking on)"
+                                                : " (thinking off)");
     char *first = a->prompt ? strdup(a->prompt) : NULL;
     if (a->file) {
         size_t len;
@@ -576,7 +611,7 @@ static int run_chat(session *S) {
             break;
         }
         catch_sigint();
-        int r = chat_turn(S, &h, &o);
+        int r = chat_turn(S, &h, &cm, &o);
         if (r > 0) drop_message(&h); /* too long: forget it, keep chatting */
         if (r < 0) rc = -1;
     }

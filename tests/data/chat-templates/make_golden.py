@@ -4,9 +4,11 @@ golden rows test_chat checks ds_chat_render against (see README.md).
 
 usage: make_golden.py FIXTURES_DIR    (the folder holding tokenizer-deepseek-v3/, tokenizer-tiny/)
 
-Writes deepseek-r1.jsonl, deepseek-v2.jsonl and deepseek-v3.jsonl next to this script. Every
-conversation is rendered with add_generation_prompt true and false. A row whose "text" is null is
-one where the template raises an error (the renderer must refuse it too)."""
+Writes deepseek-r1.jsonl, deepseek-v2.jsonl, deepseek-v3.jsonl and deepseek-v3.1.jsonl next to
+this script. Every conversation is rendered with add_generation_prompt true and false, and V3.1's
+also with thinking true and false. A row whose "text" is null is one where the template raises an
+error (the renderer must refuse it too). It also renders the V3.1 rows through llama.cpp's copy of
+that template and says how many come out different (README.md explains why)."""
 import json
 import os
 import sys
@@ -26,9 +28,17 @@ def environment():
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
 
+    # and its own tojson (json.dumps, not Jinja's HTML-safe one); llama.cpp's templates also
+    # use from_json, which llama.cpp's Jinja engine has
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
+                          sort_keys=sort_keys)
+
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                         extensions=[jinja2.ext.loopcontrols])
     env.globals["raise_exception"] = raise_exception
+    env.filters["tojson"] = tojson
+    env.filters["from_json"] = json.loads
     return env
 
 
@@ -78,6 +88,39 @@ def extra_conversations():
     ]
 
 
+def v31_conversations():
+    """V3.1's own cases: its tool-call format, answers after tool outputs, no user before an answer."""
+    u = lambda c: {"role": "user", "content": c}
+    a = lambda c: {"role": "assistant", "content": c}
+    s = lambda c: {"role": "system", "content": c}
+    t = lambda c: {"role": "tool", "content": c}
+    calls = lambda content, *cs: {"role": "assistant", "content": content, "tool_calls": list(cs)}
+    weather = call("get_weather", '{"city": "Paris"}')
+    odd = call("search", '{ "q":"caf\\u00e9",\n  "n" : 3 }')
+    return [
+        # the format of the model card: a system prompt, a question, a thought-through answer
+        [s("You are a helpful assistant"), u("Who are you?"),
+         a("<think>The user asks who I am.</think>I am DeepSeek."), u("1+1=?")],
+        # answers after tool outputs keep their reasoning and get no <｜Assistant｜>
+        [s("Use tools."), u("Weather?"), calls("<think>call it</think>", weather, odd),
+         t("18 C"), t("[]"), a("<think>combine</think>It is 18 C."), u("Thanks")],
+        [u("Weather?"), calls(None, weather), t("18 C")],
+        [u("Weather?"), calls("", weather), t("18 C"), a("18 C.")],
+        # two tool-call turns in a row, then a call right after a tool output
+        [u("Go"), calls(None, weather), calls("more", odd), t("x"), calls(None, weather), t("y"),
+         a("done")],
+        # no user before the assistant: no <｜Assistant｜> at all
+        [s("Sys"), a("<think>r</think>orphan answer")],
+        [a("first"), u("Hi")],
+        [u("one"), u("two")],
+        # a call without arguments or name: None + str
+        [u("x"), calls(None, call("f", None))],
+        [u("x"), calls(None, call(None, "{}"))],
+        # an answer of None after a tool output: None + str
+        [u("x"), calls(None, weather), t("out"), a(None)],
+    ]
+
+
 def fixture_conversations(fixtures):
     seen, convs = set(), []
     for sub in ("tokenizer-deepseek-v3", "tokenizer-tiny"):
@@ -91,18 +134,49 @@ def fixture_conversations(fixtures):
     return convs
 
 
-def render_rows(template, conversations):
+def render_rows(template, conversations, thinking=(None,)):
+    """Rows for each conversation, add_generation_prompt and thinking (None: not passed)."""
     tmpl = environment().from_string(template)
     rows = []
     for msgs in conversations:
-        for agp in (True, False):
-            try:
-                text = tmpl.render(messages=msgs, add_generation_prompt=agp, bos_token=BOS,
-                                   eos_token=EOS, pad_token=EOS)
-            except Exception:  # noqa: BLE001 - any template error means "cannot render"
-                text = None
-            rows.append({"messages": msgs, "add_generation_prompt": agp, "text": text})
+        for think in thinking:
+            for agp in (True, False):
+                extra = {} if think is None else {"thinking": think}
+                try:
+                    text = tmpl.render(messages=msgs, add_generation_prompt=agp, bos_token=BOS,
+                                       eos_token=EOS, pad_token=EOS, **extra)
+                except Exception:  # noqa: BLE001 - any template error means "cannot render"
+                    text = None
+                rows.append({"messages": msgs, "add_generation_prompt": agp, **extra, "text": text})
     return rows
+
+
+def with_object_arguments(msgs):
+    """msgs with each tool call's arguments parsed, as llama.cpp hands them to a template."""
+    def parsed(c):
+        f = dict(c["function"])
+        if isinstance(f.get("arguments"), str):
+            f["arguments"] = json.loads(f["arguments"])
+        return {**c, "function": f}
+    return [{**m, "tool_calls": [parsed(c) for c in m["tool_calls"]]} if m.get("tool_calls") else m
+            for m in msgs]
+
+
+def compare_llama_cpp_v31(rows):
+    """How llama.cpp's edited copy of the V3.1 template renders the same rows."""
+    with open(os.path.join(HERE, "llama.cpp-deepseek-v3.1.jinja"), encoding="utf-8") as f:
+        tmpl = environment().from_string(f.read())
+    same = differ = 0
+    for r in rows:
+        try:
+            text = tmpl.render(messages=with_object_arguments(r["messages"]), bos_token=BOS,
+                               add_generation_prompt=r["add_generation_prompt"],
+                               thinking=r["thinking"], eos_token=EOS)
+        except Exception:  # noqa: BLE001
+            text = None
+        same += text == r["text"]
+        differ += text != r["text"]
+    print(f"llama.cpp's V3.1 copy: {same} rows as DeepSeek's template, {differ} different")
 
 
 def write_rows(name, rows):
@@ -123,6 +197,10 @@ def main():
             write_rows(style + ".jsonl", render_rows(f.read(), convs))
     # V3's own fixtures cover the common cases; these add its quirks on the extra conversations
     write_rows("deepseek-v3.jsonl", render_rows(v3, extra_conversations()))
+    with open(os.path.join(HERE, "deepseek-v3.1.jinja"), encoding="utf-8") as f:
+        v31 = render_rows(f.read(), convs + v31_conversations(), thinking=(False, True))
+    write_rows("deepseek-v3.1.jsonl", v31)
+    compare_llama_cpp_v31(v31)
 
 
 if __name__ == "__main__":
