@@ -215,6 +215,8 @@ DS_API int ds_model_has_mtp(const ds_model *m);     /* the file has a multi-toke
 DS_API size_t ds_model_decode_bytes(const ds_model *m);
 DS_API int ds_model_bos(const ds_model *m); /* -1 when the file names none */
 DS_API int ds_model_eos(const ds_model *m);
+/* The file's tokenizer.chat_template (NUL-terminated, owned by the model), or NULL. */
+DS_API const char *ds_model_chat_template(const ds_model *m);
 /* One line describing the model: architecture, sizes, MLA layout, routing. */
 DS_API const char *ds_model_desc(const ds_model *m);
 
