@@ -3,8 +3,9 @@
 
     1. Errors, the model file, the model and the context: the structs everything else uses
     2. The forward pass, in the papers' order: embedding; attention (MLA, absorbed over the
-       latent cache, in the split and the legacy layout); feed-forward (dense SwiGLU,
-       DeepSeekMoE with its router); the head; the MTP module
+       latent cache, in the split and the legacy layout; DeepSeek Sparse Attention's lightning
+       indexer); feed-forward (dense SwiGLU, DeepSeekMoE with its router); the head; the MTP
+       module
     3. Architectures (a table entry each: hyper-parameters, tensors, each layer's attention and
        feed-forward) and model loading
     4. Contexts: creation and evaluation
@@ -14,10 +15,10 @@
     7. The KV cache and the scratch memory
     8. The sampler
     9. The vocabulary and the tokenizer
-   10. Chat templates
-   11. GGUF: the reader
-   12. GGUF: the writer
-   13. GGUF: the reading API */
+   10. GGUF: the reader
+   11. GGUF: the writer
+   12. GGUF: the reading API
+   Chat formats are chat.c's: they turn a conversation into text through the public API. */
 #include "deepseek.h"
 #include "quant/quant.h"
 #include "utf8.h"
