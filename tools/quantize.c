@@ -1,4 +1,4 @@
-/* deepseek-quantize: a deepseek2 GGUF (F32, F16 or BF16 weights) -> the same model with
+/* deepseek-quantize: a deepseek2 or deepseek32 GGUF (F32, F16 or BF16 weights) -> the same model with
    quantized weights, as llama.cpp's llama-quantize writes it.
 
    Types are chosen by llama.cpp's rules for the file type (qmix.c), the quantizers are ggml's
@@ -258,22 +258,39 @@ static int gather_tensors(const char *path, input *in, char *err) {
     return 0;
 }
 
+/* llama.cpp's type rules do not depend on the architecture here: deepseek32 is deepseek2 with
+   indexer tensors, which the rules treat by name like any other (indexer.attn_k as an attn_k). */
+static const char *const ARCHS[] = {"deepseek2", "deepseek32"};
+
+static const char *known_arch(const char *arch, size_t len) {
+    for (size_t i = 0; arch && i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (len == strlen(ARCHS[i]) && memcmp(arch, ARCHS[i], len) == 0) return ARCHS[i];
+    return NULL;
+}
+
+/* ARCH.key, or dflt */
+static int64_t arch_int(const ds_gguf *g, const char *arch, const char *key, int64_t dflt) {
+    char full[96];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    return kv_int(g, full, dflt);
+}
+
 static int open_input(const char *path, input *in, char *err) {
     size_t len = 0;
     if (ds_gguf_open(path, &in->g, err, ERR_LEN) != DS_OK) return -1;
     int64_t part = kv_int(in->g, "split.no", 0);
     if (part != 0) return fail(err, "%s is part %lld of a split model: give the first part", path, (long long)part + 1);
-    const char *arch = ds_gguf_get_str(in->g, "general.architecture", &len);
-    if (!arch || len != strlen("deepseek2") || memcmp(arch, "deepseek2", len) != 0)
+    const char *name = ds_gguf_get_str(in->g, "general.architecture", &len), *arch = known_arch(name, len);
+    if (!arch)
         return fail(err,
-                    "%s: general.architecture is %s%.*s%s, not deepseek2 (the type rules "
-                    "here are llama.cpp's for deepseek2)",
-                    path, arch ? "'" : "(none)", arch ? (int)(len < 64 ? len : 64) : 0, arch ? arch : "",
-                    arch ? "'" : "");
-    in->m.n_expert = kv_int(in->g, "deepseek2.expert_count", 0);
-    in->m.n_head = kv_int(in->g, "deepseek2.attention.head_count", 0);
-    in->m.n_head_kv = kv_int(in->g, "deepseek2.attention.head_count_kv", in->m.n_head);
-    in->m.n_layer_all = kv_int(in->g, "deepseek2.block_count", 0);
+                    "%s: general.architecture is %s%.*s%s, not deepseek2 or deepseek32 (the type rules "
+                    "here are llama.cpp's for those)",
+                    path, name ? "'" : "(none)", name ? (int)(len < 64 ? len : 64) : 0, name ? name : "",
+                    name ? "'" : "");
+    in->m.n_expert = arch_int(in->g, arch, "expert_count", 0);
+    in->m.n_head = arch_int(in->g, arch, "attention.head_count", 0);
+    in->m.n_head_kv = arch_int(in->g, arch, "attention.head_count_kv", in->m.n_head);
+    in->m.n_layer_all = arch_int(in->g, arch, "block_count", 0);
     if (open_parts(path, in, err) != 0) return -1;
     return gather_tensors(path, in, err);
 }
