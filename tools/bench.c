@@ -8,7 +8,7 @@
    time. Every run and the median are printed. Speed belongs here, never in a test.
 
    --ctx N,... (llama-bench's -d): the same tests after N tokens of context. For each thread
-   count the context is filled once, by prefill in batches of -b, up to each depth in turn
+   count the context is filled once, by prefill in batches of -b (default at least 512), up to each depth in turn
    (ascending), and rewound to that depth before every run: pp evaluates its batch at positions
    N.., tg times tg single-token steps at positions N... Filling is not timed. */
 #include "deepseek.h"
@@ -64,8 +64,8 @@ void bench_usage(FILE *fp) {
           "                          on to the next, and rewound to the depth before every run\n"
           "  -t, --threads N,...     thread counts to run (default: physical cores)\n"
           "  -r, --reps N            repetitions of each test (default 3)\n"
-          "  -b, --batch-size N      most tokens evaluated together (default: the whole prompt; filling a\n"
-          "                          context for --ctx uses batches of at least 512)\n" ARGS_CACHE_HELP
+          "  -b, --batch-size N      most tokens evaluated together, also when filling a context for --ctx\n"
+          "                          (default: the whole prompt; with --ctx at least 512)\n" ARGS_CACHE_HELP
           "  -o, --output FORMAT     md (default: a table with the model's name, size, parameters and file\n"
           "                          type), json (an array of objects) or csv (a header row, then a row per test)\n"
           "      --no-warmup         skip the prompt test's warm-up batch\n"
