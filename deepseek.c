@@ -3200,7 +3200,8 @@ static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_
     char model[32];
     *out = NULL;
     meta_str(f, "tokenizer.ggml.model", model, sizeof model);
-    if (!model[0]) return DS_OK;
+    /* "none" and "no_vocab" are llama.cpp's marks for a model without one (fed token ids) */
+    if (!model[0] || !strcmp(model, "none") || !strcmp(model, "no_vocab")) return DS_OK;
     ds_vocab *v = calloc(1, sizeof *v);
     if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     vocab_loader V = {v, f, NULL, NULL, 0, err, err_size};

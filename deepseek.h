@@ -102,7 +102,9 @@
    pre-tokenizer named by tokenizer.ggml.pre ("deepseek-v3"; others are refused with a message)
    and merged by rank. Decoding maps tokens back to bytes and replaces invalid UTF-8 as Hugging
    Face does; ds_detok does the same token by token for streaming. A file holding only a
-   vocabulary (deepseek-convert --vocab-only) loads for tokenizing; it cannot make a context.
+   vocabulary (deepseek-convert --vocab-only) loads for tokenizing; it cannot make a context. A
+   model without tokenizer.ggml.model, or with llama.cpp's "none" there, has no tokenizer: it
+   runs on token ids.
 
        int32_t ids[64];
        int n;

@@ -199,6 +199,44 @@ expect 0 "| pp8 " "$bench" -m "$model" -p 8 -n 2 -t 1 -r 1 -ctk q8_0
 expect 0 "^tg, 1 threads: [0-9.]* MiB of weights per token, [0-9.]* GB/s = [0-9]*% of the [0-9.]* GB/s this machine reads" \
     "$bench" -m "$model" -p 0 -n 4 -t 1 -r 1 --membw
 expect 1 "^deepseek-bench: -ctv q4_1: the latent cache is" "$bench" -m "$model" -ctv q4_1
+# the table: llama-bench's model columns (name, size, parameters, file type), each row closed by '|'
+expect 0 "^| tiny-v3 | *[0-9.]* MiB | *[0-9.]* M | F32  | *1 | pp8  *| " "$bench" -m "$model" -p 8 -n 2 -t 1 -r 1
+check "deepseek-bench: every table row ends in '|'" sh -c 'grep "^|" "$0" | grep -qv " |\$" && exit 1; grep -q "^| " "$0"' \
+    "$tmp/out"
+# --ctx (llama-bench's -d): the tests after N tokens of context; filled once per thread count, in
+# ascending order, each depth's tests on a context rewound to it
+expect 0 "| tg4 @ d32 " "$bench" -m "$model" -p 8 -n 4 -r 2 -t 1,2 --ctx 32,16
+check "--ctx 32,16: pp and tg at depths 16 then 32 for each of 1 and 2 threads" \
+    sh -c '[ "$(grep "^| " "$0" | sed -n "s/^|[^|]*|[^|]*|[^|]*|[^|]*| *\([0-9]*\) | \([^|]*[^ ]\) *|.*/\1 \2/p" | tr "\n" ,)" = \
+            "1 pp8 @ d16,1 tg4 @ d16,1 pp8 @ d32,1 tg4 @ d32,2 pp8 @ d16,2 tg4 @ d16,2 pp8 @ d32,2 tg4 @ d32," ]' "$tmp/out"
+check "--ctx: a note on stderr for each fill, 0 to 16 and 16 to 32, per thread count" \
+    sh -c '[ "$(grep -c "filling the context from 0 to 16 tokens" "$0")" -eq 2 ] &&
+           [ "$(grep -c "filling the context from 16 to 32 tokens" "$0")" -eq 2 ]' "$tmp/out"
+expect 0 "^tg @ d16, 1 threads: [0-9.]* MiB of weights per token" "$bench" -m "$model" -p 0 -n 2 -r 1 -t 1 -d 0,16
+expect 1 "^deepseek-bench: --ctx needs an integer in \[0, 1048576\], got 'x'\$" "$bench" -m "$model" --ctx 16,x
+expect 1 "^deepseek-bench: -d: no value in ','\$" "$bench" -m "$model" -d ,
+# -o json: one object per test (stdout alone is the JSON; notes go to stderr); -o csv: a header, then a row each
+"$bench" -m "$model" -p 8 -n 4 -r 2 -t 1 --ctx 0,16 -o json > "$tmp/b.json" 2> "$tmp/b.err"
+check "-o json: exit 0, an array of 4 objects" \
+    sh -c '[ "$0" -eq 0 ] && [ "$(head -1 "$1")" = "[" ] && [ "$(tail -1 "$1")" = "]" ] &&
+           [ "$(grep -c "^  {\"build\": " "$1")" -eq 4 ]' $? "$tmp/b.json"
+if command -v python3 > /dev/null 2>&1; then
+    check "-o json: valid JSON with the tests, depths and samples" python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [r["test"] for r in rows] == ["pp8", "tg4", "pp8 @ d16", "tg4 @ d16"], rows
+assert [r["n_depth"] for r in rows] == [0, 0, 16, 16]
+assert all(len(r["samples_ts"]) == 2 and r["median_ts"] > 0 and r["model_n_params"] > 0 for r in rows)
+assert rows[0]["file_type"] == "F32" and rows[0]["model_arch"] == "deepseek2" and rows[0]["decode_bytes"] is None
+assert rows[1]["decode_bytes"] > 0 and rows[1]["n_gen"] == 4 and rows[1]["n_prompt"] == 0
+' "$tmp/b.json"
+fi
+"$bench" -m "$model" -p 8 -n 4 -r 1 -t 1,2 --ctx 16 -o csv > "$tmp/b.csv" 2> "$tmp/b.err"
+check "-o csv: exit 0, a header and 4 rows of as many fields" \
+    sh -c '[ "$0" -eq 0 ] && head -1 "$1" | grep -q "^build,kernels,model_filename,model_name,model_arch,file_type," &&
+           [ "$(wc -l < "$1")" -eq 5 ] && [ "$(awk -F, "{ print NF }" "$1" | sort -u | wc -l)" -eq 1 ] &&
+           [ "$(grep -c ",\"tg4 @ d16\"," "$1")" -eq 2 ]' $? "$tmp/b.csv"
+expect 1 "^deepseek-bench: -o: unknown output format 'xml' (md, json or csv)\$" "$bench" -m "$model" -o xml
 
 # ---- -r: generation stops where the text reaches the reverse prompt, which is printed; "sop"
 # ends inside a token of this greedy continuation (" soper"), "not" is a token's end

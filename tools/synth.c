@@ -1,0 +1,619 @@
+/* deepseek-synth - a GGUF with random weights and the layer shapes of a real DeepSeek model.
+
+   deepseek-synth -o OUT.gguf --shape NAME [--layers N] [--dense N] [--heads N] [--experts N]
+                  [--vocab N] [--top-k N] [--no-indexer] [--type f16|bf16|f32] [--seed S]
+
+   Benchmarks at real dimensions need no real checkpoint (hundreds of GB): a shape keeps one
+   model's per-layer widths (embedding, MLA ranks and head dims, expert width, routing, YaRN, the
+   V3.2 lightning indexer) and lets the counts that only multiply the file's size (layers, MLA
+   heads, routed experts, vocabulary) be set. The file is what llama.cpp's converter writes for
+   such a model (architecture deepseek2 or deepseek32, MLA split into attn_k_b / attn_v_b, norms,
+   router and indexer head weights in F32), so llama.cpp loads it too; deepseek-quantize makes
+   its Q8_0 or Q4_K_M twin.
+
+   Weights: each tensor has its own random stream, keyed by the seed and the tensor's name, so a
+   seed always gives the same bytes, and files that differ in one setting share every tensor it
+   does not touch: `--shape v32 --no-indexer` is v32 less its indexers, all else identical.
+   Values are near-Gaussian (four uniforms summed) with std 1/sqrt(fan-in), so each projection
+   keeps its input's scale; embeddings have std 1, norms are 1, the router's correction bias has
+   std 0.01. Tensors are generated and written in pieces: memory stays a few MB whatever the
+   model's size. There is no tokenizer (tokenizer.ggml.model "none", llama.cpp's word for it):
+   benchmarks feed token ids. */
+#include "deepseek.h"
+#include "args.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROG "deepseek-synth"
+/* values generated and written per piece */
+#define CHUNK ((size_t)1 << 20)
+/* DeepSeek's indexer keys are one FP8 block of 128 (the runtime and llama.cpp require it) */
+#define IDX_DIM 128
+
+/* A model's dimensions: llama.cpp's hyper-parameters, in its converter's terms. */
+typedef struct {
+    const char *name, *what;
+    int indexer; /* deepseek32: a lightning indexer in every layer */
+    int n_layer, n_dense, n_embd, n_ff, n_head, q_lora, kv_lora, dn, dr, dv;
+    int n_expert, n_used, n_shared, n_ff_exp, n_group, n_group_used;
+    int gating; /* llama.cpp's expert_gating_func: 1 softmax, 2 sigmoid */
+    int exp_bias, exp_norm;
+    float exp_scale;
+    int n_vocab, rope_orig;
+    float rope_factor, mscale_all; /* YaRN; yarn_log_multiplier = 0.1 x mscale_all_dim */
+    int idx_head, idx_topk;
+    int dropped_indexer; /* --no-indexer took it away */
+} shape;
+
+/* The released configs' widths (DeepSeek-V3.2-Exp's config.json, V3's, V2-Lite's), with fewer
+   layers, heads, experts and tokens by default: see usage() for why. tiny-*: the shapes of
+   tests/data/tiny-v32 and tiny-v2-lite, a few MB. */
+/* clang-format off */
+static const shape SHAPES[] = {
+    {.name = "v32", .what = "DeepSeek-V3.2 (deepseek32: V3 + lightning indexer)", .indexer = 1,
+     .n_layer = 2, .n_dense = 0, .n_embd = 7168, .n_ff = 18432, .n_head = 16, .q_lora = 1536, .kv_lora = 512,
+     .dn = 128, .dr = 64, .dv = 128, .n_expert = 16, .n_used = 8, .n_shared = 1, .n_ff_exp = 2048,
+     .n_group = 8, .n_group_used = 4, .gating = 2, .exp_bias = 1, .exp_norm = 1, .exp_scale = 2.5f,
+     .n_vocab = 32768, .rope_orig = 4096, .rope_factor = 40, .mscale_all = 1.0f, .idx_head = 64, .idx_topk = 2048},
+    {.name = "v3", .what = "DeepSeek-V3 / R1 (deepseek2): v32 without the indexer", .indexer = 0,
+     .n_layer = 2, .n_dense = 0, .n_embd = 7168, .n_ff = 18432, .n_head = 16, .q_lora = 1536, .kv_lora = 512,
+     .dn = 128, .dr = 64, .dv = 128, .n_expert = 16, .n_used = 8, .n_shared = 1, .n_ff_exp = 2048,
+     .n_group = 8, .n_group_used = 4, .gating = 2, .exp_bias = 1, .exp_norm = 1, .exp_scale = 2.5f,
+     .n_vocab = 32768, .rope_orig = 4096, .rope_factor = 40, .mscale_all = 1.0f},
+    {.name = "v2lite", .what = "DeepSeek-V2-Lite (deepseek2: direct q, softmax top-6 of 64, 2 shared)", .indexer = 0,
+     .n_layer = 3, .n_dense = 1, .n_embd = 2048, .n_ff = 10944, .n_head = 16, .q_lora = 0, .kv_lora = 512,
+     .dn = 128, .dr = 64, .dv = 128, .n_expert = 64, .n_used = 6, .n_shared = 2, .n_ff_exp = 1408,
+     .n_group = 1, .n_group_used = 1, .gating = 1, .exp_bias = 0, .exp_norm = 0, .exp_scale = 1.0f,
+     .n_vocab = 102400, .rope_orig = 4096, .rope_factor = 40, .mscale_all = 0.707f},
+    {.name = "tiny-v32", .what = "tests/data/tiny-v32's shape (deepseek32, indexer 8 x 128, top 16)", .indexer = 1,
+     .n_layer = 3, .n_dense = 1, .n_embd = 256, .n_ff = 512, .n_head = 4, .q_lora = 96, .kv_lora = 64,
+     .dn = 32, .dr = 16, .dv = 32, .n_expert = 16, .n_used = 4, .n_shared = 1, .n_ff_exp = 32,
+     .n_group = 4, .n_group_used = 2, .gating = 2, .exp_bias = 1, .exp_norm = 1, .exp_scale = 2.5f,
+     .n_vocab = 1024, .rope_orig = 32, .rope_factor = 4, .mscale_all = 1.0f, .idx_head = 8, .idx_topk = 16},
+    {.name = "tiny-v3", .what = "tiny-v32 without the indexer (deepseek2)", .indexer = 0,
+     .n_layer = 3, .n_dense = 1, .n_embd = 256, .n_ff = 512, .n_head = 4, .q_lora = 96, .kv_lora = 64,
+     .dn = 32, .dr = 16, .dv = 32, .n_expert = 16, .n_used = 4, .n_shared = 1, .n_ff_exp = 32,
+     .n_group = 4, .n_group_used = 2, .gating = 2, .exp_bias = 1, .exp_norm = 1, .exp_scale = 2.5f,
+     .n_vocab = 1024, .rope_orig = 32, .rope_factor = 4, .mscale_all = 1.0f},
+    {.name = "tiny-v2lite", .what = "a tiny V2-Lite (deepseek2: direct q, softmax top-3 of 8, 2 shared)", .indexer = 0,
+     .n_layer = 3, .n_dense = 1, .n_embd = 256, .n_ff = 512, .n_head = 4, .q_lora = 0, .kv_lora = 64,
+     .dn = 32, .dr = 16, .dv = 32, .n_expert = 8, .n_used = 3, .n_shared = 2, .n_ff_exp = 32,
+     .n_group = 1, .n_group_used = 1, .gating = 1, .exp_bias = 0, .exp_norm = 0, .exp_scale = 1.0f,
+     .n_vocab = 1024, .rope_orig = 32, .rope_factor = 4, .mscale_all = 0.707f},
+};
+/* clang-format on */
+#define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
+
+typedef struct {
+    const char *out, *shape_name;
+    int layers, dense, heads, experts, vocab, top_k; /* -1: the shape's own */
+    int type, seed, no_indexer, list;
+} options;
+
+static void usage(FILE *fp) {
+    fputs("usage: deepseek-synth -o OUT.gguf --shape NAME [options]\n"
+          "       deepseek-synth --list\n"
+          "\n"
+          "Writes a model with random weights and the layer shapes of a real DeepSeek model, for\n"
+          "benchmarks (deepseek-bench, llama.cpp) at real dimensions. Quantize it with deepseek-quantize.\n"
+          "\n"
+          "  -o, --output FILE   the GGUF to write\n"
+          "      --shape NAME    the model's widths:\n",
+          fp);
+    for (size_t i = 0; i < N_SHAPES; i++)
+        fprintf(fp, "                        %-12s %s\n", SHAPES[i].name, SHAPES[i].what);
+    fputs("      --layers N      decoder layers, leading dense layers included (default: the shape's)\n"
+          "      --dense N       leading dense layers (v32 / v3: 0, v2lite: 1, tiny-*: 1)\n"
+          "      --heads N       MLA heads (the real models have 128 (V3, V3.2) and 16 (V2-Lite))\n"
+          "      --experts N     routed experts per MoE layer (real: 256 and 64); a multiple of the\n"
+          "                      shape's expert groups, enough for its experts per token\n"
+          "      --vocab N       vocabulary (real: 129280 and 102400)\n"
+          "      --top-k N       keys each query attends with the indexer (v32: 2048, as released)\n"
+          "      --no-indexer    a deepseek32 shape as plain deepseek2: the same weights less the\n"
+          "                      indexers (with the same --seed), V3.2's V3 twin\n"
+          "      --type T        f16 (default), bf16 or f32 for the matrices; norms, router and the\n"
+          "                      indexer's head weights are F32, as llama.cpp's converter writes them\n"
+          "      --seed S        the weights' seed (default 1): the same seed, the same file\n"
+          "      --list          the shapes with their parameter counts and sizes\n"
+          "  -h, --help          this help\n"
+          "      --version       the version\n"
+          "\n"
+          "v32's defaults: 2 MoE layers and no dense lead (V3.2: 61, 3 dense), 16 MLA heads (128),\n"
+          "16 routed experts (256; still 8 used, from 4 of 8 groups), vocabulary 32768 (129280): 2.07 B\n"
+          "parameters, a 4.1 GB F16 file, 2.2 GB as Q8_0. Per layer a token's experts and indexer cost\n"
+          "what V3.2's do (8 experts of 2048 and a shared one; 64 x 128 indexer heads over every earlier\n"
+          "key, MLA over the top 2048), its attention has 1/8 of the heads. The file fits in memory and\n"
+          "a prompt token costs about 1.8 GFLOP of matmuls (V3.2: about 75), so contexts of 16k tokens,\n"
+          "which a decode-speed-at-depth curve needs, can be filled on a small machine. Compare it with\n"
+          "its V3 twin, --no-indexer.\n",
+          fp);
+}
+
+/* ---- options ---- */
+
+static void parse_type(args_it *it, int *type) {
+    const char *o = it->argv[it->i], *v = args_value(it);
+    if (!v) return;
+    if (!strcmp(v, "f16") || !strcmp(v, "F16")) *type = DS_TYPE_F16;
+    else if (!strcmp(v, "bf16") || !strcmp(v, "BF16")) *type = DS_TYPE_BF16;
+    else if (!strcmp(v, "f32") || !strcmp(v, "F32")) *type = DS_TYPE_F32;
+    else args_fail(it, "%s: type '%s' is not written here (f16, bf16 or f32; deepseek-quantize quantizes)", o, v);
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    args_it it = args_begin(PROG, argc, argv);
+    for (const char *a; (a = args_next(&it));) {
+        if (args_help_version(&it, a, usage, 0)) continue;
+        if (args_is(a, "-o|--output")) o->out = args_value(&it);
+        else if (args_is(a, "--shape")) o->shape_name = args_value(&it);
+        else if (args_is(a, "--layers")) args_value_int(&it, 1, 4096, &o->layers);
+        else if (args_is(a, "--dense")) args_value_int(&it, 0, 4096, &o->dense);
+        else if (args_is(a, "--heads")) args_value_int(&it, 1, 1024, &o->heads);
+        else if (args_is(a, "--experts")) args_value_int(&it, 1, 65536, &o->experts);
+        else if (args_is(a, "--vocab")) args_value_int(&it, 1, 1 << 24, &o->vocab);
+        else if (args_is(a, "--top-k")) args_value_int(&it, 1, 1 << 30, &o->top_k);
+        else if (args_is(a, "--type")) parse_type(&it, &o->type);
+        else if (args_is(a, "--seed")) args_value_int(&it, 0, 2147483647, &o->seed);
+        else if (args_is(a, "--no-indexer")) o->no_indexer = 1;
+        else if (args_is(a, "--list")) o->list = 1;
+        else args_unknown(&it);
+    }
+    if (it.failed) return -1;
+    if (o->list) return 0;
+    if (!o->shape_name) return args_none_given(&it, "shape", "--shape NAME");
+    if (!o->out) return args_none_given(&it, "output file", "-o FILE");
+    return 0;
+}
+
+static const shape *find_shape(const char *name) {
+    for (size_t i = 0; i < N_SHAPES; i++)
+        if (!strcmp(name, SHAPES[i].name)) return &SHAPES[i];
+    return NULL;
+}
+
+PRINTF_LIKE(1, 2)
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return -1;
+}
+
+/* The shape with the options' counts, or -1 (said on stderr) when they cannot make a model. */
+static int resolve(const options *o, const shape *base, shape *s) {
+    *s = *base;
+    if (o->layers >= 0) s->n_layer = o->layers;
+    if (o->dense >= 0) s->n_dense = o->dense;
+    if (o->heads >= 0) s->n_head = o->heads;
+    if (o->experts >= 0) s->n_expert = o->experts;
+    if (o->vocab >= 0) s->n_vocab = o->vocab;
+    if (o->top_k >= 0 && (!s->indexer || o->no_indexer))
+        return usage_error("--top-k: the model has no indexer (shape '%s'%s)", s->name,
+                           o->no_indexer ? ", --no-indexer" : "");
+    if (o->top_k >= 0) s->idx_topk = o->top_k;
+    if (o->no_indexer && s->indexer) { /* a shape without one is left as it is */
+        s->indexer = 0;
+        s->dropped_indexer = 1;
+    }
+    if (s->n_dense > s->n_layer)
+        return usage_error("--dense: %d leading dense layers, but the model has %d layers", s->n_dense, s->n_layer);
+    if (s->n_dense == s->n_layer) return 0; /* no MoE layer: the routing counts do not matter */
+    if (s->n_expert % s->n_group)
+        return usage_error("--experts: %d experts do not split into the shape's %d expert groups", s->n_expert,
+                           s->n_group);
+    if (s->n_group == 1 && s->n_used > s->n_expert)
+        return usage_error("--experts: %d experts, fewer than the %d each token uses", s->n_expert, s->n_used);
+    /* a token's experts come from n_group_used groups of n_expert / n_group each */
+    if (s->n_used > s->n_group_used * (s->n_expert / s->n_group))
+        return usage_error("--experts: with %d experts, the %d groups a token uses hold fewer than its %d experts "
+                           "(give at least %d)",
+                           s->n_expert, s->n_group_used, s->n_used,
+                           (s->n_used + s->n_group_used - 1) / s->n_group_used * s->n_group);
+    return 0;
+}
+
+/* ---- the tensors ---- */
+
+typedef struct {
+    char name[64];
+    ds_type type;
+    int n_dims;
+    int64_t ne[3];
+    float std;   /* > 0: random values of this std */
+    float value; /* std 0: every value */
+} tensor_spec;
+
+typedef struct {
+    tensor_spec *t;
+    size_t n, cap;
+    int oom;
+} plan;
+
+static void add(plan *p, const char *name, ds_type type, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2, float std,
+                float value) {
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 256;
+        tensor_spec *t = realloc(p->t, cap * sizeof *t);
+        if (!t) {
+            p->oom = 1;
+            return;
+        }
+        p->t = t;
+        p->cap = cap;
+    }
+    tensor_spec *t = &p->t[p->n++];
+    *t = (tensor_spec){.type = type, .n_dims = n_dims, .ne = {ne0, ne1, ne2}, .std = std, .value = value};
+    snprintf(t->name, sizeof t->name, "%s", name);
+}
+
+/* blk.IL.SUFFIX */
+static const char *blk(int il, const char *suffix) {
+    static char name[64];
+    snprintf(name, sizeof name, "blk.%d.%s", il, suffix);
+    return name;
+}
+
+/* A projection with rows of ne0 inputs: std 1/sqrt(ne0) keeps its input's scale. */
+static void mat(plan *p, const char *name, ds_type type, int64_t ne0, int64_t ne1, int64_t ne2) {
+    add(p, name, type, ne2 > 1 ? 3 : 2, ne0, ne1, ne2, (float)(1.0 / sqrt((double)ne0)), 0);
+}
+
+static void vec(plan *p, const char *name, int64_t n, float value) { add(p, name, DS_TYPE_F32, 1, n, 1, 1, 0, value); }
+
+static void plan_attention(plan *p, const shape *s, ds_type type, int il) {
+    const int64_t D = s->n_embd, H = s->n_head, R = s->kv_lora, qk = s->dn + s->dr;
+    vec(p, blk(il, "attn_norm.weight"), D, 1);
+    if (s->q_lora) {
+        mat(p, blk(il, "attn_q_a.weight"), type, D, s->q_lora, 1);
+        vec(p, blk(il, "attn_q_a_norm.weight"), s->q_lora, 1);
+        mat(p, blk(il, "attn_q_b.weight"), type, s->q_lora, H * qk, 1);
+    } else {
+        mat(p, blk(il, "attn_q.weight"), type, D, H * qk, 1);
+    }
+    mat(p, blk(il, "attn_kv_a_mqa.weight"), type, D, R + s->dr, 1);
+    vec(p, blk(il, "attn_kv_a_norm.weight"), R, 1);
+    mat(p, blk(il, "attn_k_b.weight"), type, s->dn, R, H);
+    mat(p, blk(il, "attn_v_b.weight"), type, R, s->dv, H);
+    mat(p, blk(il, "attn_output.weight"), type, H * s->dv, D, 1);
+}
+
+static void plan_indexer(plan *p, const shape *s, ds_type type, int il) {
+    mat(p, blk(il, "indexer.attn_q_b.weight"), type, s->q_lora, (int64_t)s->idx_head * IDX_DIM, 1);
+    mat(p, blk(il, "indexer.attn_k.weight"), type, s->n_embd, IDX_DIM, 1);
+    vec(p, blk(il, "indexer.k_norm.weight"), IDX_DIM, 1);
+    vec(p, blk(il, "indexer.k_norm.bias"), IDX_DIM, 0);
+    mat(p, blk(il, "indexer.proj.weight"), DS_TYPE_F32, s->n_embd, s->idx_head, 1);
+}
+
+static void plan_ffn(plan *p, const shape *s, ds_type type, int il) {
+    const int64_t D = s->n_embd, E = s->n_expert, Fe = s->n_ff_exp, Fs = (int64_t)s->n_ff_exp * s->n_shared;
+    vec(p, blk(il, "ffn_norm.weight"), D, 1);
+    if (il < s->n_dense) {
+        mat(p, blk(il, "ffn_gate.weight"), type, D, s->n_ff, 1);
+        mat(p, blk(il, "ffn_up.weight"), type, D, s->n_ff, 1);
+        mat(p, blk(il, "ffn_down.weight"), type, s->n_ff, D, 1);
+        return;
+    }
+    mat(p, blk(il, "ffn_gate_inp.weight"), DS_TYPE_F32, D, E, 1);
+    if (s->exp_bias) add(p, blk(il, "exp_probs_b.bias"), DS_TYPE_F32, 1, E, 1, 1, 0.01f, 0);
+    /* stacked experts: 3-D even for one expert, as the loader's shapes say */
+    add(p, blk(il, "ffn_gate_exps.weight"), type, 3, D, Fe, E, (float)(1.0 / sqrt((double)D)), 0);
+    add(p, blk(il, "ffn_up_exps.weight"), type, 3, D, Fe, E, (float)(1.0 / sqrt((double)D)), 0);
+    add(p, blk(il, "ffn_down_exps.weight"), type, 3, Fe, D, E, (float)(1.0 / sqrt((double)Fe)), 0);
+    if (!s->n_shared) return;
+    mat(p, blk(il, "ffn_gate_shexp.weight"), type, D, Fs, 1);
+    mat(p, blk(il, "ffn_up_shexp.weight"), type, D, Fs, 1);
+    mat(p, blk(il, "ffn_down_shexp.weight"), type, Fs, D, 1);
+}
+
+/* Every tensor in llama.cpp's converter's order: embedding, the layers, the head. */
+static int make_plan(const shape *s, ds_type type, plan *p) {
+    add(p, "token_embd.weight", type, 2, s->n_embd, s->n_vocab, 1, 1.0f, 0);
+    for (int il = 0; il < s->n_layer; il++) {
+        plan_attention(p, s, type, il);
+        if (s->indexer) plan_indexer(p, s, type, il);
+        plan_ffn(p, s, type, il);
+    }
+    vec(p, "output_norm.weight", s->n_embd, 1);
+    mat(p, "output.weight", type, s->n_embd, s->n_vocab, 1);
+    return p->oom ? -1 : 0;
+}
+
+static int64_t n_elems(const tensor_spec *t) { return t->ne[0] * t->ne[1] * t->ne[2]; }
+
+/* What deepseek-quantize's Q8_0 makes of a tensor: every matrix but the router to Q8_0. */
+static ds_type q8_type(const tensor_spec *t) {
+    if (t->n_dims < 2 || strstr(t->name, "ffn_gate_inp") || t->ne[0] % 32) return t->type;
+    return DS_TYPE_Q8_0;
+}
+
+static void plan_sizes(const plan *p, double *params, double *bytes, double *q8_bytes) {
+    *params = *bytes = *q8_bytes = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const tensor_spec *t = &p->t[i];
+        double rows = (double)(t->ne[1] * t->ne[2]);
+        *params += (double)n_elems(t);
+        *bytes += (double)ds_type_row_size(t->type, t->ne[0]) * rows;
+        *q8_bytes += (double)ds_type_row_size(q8_type(t), t->ne[0]) * rows;
+    }
+}
+
+/* ---- metadata: llama.cpp's converter's keys for deepseek2, under the architecture's prefix ---- */
+
+typedef struct {
+    ds_gguf_writer *w;
+    const char *arch;
+} meta;
+
+static void u32(const meta *m, const char *key, uint32_t v) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", m->arch, key);
+    ds_gguf_set_u32(m->w, k, v);
+}
+
+static void f32(const meta *m, const char *key, float v) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", m->arch, key);
+    ds_gguf_set_f32(m->w, k, v);
+}
+
+static void flag(const meta *m, const char *key) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", m->arch, key);
+    ds_gguf_set_bool(m->w, k, 1);
+}
+
+static uint32_t file_type(ds_type t) { return t == DS_TYPE_F32 ? 0 : t == DS_TYPE_F16 ? 1 : 32; }
+
+static void meta_model(const meta *m, const shape *s, ds_type type) {
+    char name[96], k[128];
+    snprintf(name, sizeof name, "synth-%s%s", s->name, s->dropped_indexer ? "-no-indexer" : "");
+    ds_gguf_set_str(m->w, "general.architecture", m->arch);
+    ds_gguf_set_str(m->w, "general.type", "model");
+    ds_gguf_set_str(m->w, "general.name", name);
+    ds_gguf_set_u32(m->w, "general.file_type", file_type(type));
+    u32(m, "block_count", (uint32_t)s->n_layer);
+    u32(m, "context_length", (uint32_t)(s->rope_factor * (float)s->rope_orig));
+    u32(m, "embedding_length", (uint32_t)s->n_embd);
+    u32(m, "feed_forward_length", (uint32_t)s->n_ff);
+    u32(m, "attention.head_count", (uint32_t)s->n_head);
+    u32(m, "attention.head_count_kv", 1); /* absorbed MLA is MQA over the latent */
+    f32(m, "attention.layer_norm_rms_epsilon", 1e-6f);
+    u32(m, "leading_dense_block_count", (uint32_t)s->n_dense);
+    u32(m, "vocab_size", (uint32_t)s->n_vocab);
+    u32(m, "attention.q_lora_rank", (uint32_t)s->q_lora);
+    u32(m, "attention.kv_lora_rank", (uint32_t)s->kv_lora);
+    u32(m, "attention.key_length", (uint32_t)(s->kv_lora + s->dr));
+    u32(m, "attention.value_length", (uint32_t)s->kv_lora);
+    u32(m, "attention.key_length_mla", (uint32_t)(s->dn + s->dr));
+    u32(m, "attention.value_length_mla", (uint32_t)s->dv);
+    u32(m, "rope.dimension_count", (uint32_t)s->dr);
+    f32(m, "rope.freq_base", 10000.0f);
+    snprintf(k, sizeof k, "%s.rope.scaling.type", m->arch);
+    ds_gguf_set_str(m->w, k, "yarn");
+    f32(m, "rope.scaling.factor", s->rope_factor);
+    u32(m, "rope.scaling.original_context_length", (uint32_t)s->rope_orig);
+    f32(m, "rope.scaling.yarn_beta_fast", 32.0f);
+    f32(m, "rope.scaling.yarn_beta_slow", 1.0f);
+    f32(m, "rope.scaling.yarn_log_multiplier", 0.1f * s->mscale_all); /* loaders divide by 0.1 again */
+}
+
+static void meta_moe(const meta *m, const shape *s) {
+    u32(m, "expert_count", (uint32_t)s->n_expert);
+    u32(m, "expert_used_count", (uint32_t)s->n_used);
+    u32(m, "expert_group_count", (uint32_t)s->n_group);
+    u32(m, "expert_group_used_count", (uint32_t)s->n_group_used);
+    u32(m, "expert_gating_func", (uint32_t)s->gating);
+    u32(m, "expert_feed_forward_length", (uint32_t)s->n_ff_exp);
+    u32(m, "expert_shared_count", (uint32_t)s->n_shared);
+    f32(m, "expert_weights_scale", s->exp_scale);
+    if (s->exp_norm) flag(m, "expert_weights_norm");
+    if (!s->indexer) return;
+    u32(m, "attention.indexer.head_count", (uint32_t)s->idx_head);
+    u32(m, "attention.indexer.key_length", IDX_DIM);
+    u32(m, "attention.indexer.top_k", (uint32_t)s->idx_topk);
+}
+
+/* No tokenizer: "none" is llama.cpp's word for it, and vocab_size its dummy tokens' count. */
+static void meta_vocab(const meta *m) { ds_gguf_set_str(m->w, "tokenizer.ggml.model", "none"); }
+
+/* ---- random values: xoshiro256**, one stream per tensor ---- */
+
+typedef struct {
+    uint64_t s[4];
+} rng;
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The stream of one tensor: the seed and the name's FNV-1a hash. */
+static void rng_seed(rng *r, uint64_t seed, const char *name) {
+    uint64_t h = 1469598103934665603ull, x = seed;
+    for (const char *c = name; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    x = splitmix64(&x) ^ h;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rng_next(rng *r) {
+    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+/* Mean 0, std 1: the sum of four 16-bit uniforms (Irwin-Hall), one draw per value; near
+   enough to a Gaussian for weights, with tails cut at 3.46 std. */
+static float rng_normal(rng *r) {
+    uint64_t v = rng_next(r);
+    float sum = (float)(v & 0xffff) + (float)((v >> 16) & 0xffff) + (float)((v >> 32) & 0xffff) + (float)(v >> 48);
+    return ((sum + 2.0f) / 65536.0f - 2.0f) * 1.7320508f;
+}
+
+/* ---- writing ---- */
+
+typedef struct {
+    ds_gguf_writer *w;
+    uint64_t seed;
+    float *vals;
+    uint8_t *bytes;
+    double done, total; /* values */
+    int tty;
+    char err[512];
+} writer;
+
+static void fill(const tensor_spec *t, rng *r, float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = t->std > 0 ? t->std * rng_normal(r) : t->value;
+}
+
+static const void *encode(ds_type type, const float *v, uint8_t *out, size_t n, size_t *n_bytes) {
+    uint16_t *h = (uint16_t *)out;
+    if (type == DS_TYPE_F32) {
+        *n_bytes = n * sizeof *v;
+        return v;
+    }
+    for (size_t i = 0; i < n; i++) h[i] = type == DS_TYPE_F16 ? ds_fp32_to_fp16(v[i]) : ds_fp32_to_bf16(v[i]);
+    *n_bytes = n * sizeof *h;
+    return out;
+}
+
+static void progress(const writer *wr) {
+    if (wr->tty) fprintf(stderr, "\r" PROG ": %5.1f%%", 100.0 * wr->done / (wr->total > 0 ? wr->total : 1));
+}
+
+static int write_tensor(writer *wr, const tensor_spec *t) {
+    rng r;
+    rng_seed(&r, wr->seed, t->name);
+    for (int64_t at = 0, n = n_elems(t); at < n; at += (int64_t)CHUNK) {
+        size_t k = n - at < (int64_t)CHUNK ? (size_t)(n - at) : CHUNK, n_bytes;
+        fill(t, &r, wr->vals, k);
+        const void *b = encode(t->type, wr->vals, wr->bytes, k, &n_bytes);
+        if (ds_gguf_writer_write(wr->w, b, n_bytes, wr->err, sizeof wr->err)) return -1;
+        wr->done += (double)k;
+        progress(wr);
+    }
+    return 0;
+}
+
+static int write_model(const options *o, const shape *s, const plan *p, writer *wr) {
+    const meta m = {wr->w, s->indexer ? "deepseek32" : "deepseek2"};
+    meta_model(&m, s, (ds_type)o->type);
+    meta_moe(&m, s);
+    meta_vocab(&m);
+    for (size_t i = 0; i < p->n; i++) ds_gguf_add_tensor(wr->w, p->t[i].name, p->t[i].type, p->t[i].n_dims, p->t[i].ne);
+    if (ds_gguf_writer_begin(wr->w, o->out, wr->err, sizeof wr->err)) return -1;
+    for (size_t i = 0; i < p->n; i++)
+        if (write_tensor(wr, &p->t[i])) return -2;
+    if (ds_gguf_writer_finish(wr->w, wr->err, sizeof wr->err)) return -2;
+    return 0;
+}
+
+/* "2.07 B" / "3.1 M"; "4.14 GB" / "5.0 MB" */
+static const char *amount(char *buf, size_t n, double x, const char *big, const char *small) {
+    if (x >= 1e9) snprintf(buf, n, "%.2f %s", x / 1e9, big);
+    else snprintf(buf, n, "%.1f %s", x / 1e6, small);
+    return buf;
+}
+
+static void describe(FILE *fp, const shape *s, const plan *p, ds_type type) {
+    double params, bytes, q8;
+    char a[32], b[32], c[32];
+    plan_sizes(p, &params, &bytes, &q8);
+    fprintf(fp, "%s%s (%s): %d layers (%d dense), %d heads, %d experts (%d used), vocab %d", s->name,
+            s->dropped_indexer ? " without its indexers" : "", s->indexer ? "deepseek32" : "deepseek2", s->n_layer,
+            s->n_dense, s->n_head, s->n_expert, s->n_used, s->n_vocab);
+    if (s->indexer) fprintf(fp, ", indexer %dx%d top %d", s->idx_head, IDX_DIM, s->idx_topk);
+    fprintf(fp, ": %s parameters, %s %s, as Q8_0 %s\n", amount(a, sizeof a, params, "B", "M"), ds_type_name(type),
+            amount(b, sizeof b, bytes, "GB", "MB"), amount(c, sizeof c, q8, "GB", "MB"));
+}
+
+static int list_shapes(void) {
+    for (size_t i = 0; i < N_SHAPES; i++) {
+        plan p = {0};
+        if (make_plan(&SHAPES[i], DS_TYPE_F16, &p)) {
+            free(p.t);
+            fprintf(stderr, PROG ": out of memory\n");
+            return 1;
+        }
+        describe(stdout, &SHAPES[i], &p, DS_TYPE_F16);
+        free(p.t);
+    }
+    return fflush(stdout) ? 1 : 0;
+}
+
+/* A partial file would only fail later, further from the cause; but -o /dev/full is no file to
+   remove. */
+static void remove_partial(const char *path) {
+    struct stat st;
+    if (!stat(path, &st) && S_ISREG(st.st_mode)) unlink(path);
+}
+
+static int run(const options *o, const shape *s) {
+    plan p = {0};
+    writer wr = {.seed = (uint64_t)o->seed, .tty = isatty(STDERR_FILENO)};
+    int rc = make_plan(s, (ds_type)o->type, &p);
+    wr.vals = malloc(CHUNK * sizeof *wr.vals);
+    wr.bytes = malloc(CHUNK * sizeof(uint16_t));
+    if (rc || !wr.vals || !wr.bytes || ds_gguf_writer_new(&wr.w, wr.err, sizeof wr.err)) {
+        if (!wr.err[0]) snprintf(wr.err, sizeof wr.err, "out of memory");
+        rc = -1;
+    }
+    if (!rc) {
+        double params, bytes, q8;
+        plan_sizes(&p, &params, &bytes, &q8);
+        wr.total = params;
+        fprintf(stderr, PROG ": writing %s: ", o->out);
+        describe(stderr, s, &p, (ds_type)o->type);
+        rc = write_model(o, s, &p, &wr);
+        if (wr.tty) fputc('\n', stderr);
+    }
+    if (rc == -2) remove_partial(o->out);
+    if (rc) fprintf(stderr, PROG ": %s\n", wr.err);
+    ds_gguf_writer_free(wr.w);
+    free(wr.vals);
+    free(wr.bytes);
+    free(p.t);
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    options o = {.layers = -1,
+                 .dense = -1,
+                 .heads = -1,
+                 .experts = -1,
+                 .vocab = -1,
+                 .top_k = -1,
+                 .type = DS_TYPE_F16,
+                 .seed = 1};
+    if (parse_args(argc, argv, &o)) return 1;
+    if (o.list) return list_shapes();
+    const shape *base = find_shape(o.shape_name);
+    if (!base) {
+        fprintf(stderr, PROG ": --shape: unknown shape '%s' (", o.shape_name);
+        for (size_t i = 0; i < N_SHAPES; i++) fprintf(stderr, "%s%s", i ? ", " : "", SHAPES[i].name);
+        fputs(")\n", stderr);
+        return 1;
+    }
+    shape s;
+    if (resolve(&o, base, &s)) return 1;
+    return run(&o, &s);
+}
