@@ -1773,7 +1773,7 @@ static int write_gguf(const options *o, const config *c, const plan *p, const to
     if (rc == 0) rc = write_tensors(p, w, err);
     if (rc == 0 && ds_gguf_writer_finish(w, err, ERR_LEN) != DS_OK) rc = -1;
     ds_gguf_writer_free(w);
-    if (rc != 0 && begun) unlink(o->out_path); /* a partial file would only fail later, further from the cause */
+    if (rc != 0 && begun) remove_partial(o->out_path);
     return rc;
 }
 

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #if defined(__GNUC__)
 #define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
@@ -22,6 +24,13 @@ static inline int tool_fail(char *err, size_t err_size, const char *fmt, ...) {
         va_end(ap);
     }
     return -1;
+}
+
+/* A writer that failed removes its partial output, which would only fail later, further from
+   the cause; but only a regular file: `-o /dev/full` (or any device, run as root) stays. */
+static inline void remove_partial(const char *path) {
+    struct stat st;
+    if (!stat(path, &st) && S_ISREG(st.st_mode)) unlink(path);
 }
 
 #endif

@@ -507,7 +507,7 @@ static int write_output(const options *o, const input *in, const qmix_opts *q, c
     if (rc == 0) rc = write_tensors(o, in, w, im, err);
     if (rc == 0 && ds_gguf_writer_finish(w, err, ERR_LEN) != DS_OK) rc = -1;
     ds_gguf_writer_free(w);
-    if (rc != 0 && begun) unlink(o->out); /* a partial file would only fail later, further from the cause */
+    if (rc != 0 && begun) remove_partial(o->out);
     return rc;
 }
 

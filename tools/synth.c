@@ -560,13 +560,6 @@ static int list_shapes(void) {
     return fflush(stdout) ? 1 : 0;
 }
 
-/* A partial file would only fail later, further from the cause; but -o /dev/full is no file to
-   remove. */
-static void remove_partial(const char *path) {
-    struct stat st;
-    if (!stat(path, &st) && S_ISREG(st.st_mode)) unlink(path);
-}
-
 static int run(const options *o, const shape *s) {
     plan p = {0};
     writer wr = {.seed = (uint64_t)o->seed, .tty = isatty(STDERR_FILENO)};
