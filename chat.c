@@ -2,9 +2,10 @@
 
    Kept out of deepseek.c, which holds the forward pass and what it needs: a conversation is
    turned into text here through the public API only (the model's template text, its BOS / EOS
-   token strings), and that text is tokenized as any other. */
+   token strings), and that text is tokenized as any other. util.h has what it shares with
+   deepseek.c: the error convention (fail) and put_utf8. */
 #include "deepseek.h"
-#include "utf8.h"
+#include "util.h"
 
 #include <locale.h>
 #include <math.h>
@@ -15,17 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* deepseek.c's error convention (ERRORS in deepseek.h): the status, its message in the buffer. */
-static ds_status fail(ds_status s, char *err, size_t err_size, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 /* Chat templates without a Jinja interpreter: a GGUF's tokenizer.chat_template is
    recognised as one of DeepSeek's templates, whose output is then reproduced byte for byte,

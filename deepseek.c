@@ -21,7 +21,7 @@
    Chat formats are chat.c's: they turn a conversation into text through the public API. */
 #include "deepseek.h"
 #include "quant/quant.h"
-#include "utf8.h"
+#include "util.h"
 #include "simd/simd.h"
 
 #include <errno.h>
@@ -75,17 +75,7 @@ const char *ds_status_name(ds_status s) {
     return "unknown status";
 }
 
-/* The one way a function here reports failure: the status, and its message in the caller's
-   buffer (see ERRORS in deepseek.h). */
-static ds_status fail(ds_status s, char *err, size_t err_size, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
+/* fail(status, err, err_size, fmt, ...): the one way a function here reports failure (util.h). */
 
 #define TRY(x)              \
     do {                    \

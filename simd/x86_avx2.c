@@ -127,56 +127,22 @@ static inline __m256d e4m3_to_pd(const uint8_t *p) {
     return _mm256_castsi256_pd(_mm256_or_si256(_mm256_castpd_si256(v), sign));
 }
 
-enum { IDX_KEYS = 4, IDX_HEADS = 8, IDX_MAX_N = 256 };
-
-/* Eight heads' dots with the four keys of kt (x86_avx512.c's dots8, four lanes). */
-static inline void dots8(const double *q, int64_t n, const __m256d *kt, __m256d a[IDX_HEADS]) {
-    for (int h = 0; h < IDX_HEADS; h++) a[h] = _mm256_setzero_pd();
-    for (int64_t i = 0; i < n; i++) {
-        const __m256d k = kt[i];
-        for (int h = 0; h < IDX_HEADS; h++)
-            a[h] = _mm256_fmadd_pd(_mm256_set1_pd(q[(size_t)h * (size_t)n + i]), k, a[h]);
-    }
-}
-
-static inline __m256d dot1(const double *q, int64_t n, const __m256d *kt) {
-    __m256d a[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
-    for (int64_t i = 0; i < n; i++) a[i & 3] = _mm256_fmadd_pd(_mm256_set1_pd(q[i]), kt[i], a[i & 3]);
-    return _mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3]));
-}
+#define IDX_KEYS 4
+#define KVEC __m256d
+#define ACCV __m128
+#define KV_ZERO() _mm256_setzero_pd()
+#define KV_SET1(x) _mm256_set1_pd(x)
+#define KV_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define KV_ADD(a, b) _mm256_add_pd(a, b)
+#define ACC_ZERO() _mm_setzero_ps()
+#define ACC_STORE(p, v) _mm_storeu_ps(p, v)
 
 static inline __m128 add_head(__m128 acc, __m256d dots, float w) {
     __m128 d = _mm_max_ps(_mm256_cvtpd_ps(dots), _mm_setzero_ps());
     return _mm_add_ps(acc, _mm_mul_ps(d, _mm_set1_ps(w)));
 }
 
-/* x86_avx512.c's index_scores with four keys a block. */
-static void index_scores(const double *q, const float *w, const uint8_t *keys, size_t stride, int n_keys, int n_head,
-                         int64_t n, float *out) {
-    if (n > IDX_MAX_N) {
-        for (int j = 0; j < n_keys; j++) out[j] = ds_fp8_index_score(q, w, keys + (size_t)j * stride, n_head, n);
-        return;
-    }
-    __m256d kt[IDX_MAX_N];
-    uint8_t codes[IDX_MAX_N][IDX_KEYS];
-    for (int j0 = 0; j0 < n_keys; j0 += IDX_KEYS) {
-        const int m = n_keys - j0 < IDX_KEYS ? n_keys - j0 : IDX_KEYS;
-        for (int64_t i = 0; i < n; i++)
-            for (int k = 0; k < IDX_KEYS; k++) codes[i][k] = k < m ? keys[(size_t)(j0 + k) * stride + (size_t)i] : 0;
-        for (int64_t i = 0; i < n; i++) kt[i] = e4m3_to_pd(codes[i]);
-        __m128 acc = _mm_setzero_ps();
-        int h = 0;
-        for (; h + IDX_HEADS <= n_head; h += IDX_HEADS) {
-            __m256d a[IDX_HEADS];
-            dots8(q + (size_t)h * (size_t)n, n, kt, a);
-            for (int k = 0; k < IDX_HEADS; k++) acc = add_head(acc, a[k], w[h + k]);
-        }
-        for (; h < n_head; h++) acc = add_head(acc, dot1(q + (size_t)h * (size_t)n, n, kt), w[h]);
-        float lanes[IDX_KEYS];
-        _mm_storeu_ps(lanes, acc);
-        for (int k = 0; k < m; k++) out[j0 + k] = lanes[k];
-    }
-}
+#include "x86_index.h"
 
 static const ds_simd_kernels kernels = {
     DS_SIMD_FLOAT_KERNELS("avx2", f16_to_f32, bf16_to_f32),

@@ -120,24 +120,15 @@ static inline __m512d e4m3_to_pd(const uint8_t *p) {
     return _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(v), sign));
 }
 
-enum { IDX_KEYS = 8, IDX_HEADS = 8, IDX_MAX_N = 256 };
-
-/* Eight heads' dots with the eight keys of kt: eight chains of FMAs, q broadcast. */
-static inline void dots8(const double *q, int64_t n, const __m512d *kt, __m512d a[IDX_HEADS]) {
-    for (int h = 0; h < IDX_HEADS; h++) a[h] = _mm512_setzero_pd();
-    for (int64_t i = 0; i < n; i++) {
-        const __m512d k = kt[i];
-        for (int h = 0; h < IDX_HEADS; h++)
-            a[h] = _mm512_fmadd_pd(_mm512_set1_pd(q[(size_t)h * (size_t)n + i]), k, a[h]);
-    }
-}
-
-/* One head's, over four chains of alternate dims. */
-static inline __m512d dot1(const double *q, int64_t n, const __m512d *kt) {
-    __m512d a[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-    for (int64_t i = 0; i < n; i++) a[i & 3] = _mm512_fmadd_pd(_mm512_set1_pd(q[i]), kt[i], a[i & 3]);
-    return _mm512_add_pd(_mm512_add_pd(a[0], a[1]), _mm512_add_pd(a[2], a[3]));
-}
+#define IDX_KEYS 8
+#define KVEC __m512d
+#define ACCV __m256
+#define KV_ZERO() _mm512_setzero_pd()
+#define KV_SET1(x) _mm512_set1_pd(x)
+#define KV_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define KV_ADD(a, b) _mm512_add_pd(a, b)
+#define ACC_ZERO() _mm256_setzero_ps()
+#define ACC_STORE(p, v) _mm256_storeu_ps(p, v)
 
 /* acc + relu(float(dots)) x w, lane by lane as the reference rounds it */
 static inline __m256 add_head(__m256 acc, __m512d dots, float w) {
@@ -145,37 +136,7 @@ static inline __m256 add_head(__m256 acc, __m512d dots, float w) {
     return _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_set1_ps(w)));
 }
 
-/* Eight keys a lane each: their codes transposed and widened once per block (kt[i] holds dim
-   i of the eight), then each head's dots as broadcast-q FMAs, eight heads at a time (eight
-   independent chains), no horizontal sums. The dots are exact, so any order gives the
-   reference's; the float sum over heads is the reference's lane by lane (this file is
-   compiled without contraction). n up to IDX_MAX_N, else the scalar reference. */
-static void index_scores(const double *q, const float *w, const uint8_t *keys, size_t stride, int n_keys, int n_head,
-                         int64_t n, float *out) {
-    if (n > IDX_MAX_N) {
-        for (int j = 0; j < n_keys; j++) out[j] = ds_fp8_index_score(q, w, keys + (size_t)j * stride, n_head, n);
-        return;
-    }
-    __m512d kt[IDX_MAX_N];
-    uint8_t codes[IDX_MAX_N][IDX_KEYS];
-    for (int j0 = 0; j0 < n_keys; j0 += IDX_KEYS) {
-        const int m = n_keys - j0 < IDX_KEYS ? n_keys - j0 : IDX_KEYS;
-        for (int64_t i = 0; i < n; i++)
-            for (int k = 0; k < IDX_KEYS; k++) codes[i][k] = k < m ? keys[(size_t)(j0 + k) * stride + (size_t)i] : 0;
-        for (int64_t i = 0; i < n; i++) kt[i] = e4m3_to_pd(codes[i]);
-        __m256 acc = _mm256_setzero_ps();
-        int h = 0;
-        for (; h + IDX_HEADS <= n_head; h += IDX_HEADS) {
-            __m512d a[IDX_HEADS];
-            dots8(q + (size_t)h * (size_t)n, n, kt, a);
-            for (int k = 0; k < IDX_HEADS; k++) acc = add_head(acc, a[k], w[h + k]);
-        }
-        for (; h < n_head; h++) acc = add_head(acc, dot1(q + (size_t)h * (size_t)n, n, kt), w[h]);
-        float lanes[IDX_KEYS];
-        _mm256_storeu_ps(lanes, acc);
-        for (int k = 0; k < m; k++) out[j0 + k] = lanes[k];
-    }
-}
+#include "x86_index.h"
 
 static const ds_simd_kernels kernels = {
     DS_SIMD_FLOAT_KERNELS("avx512", f16_to_f32, bf16_to_f32),

@@ -1,9 +1,26 @@
-/* utf8.h - one code point as UTF-8, for the tokenizer (deepseek.c) and the chat formats
-   (chat.c); header-only and internal to libdeepseek. */
-#ifndef DS_UTF8_H
-#define DS_UTF8_H
+/* util.h - what the library's source files (deepseek.c, chat.c) share, internal to libdeepseek:
+   the error convention and one code point as UTF-8. Header-only. */
+#ifndef DS_UTIL_H
+#define DS_UTIL_H
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "deepseek.h"
+
+/* The one way a function here reports failure: the status, and its message in the caller's
+   buffer (see ERRORS in deepseek.h). */
+static inline ds_status fail(ds_status s, char *err, size_t err_size, const char *fmt, ...) {
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
 
 /* cp (at most 0x10FFFF) into o, which has room for 4 bytes; returns the bytes written. */
 static inline int put_utf8(uint32_t cp, char *o) {
