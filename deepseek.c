@@ -2979,8 +2979,9 @@ static ds_status vocab_tokens(vocab_loader *V, const gguf_kv *tokens) {
 }
 
 /* Byte-level decoding of token strings: a token whose characters are all byte symbols stands
-   for those bytes; any other token (added tokens, symbols outside the alphabet) for its own
-   UTF-8 text, as HF's ByteLevel decoder does. */
+   for those bytes, added tokens too (DeepSeek LLM's added token "ü" is byte FC, so U+FFFD, to
+   HF's Rust decoder; the JavaScript ports keep its text); any other token stands for its own
+   UTF-8 text, as HF's ByteLevel decoder has it. */
 static ds_status vocab_bytes(vocab_loader *V) {
     ds_vocab *v = V->v;
     int cp_byte[0x144];
@@ -2993,7 +2994,7 @@ static ds_status vocab_bytes(vocab_loader *V) {
     for (int i = 0; i < v->n; i++) {
         const uint8_t *s = (const uint8_t *)V->str[i];
         uint32_t n = V->len[i], start = w;
-        bool symbols = v->type[i] != TOK_CONTROL && v->type[i] != TOK_USER;
+        bool symbols = true;
         for (uint32_t j = 0; symbols && j < n;) {
             int k = utf8_char(s + j, n - j);
             if (k <= 0) return vocab_fail(V, "tokenizer.ggml.tokens[%d] is not valid UTF-8", i);

@@ -224,9 +224,9 @@ DS_API ds_status ds_pretokenize(const ds_model *m, const char *text, size_t len,
 DS_API int ds_model_add_bos(const ds_model *m);
 /* Number of ids with a token string (0 when the file has no tokenizer). */
 DS_API int ds_model_n_tokens(const ds_model *m);
-/* The raw bytes of one token (byte-level symbols mapped back to bytes; added tokens as their
-   UTF-8 text), which need not be complete UTF-8. *len receives the length. NULL for an id
-   without a token string. */
+/* The raw bytes of one token (byte-level symbols mapped back to bytes, added tokens' too; a token
+   with a character outside the byte-level alphabet as its UTF-8 text), which need not be
+   complete UTF-8. *len receives the length. NULL for an id without a token string. */
 DS_API const char *ds_token_bytes(const ds_model *m, int32_t id, size_t *len);
 /* 1 for a control token (BOS, EOS, pad, ...): those are dropped when decoding with
    skip_special. Chat markers are not control tokens in DeepSeek's files. */
