@@ -2722,29 +2722,82 @@ int32_t ds_sampler_sample(ds_sampler *s, const float *logits) {
 /* 9. The vocabulary and the tokenizer                                                        */
 /* ========================================================================================== */
 
-/* Byte-level BPE exactly as Hugging Face's tokenizers runs DeepSeek's tokenizer.json: added
-   tokens are cut out of the text first (leftmost-longest, always, as HF does even without
-   add_special_tokens), the text between them is split by the pre-tokenizer's regexes in turn,
-   each piece's bytes become byte-level symbols and merges apply lowest rank first. GGUF keeps
-   no regexes, only a name (tokenizer.ggml.pre), so the regexes live in a table here. */
+/* Byte-level BPE exactly as Hugging Face's tokenizers runs a tokenizer.json: added tokens are cut
+   out of the text first (leftmost-longest, always, as HF does even without add_special_tokens),
+   the text between them is normalized where the tokenizer.json says so (NFC), split by the
+   pre-tokenizer's regexes in turn, each piece's bytes become byte-level symbols and merges apply
+   lowest rank first. GGUF keeps no regexes and no normalizer, only a name (tokenizer.ggml.pre),
+   so what the name stands for lives in a table here, as in llama.cpp. */
 
 enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER = 4, TOK_UNUSED = 5, TOK_BYTE = 6 };
 
+enum { MAX_PRE_STEPS = 8 };
+
 typedef struct {
-    const char *name;
-    const char *regex[4]; /* applied in order, each "Isolated" (matches and gaps are pieces) */
+    const char *names[4];             /* tokenizer.ggml.pre values (llama.cpp's) meaning this entry */
+    const char *regex[MAX_PRE_STEPS]; /* applied in order, each "Isolated" (matches and gaps are pieces) */
+    bool nfc;                         /* the tokenizer.json's normalizer is NFC */
+    bool ignore_merges;               /* model.ignore_merges: a piece that is a token is that token */
 } pre_rule;
 
-/* The Split regexes of the tokenizer.json the name stands for, exactly as written there (after
-   JSON decoding), in Oniguruma syntax; onig_to_pcre2() turns \s into Oniguruma's meaning. More
-   families (deepseek-llm, deepseek-coder, qwen2) are one entry each, once there are golden
-   vectors to hold them to. */
+/* Each entry's Split regexes exactly as its tokenizer.json writes them (after JSON decoding), in
+   Oniguruma syntax; onig_to_pcre2() turns \s into Oniguruma's meaning. A Digits pre-tokenizer
+   with individual_digits is its definition, \p{N} isolated (Rust's char::is_numeric). Each entry
+   is held to golden vectors in tests/data/tokenizer-*. */
 static const pre_rule PRE_RULES[] = {
-    {"deepseek-v3",
+    {{"deepseek-v3"},
      {"\\p{N}{1,3}", "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+",
       "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
-      " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
-      NULL}},
+      " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"},
+     false,
+     false},
+    /* DeepSeek LLM, V2, V2-Lite, Coder-V2: the letter class holds code points NFC would rewrite
+       (U+1F7D, U+1FBE, U+1FD3, U+1FDB, U+2126, U+212A), kept as the file has them; the files end
+       with Digits(individual_digits) where llama.cpp has \p{N}+ (the same ids: no token holds two
+       digits) */
+    {{"deepseek-llm"},
+     {"[\r\n]",
+      "\\s?[A-Za-z\xC2\xB5\xC3\x80-\xC3\x96\xC3\x98-\xC3\xB6\xC3\xB8-\xC6\xBA\xC6\xBC-\xC6\xBF\xC7\x84-\xCA\x93"
+      "\xCA\x95-\xCA\xAF\xCD\xB0-\xCD\xB3\xCD\xB6\xCD\xB7\xCD\xBB-\xCD\xBD\xCD\xBF\xCE\x86\xCE\x88-\xCE\x8A"
+      "\xCE\x8C\xCE\x8E-\xCE\xA1\xCE\xA3-\xCF\xB5\xCF\xB7-\xD2\x81\xD2\x8A-\xD4\xAF\xD4\xB1-\xD5\x96"
+      "\xE1\x82\xA0-\xE1\x83\x85\xE1\x8E\xA0-\xE1\x8F\xB5\xE1\x8F\xB8-\xE1\x8F\xBD\xE1\xB2\x90-\xE1\xB2\xBA"
+      "\xE1\xB2\xBD-\xE1\xB2\xBF\xE1\xB4\x80-\xE1\xB4\xAB\xE1\xB5\xAB-\xE1\xB5\xB7\xE1\xB5\xB9-\xE1\xB6\x9A"
+      "\xE1\xB8\x80-\xE1\xBC\x95\xE1\xBC\x98-\xE1\xBC\x9D\xE1\xBC\xA0-\xE1\xBD\x85\xE1\xBD\x88-\xE1\xBD\x8D"
+      "\xE1\xBD\x90-\xE1\xBD\x97\xE1\xBD\x99\xE1\xBD\x9B\xE1\xBD\x9D\xE1\xBD\x9F-\xE1\xBD\xBD"
+      "\xE1\xBE\x80-\xE1\xBE\xB4\xE1\xBE\xB6-\xE1\xBE\xBC\xE1\xBE\xBE\xE1\xBF\x82-\xE1\xBF\x84"
+      "\xE1\xBF\x86-\xE1\xBF\x8C\xE1\xBF\x90-\xE1\xBF\x93\xE1\xBF\x96-\xE1\xBF\x9B\xE1\xBF\xA0-\xE1\xBF\xAC"
+      "\xE1\xBF\xB2-\xE1\xBF\xB4\xE1\xBF\xB6-\xE1\xBF\xBC\xE2\x84\x82\xE2\x84\x87\xE2\x84\x8A-\xE2\x84\x93"
+      "\xE2\x84\x95\xE2\x84\x99-\xE2\x84\x9D\xE2\x84\xA4\xE2\x84\xA6\xE2\x84\xA8\xE2\x84\xAA-\xE2\x84\xAD"
+      "\xE2\x84\xAF-\xE2\x84\xB4\xE2\x84\xB9\xE2\x84\xBC-\xE2\x84\xBF\xE2\x85\x85-\xE2\x85\x89\xE2\x85\x8E"
+      "\xE2\x86\x83\xE2\x86\x84\xE2\xB0\x80-\xE2\xB1\xBB\xE2\xB1\xBE-\xE2\xB3\xA4\xE2\xB3\xAB-\xE2\xB3\xAE"
+      "\xE2\xB3\xB2\xE2\xB3\xB3\xEA\x99\x80-\xEA\x99\xAD\xEA\x9A\x80-\xEA\x9A\x9B\xEA\x9C\xA2-\xEA\x9D\xAF"
+      "\xEA\x9D\xB1-\xEA\x9E\x87\xEA\x9E\x8B-\xEA\x9E\x8E\xEA\xAD\xB0-\xEA\xAE\xBF\xEF\xAC\x80-\xEF\xAC\x86"
+      "\xEF\xAC\x93-\xEF\xAC\x97\xEF\xBC\xA1-\xEF\xBC\xBA\xEF\xBD\x81-\xEF\xBD\x9A\xF0\x90\x90\x80-\xF0\x90\x91\x8F"
+      "\xF0\x90\x92\xB0-\xF0\x90\x93\x93\xF0\x90\x93\x98-\xF0\x90\x93\xBB\xF0\x90\xB2\x80-\xF0\x90\xB2\xB2"
+      "\xF0\x90\xB3\x80-\xF0\x90\xB3\xB2\xF0\x91\xA2\xA0-\xF0\x91\xA3\x9F\xF0\x9E\xA4\x80-\xF0\x9E\xA5\x83]+",
+      "\\s?[!-/:-~\xEF\xBC\x81-\xEF\xBC\x8F\xEF\xBC\x9A-\xEF\xBD\x9E"
+      "\xE2\x80\x98-\xE2\x80\x9F\xE3\x80\x80-\xE3\x80\x82]+",
+      "\\s+$", "[\xE4\xB8\x80-\xE9\xBE\xA5\xE0\xA0\x80-\xE4\xB8\x80\xEA\xB0\x80-\xED\x9F\xBF]+", "\\p{N}"},
+     false,
+     false},
+    /* DeepSeek Coder 1.3B / 6.7B / 33B */
+    {{"deepseek-coder"},
+     {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+",
+      "[\xE4\xB8\x80-\xE9\xBE\xA5\xE0\xA0\x80-\xE4\xB8\x80\xEA\xB0\x80-\xED\x9F\xBF]+", "\\p{N}"},
+     false,
+     false},
+    /* Qwen2, Qwen2.5, Qwen3, and DeepSeek-R1's Qwen distillations: one digit a piece */
+    {{"qwen2", "deepseek-r1-qwen"},
+     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+      "\\s+(?!\\S)|\\s+"},
+     true,
+     false},
+    /* Llama 3, 3.1, 3.2, 3.3: digits in groups of 1-3 */
+    {{"llama-bpe", "llama3", "llama-v3"},
+     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+      "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false,
+     true},
 };
 
 /* Oniguruma's \s is Unicode White_Space; PCRE2's (with UCP) adds U+180E, and JavaScript's adds
@@ -2770,13 +2823,16 @@ struct ds_vocab {
     trie_node *trie;
     int n_trie;
     bool trie_first[256];
-    pcre2_code *re[4];
+    pcre2_code *re[MAX_PRE_STEPS];
     int n_re;
+    bool nfc;
+    uint32_t *whole_slot; /* ignore_merges: a piece's bytes -> id + 1 of the normal token they are */
+    size_t whole_mask;
     bool add_bos;
     int bos, eos;
     char pre[64];
     char *chat_template;
-    char unusable[160]; /* why text cannot be tokenized (unknown pre-tokenizer); "" if it can */
+    char unusable[512]; /* why text cannot be tokenized (unknown pre-tokenizer); "" if it can */
 };
 
 /* GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves, the other 68
@@ -2874,6 +2930,8 @@ typedef struct {
     const char **str; /* token strings as stored, during loading */
     uint32_t *len;
     size_t slot_mask;
+    bool *symbolic; /* the token's string is byte symbols only */
+    const pre_rule *rule;
     char *err;
     size_t err_size;
 } vocab_loader;
@@ -2926,7 +2984,8 @@ static ds_status vocab_tokens(vocab_loader *V, const gguf_kv *tokens) {
     v->type = malloc((size_t)v->n);
     v->off = malloc(((size_t)v->n + 1) * sizeof *v->off);
     v->str_slot = calloc(V->slot_mask + 1, sizeof *v->str_slot);
-    if (!V->str || !V->len || !v->type || !v->off || !v->str_slot)
+    V->symbolic = malloc((size_t)v->n * sizeof *V->symbolic);
+    if (!V->str || !V->len || !v->type || !v->off || !v->str_slot || !V->symbolic)
         return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
     const uint8_t *p = tokens->val;
     size_t total = 0;
@@ -2948,8 +3007,9 @@ static ds_status vocab_tokens(vocab_loader *V, const gguf_kv *tokens) {
 }
 
 /* Byte-level decoding of token strings: a token whose characters are all byte symbols stands
-   for those bytes; any other token (added tokens, symbols outside the alphabet) for its own
-   UTF-8 text, as HF's ByteLevel decoder does. */
+   for those bytes, added tokens too (DeepSeek LLM's added token "ü" is byte FC, so U+FFFD, to
+   HF's Rust decoder; the JavaScript ports keep its text); any other token stands for its own
+   UTF-8 text, as HF's ByteLevel decoder has it. */
 static ds_status vocab_bytes(vocab_loader *V) {
     ds_vocab *v = V->v;
     int cp_byte[0x144];
@@ -2962,7 +3022,7 @@ static ds_status vocab_bytes(vocab_loader *V) {
     for (int i = 0; i < v->n; i++) {
         const uint8_t *s = (const uint8_t *)V->str[i];
         uint32_t n = V->len[i], start = w;
-        bool symbols = v->type[i] != TOK_CONTROL && v->type[i] != TOK_USER;
+        bool symbols = true;
         for (uint32_t j = 0; symbols && j < n;) {
             int k = utf8_char(s + j, n - j);
             if (k <= 0) return vocab_fail(V, "tokenizer.ggml.tokens[%d] is not valid UTF-8", i);
@@ -2976,6 +3036,7 @@ static ds_status vocab_bytes(vocab_loader *V) {
             memcpy(v->bytes + w, s, n);
             w += n;
         }
+        V->symbolic[i] = symbols;
         v->off[i] = start;
     }
     v->off[v->n] = w;
@@ -3117,21 +3178,47 @@ static char *onig_to_pcre2(const char *re) {
     return out;
 }
 
+static size_t n_pre_rules(void) { return sizeof PRE_RULES / sizeof PRE_RULES[0]; }
+
+static const pre_rule *pre_rule_named(const char *name) {
+    for (size_t i = 0; i < n_pre_rules(); i++)
+        for (int k = 0; k < 4 && PRE_RULES[i].names[k]; k++)
+            if (!strcmp(PRE_RULES[i].names[k], name)) return &PRE_RULES[i];
+    return NULL;
+}
+
+const char *ds_pre_tokenizer_name(const char *const *regex, int n, int nfc, int ignore_merges) {
+    for (size_t i = 0; i < n_pre_rules(); i++) {
+        const pre_rule *r = &PRE_RULES[i];
+        int k = 0;
+        while (k < n && k < MAX_PRE_STEPS && r->regex[k] && !strcmp(r->regex[k], regex[k])) k++;
+        if (k == n && (k == MAX_PRE_STEPS || !r->regex[k]) && r->nfc == !!nfc && r->ignore_merges == !!ignore_merges)
+            return r->names[0];
+    }
+    return NULL;
+}
+
+static void unsupported_pre(vocab_loader *V) {
+    ds_vocab *v = V->v;
+    int w = snprintf(v->unusable, sizeof v->unusable,
+                     "%s: pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported; supported:", V->f->path, v->pre);
+    for (size_t i = 0; i < n_pre_rules() && w > 0 && (size_t)w < sizeof v->unusable; i++)
+        for (int k = 0; k < 4 && PRE_RULES[i].names[k] && (size_t)w < sizeof v->unusable; k++)
+            w += snprintf(v->unusable + w, sizeof v->unusable - (size_t)w, "%s %s", i + k ? "," : "",
+                          PRE_RULES[i].names[k]);
+}
+
 static ds_status vocab_regexes(vocab_loader *V) {
     ds_vocab *v = V->v;
     meta_str(V->f, "tokenizer.ggml.pre", v->pre, sizeof v->pre);
     if (!v->pre[0]) snprintf(v->pre, sizeof v->pre, "default");
-    const pre_rule *rule = NULL;
-    for (size_t i = 0; i < sizeof PRE_RULES / sizeof PRE_RULES[0]; i++)
-        if (!strcmp(PRE_RULES[i].name, v->pre)) rule = &PRE_RULES[i];
+    const pre_rule *rule = V->rule = pre_rule_named(v->pre);
     if (!rule) {
-        snprintf(v->unusable, sizeof v->unusable,
-                 "%s: pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported; "
-                 "supported: deepseek-v3",
-                 V->f->path, v->pre);
+        unsupported_pre(V);
         return DS_OK;
     }
-    for (v->n_re = 0; v->n_re < 4 && rule->regex[v->n_re]; v->n_re++) {
+    v->nfc = rule->nfc;
+    for (v->n_re = 0; v->n_re < MAX_PRE_STEPS && rule->regex[v->n_re]; v->n_re++) {
         char *pat = onig_to_pcre2(rule->regex[v->n_re]);
         int code;
         PCRE2_SIZE at;
@@ -3147,6 +3234,34 @@ static ds_status vocab_regexes(vocab_loader *V) {
     return DS_OK;
 }
 
+static int whole_lookup(const ds_vocab *v, const uint8_t *s, size_t n) {
+    for (size_t h = hash_bytes(s, n) & v->whole_mask;; h = (h + 1) & v->whole_mask) {
+        uint32_t e = v->whole_slot[h];
+        if (!e) return -1;
+        uint32_t id = e - 1, len = v->off[id + 1] - v->off[id];
+        if (len == n && !memcmp(v->bytes + v->off[id], s, n)) return (int)id;
+    }
+}
+
+/* ignore_merges: HF looks a piece's byte-symbol string up in model.vocab (the normal tokens) before
+   merging; the same by bytes, first id winning. */
+static ds_status vocab_whole(vocab_loader *V) {
+    ds_vocab *v = V->v;
+    if (!V->rule || !V->rule->ignore_merges) return DS_OK;
+    v->whole_mask = pow2_above((size_t)v->n) - 1;
+    if (!(v->whole_slot = calloc(v->whole_mask + 1, sizeof *v->whole_slot)))
+        return fail(DS_ERR_NOMEM, V->err, V->err_size, "out of memory");
+    for (int i = 0; i < v->n; i++) {
+        const uint8_t *s = (const uint8_t *)v->bytes + v->off[i];
+        size_t n = v->off[i + 1] - v->off[i];
+        if (v->type[i] != TOK_NORMAL || !V->symbolic[i] || !n || whole_lookup(v, s, n) >= 0) continue;
+        size_t h = hash_bytes(s, n) & v->whole_mask;
+        while (v->whole_slot[h]) h = (h + 1) & v->whole_mask;
+        v->whole_slot[h] = (uint32_t)i + 1;
+    }
+    return DS_OK;
+}
+
 static void vocab_free(ds_vocab *v) {
     if (!v) return;
     for (int i = 0; i < v->n_re; i++) pcre2_code_free(v->re[i]);
@@ -3158,6 +3273,7 @@ static void vocab_free(ds_vocab *v) {
     free(v->pair_rank);
     free(v->pair_out);
     free(v->trie);
+    free(v->whole_slot);
     free(v->chat_template);
     free(v);
 }
@@ -3194,7 +3310,7 @@ static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_
     if (!model[0] || !strcmp(model, "none") || !strcmp(model, "no_vocab")) return DS_OK;
     ds_vocab *v = calloc(1, sizeof *v);
     if (!v) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
-    vocab_loader V = {v, f, NULL, NULL, 0, err, err_size};
+    vocab_loader V = {.v = v, .f = f, .err = err, .err_size = err_size};
     ds_status s = DS_OK;
     if (strcmp(model, "gpt2")) {
         snprintf(v->unusable, sizeof v->unusable,
@@ -3207,8 +3323,10 @@ static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_
     if (!s && !v->unusable[0]) s = vocab_merges(&V);
     if (!s && !v->unusable[0]) s = vocab_trie(&V);
     if (!s && !v->unusable[0]) s = vocab_regexes(&V);
+    if (!s && !v->unusable[0]) s = vocab_whole(&V);
     free(V.str);
     free(V.len);
+    free(V.symbolic);
     free(v->str_slot);
     v->str_slot = NULL;
     if (s) {
@@ -3217,6 +3335,165 @@ static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_
     }
     *out = v;
     return DS_OK;
+}
+
+/* ---- NFC, Unicode's canonical composition (tables: unicode_tables.h, tools/unicode_tables.py) ---- */
+
+#include "unicode_tables.h"
+
+enum { HANGUL_S = 0xAC00, HANGUL_L = 0x1100, HANGUL_V = 0x1161, HANGUL_T = 0x11A7, HANGUL_NL = 19, HANGUL_NV = 21 };
+enum { HANGUL_NT = 28, HANGUL_N = HANGUL_NL * HANGUL_NV * HANGUL_NT };
+
+static const uc_range *uc_find(const uc_range *t, size_t n, uint32_t cp) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < t[mid].first) hi = mid;
+        else if (cp > t[mid].last) lo = mid + 1;
+        else return &t[mid];
+    }
+    return NULL;
+}
+
+static int uc_ccc(uint32_t cp) {
+    const uc_range *r = cp < 0x300 ? NULL : uc_find(UC_CCC, sizeof UC_CCC / sizeof UC_CCC[0], cp);
+    return r ? r->value : 0;
+}
+
+/* NFC keeps the character as it is and nothing before it joins it (every code point below U+0300). */
+static bool uc_stable(uint32_t cp) {
+    return cp < 0x300 || !uc_find(UC_UNSTABLE, sizeof UC_UNSTABLE / sizeof UC_UNSTABLE[0], cp);
+}
+
+/* The entry of t (sorted by a, then b; b = 0 for a lookup by cp alone) whose key is (a, b). */
+static const uc_triple *uc_pair(const uc_triple *t, size_t n, bool by_cp, uint32_t a, uint32_t b) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t key = by_cp ? (uint64_t)t[mid].cp << 32 : (uint64_t)t[mid].a << 32 | t[mid].b;
+        uint64_t want = (uint64_t)a << 32 | b;
+        if (want < key) hi = mid;
+        else if (want > key) lo = mid + 1;
+        else return &t[mid];
+    }
+    return NULL;
+}
+
+/* cp's full canonical decomposition, appended to out (room for 4: the longest is 4). */
+static void uc_decompose(uint32_t cp, uint32_t *out, size_t *n) {
+    if (cp - HANGUL_S < HANGUL_N) {
+        uint32_t s = cp - HANGUL_S;
+        out[(*n)++] = HANGUL_L + s / (HANGUL_NV * HANGUL_NT);
+        out[(*n)++] = HANGUL_V + s % (HANGUL_NV * HANGUL_NT) / HANGUL_NT;
+        if (s % HANGUL_NT) out[(*n)++] = HANGUL_T + s % HANGUL_NT;
+        return;
+    }
+    const uc_triple *d = uc_pair(UC_DECOMP, sizeof UC_DECOMP / sizeof UC_DECOMP[0], true, cp, 0);
+    if (!d) {
+        out[(*n)++] = cp;
+        return;
+    }
+    uc_decompose(d->a, out, n);
+    if (d->b) uc_decompose(d->b, out, n);
+}
+
+/* The primary composite of a and b, or 0. */
+static uint32_t uc_compose(uint32_t a, uint32_t b) {
+    if (a - HANGUL_L < HANGUL_NL && b - HANGUL_V < HANGUL_NV)
+        return HANGUL_S + ((a - HANGUL_L) * HANGUL_NV + (b - HANGUL_V)) * HANGUL_NT;
+    if (a - HANGUL_S < HANGUL_N && (a - HANGUL_S) % HANGUL_NT == 0 && b - HANGUL_T - 1 < HANGUL_NT - 1)
+        return a + (b - HANGUL_T);
+    const uc_triple *c = uc_pair(UC_COMPOSE, sizeof UC_COMPOSE / sizeof UC_COMPOSE[0], false, a, b);
+    return c ? c->cp : 0;
+}
+
+typedef struct {
+    byte_buf out; /* the normalized text */
+    uint32_t *cp; /* one span's code points */
+    size_t cap_cp;
+} nfc_buf;
+
+/* One span (a stable character, or the text's start, up to the next stable one) in NFC, appended
+   to out: fully decomposed, marks in canonical order, composed again. */
+static bool nfc_span(const uint8_t *s, size_t n, nfc_buf *b) {
+    if (4 * n > b->cap_cp) {
+        uint32_t *p = realloc(b->cp, 4 * n * sizeof *p); /* each byte decomposes to 4 code points at most */
+        if (!p) return false;
+        b->cp = p;
+        b->cap_cp = 4 * n;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n;) {
+        int k = utf8_char(s + i, n - i);
+        uc_decompose(utf8_cp(s + i, k), b->cp, &m);
+        i += (size_t)k;
+    }
+    for (size_t i = 1; i < m; i++) { /* a stable insertion sort of each run of non-zero classes */
+        uint32_t c = b->cp[i];
+        int cc = uc_ccc(c);
+        size_t j = i;
+        for (; cc && j > 0 && uc_ccc(b->cp[j - 1]) > cc; j--) b->cp[j] = b->cp[j - 1];
+        b->cp[j] = c;
+    }
+    size_t starter = 0, w = m ? 1 : 0;
+    int last = m && uc_ccc(b->cp[0]) ? 256 : 0; /* 256: no starter yet */
+    for (size_t i = 1; i < m; i++) {
+        uint32_t c = b->cp[i], comp = last < 256 ? uc_compose(b->cp[starter], c) : 0;
+        int cc = uc_ccc(c);
+        if (comp && (last < cc || last == 0)) { /* not blocked from the starter */
+            b->cp[starter] = comp;
+            continue;
+        }
+        if (!cc) starter = w;
+        last = cc;
+        b->cp[w++] = c;
+    }
+    for (size_t i = 0; i < w; i++) {
+        char u[4];
+        buf_put(&b->out, u, (size_t)put_utf8(b->cp[i], u));
+    }
+    return !b->out.oom;
+}
+
+/* The NFC form of valid UTF-8: the text itself when it already is (the usual case: every character
+   stable), else b->out's bytes; *len gets the length. NULL when out of memory. */
+static const uint8_t *nfc(const uint8_t *s, size_t n, nfc_buf *b, size_t *len) {
+    size_t done = 0, last = 0; /* bytes copied or normalized; where the last stable character starts */
+    bool changed = false;
+    for (size_t i = 0; i < n;) {
+        if (s[i] < 0xCC) { /* ASCII, a continuation byte, or a lead byte below U+0300 */
+            if (s[i] < 0x80 || s[i] >= 0xC0) last = i;
+            i++;
+            continue;
+        }
+        int k = utf8_char(s + i, n - i);
+        if (uc_stable(utf8_cp(s + i, k))) {
+            last = i;
+            i += (size_t)k;
+            continue;
+        }
+        if (!changed) { /* the first change: the output starts */
+            b->out.n = 0;
+            b->out.oom = false;
+            changed = true;
+        }
+        size_t end = i + (size_t)k;
+        while (end < n) {
+            int ke = utf8_char(s + end, n - end);
+            if (uc_stable(utf8_cp(s + end, ke))) break;
+            end += (size_t)ke;
+        }
+        if (last > done) buf_put(&b->out, s + done, last - done); /* buf_put wants a buffer, even for 0 bytes */
+        if (!nfc_span(s + last, end - last, b)) return NULL;
+        done = last = i = end;
+    }
+    if (!changed) {
+        *len = n;
+        return s;
+    }
+    if (n > done) buf_put(&b->out, s + done, n - done);
+    *len = b->out.n;
+    return b->out.oom ? NULL : b->out.p;
 }
 
 /* ---- encoding ---- */
@@ -3242,6 +3519,7 @@ typedef struct {
     uint64_t *heap;             /* candidate merges: rank << 32 | left position */
     size_t cap_sym;
     bpe_cache cache;
+    nfc_buf norm;
     void (*piece_fn)(const char *, size_t, void *); /* ds_pretokenize: pieces, not ids */
     void *user;
     int rc; /* a PCRE2 error, or -1 out of memory */
@@ -3369,6 +3647,11 @@ static void bpe(tok_run *r, const uint8_t *s, size_t n) {
         emit(r, r->v->byte_tok[s[0]]);
         return;
     }
+    int whole = r->v->whole_slot ? whole_lookup(r->v, s, n) : -1;
+    if (whole >= 0) {
+        emit(r, whole);
+        return;
+    }
     bool cached = r->cache.key && n <= 64;
     uint64_t h = cached ? hash_bytes(s, n) | 1 : 0;
     if (cached && cache_get(r, s, n, h)) return;
@@ -3404,6 +3687,14 @@ static void split(tok_run *r, int level, const uint8_t *s, size_t n) {
     split(r, level + 1, s + last, n - last);
 }
 
+/* A stretch of text between added tokens: normalized as the tokenizer.json says, then split. */
+static void segment(tok_run *r, const uint8_t *s, size_t n) {
+    size_t m = n;
+    const uint8_t *t = r->v->nfc && n ? nfc(s, n, &r->norm, &m) : s;
+    if (!t) r->rc = -1;
+    else split(r, 0, t, m);
+}
+
 /* The added token starting at s, longest first: its length, or 0. */
 static size_t added_at(const ds_vocab *v, const uint8_t *s, size_t n, int32_t *tok) {
     int32_t node = 0;
@@ -3429,6 +3720,8 @@ static void run_free(tok_run *r) {
     free(r->prev);
     free(r->next);
     free(r->heap);
+    free(r->norm.out.p);
+    free(r->norm.cp);
     bpe_cache *c = &r->cache;
     for (size_t i = 0; c->key && i <= c->mask; i++)
         if (c->key[i]) free(c->text[i]);
@@ -3493,12 +3786,12 @@ static ds_status tokenize_run(const ds_model *m, tok_run *r, const char *text, s
             i++;
             continue;
         }
-        split(r, 0, s + seg, i - seg);
+        segment(r, s + seg, i - seg);
         if (r->piece_fn) r->piece_fn(text + i, k, r->user);
         else emit(r, tok);
         seg = i += k;
     }
-    split(r, 0, s + seg, len - seg);
+    if (!r->rc) segment(r, s + seg, len - seg);
     if (r->rc == -1) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     if (r->rc) {
         PCRE2_UCHAR msg[120];

@@ -98,9 +98,11 @@
    TEXT
    A file with tokenizer.ggml.* metadata (byte-level BPE, "gpt2") tokenizes exactly as Hugging
    Face's tokenizers does with the model's tokenizer.json: added tokens (chat markers, BOS, ...)
-   are matched anywhere in the text, longest first; the rest is split by the regexes of the
-   pre-tokenizer named by tokenizer.ggml.pre ("deepseek-v3"; others are refused with a message)
-   and merged by rank. Decoding maps tokens back to bytes and replaces invalid UTF-8 as Hugging
+   are matched anywhere in the text, longest first; the rest is normalized (NFC) where that
+   tokenizer.json does, split by the regexes of the pre-tokenizer named by tokenizer.ggml.pre
+   (deepseek-v3, deepseek-llm, deepseek-coder, qwen2, llama-bpe and llama.cpp's other names for
+   these; others are refused with a message naming the supported ones) and merged by rank.
+   Decoding maps tokens back to bytes and replaces invalid UTF-8 as Hugging
    Face does; ds_detok does the same token by token for streaming. A file holding only a
    vocabulary (deepseek-convert --vocab-only) loads for tokenizing; it cannot make a context. A
    model without tokenizer.ggml.model, or with llama.cpp's "none" there, has no tokenizer: it
@@ -226,13 +228,15 @@ DS_API const char *ds_model_desc(const ds_model *m);
 
 /* Encode UTF-8 text. Added tokens (chat markers, BOS, ...) in the text are recognised, as
    Hugging Face does; BOS is prepended when add_bos != 0 and the model names one. *n_tokens gets the
-   token count n (never more than len + 1). At most cap ids are written: if n > cap, the call
+   token count n (at most len + 1; 3 len + 1 for a tokenizer that normalizes with NFC, which can
+   make text up to three times longer). At most cap ids are written: if n > cap, the call
    returns DS_ERR_SMALL_BUFFER; call again with n ids of room. Fails with a message when the
    model has no tokenizer or the text is not valid UTF-8 (ds_utf8_lossy repairs such text). */
 DS_API ds_status ds_tokenize(const ds_model *m, const char *text, size_t len, int add_bos, int32_t *out, int cap,
                              int *n_tokens, char *err, size_t err_size);
-/* The pieces the text is cut into before BPE (added tokens are pieces too), each passed to
-   fn in order; for checking the pre-tokenizer stage on its own. Fails as ds_tokenize does. */
+/* The pieces the text is cut into before BPE (added tokens are pieces too; the others are of the
+   normalized text), each passed to fn in order; for checking the pre-tokenizer stage on its own.
+   Fails as ds_tokenize does. */
 DS_API ds_status ds_pretokenize(const ds_model *m, const char *text, size_t len,
                                 void (*fn)(const char *piece, size_t n, void *user), void *user, char *err,
                                 size_t err_size);
@@ -240,10 +244,15 @@ DS_API ds_status ds_pretokenize(const ds_model *m, const char *text, size_t len,
 DS_API int ds_model_add_bos(const ds_model *m);
 /* Number of ids with a token string (0 when the file has no tokenizer). */
 DS_API int ds_model_n_tokens(const ds_model *m);
-/* The raw bytes of one token (byte-level symbols mapped back to bytes; added tokens as their
-   UTF-8 text), which need not be complete UTF-8. *len receives the length. NULL for an id
-   without a token string. */
+/* The raw bytes of one token (byte-level symbols mapped back to bytes, added tokens' too; a token
+   with a character outside the byte-level alphabet as its UTF-8 text), which need not be
+   complete UTF-8. *len receives the length. NULL for an id without a token string. */
 DS_API const char *ds_token_bytes(const ds_model *m, int32_t id, size_t *len);
+/* The tokenizer.ggml.pre name this library gives a tokenizer.json's pre-tokenizer: its n regexes
+   (each a Split with behavior Isolated, or \p{N} for Digits with individual_digits, in order, as
+   the file spells them), whether its normalizer is NFC and its model ignore_merges. NULL when it
+   is none this library implements (deepseek-convert writes this name). */
+DS_API const char *ds_pre_tokenizer_name(const char *const *regex, int n, int nfc, int ignore_merges);
 /* 1 for a control token (BOS, EOS, pad, ...): those are dropped when decoding with
    skip_special. Chat markers are not control tokens in DeepSeek's files. */
 DS_API int ds_token_is_control(const ds_model *m, int32_t id);

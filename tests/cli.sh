@@ -106,6 +106,14 @@ expect 1 "deepseek-tokenize: " "$tok" -m "$tmp/trunc.gguf" -p "x"
 perl -e 'srand(20261128); print map { chr(int(rand(256))) } 1 .. 10485760' > "$tmp/random.bin"
 expect 0 "round trip ok" "$tok" -m "$vocab" -f "$tmp/random.bin" --check --stats
 expect 0 "round trip ok" "$tok" -m "$model" -f "$tmp/random.bin" --check
+# Qwen's tokenizer normalizes (NFC): decoding gives the composed text back
+"$conv" "$data/tokenizer-qwen2" -o "$tmp/qwen.gguf" --vocab-only >/dev/null 2>&1
+expect 0 "round trip ok: 3 tokens decode to the 5 bytes of text (normalized)" "$tok" -m "$tmp/qwen.gguf" \
+    -p "$(printf 'cafe\314\201')" --check
+# a pre-tokenizer this runtime lacks: the file loads, tokenizing names the ones it has
+"$conv" "$data/tokenizer-tiny" -o "$tmp/falcon.gguf" --vocab-only --tokenizer-pre falcon >/dev/null 2>&1
+expect 1 "pre-tokenizer 'falcon' (tokenizer.ggml.pre) is not supported; supported: deepseek-v3, deepseek-llm, \
+deepseek-coder, qwen2, deepseek-r1-qwen, llama-bpe, llama3, llama-v3\$" "$tok" -m "$tmp/falcon.gguf" -p "x"
 
 # the converter
 expect 1 "HF_DIR" "$conv"
@@ -115,6 +123,13 @@ expect 1 "config.json" "$conv" "$tmp/bad" -o "$tmp/x.gguf"
 printf '{"model_type": "llama"}' > "$tmp/bad/config.json"
 expect 1 "llama" "$conv" "$tmp/bad" -o "$tmp/x.gguf"
 expect 1 "outtype" "$conv" "$fixture" -o "$tmp/x.gguf" --outtype q9_9
+# tokenizer.ggml.pre from the tokenizer.json: Qwen's regex without its NFC normalizer is no tokenizer
+# this runtime has, unless --tokenizer-pre names one
+mkdir -p "$tmp/nonfc"
+sed 's/"normalizer":{"type":"NFC"}/"normalizer":null/' "$data/tokenizer-qwen2/tokenizer.json" > "$tmp/nonfc/tokenizer.json"
+expect 1 "tokenizer.json: its normalizer, pre_tokenizer and ignore_merges are none of the tokenizers this runtime \
+implements; pass --tokenizer-pre NAME" "$conv" "$tmp/nonfc" -o "$tmp/x.gguf" --vocab-only
+expect 0 "vocabulary only" "$conv" "$tmp/nonfc" -o "$tmp/x.gguf" --vocab-only --tokenizer-pre qwen2
 
 # ---- every tool: the same words and exit status for the same mistake, help on stdout, --version
 check() { # what, then a command that succeeds when it holds

@@ -1081,60 +1081,73 @@ static void free_tokenizer(tokenizer *tk) {
     free(tk->chat_template);
 }
 
-/* DeepSeek-V3's Split regexes, as tokenizer.json spells them (= llama.cpp's "deepseek-v3"). */
-static const char *const PRE_V3[] = {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
-                                     "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
-                                     "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
-                                     NULL};
-
-/* The deepseek-llm (V2) tokenizer is recognised by its leading Split regexes only: its letter
-   class holds characters that Unicode normalisation rewrites, and its digits step is a Digits
-   pre-tokenizer in some files and a Split in others. */
-static const char *const PRE_LLM[] = {"[\r\n]", "\\s?[A-Za-zµÀ-ÖØ-ö", "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", NULL};
-
 #define MAX_SPLITS 16
 
-/* The regexes of the pre_tokenizer's Split steps, in order; returns their count. */
-static size_t split_regexes(const cJSON *pre, const char **out) {
+static int json_true(const cJSON *o, const char *key) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key)); }
+
+static int json_is(const cJSON *o, const char *key, const char *value) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) && strcmp(v->valuestring, value) == 0;
+}
+
+/* One pre-tokenizer step as ds_pre_tokenizer_name reads steps: a Split (Isolated, not inverted)
+   is its regex, Digits is its definition as a regex (Rust's char::is_numeric is \p{N}); the
+   ByteLevel that ends the sequence maps bytes only. 1 for a step, 0 for that ByteLevel, -1 for a
+   step of another kind. */
+static int pre_step(const cJSON *e, int last, const char **re) {
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(e, "pattern");
+    const cJSON *regex = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
+    if (json_is(e, "type", "Split") && cJSON_IsString(regex) && json_is(e, "behavior", "Isolated") &&
+        !json_true(e, "invert")) {
+        *re = regex->valuestring;
+        return 1;
+    }
+    if (json_is(e, "type", "Digits")) {
+        *re = json_true(e, "individual_digits") ? "\\p{N}" : "\\p{N}+";
+        return 1;
+    }
+    if (last && json_is(e, "type", "ByteLevel") && !json_true(e, "add_prefix_space") && !json_true(e, "use_regex"))
+        return 0;
+    return -1;
+}
+
+/* The pre_tokenizer's steps before its closing ByteLevel, in order; their count, or -1 when a
+   step has no regex form or the ByteLevel is missing. */
+static int pre_steps(const cJSON *pre, const char **re) {
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"), *e;
-    const cJSON *steps = cJSON_IsArray(seq) ? seq : NULL;
-    size_t k = 0;
-    cJSON_ArrayForEach(e, steps) {
-        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(e, "type");
-        const cJSON *re = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "pattern"), "Regex");
-        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "Split") != 0) continue;
-        if (k == MAX_SPLITS) return 0;
-        out[k++] = cJSON_IsString(re) ? re->valuestring : "";
+    int n = 0, k = 0, total = cJSON_IsArray(seq) ? cJSON_GetArraySize(seq) : 1;
+    if (!json_is(pre, "type", "Sequence")) return pre_step(pre, 1, re) == 0 ? 0 : -1;
+    cJSON_ArrayForEach(e, seq) {
+        int last = ++k == total, r = pre_step(e, last, re + n);
+        if (r < 0 || (last && r) || n + r > MAX_SPLITS) return -1;
+        n += r;
     }
-    return k;
+    return n;
 }
 
-static int is_v3_pre(const char **re, size_t n) {
-    size_t k = 0;
-    for (; PRE_V3[k]; k++) {
-        if (k >= n || strcmp(re[k], PRE_V3[k]) != 0) return 0;
-    }
-    return k == n;
+/* 1 for an NFC normalizer, 0 for none (or an empty Sequence), -1 for any other. */
+static int normalizer_nfc(const cJSON *norm) {
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(norm, "normalizers");
+    if (!norm || cJSON_IsNull(norm)) return 0;
+    if (json_is(norm, "type", "NFC")) return 1;
+    if (!json_is(norm, "type", "Sequence") || !cJSON_IsArray(seq) || cJSON_GetArraySize(seq) > 1) return -1;
+    return cJSON_GetArraySize(seq) ? normalizer_nfc(cJSON_GetArrayItem(seq, 0)) : 0;
 }
 
-static int is_llm_pre(const char **re, size_t n) {
-    for (size_t k = 0; PRE_LLM[k]; k++) {
-        if (k >= n) return 0;
-        if (k == 1 ? !starts_with(re[k], PRE_LLM[k]) : strcmp(re[k], PRE_LLM[k]) != 0) return 0;
-    }
-    return 1;
-}
-
+/* tokenizer.ggml.pre: --tokenizer-pre, else the name the runtime gives this tokenizer.json's
+   normalizer, pre-tokenizer and ignore_merges (no hash of a test encoding, as llama.cpp's
+   converter takes, which only a complete vocabulary reproduces). */
 static int detect_pre(const cJSON *tj, const char *path, const options *o, tokenizer *tk, char *err) {
     const char *re[MAX_SPLITS];
-    size_t n = split_regexes(cJSON_GetObjectItemCaseSensitive(tj, "pre_tokenizer"), re);
-    if (o->tok_pre) tk->pre = o->tok_pre;
-    else if (is_v3_pre(re, n)) tk->pre = "deepseek-v3";
-    else if (is_llm_pre(re, n)) tk->pre = "deepseek-llm";
-    else
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(tj, "model");
+    int n = pre_steps(cJSON_GetObjectItemCaseSensitive(tj, "pre_tokenizer"), re);
+    int nfc = normalizer_nfc(cJSON_GetObjectItemCaseSensitive(tj, "normalizer"));
+    tk->pre = o->tok_pre;
+    if (!tk->pre && n >= 0 && nfc >= 0) tk->pre = ds_pre_tokenizer_name(re, n, nfc, json_true(model, "ignore_merges"));
+    if (!tk->pre)
         return fail(err,
-                    "%s: pre_tokenizer matches neither DeepSeek-V3's nor deepseek-llm's regexes; "
-                    "pass --tokenizer-pre NAME to name llama.cpp's pre-tokenizer",
+                    "%s: its normalizer, pre_tokenizer and ignore_merges are none of the tokenizers this runtime "
+                    "implements; pass --tokenizer-pre NAME to name llama.cpp's pre-tokenizer",
                     path);
     return 0;
 }
@@ -1312,7 +1325,24 @@ static int64_t added_id(const cJSON *tj, const char *content) {
     return -1;
 }
 
-/* As gguf-py's SpecialVocab: tokenizer_config's *_token, then config.json's *_token_id. */
+/* The special token a TemplateProcessing post-processor puts first (or last, at = -1) in a single
+   sequence, as gguf-py reads it (Llama 3's tokenizer.json adds BOS this way, its
+   tokenizer_config.json has no add_bos_token); NULL when there is none. */
+static const char *template_special(const cJSON *tj, int at) {
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(tj, "post_processor"), *e;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(pp, "processors");
+    const cJSON *procs = cJSON_IsArray(list) ? list : NULL; /* a Sequence of processors */
+    cJSON_ArrayForEach(e, procs) if (json_is(e, "type", "TemplateProcessing")) pp = e;
+    const cJSON *single = cJSON_GetObjectItemCaseSensitive(pp, "single");
+    if (!json_is(pp, "type", "TemplateProcessing") || cJSON_GetArraySize(single) < 2) return NULL;
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(single, at < 0 ? cJSON_GetArraySize(single) - 1 : 0), "SpecialToken");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(tok, "id");
+    return cJSON_IsString(id) ? id->valuestring : NULL;
+}
+
+/* As gguf-py's SpecialVocab: tokenizer_config's *_token, then config.json's *_token_id; add_bos /
+   add_eos from tokenizer_config, else from a TemplateProcessing that adds that very token. */
 static void load_specials(const cJSON *tj, const cJSON *tc, const config *c, tokenizer *tk) {
     static const char *const add_keys[3] = {"add_bos_token", "add_eos_token", "add_sep_token"};
     for (int i = 0; i < 7; i++) {
@@ -1323,7 +1353,9 @@ static void load_specials(const cJSON *tj, const cJSON *tc, const config *c, tok
     }
     for (int i = 0; i < 3; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(tc, add_keys[i]);
-        tk->add[i] = cJSON_IsBool(v) ? cJSON_IsTrue(v) : -1;
+        const char *tmpl = i < 2 ? template_special(tj, i ? -1 : 0) : NULL,
+                   *content = special_content(tc, SPECIAL_TYPES[i]);
+        tk->add[i] = cJSON_IsBool(v) ? cJSON_IsTrue(v) : tmpl && content && strcmp(tmpl, content) == 0 ? 1 : -1;
     }
 }
 

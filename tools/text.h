@@ -78,7 +78,13 @@ static inline int text_tokenize(const char *prog, const char *what, const ds_mod
         return -1;
     }
     *ids = malloc((len + 1) * sizeof **ids);
-    if (*ids && ds_tokenize(m, text, len, add_bos, *ids, (int)len + 1, n, err, sizeof err) == DS_OK) return 0;
+    ds_status st = *ids ? ds_tokenize(m, text, len, add_bos, *ids, (int)len + 1, n, err, sizeof err) : DS_ERR_NOMEM;
+    if (st == DS_ERR_SMALL_BUFFER) { /* normalization (NFC) made the text longer */
+        int32_t *more = realloc(*ids, (size_t)*n * sizeof **ids);
+        if (more) *ids = more;
+        st = more ? ds_tokenize(m, text, len, add_bos, *ids, *n, n, err, sizeof err) : DS_ERR_NOMEM;
+    }
+    if (st == DS_OK) return 0;
     if (what && *ids) fprintf(stderr, "%s: %s: %s\n", prog, what, err);
     else fprintf(stderr, "%s: %s\n", prog, *ids ? err : "out of memory");
     free(*ids);

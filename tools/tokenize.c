@@ -80,21 +80,55 @@ static void print_ids(const ds_model *m, const int32_t *ids, int n, int pieces) 
 }
 
 /* Decoding must give back the text, apart from the BOS the tokenizer added. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} joined;
+
+static void join_piece(const char *piece, size_t n, void *user) {
+    joined *j = user;
+    if (j->n + n > j->cap) {
+        size_t cap = 2 * (j->n + n);
+        char *p = realloc(j->p, cap);
+        if (!p) {
+            j->oom = 1;
+            return;
+        }
+        j->p = p, j->cap = cap;
+    }
+    memcpy(j->p + j->n, piece, n);
+    j->n += n;
+}
+
+/* Decoding must give the text back as the tokenizer sees it: normalized (NFC) where its
+   tokenizer.json normalizes, which is what the pre-tokenizer's pieces make up. */
 static int check_round_trip(const ds_model *m, const int32_t *ids, int n, int bos_added, const char *text, size_t len) {
+    char err[256];
+    joined want = {0};
+    if (ds_pretokenize(m, text, len, join_piece, &want, err, sizeof err) || want.oom) {
+        fprintf(stderr, "deepseek-tokenize: %s\n", want.oom ? "out of memory" : err);
+        free(want.p);
+        return -1;
+    }
     size_t k = ds_detokenize(m, ids + bos_added, n - bos_added, 0, NULL, 0);
     char *back = malloc(k + 1);
     if (!back) {
         fprintf(stderr, "deepseek-tokenize: out of memory\n");
+        free(want.p);
         return -1;
     }
     ds_detokenize(m, ids + bos_added, n - bos_added, 0, back, k + 1);
-    int same = k == len && !memcmp(back, text, len);
+    int same = k == want.n && !memcmp(back, want.p, k);
     free(back);
+    free(want.p);
     if (!same) {
-        fprintf(stderr, "deepseek-tokenize: round trip FAILED: decoding gives %zu bytes, the text has %zu\n", k, len);
+        fprintf(stderr, "deepseek-tokenize: round trip FAILED: decoding gives %zu bytes, the text has %zu%s\n", k,
+                want.n, want.n != len ? " once normalized" : "");
         return -1;
     }
-    fprintf(stderr, "deepseek-tokenize: round trip ok: %d tokens decode to the %zu bytes of text\n", n, len);
+    fprintf(stderr, "deepseek-tokenize: round trip ok: %d tokens decode to the %zu bytes of text%s\n", n, want.n,
+            want.n != len ? " (normalized)" : "");
     return 0;
 }
 
@@ -112,13 +146,12 @@ static int run(const tok_args *a) {
         return 1;
     }
     int bos = !a->no_bos && ds_model_add_bos(m), rc = 1;
-    int32_t *ids = malloc((len + 1) * sizeof *ids);
+    int32_t *ids;
     double t0 = now_s();
-    int n = -1;
-    if (ids && ds_tokenize(m, text, len, bos, ids, (int)len + 1, &n, err, sizeof err)) n = -1;
+    int n;
+    if (text_tokenize("deepseek-tokenize", NULL, m, text, len, bos, &ids, &n)) n = -1;
     double dt = now_s() - t0;
-    if (n < 0) fprintf(stderr, "deepseek-tokenize: %s\n", ids ? err : "out of memory");
-    else {
+    if (n >= 0) {
         print_ids(m, ids, n, a->pieces);
         if (a->stats)
             fprintf(stderr, "deepseek-tokenize: %zu bytes -> %d tokens in %.3f s: %.1f MB/s, %.2f bytes/token\n", len,
