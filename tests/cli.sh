@@ -7,25 +7,7 @@
 #               DEEPSEEK_PERPLEXITY DEEPSEEK_BENCH DEEPSEEK_QUANTIZE VERSION
 set -u
 ds=$1 conv=$2 model=$3 fixture=$4 tok=$5 vocab=$6 data=$7 ppl=$8 bench=$9 quant=${10} version=${11}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-# expect STATUS NEEDLE CMD...: exit status STATUS and NEEDLE in stderr+stdout
-expect() {
-    want=$1 needle=$2
-    shift 2
-    "$@" >"$tmp/out" 2>&1
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$needle" "$tmp/out"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $* -> exit $got (want $want), output:"
-        sed 's/^/    /' "$tmp/out"
-        echo "    (expected to contain: $needle)"
-    fi
-}
+. "$(dirname "$0")/expect.sh" # tmp, pass / fail, expect, check
 
 prompt="0 285 365 734 229 484 862 777 936 87 390 384 5 258 966 488 233 6 728 694 159 394 699 254 489 992 46 55 934 32 500 290 285 505 693 283 748 813 107 313 387 86 237 289 412 529 882 419"
 greedy="433 376 592 924 643 824 564 69 287 424 560 66 926 595 501 396 907 548 998 63 327 630 1012 551 375 696 158 249 845 569 393 812"
@@ -132,11 +114,6 @@ implements; pass --tokenizer-pre NAME" "$conv" "$tmp/nonfc" -o "$tmp/x.gguf" --v
 expect 0 "vocabulary only" "$conv" "$tmp/nonfc" -o "$tmp/x.gguf" --vocab-only --tokenizer-pre qwen2
 
 # ---- every tool: the same words and exit status for the same mistake, help on stdout, --version
-check() { # what, then a command that succeeds when it holds
-    what=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
-}
 for t in "$ds" "$tok" "$ppl" "$bench" "$conv" "$quant"; do
     name=$(basename "$t")
     expect 1 "^$name: unknown option '--frobnicate' (see $name --help)\$" "$t" --frobnicate

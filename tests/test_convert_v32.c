@@ -298,17 +298,6 @@ static void float_outtypes(void **state) {
     }
 }
 
-static void assert_same_file(const char *a, const char *b) {
-    size_t na, nb;
-    uint8_t *x = slurp(a, &na), *y = slurp(b, &nb);
-    assert_non_null(x);
-    assert_non_null(y);
-    assert_int_equal(na, nb);
-    assert_memory_equal(x, y, na);
-    free(x);
-    free(y);
-}
-
 /* llama.cpp's quantizer has no indexer rules: the matrices take the mix's type by their names
    (indexer.attn_k is an attn_k; attn_q_b's rows of q_lora_rank 96 fall back from Q4_K to Q5_0),
    k_norm stays F32. These are the types llama-quantize chose for the same F32 file; converting

@@ -83,17 +83,6 @@ static int run_convert(const char *from, const char *out) {
     return system(cmd);
 }
 
-static void assert_same_file(const char *a, const char *b) {
-    size_t na, nb;
-    uint8_t *x = slurp(a, &na), *y = slurp(b, &nb);
-    assert_non_null(x);
-    assert_non_null(y);
-    assert_int_equal(na, nb);
-    assert_memory_equal(x, y, na);
-    free(x);
-    free(y);
-}
-
 static void shards_convert_like_one_file(void **state) {
     (void)state;
     char err[256], path[512], single[512], sharded[512], cfg[512];

@@ -22,4 +22,18 @@ static inline uint8_t *slurp(const char *path, size_t *size) {
     return b;
 }
 
+#ifdef assert_memory_equal /* included after cmocka.h */
+/* Two files hold the same bytes. */
+static inline void assert_same_file(const char *a, const char *b) {
+    size_t na, nb;
+    uint8_t *x = slurp(a, &na), *y = slurp(b, &nb);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_int_equal(na, nb);
+    assert_memory_equal(x, y, na);
+    free(x);
+    free(y);
+}
+#endif
+
 #endif
