@@ -186,7 +186,9 @@ int main(int argc, char **argv) {
     }
     const char *model = dequantized ? argv[2] : argv[4];
     if (load_logits(dequantized ? argv[4] : argv[5])) return 1;
-    if (dequantized ? measure_tolerance(argv[3]) : load_tolerance(argv[1], argv[2], argv[3], official)) {
+    if (dequantized) {
+        if (measure_tolerance(argv[3])) return 1; /* it said why */
+    } else if (load_tolerance(argv[1], argv[2], argv[3], official)) {
         fprintf(stderr, "%s: no tolerance for %s %s\n", argv[1], argv[2], argv[3]);
         return 1;
     }
