@@ -46,14 +46,19 @@ def call(name, args):
     return {"type": "function", "function": {"name": name, "arguments": args}}
 
 
+# messages by role, for the conversations below
+def u(c): return {"role": "user", "content": c}
+def a(c): return {"role": "assistant", "content": c}
+def s(c): return {"role": "system", "content": c}
+def t(c): return {"role": "tool", "content": c}
+def calls(content, *cs): return {"role": "assistant", "content": content, "tool_calls": list(cs)}
+
+
+weather = call("get_weather", '{"city": "Paris"}')
+
+
 def extra_conversations():
     """Conversations beyond the fixtures': reasoning stripping, tool-call quirks, errors."""
-    u = lambda c: {"role": "user", "content": c}
-    a = lambda c: {"role": "assistant", "content": c}
-    s = lambda c: {"role": "system", "content": c}
-    t = lambda c: {"role": "tool", "content": c}
-    calls = lambda content, *cs: {"role": "assistant", "content": content, "tool_calls": list(cs)}
-    weather = call("get_weather", '{"city": "Paris"}')
     time_ = call("get_time", '{"tz": "Europe/Paris"}')
     return [
         # several reasoning turns: R1 keeps only what follows the last </think>
@@ -90,12 +95,6 @@ def extra_conversations():
 
 def v31_conversations():
     """V3.1's own cases: its tool-call format, answers after tool outputs, no user before an answer."""
-    u = lambda c: {"role": "user", "content": c}
-    a = lambda c: {"role": "assistant", "content": c}
-    s = lambda c: {"role": "system", "content": c}
-    t = lambda c: {"role": "tool", "content": c}
-    calls = lambda content, *cs: {"role": "assistant", "content": content, "tool_calls": list(cs)}
-    weather = call("get_weather", '{"city": "Paris"}')
     odd = call("search", '{ "q":"caf\\u00e9",\n  "n" : 3 }')
     return [
         # the format of the model card: a system prompt, a question, a thought-through answer
