@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -196,6 +197,48 @@ static void decode_bytes_counts_the_weights_read(void **state) {
     ds_gguf_close(f);
 }
 
+/* A deepseek32 file whose indexer keys are not one FP8 block of 128 is refused, naming the key:
+   the model under test rewritten with that one value changed. */
+static void indexer_key_length_is_checked(void **state) {
+    (void)state;
+    char err[256], path[] = "/tmp/test_forward_XXXXXX";
+    ds_gguf *in = NULL;
+    assert_int_equal(ds_gguf_open(g.model_path, &in, err, sizeof err), DS_OK);
+    size_t n_arch = 0;
+    const char *arch = ds_gguf_get_str(in, "general.architecture", &n_arch);
+    if (n_arch != 10 || memcmp(arch, "deepseek32", 10)) {
+        ds_gguf_close(in);
+        skip();
+    }
+    ds_gguf_writer *w = NULL;
+    assert_int_equal(ds_gguf_writer_new(&w, err, sizeof err), DS_OK);
+    for (size_t i = 0; i < ds_gguf_n_kv(in); i++) assert_int_equal(ds_gguf_copy_kv(w, in, i), DS_OK);
+    assert_int_equal(ds_gguf_set_u32(w, "deepseek32.attention.indexer.key_length", 64), DS_OK);
+    for (size_t i = 0; i < ds_gguf_n_tensors(in); i++) {
+        ds_gguf_tensor_info t;
+        ds_gguf_tensor(in, i, &t);
+        assert_int_equal(ds_gguf_add_tensor(w, t.name, t.type, t.n_dims, t.ne), DS_OK);
+    }
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(ds_gguf_writer_begin(w, path, err, sizeof err), DS_OK);
+    for (size_t i = 0; i < ds_gguf_n_tensors(in); i++) {
+        ds_gguf_tensor_info t;
+        ds_gguf_tensor(in, i, &t);
+        assert_int_equal(ds_gguf_writer_tensor(w, t.data, t.size, err, sizeof err), DS_OK);
+    }
+    assert_int_equal(ds_gguf_writer_finish(w, err, sizeof err), DS_OK);
+    ds_gguf_writer_free(w);
+    ds_gguf_close(in);
+    ds_model *m = NULL;
+    assert_int_equal(ds_model_load(path, &m, err, sizeof err), DS_ERR_UNSUPPORTED);
+    print_message("%s\n", err);
+    assert_null(m);
+    assert_non_null(strstr(err, "'deepseek32.attention.indexer.key_length' is 64"));
+    unlink(path);
+}
+
 /* A cache type the latent cache has no code for is refused by name, not run as another. */
 static void bad_cache_type_is_refused(void **state) {
     (void)state;
@@ -279,7 +322,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(greedy_1_thread),           cmocka_unit_test(greedy_2_threads),
         cmocka_unit_test(threads_bit_identical),     cmocka_unit_test(contexts_share_model_and_reset),
         cmocka_unit_test(bad_batches_are_refused),   cmocka_unit_test(decode_bytes_counts_the_weights_read),
-        cmocka_unit_test(bad_cache_type_is_refused),
+        cmocka_unit_test(bad_cache_type_is_refused), cmocka_unit_test(indexer_key_length_is_checked),
     };
     int rc = g.mismatch ? run_mismatch() : cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
     ds_model_free(g.model);
