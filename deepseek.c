@@ -170,6 +170,14 @@ typedef struct {
     /* DeepSeek Sparse Attention (deepseek32): the lightning indexer's heads, their width (one
        FP8 block), and how many keys each query attends; idx_topk 0 without it */
     int idx_n_head, idx_dim, idx_topk;
+    /* grouped-query attention (llama, qwen2, qwen3, deepseek): n_head_kv heads of K (dk wide)
+       and V (dv wide) cached per token, rotary on the first dr dims of each head; MLA leaves
+       n_head_kv 0 */
+    int n_head_kv, dk;
+    bool rope_neox;        /* rotate the halves (x[i], x[i + dr/2]), not adjacent pairs */
+    float rope_freq_scale; /* linear rope scaling: angles times 1 / rope.scaling.factor */
+    float rope_attn_factor; /* rope.scaling.attn_factor: q and k scaled by it (llama.cpp's) */
+    size_t kv_row;         /* floats cached per token and layer */
 } ds_hparams;
 
 /* A weight matrix (or a stack of them) in the mapping: rows of n_in elements. */
@@ -202,6 +210,10 @@ struct ds_layer {
     /* the lightning indexer (deepseek32): q from the query latent, one shared k, head weights */
     ds_weight idx_q_b, idx_k, idx_proj;
     const float *idx_k_norm, *idx_k_bias; /* k's LayerNorm */
+    /* grouped-query attention: q as above, k, v (or the three fused), optional biases, and
+       qwen3's per-head RMSNorm of q and k */
+    ds_weight k, v, qkv;
+    const float *bq, *bk, *bv, *bo, *q_norm, *k_norm;
 };
 
 /* The first multi-token-prediction module (DeepSeek-V3 paper 2.2), llama.cpp's blk.N.nextn.*
@@ -221,12 +233,13 @@ typedef struct loader loader;
 /* An architecture (section 3 has the table): its GGUF name (general.architecture, also its
    metadata keys' prefix), how its hyper-parameters are read, and how one decoder layer's
    tensors are bound, choosing the layer's attention and feed-forward functions; then its MTP
-   module, if it has one. */
+   module, if it has one, and the line that describes a loaded model. */
 typedef struct {
     const char *name;
     ds_status (*load_hparams)(loader *L);
     ds_status (*bind_layer)(loader *L, ds_layer *l, int il);
     ds_status (*bind_mtp)(loader *L);
+    void (*describe)(ds_model *m);
 } ds_arch;
 
 struct ds_model {
@@ -237,6 +250,7 @@ struct ds_model {
     ds_hparams hp;
     ds_weight tok_embd, output;
     const float *output_norm;
+    const float *rope_freqs; /* llama3's per-pair rotary divisors (rope_freqs.weight), or NULL */
     ds_layer *layers;
     ds_nextn mtp;
     float **owned; /* 1-D tensors widened to float32 */
@@ -268,7 +282,8 @@ struct ds_context {
     float *kv_lat;        /* [T][R + dr] c_KV and k_pe as projected, before norm and rotary */
     float *q_abs;         /* [T][H][R + dr] the absorbed query: q_nope W_UK | rotated q_pe */
     float *o_lat;         /* [T][H][R] attention's weighted sum of cached latents */
-    float *o_heads;       /* [T][H][dv] o_lat through W_UV: the heads' values */
+    float *o_heads;       /* [T][H][dv] o_lat through W_UV (GQA: softmax . v): the heads' values */
+    float *qkv;           /* [T][H dk | Hkv dk | Hkv dv] grouped-query attention's q, k, v */
     float *ff_gate;       /* [T][F] gate projection, then silu(gate) * up */
     float *ff_up;         /* [T][F] up projection */
     float *router_logits; /* [T][E] */
@@ -405,9 +420,12 @@ static void embed(const ds_weight *e, const int32_t *tokens, int T, float *out) 
    per-pair frequencies ramp from interpolated (/factor) to the original between the
    correction dims of beta_fast and beta_slow; angles are float32 pos * inv_freq. YaRN also
    scales attention logits by mscale^2 = (1 + yarn_log_mul * ln factor)^2, folded into
-   kq_scale with 1 / sqrt(dn + dr). */
+   kq_scale with 1 / sqrt(head dim). The dense models' files may instead ask for linear
+   scaling (angles times rope_freq_scale) or carry per-pair divisors (llama3's rope_freqs),
+   and llama.cpp scales q and k by rope.scaling.attn_factor: kq_scale takes its square. */
 static void rope_table(ds_context *ctx) {
-    const ds_hparams *hp = &ctx->m->hp;
+    const ds_model *m = ctx->m;
+    const ds_hparams *hp = &m->hp;
     const int dr = hp->dr, half = dr / 2;
     float low = 0, high = 0;
     if (hp->yarn) {
@@ -420,7 +438,8 @@ static void rope_table(ds_context *ctx) {
     }
     for (int i = 0; i < half; i++) {
         float base = (float)(1.0 / pow((double)hp->rope_base, (double)(2 * i) / dr));
-        float inv = base;
+        if (m->rope_freqs) base /= m->rope_freqs[i];
+        float inv = base * hp->rope_freq_scale;
         if (hp->yarn) {
             float ramp = fminf(fmaxf(((float)i - low) / (high - low), 0.0f), 1.0f);
             inv = base / hp->rope_factor * ramp + base * (1.0f - ramp);
@@ -432,7 +451,8 @@ static void rope_table(ds_context *ctx) {
         }
     }
     double mscale = hp->yarn ? 1.0 + hp->yarn_log_mul * log((double)hp->rope_factor) : 1.0;
-    ctx->kq_scale = (float)(mscale * mscale / sqrt((double)(hp->dn + hp->dr)));
+    mscale *= hp->rope_attn_factor;
+    ctx->kq_scale = (float)(mscale * mscale / sqrt((double)hp->dk));
 }
 
 /* Rotate interleaved pairs (x[2i], x[2i+1]) by the angles of one position. */
@@ -441,6 +461,16 @@ static void rope(float *x, const float *cs, int dr) {
         float c = cs[2 * i], s = cs[2 * i + 1], a = x[2 * i], b = x[2 * i + 1];
         x[2 * i] = a * c - b * s;
         x[2 * i + 1] = a * s + b * c;
+    }
+}
+
+/* Rotate half-split pairs (x[i], x[i + dr/2]) by the angles of one position. */
+static void rope_half(float *x, const float *cs, int dr) {
+    const int half = dr / 2;
+    for (int i = 0; i < half; i++) {
+        float c = cs[2 * i], s = cs[2 * i + 1], a = x[i], b = x[i + half];
+        x[i] = a * c - b * s;
+        x[i + half] = a * s + b * c;
     }
 }
 
@@ -621,16 +651,6 @@ static void attention_mla_legacy(ds_context *ctx, const ds_layer *l, int il, int
    pairs; q per head and k each rounded to FP8 e4m3 with a power-of-two scale; the FP8
    products summed exactly; q's scale folded into w_j with 1 / sqrt(Hi Di); k's scale applied
    to the sum. Only k (FP8 codes + scale) is cached. */
-
-/* Rotate half-split pairs (x[i], x[i + dr/2]) by the angles of one position. */
-static void rope_half(float *x, const float *cs, int dr) {
-    const int half = dr / 2;
-    for (int i = 0; i < half; i++) {
-        float c = cs[2 * i], s = cs[2 * i + 1], a = x[i], b = x[i + half];
-        x[i] = a * c - b * s;
-        x[i + half] = a * s + b * c;
-    }
-}
 
 /* x H / sqrt(n), H the Sylvester Hadamard matrix (n a power of two), by butterflies. */
 static void hadamard(float *x, int n) {
@@ -830,6 +850,117 @@ static void attention_dsa_legacy(ds_context *ctx, const ds_layer *l, int il, int
     mla_begin(ctx, l, il, pos0, T);
     dsa_index(ctx, l, il, pos0, T);
     mla_heads_legacy(ctx, l, il, pos0, T, true);
+}
+
+/* ---- attention: grouped-query attention (GQA), the dense distills' and DeepSeek-MoE's ----
+
+   q_h = h W_q^h (+ b_q), k_g = h W_k^g (+ b_k), v_g = h W_v^g (+ b_v)   (H query heads,
+   n_head_kv key/value heads; query head h reads group g = h / (H / n_head_kv))
+   qwen3: q_h, k_g = RMSNorm(q_h), RMSNorm(k_g) per head; then RoPE on the first dr dims
+   o_h = softmax(q_h k_g^T * kq_scale) v_g        u = concat_heads(o) W_O (+ b_O)
+
+   The cache holds each token's rotated k and its v, [k of every group | v of every group]:
+   exactly the tail of the projection row [q | k | v], which is stored as it is. */
+
+static void add_bias_rows(float *y, int64_t ldy, const float *b, int n, int T) {
+    if (b)
+        for (int t = 0; t < T; t++) add_rows(y + (int64_t)t * ldy, b, n);
+}
+
+/* qkv[t] = [q | k | v] from one fused matrix or three sharing one quantized input. */
+static void gqa_project(ds_context *ctx, const ds_layer *l, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, nq = hp->n_head * hp->dk, nk = hp->n_head_kv * hp->dk, nv = hp->n_head_kv * hp->dv;
+    const int64_t ld = nq + nk + nv;
+    float *y = ctx->qkv;
+    if (l->qkv.data) {
+        matmul(ctx, &l->qkv, ctx->xn, D, T, y, ld);
+    } else {
+        qact in = {0};
+        if (l->q.act && l->k.act == l->q.act && l->v.act == l->q.act)
+            in = quantize_act(ctx, l->q.act, ctx->xn, D, 0, 1, T, D, 1);
+        matmul_pre(ctx, &l->q, ctx->xn, D, T, y, ld, &in);
+        matmul_pre(ctx, &l->k, ctx->xn, D, T, y + nq, ld, &in);
+        matmul_pre(ctx, &l->v, ctx->xn, D, T, y + nq + nk, ld, &in);
+    }
+    add_bias_rows(y, ld, l->bq, nq, T);
+    add_bias_rows(y + nq, ld, l->bk, nk, T);
+    add_bias_rows(y + nq + nk, ld, l->bv, nv, T);
+}
+
+/* Per head: qwen3's norm, then the rotary (adjacent pairs, or halves for NeoX-style models),
+   over n heads of width dk starting at x. */
+static void gqa_rotate(const ds_hparams *hp, float *x, int n, const float *norm, const float *cs) {
+    for (int h = 0; h < n; h++) {
+        float *v = x + (size_t)h * hp->dk;
+        if (norm) rmsnorm(v, v, norm, hp->dk, hp->rms_eps);
+        if (hp->rope_neox) rope_half(v, cs, hp->dr);
+        else rope(v, cs, hp->dr);
+    }
+}
+
+/* The attention norm, q, k, v, and the new keys and values cached. */
+static void gqa_begin(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd, nq = hp->n_head * hp->dk;
+    const size_t ld = (size_t)nq + hp->kv_row;
+    rmsnorm_rows(ctx->xn, D, ctx->x, D, l->attn_norm, D, T, hp->rms_eps);
+    gqa_project(ctx, l, T);
+    for (int t = 0; t < T; t++) {
+        float *row = ctx->qkv + (size_t)t * ld;
+        const float *cs = ctx->rope + (size_t)(pos0 + t) * hp->dr;
+        gqa_rotate(hp, row, hp->n_head, l->q_norm, cs);
+        gqa_rotate(hp, row + nq, hp->n_head_kv, l->k_norm, cs);
+        kv_store(ctx, il, pos0 + t, row + nq);
+    }
+}
+
+/* n floats of a cache row from element e0: in place for F32, else widened (F16 and BF16
+   anywhere; Q8_0 on whole blocks, which ds_context_new makes sure of). */
+static const float *kv_slice(const ds_context *ctx, const uint8_t *row, size_t e0, int n, float *wide) {
+    const ds_type_traits *tr = ctx->kv_tr;
+    if (ctx->kv_type == DS_TYPE_F32) return (const float *)row + e0;
+    tr->to_f32(row + e0 / (size_t)tr->block_size * tr->type_size, wide, n);
+    return wide;
+}
+
+/* One item per (token, group): the group's query heads score every causal key, each cached
+   k and v widened once for all of them. */
+static void gqa_attend_task(void *arg, int64_t i0, int64_t i1, int tid) {
+    const attn_job *j = arg;
+    ds_context *ctx = j->ctx;
+    const ds_hparams *hp = &ctx->m->hp;
+    const int H = hp->n_head, Hkv = hp->n_head_kv, G = H / Hkv, dk = hp->dk, dv = hp->dv;
+    const size_t ld = (size_t)H * dk + hp->kv_row, nc = (size_t)ctx->n_ctx, rb = ctx->kv_row_bytes;
+    float *score = scratch_of(ctx, tid).f, *wide = score + (size_t)G * nc;
+    const uint8_t *cache = kv_at(ctx, j->il, 0);
+    for (int64_t i = i0; i < i1; i++) {
+        const int t = (int)(i / Hkv), g = (int)(i % Hkv), n = j->pos0 + t + 1;
+        const float *q = ctx->qkv + (size_t)t * ld + (size_t)g * G * dk;
+        for (int s = 0; s < n; s++) {
+            const float *k = kv_slice(ctx, cache + (size_t)s * rb, (size_t)g * dk, dk, wide);
+            for (int h = 0; h < G; h++) score[h * nc + s] = ctx->kv_f32->dot_f32(q + h * dk, k, dk) * ctx->kq_scale;
+        }
+        for (int h = 0; h < G; h++) softmax(score + h * nc, n);
+        float *o = ctx->o_heads + ((size_t)t * H + (size_t)g * G) * dv;
+        memset(o, 0, (size_t)G * dv * sizeof *o);
+        for (int s = 0; s < n; s++) {
+            const float *v = kv_slice(ctx, cache + (size_t)s * rb, (size_t)Hkv * dk + (size_t)g * dv, dv, wide);
+            for (int h = 0; h < G; h++)
+                for (int d = 0; d < dv; d++) o[h * dv + d] += score[h * nc + s] * v[d];
+        }
+    }
+}
+
+static void attention_gqa(ds_context *ctx, const ds_layer *l, int il, int pos0, int T) {
+    const ds_hparams *hp = &ctx->m->hp;
+    const int D = hp->n_embd;
+    gqa_begin(ctx, l, il, pos0, T);
+    attn_job aj = {ctx, l, il, pos0, T, false};
+    pool_run(ctx->pool, (int64_t)T * hp->n_head_kv, gqa_attend_task, &aj);
+    matmul(ctx, &l->o, ctx->o_heads, (int64_t)hp->n_head * hp->dv, T, ctx->branch, D);
+    add_bias_rows(ctx->branch, D, l->bo, D, T);
+    add_rows(ctx->x, ctx->branch, (int64_t)T * D);
 }
 
 /* ---- feed-forward: dense SwiGLU, and DeepSeekMoE (V2 2.2, V3 2.1.2) ---- */
@@ -1139,6 +1270,86 @@ static ds_status load_float(loader *L, const char *key, bool required, float *v)
     return meta_float(L->m->file, full, required, v, L->err, L->err_size);
 }
 
+/* DeepSeekMoE's keys (V1's, V2's and V3's; the later ones add the gating function, groups
+   and weight normalisation): leading dense layers, then routed and shared experts. */
+static ds_status moe_hparams(loader *L) {
+    ds_hparams *hp = &L->m->hp;
+    const gguf_file *f = L->m->file;
+    const int BIG = 1 << 24;
+    TRY(load_int(L, "leading_dense_block_count", false, 0, hp->n_layer, &hp->n_lead_dense));
+    bool has_moe = hp->n_lead_dense < hp->n_layer;
+    TRY(load_int(L, "expert_count", has_moe, 0, 65536, &hp->n_expert));
+    TRY(load_int(L, "expert_used_count", has_moe, 0, hp->n_expert, &hp->n_expert_used));
+    TRY(load_int(L, "expert_shared_count", false, 0, 4096, &hp->n_expert_shared));
+    TRY(load_int(L, "expert_feed_forward_length", has_moe, 0, BIG, &hp->n_ff_exp));
+    if (has_moe && (hp->n_expert < 1 || hp->n_expert_used < 1))
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: MoE layers need expert_count and expert_used_count >= 1",
+                    f->path);
+    int gating = GATING_SOFTMAX;
+    TRY(load_int(L, "expert_gating_func", false, GATING_SOFTMAX, GATING_SIGMOID, &gating));
+    hp->gating = (ds_gating)gating;
+    hp->n_group = 1;
+    TRY(load_int(L, "expert_group_count", false, 1, 65536, &hp->n_group));
+    hp->n_group_used = hp->n_group;
+    TRY(load_int(L, "expert_group_used_count", false, 1, hp->n_group, &hp->n_group_used));
+    if (has_moe && hp->n_expert % hp->n_group)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts do not split into %d groups", f->path,
+                    hp->n_expert, hp->n_group);
+    if (has_moe && hp->n_expert_used > hp->n_group_used * (hp->n_expert / hp->n_group))
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts per token cannot come from %d groups", f->path,
+                    hp->n_expert_used, hp->n_group_used);
+    TRY(load_float(L, "expert_weights_scale", false, &hp->expert_scale));
+    int norm = 0;
+    TRY(load_int(L, "expert_weights_norm", false, 0, 1, &norm));
+    hp->expert_norm = norm;
+    return DS_OK;
+}
+
+/* rope.freq_base and rope.scaling.*: the kind of scaling, its factor, YaRN's original context
+   and correction betas. llama.cpp reads a missing type as linear; deepseek2 files say yarn
+   when they scale and take YaRN's attention factor from their log multiplier, the dense
+   models from ggml's 1 + 0.1 ln factor (with rope.scaling.attn_factor on top). */
+static ds_status rope_hparams(loader *L, bool dense) {
+    ds_hparams *hp = &L->m->hp;
+    const gguf_file *f = L->m->file;
+    char scaling[32], key[96];
+    hp->rope_base = 10000.0f;
+    TRY(load_float(L, "rope.freq_base", false, &hp->rope_base));
+    snprintf(key, sizeof key, "%s.rope.scaling.type", L->m->arch->name);
+    meta_str(f, key, scaling, sizeof scaling);
+    if (dense && !scaling[0]) snprintf(scaling, sizeof scaling, "linear");
+    float factor = 0.0f;
+    TRY(load_float(L, "rope.scaling.factor", false, &factor));
+    hp->rope_factor = hp->rope_freq_scale = hp->rope_attn_factor = 1.0f;
+    if (!strcmp(scaling, "yarn")) {
+        hp->rope_factor = factor > 0.0f ? factor : 1.0f;
+        hp->yarn = hp->rope_factor > 1.0f;
+    } else if (dense && !strcmp(scaling, "linear")) {
+        hp->rope_freq_scale = factor > 0.0f ? 1.0f / factor : 1.0f;
+    } else if (scaling[0] && strcmp(scaling, "none")) {
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: metadata '%s' is '%s': not supported (%s)", f->path,
+                    key, scaling, dense ? "linear, yarn or none" : "yarn or none");
+    }
+    hp->rope_orig_ctx = hp->n_ctx_train;
+    TRY(load_int(L, "rope.scaling.original_context_length", hp->yarn && !dense, 1, INT_MAX, &hp->rope_orig_ctx));
+    TRY(load_float(L, "rope.scaling.yarn_log_multiplier", false, &hp->yarn_log_mul));
+    if (dense && hp->yarn_log_mul != 0.0f)
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
+                    "%s: metadata '%s.rope.scaling.yarn_log_multiplier' is set: only deepseek2 files use it", f->path,
+                    L->m->arch->name);
+    if (dense) {
+        hp->yarn_log_mul = 0.1f;
+        TRY(load_float(L, "rope.scaling.attn_factor", false, &hp->rope_attn_factor));
+    }
+    hp->beta_fast = 32.0f;
+    hp->beta_slow = 1.0f;
+    TRY(load_float(L, "rope.scaling.yarn_beta_fast", false, &hp->beta_fast));
+    TRY(load_float(L, "rope.scaling.yarn_beta_slow", false, &hp->beta_slow));
+    if (hp->rope_base <= 1.0f || hp->beta_fast <= 0 || hp->beta_slow <= 0 || !(hp->rope_attn_factor > 0.0f))
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: rope parameters out of range", f->path);
+    return DS_OK;
+}
+
 /* ---- deepseek2: DeepSeek-V2, V2-Lite, Coder-V2, V3, R1, V3.1 ---- */
 
 static ds_status deepseek2_hparams(loader *L) {
@@ -1168,55 +1379,14 @@ static ds_status deepseek2_hparams(loader *L) {
     if (hp->dn < 1)
         return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: attention key length leaves no room for the rope dims",
                     f->path);
-    TRY(load_int(L, "leading_dense_block_count", false, 0, hp->n_layer, &hp->n_lead_dense));
-    bool has_moe = hp->n_lead_dense < hp->n_layer;
-    TRY(load_int(L, "expert_count", has_moe, 0, 65536, &hp->n_expert));
-    TRY(load_int(L, "expert_used_count", has_moe, 0, hp->n_expert, &hp->n_expert_used));
-    TRY(load_int(L, "expert_shared_count", false, 0, 4096, &hp->n_expert_shared));
-    TRY(load_int(L, "expert_feed_forward_length", has_moe, 0, BIG, &hp->n_ff_exp));
-    if (has_moe && (hp->n_expert < 1 || hp->n_expert_used < 1))
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: MoE layers need expert_count and expert_used_count >= 1",
-                    f->path);
-    int gating = GATING_SOFTMAX;
-    TRY(load_int(L, "expert_gating_func", false, GATING_SOFTMAX, GATING_SIGMOID, &gating));
-    hp->gating = (ds_gating)gating;
-    hp->n_group = 1;
-    TRY(load_int(L, "expert_group_count", false, 1, 65536, &hp->n_group));
-    hp->n_group_used = hp->n_group;
-    TRY(load_int(L, "expert_group_used_count", false, 1, hp->n_group, &hp->n_group_used));
-    if (has_moe && hp->n_expert % hp->n_group)
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts do not split into %d groups", f->path,
-                    hp->n_expert, hp->n_group);
-    if (has_moe && hp->n_expert_used > hp->n_group_used * (hp->n_expert / hp->n_group))
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d experts per token cannot come from %d groups", f->path,
-                    hp->n_expert_used, hp->n_group_used);
-    TRY(load_float(L, "expert_weights_scale", false, &hp->expert_scale));
-    int norm = 0;
-    TRY(load_int(L, "expert_weights_norm", false, 0, 1, &norm));
-    hp->expert_norm = norm;
+    hp->dk = hp->dn + hp->dr;
+    hp->kv_row = (size_t)hp->kv_lora_rank + (size_t)hp->dr;
+    TRY(moe_hparams(L));
     hp->rms_eps = 1e-6f;
     TRY(load_float(L, "attention.layer_norm_rms_epsilon", false, &hp->rms_eps));
-    hp->rope_base = 10000.0f;
-    TRY(load_float(L, "rope.freq_base", false, &hp->rope_base));
-    char scaling[32], key[96];
-    snprintf(key, sizeof key, "%s.rope.scaling.type", L->m->arch->name);
-    meta_str(f, key, scaling, sizeof scaling);
-    hp->rope_factor = 1.0f;
-    TRY(load_float(L, "rope.scaling.factor", false, &hp->rope_factor));
-    hp->yarn = !strcmp(scaling, "yarn") && hp->rope_factor > 1.0f;
-    if (scaling[0] && strcmp(scaling, "yarn") && strcmp(scaling, "none"))
-        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: rope scaling '%s' is not supported (yarn or none)",
-                    f->path, scaling);
-    hp->rope_orig_ctx = hp->n_ctx_train;
-    TRY(load_int(L, "rope.scaling.original_context_length", hp->yarn, 1, INT_MAX, &hp->rope_orig_ctx));
-    TRY(load_float(L, "rope.scaling.yarn_log_multiplier", false, &hp->yarn_log_mul));
-    hp->beta_fast = 32.0f;
-    hp->beta_slow = 1.0f;
-    TRY(load_float(L, "rope.scaling.yarn_beta_fast", false, &hp->beta_fast));
-    TRY(load_float(L, "rope.scaling.yarn_beta_slow", false, &hp->beta_slow));
-    if (hp->rope_base <= 1.0f || hp->rms_eps < 0 || hp->beta_fast <= 0 || hp->beta_slow <= 0)
-        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: rope or norm parameters out of range", f->path);
-    return DS_OK;
+    if (hp->rms_eps < 0)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: the norm epsilon is negative", f->path);
+    return rope_hparams(L, false);
 }
 
 /* deepseek32 (DeepSeek-V3.2): deepseek2's, plus the lightning indexer's. Its queries come from
@@ -1416,11 +1586,176 @@ static ds_status bind_mtp(loader *L, ds_status (*bind_layer)(loader *, ds_layer 
 static ds_status deepseek2_mtp(loader *L) { return bind_mtp(L, deepseek2_layer); }
 static ds_status deepseek32_mtp(loader *L) { return bind_mtp(L, deepseek32_layer); }
 
+/* ---- llama, qwen2, qwen3, deepseek: the R1 distills, DeepSeek-LLM / Coder, DeepSeek-MoE ----
+
+   Grouped-query attention over a K/V cache, then SwiGLU or (deepseek) DeepSeekMoE. The
+   keys are llama.cpp's: head dims default to n_embd / n_head, the rotary to the whole key
+   head; llama and deepseek rotate adjacent pairs (llama.cpp's converter permutes q and k
+   rows into that order), qwen2 and qwen3 the halves of each head. */
+
+static ds_status gqa_hparams(loader *L, bool neox) {
+    ds_hparams *hp = &L->m->hp;
+    const char *path = L->m->file->path;
+    const int BIG = 1 << 24;
+    TRY(load_int(L, "block_count", true, 1, 4096, &hp->n_layer));
+    TRY(load_int(L, "context_length", true, 1, INT_MAX, &hp->n_ctx_train));
+    TRY(load_int(L, "embedding_length", true, 1, BIG, &hp->n_embd));
+    TRY(load_int(L, "feed_forward_length", false, 0, BIG, &hp->n_ff));
+    TRY(load_int(L, "attention.head_count", true, 1, 4096, &hp->n_head));
+    hp->n_head_kv = hp->n_head;
+    TRY(load_int(L, "attention.head_count_kv", false, 1, hp->n_head, &hp->n_head_kv));
+    if (hp->n_head % hp->n_head_kv)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: %d query heads do not split into %d key/value groups",
+                    path, hp->n_head, hp->n_head_kv);
+    hp->dk = hp->dv = hp->n_embd / hp->n_head;
+    TRY(load_int(L, "attention.key_length", false, 1, BIG, &hp->dk));
+    TRY(load_int(L, "attention.value_length", false, 1, BIG, &hp->dv));
+    hp->dr = hp->dk;
+    TRY(load_int(L, "rope.dimension_count", false, 2, hp->dk, &hp->dr));
+    if (hp->dk < 2 || hp->dr % 2)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: rotary dims %d of key heads of %d: not an even count",
+                    path, hp->dr, hp->dk);
+    hp->kv_row = (size_t)hp->n_head_kv * (size_t)(hp->dk + hp->dv);
+    hp->rope_neox = neox;
+    TRY(load_float(L, "attention.layer_norm_rms_epsilon", true, &hp->rms_eps));
+    if (hp->rms_eps < 0)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: the norm epsilon is negative", path);
+    return rope_hparams(L, true);
+}
+
+/* Dense models: every layer's feed-forward is SwiGLU of feed_forward_length. A file with
+   routed experts under these names (Mixtral-style llama) is not one of ours. */
+static ds_status dense_hparams(loader *L, bool neox) {
+    ds_hparams *hp = &L->m->hp;
+    TRY(gqa_hparams(L, neox));
+    int n_expert = 0;
+    TRY(load_int(L, "expert_count", false, 0, 65536, &n_expert));
+    if (n_expert)
+        return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
+                    "%s: metadata '%s.expert_count' is %d: mixture-of-experts %s models are not supported",
+                    L->m->file->path, L->m->arch->name, n_expert, L->m->arch->name);
+    if (hp->n_ff < 1)
+        return fail(DS_ERR_FORMAT, L->err, L->err_size, "%s: metadata '%s.feed_forward_length' is missing",
+                    L->m->file->path, L->m->arch->name);
+    hp->n_lead_dense = hp->n_layer;
+    return DS_OK;
+}
+
+static ds_status llama_hparams(loader *L) { return dense_hparams(L, false); }
+static ds_status qwen_hparams(loader *L) { return dense_hparams(L, true); }
+
+/* DeepSeek-MoE-16B: llama's attention, DeepSeekMoE's softmax routing without weight
+   normalisation, with shared experts. */
+static ds_status deepseek_hparams(loader *L) {
+    TRY(gqa_hparams(L, false));
+    return moe_hparams(L);
+}
+
+/* A tensor this runtime would not apply: its presence must fail the load, never be ignored. */
+static ds_status refuse(loader *L, int il, const char *suffix) {
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s", il, suffix);
+    if (!gguf_tensor_find(L->m->file, name)) return DS_OK;
+    return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size, "%s: tensor '%s' is not supported", L->m->file->path, name);
+}
+
+static ds_status gqa_attention(loader *L, ds_layer *l, int il) {
+    const ds_hparams *hp = &L->m->hp;
+    const int64_t D = hp->n_embd, nq = (int64_t)hp->n_head * hp->dk, nk = (int64_t)hp->n_head_kv * hp->dk,
+                  nv = (int64_t)hp->n_head_kv * hp->dv;
+    l->attention = attention_gqa;
+    TRY(bind_vecf(L, &l->attn_norm, il, "attn_norm.weight", D, true));
+    TRY(bindf(L, &l->qkv, il, "attn_qkv.weight", D, nq + nk + nv, 1, false));
+    TRY(refuse(L, il, "attn_qkv.bias"));
+    if (!l->qkv.data) {
+        TRY(bindf(L, &l->q, il, "attn_q.weight", D, nq, 1, true));
+        TRY(bindf(L, &l->k, il, "attn_k.weight", D, nk, 1, true));
+        TRY(bindf(L, &l->v, il, "attn_v.weight", D, nv, 1, true));
+    }
+    TRY(bind_vecf(L, &l->bq, il, "attn_q.bias", nq, false));
+    TRY(bind_vecf(L, &l->bk, il, "attn_k.bias", nk, false));
+    TRY(bind_vecf(L, &l->bv, il, "attn_v.bias", nv, false));
+    TRY(bindf(L, &l->o, il, "attn_output.weight", (int64_t)hp->n_head * hp->dv, D, 1, true));
+    return bind_vecf(L, &l->bo, il, "attn_output.bias", D, false);
+}
+
+static ds_status dense_ffn(loader *L, ds_layer *l, int il) {
+    const ds_hparams *hp = &L->m->hp;
+    const int64_t D = hp->n_embd;
+    static const char *const biases[] = {"ffn_gate.bias", "ffn_up.bias", "ffn_down.bias"};
+    for (size_t i = 0; i < 3; i++) TRY(refuse(L, il, biases[i]));
+    l->feed_forward = ffn_dense;
+    TRY(bind_vecf(L, &l->ffn_norm, il, "ffn_norm.weight", D, true));
+    TRY(bindf(L, &l->gate, il, "ffn_gate.weight", D, hp->n_ff, 1, true));
+    TRY(bindf(L, &l->up, il, "ffn_up.weight", D, hp->n_ff, 1, true));
+    return bindf(L, &l->down, il, "ffn_down.weight", hp->n_ff, D, 1, true);
+}
+
+static ds_status dense_layer(loader *L, ds_layer *l, int il) {
+    TRY(gqa_attention(L, l, il));
+    return dense_ffn(L, l, il);
+}
+
+/* qwen3: every head of q and k RMS-normalised before the rotary. */
+static ds_status qwen3_layer(loader *L, ds_layer *l, int il) {
+    const int64_t dk = L->m->hp.dk;
+    TRY(dense_layer(L, l, il));
+    TRY(bind_vecf(L, &l->q_norm, il, "attn_q_norm.weight", dk, true));
+    return bind_vecf(L, &l->k_norm, il, "attn_k_norm.weight", dk, true);
+}
+
+static ds_status deepseek_layer(loader *L, ds_layer *l, int il) {
+    TRY(gqa_attention(L, l, il));
+    return deepseek2_ffn(L, l, il);
+}
+
+static ds_status no_mtp(loader *L) {
+    (void)L;
+    return DS_OK;
+}
+
+/* The one line ds_model_desc gives: what the file holds, as the architecture sees it. */
+static void describe_mla(ds_model *m) {
+    const ds_hparams *hp = &m->hp;
+    char dsa[64] = "";
+    if (hp->idx_topk)
+        snprintf(dsa, sizeof dsa, ", sparse: indexer %dx%d top %d", hp->idx_n_head, hp->idx_dim, hp->idx_topk);
+    snprintf(m->desc, sizeof m->desc,
+             "%s: %d layers (%d dense) + %d MTP, d_model %d, %d heads, q_lora %d, kv_lora %d, "
+             "head dims %d+%d/%d, MLA %s%s, %d experts (%d used, %d shared, %s%s, %d/%d groups), vocab %d, ctx %d",
+             m->arch->name, hp->n_layer, hp->n_lead_dense, hp->n_nextn, hp->n_embd, hp->n_head, hp->q_lora_rank,
+             hp->kv_lora_rank, hp->dn, hp->dr, hp->dv, hp->mla_split ? "split k_b/v_b" : "legacy kv_b", dsa,
+             hp->n_expert, hp->n_expert_used, hp->n_expert_shared, hp->gating == GATING_SIGMOID ? "sigmoid" : "softmax",
+             m->layers && hp->n_lead_dense < hp->n_layer && m->layers[hp->n_lead_dense].exp_bias ? "+bias" : "",
+             hp->n_group_used, hp->n_group, hp->n_vocab, hp->n_ctx_train);
+}
+
+static void describe_gqa(ds_model *m) {
+    const ds_hparams *hp = &m->hp;
+    char moe[96] = "", scaling[48] = "";
+    if (hp->n_expert)
+        snprintf(moe, sizeof moe, ", %d dense layers, %d experts (%d used, %d shared, softmax)", hp->n_lead_dense,
+                 hp->n_expert, hp->n_expert_used, hp->n_expert_shared);
+    if (hp->yarn) snprintf(scaling, sizeof scaling, ", yarn x%g from %d", hp->rope_factor, hp->rope_orig_ctx);
+    else if (hp->rope_freq_scale != 1.0f) snprintf(scaling, sizeof scaling, ", linear x%g", 1.0 / hp->rope_freq_scale);
+    else if (m->rope_freqs) snprintf(scaling, sizeof scaling, ", rope_freqs");
+    snprintf(m->desc, sizeof m->desc,
+             "%s: %d layers, d_model %d, %d heads / %d kv heads of %d+%d (rope %d %s, base %g%s)%s%s, ff %d, vocab "
+             "%d, ctx %d",
+             m->arch->name, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->dk, hp->dv, hp->dr,
+             hp->rope_neox ? "neox" : "pairs", hp->rope_base, scaling, m->layers && m->layers[0].q_norm ? ", q/k norm" : "",
+             moe, hp->n_ff, hp->n_vocab, hp->n_ctx_train);
+}
+
 /* ---- the table ---- */
 
 static const ds_arch ARCHS[] = {
-    {"deepseek2", deepseek2_hparams, deepseek2_layer, deepseek2_mtp},
-    {"deepseek32", deepseek32_hparams, deepseek32_layer, deepseek32_mtp},
+    {"deepseek2", deepseek2_hparams, deepseek2_layer, deepseek2_mtp, describe_mla},
+    {"deepseek32", deepseek32_hparams, deepseek32_layer, deepseek32_mtp, describe_mla},
+    {"llama", llama_hparams, dense_layer, no_mtp, describe_gqa},
+    {"qwen2", qwen_hparams, dense_layer, no_mtp, describe_gqa},
+    {"qwen3", qwen_hparams, qwen3_layer, no_mtp, describe_gqa},
+    {"deepseek", deepseek_hparams, deepseek_layer, no_mtp, describe_gqa},
 };
 
 static ds_status find_arch(loader *L) {
@@ -1434,9 +1769,11 @@ static ds_status find_arch(loader *L) {
             L->m->arch = &ARCHS[i];
             return DS_OK;
         }
+    char known[160] = "";
+    for (size_t i = 0, at = 0; i < sizeof ARCHS / sizeof *ARCHS && at < sizeof known; i++)
+        at += (size_t)snprintf(known + at, sizeof known - at, "%s'%s'", i ? ", " : "", ARCHS[i].name);
     return fail(DS_ERR_UNSUPPORTED, L->err, L->err_size,
-                "%s: architecture '%s' is not supported (this runtime runs 'deepseek2' and 'deepseek32')", f->path,
-                arch);
+                "%s: architecture '%s' is not supported (this runtime runs %s)", f->path, arch, known);
 }
 
 /* ---- loading ---- */
@@ -1455,25 +1792,11 @@ static ds_status load_tensors(loader *L) {
     TRY(bind_vec(L, &m->output_norm, "output_norm.weight", hp->n_embd, true));
     TRY(bind(L, &m->output, "output.weight", hp->n_embd, hp->n_vocab, 1, false));
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
+    TRY(bind_vec(L, &m->rope_freqs, "rope_freqs.weight", hp->dr / 2, false));
     if (!(m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers)))
         return fail(DS_ERR_NOMEM, L->err, L->err_size, "out of memory");
     for (int il = 0; il < hp->n_layer; il++) TRY(m->arch->bind_layer(L, &m->layers[il], il));
     return m->arch->bind_mtp(L);
-}
-
-static void describe(ds_model *m) {
-    const ds_hparams *hp = &m->hp;
-    char dsa[64] = "";
-    if (hp->idx_topk)
-        snprintf(dsa, sizeof dsa, ", sparse: indexer %dx%d top %d", hp->idx_n_head, hp->idx_dim, hp->idx_topk);
-    snprintf(m->desc, sizeof m->desc,
-             "%s: %d layers (%d dense) + %d MTP, d_model %d, %d heads, q_lora %d, kv_lora %d, "
-             "head dims %d+%d/%d, MLA %s%s, %d experts (%d used, %d shared, %s%s, %d/%d groups), vocab %d, ctx %d",
-             m->arch->name, hp->n_layer, hp->n_lead_dense, hp->n_nextn, hp->n_embd, hp->n_head, hp->q_lora_rank,
-             hp->kv_lora_rank, hp->dn, hp->dr, hp->dv, hp->mla_split ? "split k_b/v_b" : "legacy kv_b", dsa,
-             hp->n_expert, hp->n_expert_used, hp->n_expert_shared, hp->gating == GATING_SIGMOID ? "sigmoid" : "softmax",
-             m->layers && hp->n_lead_dense < hp->n_layer && m->layers[hp->n_lead_dense].exp_bias ? "+bias" : "",
-             hp->n_group_used, hp->n_group, hp->n_vocab, hp->n_ctx_train);
 }
 
 static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_t err_size);
@@ -1554,7 +1877,7 @@ ds_status ds_model_load_params(const char *path, const ds_model_params *p, ds_mo
         if (!meta_int(m->file, "tokenizer.ggml.eos_token_id", false, 0, m->hp.n_vocab - 1, &id, NULL, 0))
             m->eos = (int)id;
     }
-    if (!vocab_only) describe(m);
+    if (!vocab_only) m->arch->describe(m);
     *out = m;
     return DS_OK;
 }
@@ -1576,7 +1899,8 @@ size_t ds_model_decode_bytes(const ds_model *m) {
         const ds_layer *l = &m->layers[il];
         const ds_weight *all[] = {&l->q_a,     &l->q_b,   &l->q,       &l->kv_a,    &l->k_b,   &l->v_b,
                                   &l->kv_b,    &l->o,     &l->gate,    &l->up,      &l->down,  &l->gate_inp,
-                                  &l->gate_sh, &l->up_sh, &l->down_sh, &l->idx_q_b, &l->idx_k, &l->idx_proj};
+                                  &l->gate_sh, &l->up_sh, &l->down_sh, &l->idx_q_b, &l->idx_k, &l->idx_proj,
+                                  &l->k,       &l->v,     &l->qkv};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) n += weight_bytes(all[i]);
         const ds_weight *exps[] = {&l->gate_exps, &l->up_exps, &l->down_exps};
         for (size_t i = 0; i < 3; i++)
@@ -1633,6 +1957,10 @@ ds_status ds_context_new(ds_model *m, const ds_context_params *p, ds_context **o
         return fail(DS_ERR_UNSUPPORTED, err, err_size,
                     "context: cache type %s: the latent cache is f32, f16, bf16 or q8_0",
                     ds_type_name(kt) ? ds_type_name(kt) : "unknown");
+    if (m->hp.n_head_kv && kernel_traits(kt)->block_size > 1 && (m->hp.dk % 32 || m->hp.dv % 32))
+        return fail(DS_ERR_UNSUPPORTED, err, err_size,
+                    "context: cache type %s needs key and value heads of a multiple of 32 (these are %d and %d)",
+                    ds_type_name(kt), m->hp.dk, m->hp.dv);
     ds_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return fail(DS_ERR_NOMEM, err, err_size, "out of memory");
     ctx->m = m;
@@ -2153,9 +2481,10 @@ int ds_physical_cores(void) {
 /* 7. The KV cache and the scratch memory                                                      */
 /* ========================================================================================== */
 
-/* MLA caches one row per token per layer: the normalised latent c_KV (kv_lora_rank floats),
-   then the rotated shared k_pe (rope dims). */
-static size_t kv_row(const ds_hparams *hp) { return (size_t)hp->kv_lora_rank + (size_t)hp->dr; }
+/* One row per token per layer: MLA caches the normalised latent c_KV (kv_lora_rank floats),
+   then the rotated shared k_pe (rope dims); grouped-query attention the rotated k of its
+   n_head_kv heads, then their v. */
+static size_t kv_row(const ds_hparams *hp) { return hp->kv_row; }
 
 static uint8_t *kv_at(ds_context *ctx, int il, int pos) {
     return ctx->kv + ((size_t)il * (size_t)ctx->n_ctx + (size_t)pos) * ctx->kv_row_bytes;
@@ -2264,11 +2593,15 @@ static bool alloc_buffers(ds_context *ctx) {
     ctx->shared_out = alloc_f(B * D, &ok);
     ctx->routed = alloc_f(D, &ok);
     if (ctx->mtp) ctx->mtp_emb = alloc_f(B * D, &ok);
-    ctx->q_lat = alloc_f(B * (size_t)hp->q_lora_rank, &ok);
-    ctx->q_heads = alloc_f(B * H * (size_t)(hp->dn + hp->dr), &ok);
-    ctx->kv_lat = alloc_f(B * row, &ok);
-    ctx->q_abs = alloc_f(B * H * row, &ok);
-    ctx->o_lat = alloc_f(B * H * R, &ok);
+    if (hp->kv_lora_rank) { /* MLA */
+        ctx->q_lat = alloc_f(B * (size_t)hp->q_lora_rank, &ok);
+        ctx->q_heads = alloc_f(B * H * (size_t)(hp->dn + hp->dr), &ok);
+        ctx->kv_lat = alloc_f(B * row, &ok);
+        ctx->q_abs = alloc_f(B * H * row, &ok);
+        ctx->o_lat = alloc_f(B * H * R, &ok);
+    } else {
+        ctx->qkv = alloc_f(B * (H * (size_t)hp->dk + row), &ok);
+    }
     ctx->o_heads = alloc_f(B * H * (size_t)hp->dv, &ok);
     ctx->ff_gate = alloc_f(B * F, &ok);
     ctx->ff_up = alloc_f(B * F, &ok);
@@ -2297,7 +2630,9 @@ static bool alloc_buffers(ds_context *ctx) {
         ctx->n_sel = alloc_i(B, &ok);
     }
     /* attention's scores and a widened cache row; a widened weight row; dot products */
-    ctx->scratch_len = (size_t)max_i(max_i(widest_row(hp), ctx->n_ctx + (int)row + 32), 2 * ctx->n_batch);
+    const size_t groups = hp->n_head_kv ? H / (size_t)hp->n_head_kv : 1; /* query heads scored together */
+    ctx->scratch_len = (size_t)max_i(widest_row(hp), 2 * ctx->n_batch);
+    if (ctx->scratch_len < groups * (size_t)ctx->n_ctx + row + 32) ctx->scratch_len = groups * (size_t)ctx->n_ctx + row + 32;
     ctx->scratch = alloc_f(ctx->scratch_len * (size_t)ctx->n_threads, &ok);
     ctx->xptr = calloc((size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->xptr);
     ctx->qptr = calloc(2 * (size_t)ctx->n_batch * (size_t)ctx->n_threads, sizeof *ctx->qptr);
@@ -2325,7 +2660,8 @@ static void free_buffers(ds_context *ctx) {
                   ctx->kv_lat,        ctx->q_abs,   ctx->o_lat,        ctx->o_heads, ctx->ff_gate,    ctx->ff_up,
                   ctx->router_logits, ctx->route_w, ctx->exp_act,      ctx->exp_out, ctx->shared_out, ctx->routed,
                   ctx->mtp_emb,       ctx->scratch, ctx->blas_scratch, ctx->logits,  ctx->hid,        ctx->mtp_in,
-                  ctx->mtp_logits,    ctx->idx_q,   ctx->idx_w,        ctx->idx_k,   ctx->idx_score};
+                  ctx->mtp_logits,    ctx->idx_q,   ctx->idx_w,        ctx->idx_k,   ctx->idx_score,
+                  ctx->qkv};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) free(f[i]);
     int32_t *n[] = {ctx->route_idx, ctx->exp_count, ctx->exp_start, ctx->exp_active,
                     ctx->exp_pairs, ctx->sel,       ctx->n_sel};
