@@ -156,9 +156,9 @@ expect 1 "^deepseek: -b needs an integer" "$ds" -m "$model" --ids "0" -b 0
 expect 1 "^deepseek: -ngl: missing value\$" "$ds" -m "$model" --ids "0" -ngl
 # an F16 latent cache keeps this fixture's greedy tokens (tests/meson.build: forward-*-cache-*)
 expect_ids "generation 32 tokens" -ctk f16 -ctv f16
-expect 0 "latent cache: BF16, 480 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -ctk bf16 -c 16 -v
-expect 0 "latent cache: Q8_0, 306 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -ctv q8_0 -c 16 -v
-expect 0 "latent cache: F32, 960 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -c 16 -v
+expect 0 "cache (MLA latents or K/V, indexer keys): BF16, 480 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -ctk bf16 -c 16 -v
+expect 0 "cache (MLA latents or K/V, indexer keys): Q8_0, 306 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -ctv q8_0 -c 16 -v
+expect 0 "cache (MLA latents or K/V, indexer keys): F32, 960 bytes per token" "$ds" -m "$model" --ids "0" -n 1 -c 16 -v
 expect 1 "^deepseek: -ctv q8_0: MLA caches one latent for keys and values, and it was already given as f16" "$ds" \
     -m "$model" --ids "0" -ctk f16 -ctv q8_0
 expect 1 "^deepseek: -ctk q4_0: the latent cache is f32, f16, bf16 or q8_0 in this build" "$ds" -m "$model" --ids "0" \

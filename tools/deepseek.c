@@ -673,7 +673,8 @@ static int run(const cli_args *a) {
         if (a->verbose) {
             size_t bytes = ds_context_cache_bytes(S.ctx);
             int n = ds_context_n_ctx(S.ctx);
-            fprintf(stderr, "latent cache: %s, %zu bytes per token, %.1f MiB for %d positions\n",
+            fprintf(stderr,
+                    "cache (MLA latents or K/V, indexer keys): %s, %zu bytes per token, %.1f MiB for %d positions\n",
                     ds_type_name((ds_type)p.cache_type), bytes / (size_t)n, (double)bytes / 1048576.0, n);
         }
         if (!a->chat) catch_sigint();
