@@ -4,6 +4,9 @@
      gguf_check types F.gguf REGEX=TYPE...  each tensor matching a REGEX (first match) has TYPE,
                                             and every REGEX matches some tensor
      gguf_check kv F.gguf KEY VALUE         an integer metadata value
+     gguf_check dump F.gguf                 every key (with its value when an integer or a
+                                            string) and every tensor (type, shape), one a line,
+                                            for a script to grep
      gguf_check imatrix F.gguf OUT.gguf OUT.dat
                                             an importance matrix for F's weights, in llama.cpp's
                                             GGUF and legacy forms, with the same values once read
@@ -137,6 +140,30 @@ static int cmd_kv(const char *path, const char *key, const char *value) {
     return !ok;
 }
 
+/* "KEY = VALUE" (integers and strings; other types show their key alone), then
+   "NAME TYPE NE0xNE1..." per tensor. */
+static int cmd_dump(const char *path) {
+    ds_gguf *g = NULL;
+    if (open_or_die(path, &g)) return 1;
+    for (size_t i = 0; i < ds_gguf_n_kv(g); i++) {
+        const char *k = ds_gguf_kv_key(g, i), *v;
+        size_t len = 0;
+        int64_t n;
+        if ((v = ds_gguf_get_str(g, k, &len))) printf("%s = %.*s\n", k, (int)len, v);
+        else if (ds_gguf_get_int(g, k, &n)) printf("%s = %lld\n", k, (long long)n);
+        else printf("%s\n", k);
+    }
+    for (size_t i = 0; i < ds_gguf_n_tensors(g); i++) {
+        ds_gguf_tensor_info t;
+        ds_gguf_tensor(g, i, &t);
+        printf("%s %s %lld", t.name, ds_type_name(t.type), (long long)t.ne[0]);
+        for (int d = 1; d < t.n_dims; d++) printf("x%lld", (long long)t.ne[d]);
+        putchar('\n');
+    }
+    ds_gguf_close(g);
+    return 0;
+}
+
 /* ---- importance matrices ---- */
 
 /* Positive values with a few distinct magnitudes, from a fixed sequence. */
@@ -262,9 +289,10 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "same") == 0) return cmd_same(argv[2], argv[3]);
     if (argc >= 4 && strcmp(argv[1], "types") == 0) return cmd_types(argv[2], argv + 3, argc - 3);
     if (argc == 5 && strcmp(argv[1], "kv") == 0) return cmd_kv(argv[2], argv[3], argv[4]);
+    if (argc == 3 && strcmp(argv[1], "dump") == 0) return cmd_dump(argv[2]);
     if (argc == 5 && strcmp(argv[1], "imatrix") == 0) return cmd_imatrix(argv[2], argv[3], argv[4]);
     if (argc == 5 && strcmp(argv[1], "split") == 0) return cmd_split(argv[2], argv[3], argv[4]);
-    fprintf(stderr, "usage: gguf_check same A B | types F REGEX=TYPE... | kv F KEY VALUE | "
+    fprintf(stderr, "usage: gguf_check same A B | types F REGEX=TYPE... | kv F KEY VALUE | dump F | "
                     "imatrix F OUT.gguf OUT.dat | split F PREFIX N\n");
     return 2;
 }

@@ -1,12 +1,14 @@
-/* qmix.c - llama.cpp's tensor type rules for deepseek2 and deepseek32 GGUFs, and threaded row
+/* qmix.c - llama.cpp's tensor type rules for deepseek2 and deepseek32 GGUFs (and the llama,
+   qwen2, qwen3 and deepseek ones of the R1 distills and DeepSeekMoE), and threaded row
    quantizing.
 
    The rules follow src/llama-quant.cpp of llama.cpp v0.5.0 (the peer in ../shared/peer) branch
    by branch, kept only for the file types this build can write: the mixes of IQ2_XS, IQ2_S,
    IQ3_* and IQ1_M choose types (IQ3_S, IQ2_S, ...) that have no quantizer here, so those file
-   types are refused by name instead. Architecture-specific branches (Falcon, 70B LLaMA) never
-   apply to deepseek2 or deepseek32 and are left out; llama.cpp has none for deepseek32, whose
-   indexer tensors take the rules their names select (category_of).
+   types are refused by name instead. Of the architecture-specific branches, Falcon's never
+   applies to the architectures here and is left out, and the 70B one (more bits for attn_v)
+   applies to 80-layer llama and qwen2 models only (qmix_type_70b); llama.cpp has none for
+   deepseek32, whose indexer tensors take the rules their names select (category_of).
 
    Like tools/quantize.c, this file uses quant/ directly (quant/quant.h: the type table, its
    quantizers, and its scalar widening and dequantizers for the source rows and for checking the
@@ -310,6 +312,14 @@ static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - 
 
 static int64_t n_gqa(const qmix_model *m) { return m->n_head_kv ? m->n_head / m->n_head_kv : 0; }
 
+/* src/models/llama.cpp and qwen2.cpp's load_arch_hparams (the other architectures here have no
+   80-layer case) */
+int qmix_type_70b(const char *arch, int64_t n_layer, int64_t n_head, int64_t n_head_kv, int64_t n_expert) {
+    if (n_layer != 80) return 0;
+    if (strcmp(arch, "llama") == 0) return n_expert != 8 && n_head != n_head_kv;
+    return strcmp(arch, "qwen2") == 0;
+}
+
 /* The number llama.cpp reads with sscanf(name, "blk.%d.") (spaces and a sign allowed, as %d
    allows them), clamped where %d would overflow; 0 when there is none. */
 static int blk_number(const char *name, int *layer) {
@@ -367,6 +377,8 @@ static ds_type attn_v_rule(state *s, ds_type t) {
     else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && gqa4) t = DS_TYPE_Q5_K;
     else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && more_bits(i, s->n_attn_wv)) t = DS_TYPE_Q6_K;
     else if (ft == FT_Q4_K_S && i < 4) t = DS_TYPE_Q5_K;
+    /* llama.cpp: 70B's 8 heads share each attn_v, so a few more bits cost little */
+    if (s->o->type_70b && (t == DS_TYPE_Q3_K || t == DS_TYPE_Q4_K)) t = DS_TYPE_Q5_K;
     if (s->m->n_expert == 8) t = DS_TYPE_Q8_0; /* llama.cpp: "trades just ~128MB" for 8-expert models */
     s->i_attn_wv++;
     return t;

@@ -2,7 +2,9 @@
    row quantizing that deepseek-quantize and deepseek-convert share.
 
    The rules are llama.cpp's (src/llama-quant.cpp: tensor_allows_quantization,
-   llama_tensor_get_type and its mix rules, tensor_type_fallback) for a deepseek2 model, so a
+   llama_tensor_get_type and its mix rules, tensor_type_fallback) for a deepseek2 model (and for
+   the llama, qwen2, qwen3 and deepseek models of the R1 distills and DeepSeekMoE, whose only rule
+   of their own is the 70B one: qmix_opts.type_70b), so a
    file made here has the types, and with ggml-exact quantizers the bytes, that llama-quantize
    gives. Some rules count tensors as they go (attn_v-like tensors, ffn_down in the IQ mixes), so
    types are chosen over the whole tensor list at once, in the order llama.cpp visits and writes
@@ -51,6 +53,7 @@ typedef struct {
     int allow_requantize; /* quantized tensors may be widened and quantized again */
     ds_type output_type;  /* DS_TYPE_COUNT: the mix decides */
     ds_type embd_type;    /* likewise for token_embd.weight */
+    int type_70b;         /* the model is llama.cpp's LLM_TYPE_70B (qmix_type_70b): attn_v gets more bits */
     qmix_rule *rules;     /* name regex -> type; first match wins */
     size_t n_rules;
 } qmix_opts;
@@ -70,6 +73,11 @@ typedef struct {
     int64_t n_head_kv;   /* attention.head_count_kv: 1 with split MLA, n_head for attn_kv_b */
     int64_t n_layer_all; /* block_count, MTP layers included */
 } qmix_model;
+
+/* Whether llama.cpp's loader calls a model of architecture arch LLM_TYPE_70B, the one model type
+   its type rules look at: an 80-layer llama with grouped-query attention and without 8 experts,
+   or an 80-layer qwen2. */
+int qmix_type_70b(const char *arch, int64_t n_layer, int64_t n_head, int64_t n_head_kv, int64_t n_expert);
 
 typedef struct {
     const char *name;

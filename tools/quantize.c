@@ -1,5 +1,6 @@
 /* deepseek-quantize: a deepseek2 or deepseek32 (DeepSeek-V3.2) GGUF (F32, F16 or BF16 weights)
-   -> the same model with quantized weights, as llama.cpp's llama-quantize writes it.
+   -> the same model with quantized weights, as llama.cpp's llama-quantize writes it; likewise
+   the llama, qwen2, qwen3 and deepseek GGUFs of the R1 distills and DeepSeekMoE.
 
    Types are chosen by llama.cpp's rules for the file type (qmix.c), the quantizers are ggml's
    bit for bit (quant/), metadata is copied with general.file_type and
@@ -205,6 +206,7 @@ typedef struct {
     size_t *order;
     ds_type *types;
     qmix_model m;
+    int type_70b; /* for qmix_opts */
 } input;
 
 static int64_t kv_int(const ds_gguf *g, const char *key, int64_t dflt) {
@@ -260,10 +262,14 @@ static int gather_tensors(const char *path, input *in, char *err) {
 }
 
 /* deepseek32 (V3.2) is deepseek2 plus the indexer, whose tensors llama.cpp's rules treat by their
-   names alone (qmix.c), so both take the same rules. */
+   names alone (qmix.c), so both take the same rules; so do the R1 distills' llama, qwen2 and
+   qwen3 and DeepSeekMoE's deepseek, but for the 70B rule (qmix_type_70b). */
+static const char *const ARCHS[] = {"deepseek2", "deepseek32", "llama", "qwen2", "qwen3", "deepseek"};
+
 static int known_arch(const char *arch, size_t len) {
-    return (len == strlen("deepseek2") && memcmp(arch, "deepseek2", len) == 0) ||
-           (len == strlen("deepseek32") && memcmp(arch, "deepseek32", len) == 0);
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (len == strlen(ARCHS[i]) && memcmp(arch, ARCHS[i], len) == 0) return 1;
+    return 0;
 }
 
 /* The model key "<architecture>.<key>", as llama.cpp's LLM_KV names it. */
@@ -281,14 +287,17 @@ static int open_input(const char *path, input *in, char *err) {
     const char *arch = ds_gguf_get_str(in->g, "general.architecture", &len);
     if (!arch || !known_arch(arch, len))
         return fail(err,
-                    "%s: general.architecture is %s%.*s%s, not deepseek2 or deepseek32 (the type rules "
-                    "here are llama.cpp's for those)",
+                    "%s: general.architecture is %s%.*s%s, not deepseek2, deepseek32, llama, qwen2, qwen3 "
+                    "or deepseek (the type rules here are llama.cpp's for those)",
                     path, arch ? "'" : "(none)", arch ? (int)(len < 64 ? len : 64) : 0, arch ? arch : "",
                     arch ? "'" : "");
     in->m.n_expert = arch_int(in->g, arch, len, "expert_count", 0);
     in->m.n_head = arch_int(in->g, arch, len, "attention.head_count", 0);
     in->m.n_head_kv = arch_int(in->g, arch, len, "attention.head_count_kv", in->m.n_head);
     in->m.n_layer_all = arch_int(in->g, arch, len, "block_count", 0);
+    char name[16]; /* known_arch: one of ARCHS, NUL-terminated here */
+    snprintf(name, sizeof name, "%.*s", (int)len, arch);
+    in->type_70b = qmix_type_70b(name, in->m.n_layer_all, in->m.n_head, in->m.n_head_kv, in->m.n_expert);
     if (open_parts(path, in, err) != 0) return -1;
     return gather_tensors(path, in, err);
 }
@@ -522,6 +531,7 @@ static int run(const options *o, char *err) {
         rc = fail(err, "input and output are the same file: %s", o->in);
     if (rc == 0) rc = open_input(o->in, &in, err);
     if (rc == 0 && has_im) rc = imatrix_load(o->imatrix, &im, err, ERR_LEN);
+    q.type_70b = in.type_70b;
     if (rc == 0) rc = qmix_plan(&q, &in.m, in.t, in.n, in.order, in.types, err, ERR_LEN);
     if (rc == 0) rc = check_unique(&in, err);
     if (rc == 0) rc = check_imatrix(&in, has_im ? &im : NULL, err);
