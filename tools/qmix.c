@@ -1,11 +1,11 @@
-/* qmix.c - llama.cpp's tensor type rules for deepseek2 and deepseek32 GGUFs, and threaded row
-   quantizing.
+/* qmix.c - llama.cpp's tensor type rules for the GGUFs of deepseek-convert (deepseek2,
+   deepseek32, qwen2, llama, qwen3, deepseek), and threaded row quantizing.
 
    The rules follow src/llama-quant.cpp of llama.cpp v0.5.0 (the peer in ../shared/peer) branch
    by branch, kept only for the file types this build can write: the mixes of IQ2_XS, IQ2_S,
    IQ3_* and IQ1_M choose types (IQ3_S, IQ2_S, ...) that have no quantizer here, so those file
-   types are refused by name instead. Architecture-specific branches (Falcon, 70B LLaMA) never
-   apply to deepseek2 or deepseek32 and are left out; llama.cpp has none for deepseek32, whose
+   types are refused by name instead. Falcon's branches never apply to these architectures and
+   are left out; the 70B one (LLaMA and Qwen2 of 80 layers) is kept; llama.cpp has none for deepseek32, whose
    indexer tensors take the rules their names select (category_of).
 
    Like tools/quantize.c, this file uses quant/ directly (quant/quant.h: the type table, its
@@ -308,6 +308,11 @@ static int block_of(ds_type t) { return ds_quant_scalar_traits(t)->block_size; }
 
 static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
+int qmix_is_70b(const char *arch, int64_t n_layer, int64_t n_head, int64_t n_head_kv) {
+    if (n_layer != 80) return 0;
+    return (strcmp(arch, "llama") == 0 && n_head != n_head_kv) || strcmp(arch, "qwen2") == 0;
+}
+
 static int64_t n_gqa(const qmix_model *m) { return m->n_head_kv ? m->n_head / m->n_head_kv : 0; }
 
 /* The number llama.cpp reads with sscanf(name, "blk.%d.") (spaces and a sign allowed, as %d
@@ -367,6 +372,8 @@ static ds_type attn_v_rule(state *s, ds_type t) {
     else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && gqa4) t = DS_TYPE_Q5_K;
     else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && more_bits(i, s->n_attn_wv)) t = DS_TYPE_Q6_K;
     else if (ft == FT_Q4_K_S && i < 4) t = DS_TYPE_Q5_K;
+    /* 70B: 8 heads share each attn_v, so it is 8x smaller than attn_q and cheap to widen */
+    if (s->m->type_70b && (t == DS_TYPE_Q3_K || t == DS_TYPE_Q4_K)) t = DS_TYPE_Q5_K;
     if (s->m->n_expert == 8) t = DS_TYPE_Q8_0; /* llama.cpp: "trades just ~128MB" for 8-expert models */
     s->i_attn_wv++;
     return t;

@@ -1,8 +1,8 @@
-/* qmix.h - which type each tensor of a quantized deepseek2 (or deepseek32) GGUF gets, and the
-   row quantizing that deepseek-quantize and deepseek-convert share.
+/* qmix.h - which type each tensor of a quantized GGUF (deepseek2, deepseek32, qwen2, llama,
+   qwen3, deepseek) gets, and the row quantizing that deepseek-quantize and deepseek-convert share.
 
    The rules are llama.cpp's (src/llama-quant.cpp: tensor_allows_quantization,
-   llama_tensor_get_type and its mix rules, tensor_type_fallback) for a deepseek2 model, so a
+   llama_tensor_get_type and its mix rules, tensor_type_fallback) for these models, so a
    file made here has the types, and with ggml-exact quantizers the bytes, that llama-quantize
    gives. Some rules count tensors as they go (attn_v-like tensors, ffn_down in the IQ mixes), so
    types are chosen over the whole tensor list at once, in the order llama.cpp visits and writes
@@ -69,7 +69,12 @@ typedef struct {
     int64_t n_head;      /* attention.head_count */
     int64_t n_head_kv;   /* attention.head_count_kv: 1 with split MLA, n_head for attn_kv_b */
     int64_t n_layer_all; /* block_count, MTP layers included */
+    int type_70b;        /* llama.cpp's LLM_TYPE_70B, whose attn_v gets more bits (qmix_is_70b) */
 } qmix_model;
+
+/* Whether llama.cpp's loader types a model of this architecture (general.architecture) and
+   these sizes LLM_TYPE_70B: Llama 2/3 70B (80 layers, grouped-query attention) and Qwen2 72B. */
+int qmix_is_70b(const char *arch, int64_t n_layer, int64_t n_head, int64_t n_head_kv);
 
 typedef struct {
     const char *name;

@@ -1,5 +1,7 @@
-/* deepseek-quantize: a deepseek2 or deepseek32 (DeepSeek-V3.2) GGUF (F32, F16 or BF16 weights)
-   -> the same model with quantized weights, as llama.cpp's llama-quantize writes it.
+/* deepseek-quantize: a GGUF of deepseek-convert's architectures (deepseek2, deepseek32 for
+   DeepSeek-V3.2, and qwen2, llama, qwen3, deepseek for the R1 distills and DeepSeek-MoE) with
+   F32, F16 or BF16 weights -> the same model with quantized weights, as llama.cpp's
+   llama-quantize writes it.
 
    Types are chosen by llama.cpp's rules for the file type (qmix.c), the quantizers are ggml's
    bit for bit (quant/), metadata is copied with general.file_type and
@@ -259,11 +261,16 @@ static int gather_tensors(const char *path, input *in, char *err) {
     return 0;
 }
 
-/* deepseek32 (V3.2) is deepseek2 plus the indexer, whose tensors llama.cpp's rules treat by their
-   names alone (qmix.c), so both take the same rules. */
-static int known_arch(const char *arch, size_t len) {
-    return (len == strlen("deepseek2") && memcmp(arch, "deepseek2", len) == 0) ||
-           (len == strlen("deepseek32") && memcmp(arch, "deepseek32", len) == 0);
+/* llama.cpp's rules tell architectures apart only by Falcon and by a 70B size (qmix_is_70b); the
+   rest goes by tensor names (qmix.c). deepseek32 (V3.2) is deepseek2 plus the indexer, whose
+   tensors those names cover too. */
+static const char *const ARCHS[] = {"deepseek2", "deepseek32", "qwen2", "llama", "qwen3", "deepseek"};
+
+static const char *known_arch(const char *arch, size_t len) {
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++) {
+        if (len == strlen(ARCHS[i]) && memcmp(arch, ARCHS[i], len) == 0) return ARCHS[i];
+    }
+    return NULL;
 }
 
 /* The model key "<architecture>.<key>", as llama.cpp's LLM_KV names it. */
@@ -281,14 +288,15 @@ static int open_input(const char *path, input *in, char *err) {
     const char *arch = ds_gguf_get_str(in->g, "general.architecture", &len);
     if (!arch || !known_arch(arch, len))
         return fail(err,
-                    "%s: general.architecture is %s%.*s%s, not deepseek2 or deepseek32 (the type rules "
-                    "here are llama.cpp's for those)",
+                    "%s: general.architecture is %s%.*s%s, not deepseek2, deepseek32, qwen2, llama, qwen3 "
+                    "or deepseek (the type rules here are llama.cpp's for those)",
                     path, arch ? "'" : "(none)", arch ? (int)(len < 64 ? len : 64) : 0, arch ? arch : "",
                     arch ? "'" : "");
     in->m.n_expert = arch_int(in->g, arch, len, "expert_count", 0);
     in->m.n_head = arch_int(in->g, arch, len, "attention.head_count", 0);
     in->m.n_head_kv = arch_int(in->g, arch, len, "attention.head_count_kv", in->m.n_head);
     in->m.n_layer_all = arch_int(in->g, arch, len, "block_count", 0);
+    in->m.type_70b = qmix_is_70b(known_arch(arch, len), in->m.n_layer_all, in->m.n_head, in->m.n_head_kv);
     if (open_parts(path, in, err) != 0) return -1;
     return gather_tensors(path, in, err);
 }
