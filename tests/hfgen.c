@@ -27,35 +27,94 @@
 typedef struct {
     const char *name, *hf_arch, *model_type;
     int n_layer, n_embd, n_ff, n_head, n_kv, head_dim;
-    int head_dim_key;                   /* config.json names head_dim (Qwen3 does) */
     int qkv_bias, qk_norm, tie;
     int n_expert, n_used, n_shared, moe_ff, n_dense;
-    int keep;       /* tokenizer ids kept below the added tokens; 0: the tokenizer unchanged */
-    int vocab;      /* config.json's vocab_size, at least the tokenizer's (padded as releases pad) */
+    int keep;              /* tokenizer ids kept below the added tokens; 0: the tokenizer unchanged */
+    int vocab;             /* config.json's vocab_size, at least the tokenizer's (padded as releases pad) */
     const char *bos, *eos; /* token texts whose ids config.json names */
     uint64_t seed;
 } preset;
+
+#define DS_BOS      \
+    "<\xef\xbd\x9c" \
+    "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
+#define DS_EOS      \
+    "<\xef\xbd\x9c" \
+    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 
 /* Shape ratios of the models named; widths of 256 (or multiples) where llama.cpp's K-quants
    need whole blocks, except qwen2, whose 448 = 14 x 32 (7:1 GQA needs a multiple of 7 heads)
    falls back to legacy blocks as Qwen2.5-0.5B's 896 does. */
 static const preset PRESETS[] = {
     /* DeepSeek-R1-Distill-Qwen (Qwen2): GQA 7:1 as Qwen2-7B, q/k/v biases, tied embeddings */
-    {"qwen2", "Qwen2ForCausalLM", "qwen2", 2, 448, 1280, 14, 2, 32, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1024, 1152,
-     "<|endoftext|>", "<|endoftext|>", 0x5157454e32ULL},
+    {.name = "qwen2",
+     .hf_arch = "Qwen2ForCausalLM",
+     .model_type = "qwen2",
+     .n_layer = 2,
+     .n_embd = 448,
+     .n_ff = 1280,
+     .n_head = 14,
+     .n_kv = 2,
+     .head_dim = 32,
+     .qkv_bias = 1,
+     .tie = 1,
+     .keep = 1024,
+     .vocab = 1152,
+     .bos = "<|endoftext|>",
+     .eos = "<|endoftext|>",
+     .seed = 0x5157454e32ULL},
     /* DeepSeek-R1-Distill-Llama-8B (Llama 3.1 8B): GQA 4:1, llama3 rope scaling */
-    {"llama", "LlamaForCausalLM", "llama", 2, 256, 1024, 8, 2, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1024, 1280,
-     "<|begin_of_text|>", "<|eot_id|>", 0x4c4c414d41ULL},
+    {.name = "llama",
+     .hf_arch = "LlamaForCausalLM",
+     .model_type = "llama",
+     .n_layer = 2,
+     .n_embd = 256,
+     .n_ff = 1024,
+     .n_head = 8,
+     .n_kv = 2,
+     .head_dim = 32,
+     .keep = 1024,
+     .vocab = 1280,
+     .bos = "<|begin_of_text|>",
+     .eos = "<|eot_id|>",
+     .seed = 0x4c4c414d41ULL},
     /* DeepSeek-R1-0528-Qwen3-8B: q/k norms, yarn (factor 4 over 32768), GQA 4:1, and head_dim
        64 with 8 heads over a width of 256 (q is wider than the model, as in Qwen3-4B) */
-    {"qwen3", "Qwen3ForCausalLM", "qwen3", 2, 256, 768, 8, 2, 64, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1152,
-     "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-     "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", 0x5157454e33ULL},
+    {.name = "qwen3",
+     .hf_arch = "Qwen3ForCausalLM",
+     .model_type = "qwen3",
+     .n_layer = 2,
+     .n_embd = 256,
+     .n_ff = 768,
+     .n_head = 8,
+     .n_kv = 2,
+     .head_dim = 64,
+     .qk_norm = 1,
+     .vocab = 1152,
+     .bos = DS_BOS,
+     .eos = DS_EOS,
+     .seed = 0x5157454e33ULL},
     /* DeepSeek-MoE-16B: MHA, one leading dense layer, softmax routing without renormalizing,
        two shared experts */
-    {"deepseek", "DeepseekForCausalLM", "deepseek", 3, 256, 1024, 4, 4, 64, 0, 0, 0, 0, 8, 3, 2, 256, 1, 1024, 1152,
-     "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-     "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", 0x44534d4f45ULL},
+    {.name = "deepseek",
+     .hf_arch = "DeepseekForCausalLM",
+     .model_type = "deepseek",
+     .n_layer = 3,
+     .n_embd = 256,
+     .n_ff = 1024,
+     .n_head = 4,
+     .n_kv = 4,
+     .head_dim = 64,
+     .n_expert = 8,
+     .n_used = 3,
+     .n_shared = 2,
+     .moe_ff = 256,
+     .n_dense = 1,
+     .keep = 1024,
+     .vocab = 1152,
+     .bos = DS_BOS,
+     .eos = DS_EOS,
+     .seed = 0x44534d4f45ULL},
 };
 
 /* ================================================================== small helpers */
@@ -230,7 +289,9 @@ static void all_tensors(const preset *p, int vocab, tensor_list *L) {
     if (!p->tie) add(L, W_HEAD, vocab, p->n_embd, "lm_head.weight");
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(((const tensor *)a)->name, ((const tensor *)b)->name); }
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const tensor *)a)->name, ((const tensor *)b)->name);
+}
 
 /* The header names the tensors in sorted order, as Hugging Face's safetensors writes them. */
 static int write_safetensors(const preset *p, int vocab, const char *path) {
@@ -335,7 +396,8 @@ static int cut_tokenizer(cJSON *tj, int keep) {
     cJSON_ArrayForEach(e, added) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
         cJSON_ReplaceItemInObjectCaseSensitive(e, "id", cJSON_CreateNumber(next));
-        if (cJSON_IsString(c)) renumber_template(cJSON_GetObjectItemCaseSensitive(tj, "post_processor"), c->valuestring, next);
+        if (cJSON_IsString(c))
+            renumber_template(cJSON_GetObjectItemCaseSensitive(tj, "post_processor"), c->valuestring, next);
         next++;
     }
     return next;

@@ -107,9 +107,9 @@ enum { G_U8, G_I8, G_U16, G_I16, G_U32, G_I32, G_F32, G_BOOL, G_STR, G_ARR, G_U6
 typedef struct {
     char key[128];
     uint32_t type, arr_type;
-    double v;          /* numbers and bools */
-    const uint8_t *s;  /* a string's bytes, or an array's first element */
-    uint64_t len;      /* a string's length, an array's count */
+    double v;         /* numbers and bools */
+    const uint8_t *s; /* a string's bytes, or an array's first element */
+    uint64_t len;     /* a string's length, an array's count */
 } kv;
 
 typedef struct {
@@ -341,14 +341,23 @@ static void check_tokenizer(const meta *m) {
         int add_bos;
     } T[] = {{"qwen2", "qwen2", "<|endoftext|>", "<|im_end|>", 0},
              {"llama", "llama-bpe", "<|begin_of_text|>", "<|eot_id|>", 1},
-             {"qwen3", "deepseek-v3", "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-              "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", 1},
-             {"deepseek", "deepseek-llm", "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-              "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", 1}};
+             {"qwen3", "deepseek-v3",
+              "<\xef\xbd\x9c"
+              "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+              "<\xef\xbd\x9c"
+              "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+              1},
+             {"deepseek", "deepseek-llm",
+              "<\xef\xbd\x9c"
+              "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+              "<\xef\xbd\x9c"
+              "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+              1}};
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
         if (!is(T[i].model)) continue;
         const kv *tokens = want_kv(m, "tokenizer.ggml.tokens", G_ARR);
-        const char *want[2] = {T[i].bos, T[i].eos}, *keys[2] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
+        const char *want[2] = {T[i].bos, T[i].eos},
+                   *keys[2] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
         want_str(m, "tokenizer.ggml.model", "gpt2");
         want_str(m, "tokenizer.ggml.pre", T[i].pre);
         assert_int_equal(tokens->len, num(cfg, "vocab_size")); /* padded to the model's vocabulary */
@@ -379,7 +388,8 @@ typedef struct {
     int n;
 } tensor_list;
 
-static want_tensor *push(tensor_list *L, const char *name, const char *hf_name, int nd, int64_t a, int64_t b, int64_t c) {
+static want_tensor *push(tensor_list *L, const char *name, const char *hf_name, int nd, int64_t a, int64_t b,
+                         int64_t c) {
     assert_true(L->n < 256);
     want_tensor *t = &L->t[L->n++];
     memset(t, 0, sizeof *t);
@@ -433,8 +443,10 @@ static void attention_tensors(tensor_list *L, int il, int64_t H, int64_t nh, int
 static void expected_tensors(tensor_list *L) {
     int64_t H = (int64_t)num(cfg, "hidden_size"), nh = (int64_t)num(cfg, "num_attention_heads");
     int64_t nkv = (int64_t)num(cfg, "num_key_value_heads"), V = (int64_t)num(cfg, "vocab_size");
-    int64_t hd = has(cfg, "head_dim") ? (int64_t)num(cfg, "head_dim") : H / nh, F = (int64_t)num(cfg, "intermediate_size");
-    int n_layer = (int)num(cfg, "num_hidden_layers"), dense = is("deepseek") ? (int)num(cfg, "first_k_dense_replace") : n_layer;
+    int64_t hd = has(cfg, "head_dim") ? (int64_t)num(cfg, "head_dim") : H / nh,
+            F = (int64_t)num(cfg, "intermediate_size");
+    int n_layer = (int)num(cfg, "num_hidden_layers"),
+        dense = is("deepseek") ? (int)num(cfg, "first_k_dense_replace") : n_layer;
     if (is("llama")) push(L, "rope_freqs.weight", NULL, 1, hd / 2, 1, 1);
     push(L, "token_embd.weight", "model.embed_tokens.weight", 2, H, V, 1);
     for (int il = 0; il < n_layer; il++) {
@@ -499,7 +511,8 @@ static void check_rope_freqs(const ds_gguf_tensor_info *t) {
         double wave = 2 * M_PI * pow(base, (double)(2 * i) / (double)dim), smooth = (old / wave - lo) / (hi - lo);
         double want = wave < old / hi ? 1 : wave > old / lo ? factor : 1 / ((1 - smooth) / factor + smooth);
         seen[want == 1 ? 0 : want == factor ? 1 : 2]++;
-        if (fabs(got[i] - want) > 1e-6 * want) fail_msg("rope_freqs[%lld] = %.9g, expected %.9g", (long long)i, got[i], want);
+        if (fabs(got[i] - want) > 1e-6 * want)
+            fail_msg("rope_freqs[%lld] = %.9g, expected %.9g", (long long)i, got[i], want);
     }
     /* the generated model has frequencies in all three ranges */
     assert_true(seen[0] && seen[1] && seen[2]);
@@ -554,7 +567,8 @@ static void tensors_and_values(void **state) {
         if (t.type != DS_TYPE_F32) fail_msg("%s is %s", t.name, ds_type_name(t.type));
         assert_int_equal(t.n_dims, L.t[i].n_dims);
         for (int d = 0; d < 3; d++)
-            if (t.ne[d] != L.t[i].ne[d]) fail_msg("%s ne[%d] = %lld, expected %lld", t.name, d, (long long)t.ne[d], (long long)L.t[i].ne[d]);
+            if (t.ne[d] != L.t[i].ne[d])
+                fail_msg("%s ne[%d] = %lld, expected %lld", t.name, d, (long long)t.ne[d], (long long)L.t[i].ne[d]);
         check_values(st, &L.t[i], &t);
     }
     safetensors_close(st);
@@ -645,28 +659,35 @@ typedef struct {
 /* What llama.cpp's converter would write as another model, or cannot, is refused naming the key */
 static const bad BAD[] = {
     {"qwen2", "head_dim", "64", "head_dim 64 x num_attention_heads 14 is not hidden_size 448"},
-    {"qwen2", "rope_scaling", "{\"rope_type\": \"llama3\", \"factor\": 8}", "'llama3' is not supported for Qwen2ForCausalLM"},
+    {"qwen2", "rope_scaling", "{\"rope_type\": \"llama3\", \"factor\": 8}",
+     "'llama3' is not supported for Qwen2ForCausalLM"},
     {"qwen2", "num_key_value_heads", "4", "num_attention_heads 14 is not a multiple of num_key_value_heads 4"},
     {"qwen2", "num_key_value_heads", "28", "'num_key_value_heads' must be an integer in [1, 14]"},
     {"qwen2", "tie_word_embeddings", "false", "no lm_head.weight, and config.json's tie_word_embeddings is not true"},
-    {"qwen2", "architectures", "[\"Qwen3ForCausalLM\"]", "'model.layers.0.self_attn.q_proj.bias' does not belong in layer 0"},
+    {"qwen2", "architectures", "[\"Qwen3ForCausalLM\"]",
+     "'model.layers.0.self_attn.q_proj.bias' does not belong in layer 0"},
     {"llama", "attention_bias", "true", "'attention_bias' true is not supported for LlamaForCausalLM"},
     {"llama", "mlp_bias", "true", "'mlp_bias' true is not supported for LlamaForCausalLM"},
-    {"llama", "rope_scaling", "{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 2, \"high_freq_factor\": 2}",
+    {"llama", "rope_scaling",
+     "{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 2, \"high_freq_factor\": 2}",
      "low_freq_factor equals high_freq_factor"},
     {"llama", "rope_scaling", "{\"type\": \"dynamic\", \"factor\": 2}", "rope_scaling type 'dynamic' is not supported"},
     {"llama", "vocab_size", NULL, "'vocab_size' is missing"},
     {"qwen3", "attention_bias", "true", "'attention_bias' true is not supported for Qwen3ForCausalLM"},
     {"qwen3", "head_dim", "32", "'model.layers.0.self_attn.q_proj.weight' has shape [512, 256], expected [256, 256]"},
-    {"qwen3", "rope_scaling", "{\"rope_type\": \"yarn\", \"factor\": 4}", "'original_max_position_embeddings' is missing"},
-    {"qwen3", "rope_scaling", "{\"rope_type\": \"llama3\", \"factor\": 8}", "'llama3' is not supported for Qwen3ForCausalLM"},
+    {"qwen3", "rope_scaling", "{\"rope_type\": \"yarn\", \"factor\": 4}",
+     "'original_max_position_embeddings' is missing"},
+    {"qwen3", "rope_scaling", "{\"rope_type\": \"llama3\", \"factor\": 8}",
+     "'llama3' is not supported for Qwen3ForCausalLM"},
     {"qwen3", "head_dim", "33", "head_dim 33 is odd"},
     {"deepseek", "norm_topk_prob", "true", "'norm_topk_prob' true is not supported for DeepseekForCausalLM"},
     {"deepseek", "scoring_func", "\"sigmoid\"", "scoring_func 'sigmoid' is not supported for DeepseekForCausalLM"},
     {"deepseek", "first_k_dense_replace", NULL, "'first_k_dense_replace' is missing"},
     {"deepseek", "moe_layer_freq", "2", "moe_layer_freq 2 is not supported"},
-    {"deepseek", "rope_scaling", "{\"type\": \"linear\", \"factor\": 4}", "rope_scaling is not supported for DeepseekForCausalLM"},
-    {"deepseek", "n_routed_experts", "4", "'model.layers.1.mlp.experts.4.down_proj.weight' is not an expert of this MoE model"},
+    {"deepseek", "rope_scaling", "{\"type\": \"linear\", \"factor\": 4}",
+     "rope_scaling is not supported for DeepseekForCausalLM"},
+    {"deepseek", "n_routed_experts", "4",
+     "'model.layers.1.mlp.experts.4.down_proj.weight' is not an expert of this MoE model"},
 };
 
 static void bad_configs(void **state) {

@@ -243,8 +243,8 @@ static int starts_with(const char *s, const char *prefix) { return strncmp(s, pr
 
 static const char *const SPECIAL_TYPES[7] = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
 
-int conv_cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo, int64_t hi, int64_t dflt,
-                 int64_t *out, char *err) {
+int conv_cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo, int64_t hi, int64_t dflt, int64_t *out,
+                 char *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) {
         if (dflt == NO_DEFAULT) return fail(err, "%s: '%s' is missing", path, key);
@@ -277,10 +277,10 @@ static int v2_need(const plan *p, int64_t il, int s);
 static int v2_shape(const config *c, int s, int64_t *sh);
 static void v2_meta(ds_gguf_writer *w, const options *o, const config *c, const plan *p);
 
-static const conv_arch DEEPSEEK2 = {"DeepseekV3ForCausalLM", "deepseek_v3", "deepseek2", v2_read, v2_need,
-                                    v2_shape, v2_meta, 1, 0};
-static const conv_arch DEEPSEEK32 = {"DeepseekV32ForCausalLM", "deepseek_v32", "deepseek32", v2_read, v2_need,
-                                     v2_shape, v2_meta, 1, 0};
+static const conv_arch DEEPSEEK2 = {
+    "DeepseekV3ForCausalLM", "deepseek_v3", "deepseek2", v2_read, v2_need, v2_shape, v2_meta, 1, 0};
+static const conv_arch DEEPSEEK32 = {
+    "DeepseekV32ForCausalLM", "deepseek_v32", "deepseek32", v2_read, v2_need, v2_shape, v2_meta, 1, 0};
 
 /* The architectures llama.cpp's converter would pick for architectures[0]. DeepSeek-V2/V3/V3.2
    share a class there and are told apart by model_type here (cfg_deepseek_v2). */
@@ -429,7 +429,8 @@ static int rope_llama3(const cJSON *rs, const char *p, config *c, char *err) {
     if (!c->low_freq.set) c->low_freq = (opt_f64){1, 1.0};
     if (!c->high_freq.set) c->high_freq = (opt_f64){1, 4.0};
     if (c->low_freq.v == c->high_freq.v)
-        return fail(err, "%s: rope_scaling low_freq_factor equals high_freq_factor (the factors divide by their difference)",
+        return fail(err,
+                    "%s: rope_scaling low_freq_factor equals high_freq_factor (the factors divide by their difference)",
                     p);
     return 0;
 }
@@ -451,7 +452,8 @@ int conv_cfg_rope(const cJSON *r, const char *p, config *c, char *err) {
     if (!c->yarn_attn.set && conv_cfg_num(rs, p, "attn_factor", &c->yarn_attn, err) != 0) return -1;
     if (!c->rope_theta.set && conv_cfg_num(rs, p, "rope_theta", &c->rope_theta, err) != 0) return -1;
     if (c->scaling == ROPE_LLAMA3) return rope_llama3(rs, p, c, err);
-    if (c->scaling && !c->factor.set) c->scaling = ROPE_NONE; /* llama.cpp's converter writes no scaling without a factor */
+    if (c->scaling && !c->factor.set)
+        c->scaling = ROPE_NONE; /* llama.cpp's converter writes no scaling without a factor */
     if (c->scaling == ROPE_YARN &&
         conv_cfg_int(rs, p, "original_max_position_embeddings", 1, UINT32_MAX, NO_DEFAULT, &c->orig_ctx, err) != 0)
         return -1;
@@ -505,7 +507,8 @@ static int v2_read(const cJSON *root, const char *path, config *c, char *err) {
     if (cfg_dims(root, path, c, err) || cfg_indexer(root, path, c, err) || cfg_moe(root, path, c, err) ||
         conv_cfg_rope(root, path, c, err))
         return -1;
-    if (c->scaling == ROPE_LLAMA3) return fail(err, "%s: rope_scaling type 'llama3' is not supported for DeepSeek-V2/V3", path);
+    if (c->scaling == ROPE_LLAMA3)
+        return fail(err, "%s: rope_scaling type 'llama3' is not supported for DeepSeek-V2/V3", path);
     c->n_head_kv = c->n_head;
     c->tie = conv_json_true(root, "tie_word_embeddings");
     return 0;
@@ -520,8 +523,7 @@ static int read_sampling(const char *hf_dir, sampling *s, char *err) {
     if (rc == 0 && g) {
         s->top_k_set = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "top_k"));
         rc = conv_cfg_int(g, path, "top_k", INT32_MIN, INT32_MAX, 0, &s->top_k, err) ||
-                     conv_cfg_num(g, path, "top_p", &s->top_p, err) ||
-                     conv_cfg_num(g, path, "min_p", &s->min_p, err) ||
+                     conv_cfg_num(g, path, "top_p", &s->top_p, err) || conv_cfg_num(g, path, "min_p", &s->min_p, err) ||
                      conv_cfg_num(g, path, "temperature", &s->temp, err) ||
                      conv_cfg_num(g, path, "repetition_penalty", &s->repeat, err)
                  ? -1

@@ -51,8 +51,8 @@ typedef struct {
     const conv_arch *arch;
     int v32; /* DeepSeek-V3.2 (deepseek_v32): every layer has a lightning indexer; written as deepseek32 */
     int64_t n_layer, n_ctx, n_embd, n_ff, n_head, q_lora, kv_lora, nope, rope, vdim, n_vocab;
-    int64_t n_head_kv, head_dim; /* grouped-query attention (the dense architectures and DeepSeek-MoE) */
-    int kv_set, head_dim_set;    /* config.json names num_key_value_heads / head_dim */
+    int64_t n_head_kv, head_dim;          /* grouped-query attention (the dense architectures and DeepSeek-MoE) */
+    int kv_set, head_dim_set;             /* config.json names num_key_value_heads / head_dim */
     int64_t idx_heads, idx_dim, idx_topk; /* the indexer's index_n_heads, index_head_dim, index_topk */
     int64_t n_expert, n_expert_used, n_group, topk_group, n_shared, n_ff_exp, n_dense, n_nextn;
     int64_t block_o, block_i, orig_ctx;
@@ -165,8 +165,8 @@ extern const conv_arch conv_qwen2, conv_llama, conv_qwen3, conv_deepseek;
 /* ---- config.json (convert.c) ---- */
 
 /* An integer in [lo, hi]; absent or null gives dflt (or an error when CONV_NO_DEFAULT). */
-int conv_cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo, int64_t hi, int64_t dflt,
-                 int64_t *out, char *err);
+int conv_cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo, int64_t hi, int64_t dflt, int64_t *out,
+                 char *err);
 /* A finite number, or out->set = 0 when absent or null. */
 int conv_cfg_num(const cJSON *o, const char *path, const char *key, opt_f64 *out, char *err);
 /* rope_theta and rope_scaling (or rope_parameters) as llama.cpp's converter reads them */

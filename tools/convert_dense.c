@@ -78,8 +78,7 @@ static int qwen2_read(const cJSON *r, const char *p, config *c, char *err) {
 }
 
 static int qwen3_read(const cJSON *r, const char *p, config *c, char *err) {
-    return dense_dims(r, p, c, err) || refuse_llama3(p, c, err) || refuse_true(r, p, "attention_bias", c, err) ? -1
-                                                                                                                : 0;
+    return dense_dims(r, p, c, err) || refuse_llama3(p, c, err) || refuse_true(r, p, "attention_bias", c, err) ? -1 : 0;
 }
 
 static int llama_read(const cJSON *r, const char *p, config *c, char *err) {
@@ -102,11 +101,13 @@ static int deepseek_routing(const cJSON *r, const char *p, config *c, char *err)
         refuse_true(r, p, "norm_topk_prob", c, err))
         return -1;
     if (freq != 1)
-        return conv_fail(err, "%s: moe_layer_freq %lld is not supported (llama.cpp's deepseek has MoE in every layer "
-                              "after first_k_dense_replace)",
+        return conv_fail(err,
+                         "%s: moe_layer_freq %lld is not supported (llama.cpp's deepseek has MoE in every layer "
+                         "after first_k_dense_replace)",
                          p, (long long)freq);
     if (c->gating == 2)
-        return conv_fail(err, "%s: scoring_func 'sigmoid' is not supported for %s (llama.cpp's deepseek routes by softmax)",
+        return conv_fail(err,
+                         "%s: scoring_func 'sigmoid' is not supported for %s (llama.cpp's deepseek routes by softmax)",
                          p, c->arch->hf);
     return 0;
 }
@@ -211,11 +212,11 @@ static void deepseek_meta(ds_gguf_writer *w, const options *o, const config *c, 
 
 /* Qwen2 and Qwen3 use NeoX rope in llama.cpp (halves, as Hugging Face rotates), Llama and
    DeepSeek-MoE the interleaved one, for which the converter reorders q / k rows. */
-const conv_arch conv_qwen2 = {"Qwen2ForCausalLM", "qwen2", "qwen2", qwen2_read, qwen2_need, dense_shape, text_meta,
-                              0, 0};
-const conv_arch conv_llama = {"LlamaForCausalLM", "llama", "llama", llama_read, plain_need, dense_shape, llama_meta,
-                              0, 1};
-const conv_arch conv_qwen3 = {"Qwen3ForCausalLM", "qwen3", "qwen3", qwen3_read, qwen3_need, dense_shape, text_meta,
-                              0, 0};
-const conv_arch conv_deepseek = {"DeepseekForCausalLM", "deepseek", "deepseek", deepseek_read, plain_need,
-                                 dense_shape, deepseek_meta, 0, 1};
+const conv_arch conv_qwen2 = {"Qwen2ForCausalLM", "qwen2",   "qwen2", qwen2_read, qwen2_need,
+                              dense_shape,        text_meta, 0,       0};
+const conv_arch conv_llama = {"LlamaForCausalLM", "llama",    "llama", llama_read, plain_need,
+                              dense_shape,        llama_meta, 0,       1};
+const conv_arch conv_qwen3 = {"Qwen3ForCausalLM", "qwen3",   "qwen3", qwen3_read, qwen3_need,
+                              dense_shape,        text_meta, 0,       0};
+const conv_arch conv_deepseek = {"DeepseekForCausalLM", "deepseek", "deepseek", deepseek_read, plain_need, dense_shape,
+                                 deepseek_meta,         0,          1};
