@@ -102,8 +102,11 @@ expect 1 "HF_DIR" "$conv"
 expect 1 "config.json" "$conv" "$tmp" -o "$tmp/x.gguf"
 mkdir -p "$tmp/bad" && echo "{ not json" > "$tmp/bad/config.json"
 expect 1 "config.json" "$conv" "$tmp/bad" -o "$tmp/x.gguf"
+printf '{"architectures": ["MistralForCausalLM"], "model_type": "mistral"}' > "$tmp/bad/config.json"
+expect 1 "model_type 'mistral' is not supported" "$conv" "$tmp/bad" -o "$tmp/x.gguf"
+# a supported architecture still needs its keys
 printf '{"model_type": "llama"}' > "$tmp/bad/config.json"
-expect 1 "llama" "$conv" "$tmp/bad" -o "$tmp/x.gguf"
+expect 1 "'num_hidden_layers' is missing" "$conv" "$tmp/bad" -o "$tmp/x.gguf"
 expect 1 "outtype" "$conv" "$fixture" -o "$tmp/x.gguf" --outtype q9_9
 # tokenizer.ggml.pre from the tokenizer.json: Qwen's regex without its NFC normalizer is no tokenizer
 # this runtime has, unless --tokenizer-pre names one

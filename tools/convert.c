@@ -1,5 +1,7 @@
-/* deepseek-convert: Hugging Face DeepSeek-V2/V3 checkpoint folder -> deepseek2 GGUF, and
-   DeepSeek-V3.2 (model_type deepseek_v32) -> deepseek32 GGUF.
+/* deepseek-convert: a Hugging Face checkpoint folder -> the GGUF llama.cpp's converter writes
+   for it: DeepSeek-V2/V3 -> deepseek2, DeepSeek-V3.2 (model_type deepseek_v32) -> deepseek32,
+   and (convert_dense.c) Qwen2 -> qwen2, Llama -> llama, Qwen3 -> qwen3, DeepSeek-MoE ->
+   deepseek: the R1 distills and the older DeepSeek models.
 
    Writes what llama.cpp's converter (conversion/deepseek.py, DeepseekV2Model) writes, so that
    llama.cpp and this project load the same files: the same tensor names and ggml shapes, the
@@ -16,6 +18,10 @@
    deepseek32 loader needs the split MLA layout; --mla legacy still writes attn_kv_b, for this
    project's runtime only.
 
+   The architecture is the one config.json's architectures[0] names, as llama.cpp's converter
+   picks its class (model_type where a config has no architectures); each is a conv_arch
+   (convert.h) with its own config, tensor and metadata functions.
+
    Tensors are streamed: all are declared from the safetensors headers, then each is produced
    and written in turn, so memory holds one output tensor plus a small decode buffer.
 
@@ -28,10 +34,7 @@
 #define _GNU_SOURCE 1
 #endif
 #include "args.h"
-#include "errmsg.h"
-#include "deepseek.h"
-#include "qmix.h"
-#include "safetensors.h"
+#include "convert.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -41,13 +44,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ERR_LEN 1024
-#define fail(err, ...) tool_fail(err, ERR_LEN, __VA_ARGS__)
-#define NAME_LEN 128
-#define MAX_NE 4
+#define ERR_LEN CONV_ERR_LEN
+#define fail conv_fail
+#define NAME_LEN CONV_NAME_LEN
+#define MAX_NE CONV_MAX_NE
+#define NO_DEFAULT CONV_NO_DEFAULT
 /* Elements decoded per step: bounds the scratch buffer, not the output tensor. */
 #define CHUNK_ELEMS ((size_t)1 << 20)
 
@@ -55,21 +60,15 @@ enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED
 
 /* ================================================================== options */
 
-typedef struct {
-    const char *hf_dir, *out_path, *tok_dir, *name, *tok_pre;
-    ds_type wtype;
-    uint32_t file_type;
-    const qmix_ftype *mix; /* a quantized file type, or NULL for f32/f16/bf16 */
-    int mla_split, mtp, vocab_only, threads;
-} options;
-
 static void usage(FILE *fp) {
     fputs("usage: deepseek-convert HF_DIR -o OUT.gguf [--outtype TYPE] [--tokenizer DIR]\n"
           "                        [--mla split|legacy] [--no-mtp | --mtp] [--name NAME]\n"
           "                        [--tokenizer-pre NAME] [--vocab-only] [-t N]\n"
           "  HF_DIR          config.json + model.safetensors (or the index and its shards,\n"
-          "                  or every *.safetensors) of DeepSeek-V2, V3 / R1 (deepseek2 GGUF)\n"
-          "                  or V3.2 (deepseek32 GGUF, with its indexer)\n"
+          "                  or every *.safetensors) of DeepSeek-V2, V3 / R1 (deepseek2 GGUF),\n"
+          "                  V3.2 (deepseek32 GGUF, with its indexer), DeepSeek-MoE (deepseek),\n"
+          "                  or the R1 distills and DeepSeek LLM / Coder: Qwen2ForCausalLM (qwen2),\n"
+          "                  Qwen3ForCausalLM (qwen3), LlamaForCausalLM (llama)\n"
           "  --outtype       storage of 2-D/3-D weights (default f32); norms, router, biases\n"
           "                  stay F32, and so does V3.2's indexer proj in f16/bf16 files, as\n"
           "                  llama.cpp writes them. f32, f16, bf16, or a llama.cpp file type,\n"
@@ -79,7 +78,8 @@ static void usage(FILE *fp) {
           "                  importance matrix are made by deepseek-quantize --imatrix\n"
           "  -t, --threads   threads for quantizing (default: physical cores)\n"
           "  --tokenizer     folder with tokenizer.json (+ tokenizer_config.json); default HF_DIR\n"
-          "  --mla           split: attn_k_b + attn_v_b as current llama.cpp writes (default);\n"
+          "  --mla           (DeepSeek-V2/V3/V3.2) split: attn_k_b + attn_v_b as current llama.cpp\n"
+          "                  writes (default);\n"
           "                  legacy: the fused attn_kv_b of older files (for V3.2, whose deepseek32\n"
           "                  files llama.cpp loads only split, a layout for this project's runtime)\n"
           "  --no-mtp        drop the multi-token-prediction layer (kept by default, as llama.cpp\n"
@@ -241,31 +241,10 @@ static int starts_with(const char *s, const char *prefix) { return strncmp(s, pr
 
 /* ================================================================== config.json */
 
-typedef struct {
-    int set;
-    double v;
-} opt_f64;
-
-typedef struct {
-    int v32; /* DeepSeek-V3.2 (deepseek_v32): every layer has a lightning indexer; written as deepseek32 */
-    int64_t n_layer, n_ctx, n_embd, n_ff, n_head, q_lora, kv_lora, nope, rope, vdim, n_vocab;
-    int64_t idx_heads, idx_dim, idx_topk; /* the indexer's index_n_heads, index_head_dim, index_topk */
-    int64_t n_expert, n_expert_used, n_group, topk_group, n_shared, n_ff_exp, n_dense, n_nextn;
-    int64_t block_o, block_i, orig_ctx;
-    double rms_eps;
-    opt_f64 rope_theta, routed_scale, factor, yarn_ext, yarn_attn, beta_fast, beta_slow, mscale_all;
-    int scaling; /* 0 none, 1 linear, 2 yarn */
-    int norm_topk, gating, tie;
-    int64_t special_id[7]; /* config.json's *_token_id, -1 when absent */
-} config;
-
-#define NO_DEFAULT INT64_MIN
-
 static const char *const SPECIAL_TYPES[7] = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
 
-/* An integer in [lo, hi]; absent or null gives dflt (or an error when NO_DEFAULT). */
-static int cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo, int64_t hi, int64_t dflt,
-                   int64_t *out, char *err) {
+int conv_cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo, int64_t hi, int64_t dflt, int64_t *out,
+                 char *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) {
         if (dflt == NO_DEFAULT) return fail(err, "%s: '%s' is missing", path, key);
@@ -279,7 +258,7 @@ static int cfg_int(const cJSON *o, const char *path, const char *key, int64_t lo
     return 0;
 }
 
-static int cfg_num(const cJSON *o, const char *path, const char *key, opt_f64 *out, char *err) {
+int conv_cfg_num(const cJSON *o, const char *path, const char *key, opt_f64 *out, char *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     out->set = 0;
     if (!v || cJSON_IsNull(v)) return 0;
@@ -289,8 +268,26 @@ static int cfg_num(const cJSON *o, const char *path, const char *key, opt_f64 *o
     return 0;
 }
 
-/* llama.cpp picks its converter by architectures[0], this tool by model_type: a config where
-   the two disagree about V3.2 would be written as a model it is not. */
+int conv_json_true(const cJSON *o, const char *key) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key)); }
+
+/* ---- DeepSeek-V2 / V3 / V3.2 ---- */
+
+static int v2_read(const cJSON *root, const char *path, config *c, char *err);
+static int v2_need(const plan *p, int64_t il, int s);
+static int v2_shape(const config *c, int s, int64_t *sh);
+static void v2_meta(ds_gguf_writer *w, const options *o, const config *c, const plan *p);
+
+static const conv_arch DEEPSEEK2 = {
+    "DeepseekV3ForCausalLM", "deepseek_v3", "deepseek2", v2_read, v2_need, v2_shape, v2_meta, 1, 0};
+static const conv_arch DEEPSEEK32 = {
+    "DeepseekV32ForCausalLM", "deepseek_v32", "deepseek32", v2_read, v2_need, v2_shape, v2_meta, 1, 0};
+
+/* The architectures llama.cpp's converter would pick for architectures[0]. DeepSeek-V2/V3/V3.2
+   share a class there and are told apart by model_type here (cfg_deepseek_v2). */
+static const conv_arch *const OTHER_ARCHS[] = {&conv_qwen2, &conv_llama, &conv_qwen3, &conv_deepseek};
+
+/* llama.cpp picks its converter by architectures[0], this tool V2/V3 against V3.2 by model_type:
+   a config where the two disagree about V3.2 would be written as a model it is not. */
 static int cfg_architectures(const cJSON *root, const char *path, const config *c, char *err) {
     static const char *const V32 = "DeepseekV32ForCausalLM";
     const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "architectures"), 0);
@@ -304,29 +301,49 @@ static int cfg_architectures(const cJSON *root, const char *path, const config *
     return 0;
 }
 
-static int cfg_model_type(const cJSON *root, const char *path, config *c, char *err) {
+static int cfg_deepseek_v2(const cJSON *root, const char *path, config *c, char *err) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    if (!cJSON_IsString(mt)) return fail(err, "%s: 'model_type' is missing", path);
-    const char *t = mt->valuestring;
+    const char *t = cJSON_IsString(mt) ? mt->valuestring : NULL;
+    if (!t) return fail(err, "%s: 'model_type' is missing", path);
     c->v32 = strcmp(t, "deepseek_v32") == 0;
     if (!c->v32 && strcmp(t, "deepseek_v2") != 0 && strcmp(t, "deepseek_v3") != 0)
-        return fail(err, "%s: model_type '%s' is not deepseek_v2, deepseek_v3 or deepseek_v32", path, t);
+        return fail(err,
+                    "%s: model_type '%s' is not supported (deepseek_v2, deepseek_v3, deepseek_v32, or the "
+                    "architectures Qwen2ForCausalLM, LlamaForCausalLM, Qwen3ForCausalLM, DeepseekForCausalLM)",
+                    path, t);
+    c->arch = c->v32 ? &DEEPSEEK32 : &DEEPSEEK2;
     return cfg_architectures(root, path, c, err);
+}
+
+/* architectures[0] when it names one of OTHER_ARCHS (model_type when there is no architectures),
+   else DeepSeek-V2/V3/V3.2 by model_type. */
+static int cfg_arch(const cJSON *root, const char *path, config *c, char *err) {
+    const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "architectures"), 0);
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    for (size_t i = 0; i < sizeof OTHER_ARCHS / sizeof OTHER_ARCHS[0]; i++) {
+        const conv_arch *x = OTHER_ARCHS[i];
+        if (cJSON_IsString(a) ? strcmp(a->valuestring, x->hf) == 0
+                              : cJSON_IsString(mt) && strcmp(mt->valuestring, x->model_type) == 0) {
+            c->arch = x;
+            return 0;
+        }
+    }
+    return cfg_deepseek_v2(root, path, c, err);
 }
 
 static int cfg_dims(const cJSON *r, const char *p, config *c, char *err) {
     const int64_t BIG = UINT32_MAX;
-    if (cfg_int(r, p, "num_hidden_layers", 1, 4096, NO_DEFAULT, &c->n_layer, err) ||
-        cfg_int(r, p, "max_position_embeddings", 1, BIG, NO_DEFAULT, &c->n_ctx, err) ||
-        cfg_int(r, p, "hidden_size", 1, 1 << 20, NO_DEFAULT, &c->n_embd, err) ||
-        cfg_int(r, p, "intermediate_size", 1, 1 << 24, NO_DEFAULT, &c->n_ff, err) ||
-        cfg_int(r, p, "num_attention_heads", 1, 1 << 16, NO_DEFAULT, &c->n_head, err) ||
-        cfg_int(r, p, "q_lora_rank", 0, 1 << 20, 0, &c->q_lora, err) ||
-        cfg_int(r, p, "kv_lora_rank", 1, 1 << 20, 512, &c->kv_lora, err) ||
-        cfg_int(r, p, "qk_nope_head_dim", 1, 1 << 16, NO_DEFAULT, &c->nope, err) ||
-        cfg_int(r, p, "qk_rope_head_dim", 1, 1 << 16, NO_DEFAULT, &c->rope, err) ||
-        cfg_int(r, p, "v_head_dim", 1, 1 << 16, NO_DEFAULT, &c->vdim, err) ||
-        cfg_int(r, p, "vocab_size", 1, INT32_MAX, NO_DEFAULT, &c->n_vocab, err))
+    if (conv_cfg_int(r, p, "num_hidden_layers", 1, 4096, NO_DEFAULT, &c->n_layer, err) ||
+        conv_cfg_int(r, p, "max_position_embeddings", 1, BIG, NO_DEFAULT, &c->n_ctx, err) ||
+        conv_cfg_int(r, p, "hidden_size", 1, 1 << 20, NO_DEFAULT, &c->n_embd, err) ||
+        conv_cfg_int(r, p, "intermediate_size", 1, 1 << 24, NO_DEFAULT, &c->n_ff, err) ||
+        conv_cfg_int(r, p, "num_attention_heads", 1, 1 << 16, NO_DEFAULT, &c->n_head, err) ||
+        conv_cfg_int(r, p, "q_lora_rank", 0, 1 << 20, 0, &c->q_lora, err) ||
+        conv_cfg_int(r, p, "kv_lora_rank", 1, 1 << 20, 512, &c->kv_lora, err) ||
+        conv_cfg_int(r, p, "qk_nope_head_dim", 1, 1 << 16, NO_DEFAULT, &c->nope, err) ||
+        conv_cfg_int(r, p, "qk_rope_head_dim", 1, 1 << 16, NO_DEFAULT, &c->rope, err) ||
+        conv_cfg_int(r, p, "v_head_dim", 1, 1 << 16, NO_DEFAULT, &c->vdim, err) ||
+        conv_cfg_int(r, p, "vocab_size", 1, INT32_MAX, NO_DEFAULT, &c->n_vocab, err))
         return -1;
     return 0;
 }
@@ -335,9 +352,9 @@ static int cfg_dims(const cJSON *r, const char *p, config *c, char *err) {
    query latent, and llama.cpp ropes the first qk_rope_head_dim values of each indexer head. */
 static int cfg_indexer(const cJSON *r, const char *p, config *c, char *err) {
     if (!c->v32) return 0;
-    if (cfg_int(r, p, "index_n_heads", 1, 1 << 16, NO_DEFAULT, &c->idx_heads, err) ||
-        cfg_int(r, p, "index_head_dim", 1, 1 << 16, NO_DEFAULT, &c->idx_dim, err) ||
-        cfg_int(r, p, "index_topk", 1, UINT32_MAX, NO_DEFAULT, &c->idx_topk, err))
+    if (conv_cfg_int(r, p, "index_n_heads", 1, 1 << 16, NO_DEFAULT, &c->idx_heads, err) ||
+        conv_cfg_int(r, p, "index_head_dim", 1, 1 << 16, NO_DEFAULT, &c->idx_dim, err) ||
+        conv_cfg_int(r, p, "index_topk", 1, UINT32_MAX, NO_DEFAULT, &c->idx_topk, err))
         return -1;
     if (c->q_lora == 0)
         return fail(
@@ -349,7 +366,7 @@ static int cfg_indexer(const cJSON *r, const char *p, config *c, char *err) {
     return 0;
 }
 
-static int cfg_gating(const cJSON *r, const char *p, config *c, char *err) {
+int conv_cfg_gating(const cJSON *r, const char *p, config *c, char *err) {
     const cJSON *sf = cJSON_GetObjectItemCaseSensitive(r, "scoring_func");
     c->gating = 0;
     if (!sf || cJSON_IsNull(sf)) return 0;
@@ -369,24 +386,23 @@ static void warn_group_rule(const cJSON *r, const config *c) {
 }
 
 static int cfg_moe(const cJSON *r, const char *p, config *c, char *err) {
-    int64_t freq;
-    if (cfg_int(r, p, "n_routed_experts", 0, 1 << 16, 0, &c->n_expert, err) ||
-        cfg_int(r, p, "num_experts_per_tok", 0, 1 << 16, -1, &c->n_expert_used, err) ||
-        cfg_int(r, p, "n_group", 0, 1 << 16, -1, &c->n_group, err) ||
-        cfg_int(r, p, "topk_group", 0, 1 << 16, -1, &c->topk_group, err) ||
-        cfg_int(r, p, "n_shared_experts", 0, 1 << 16, 0, &c->n_shared, err) ||
-        cfg_int(r, p, "moe_intermediate_size", 1, 1 << 24, c->n_ff, &c->n_ff_exp, err) ||
-        cfg_int(r, p, "first_k_dense_replace", 0, c->n_layer, c->n_expert ? 0 : c->n_layer, &c->n_dense, err) ||
-        cfg_int(r, p, "moe_layer_freq", 1, 1 << 16, 1, &freq, err) ||
-        cfg_int(r, p, "num_nextn_predict_layers", 0, 64, 0, &c->n_nextn, err) ||
-        cfg_num(r, p, "routed_scaling_factor", &c->routed_scale, err) || cfg_gating(r, p, c, err))
+    int64_t freq = 1;
+    if (conv_cfg_int(r, p, "n_routed_experts", 0, 1 << 16, 0, &c->n_expert, err) ||
+        conv_cfg_int(r, p, "num_experts_per_tok", 0, 1 << 16, -1, &c->n_expert_used, err) ||
+        conv_cfg_int(r, p, "n_group", 0, 1 << 16, -1, &c->n_group, err) ||
+        conv_cfg_int(r, p, "topk_group", 0, 1 << 16, -1, &c->topk_group, err) ||
+        conv_cfg_int(r, p, "n_shared_experts", 0, 1 << 16, 0, &c->n_shared, err) ||
+        conv_cfg_int(r, p, "moe_intermediate_size", 1, 1 << 24, c->n_ff, &c->n_ff_exp, err) ||
+        conv_cfg_int(r, p, "first_k_dense_replace", 0, c->n_layer, c->n_expert ? 0 : c->n_layer, &c->n_dense, err) ||
+        conv_cfg_int(r, p, "moe_layer_freq", 1, 1 << 16, 1, &freq, err) ||
+        conv_cfg_int(r, p, "num_nextn_predict_layers", 0, 64, 0, &c->n_nextn, err) ||
+        conv_cfg_num(r, p, "routed_scaling_factor", &c->routed_scale, err) || conv_cfg_gating(r, p, c, err))
         return -1;
     if (freq != 1 && c->n_expert > 0)
         return fail(err, "%s: moe_layer_freq %lld is not supported (llama.cpp assumes 1)", p, (long long)freq);
     if (c->n_expert > 0 && (c->n_expert_used < 1 || c->n_expert_used > c->n_expert))
         return fail(err, "%s: num_experts_per_tok must be in [1, n_routed_experts]", p);
-    c->norm_topk = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "norm_topk_prob"));
-    c->tie = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "tie_word_embeddings"));
+    c->norm_topk = conv_json_true(r, "norm_topk_prob");
     warn_group_rule(r, c);
     return 0;
 }
@@ -394,32 +410,52 @@ static int cfg_moe(const cJSON *r, const char *p, config *c, char *err) {
 static int rope_type(const cJSON *rs, const char *p, config *c, char *err) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
     if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
-    c->scaling = 0;
+    c->scaling = ROPE_NONE;
     if (!cJSON_IsString(t) || strcmp(t->valuestring, "default") == 0) return 0;
-    if (strcmp(t->valuestring, "yarn") == 0) c->scaling = 2;
-    else if (strcmp(t->valuestring, "linear") == 0) c->scaling = 1;
+    if (strcmp(t->valuestring, "yarn") == 0) c->scaling = ROPE_YARN;
+    else if (strcmp(t->valuestring, "linear") == 0) c->scaling = ROPE_LINEAR;
+    else if (strcasecmp(t->valuestring, "llama3") == 0) c->scaling = ROPE_LLAMA3;
     else return fail(err, "%s: rope_scaling type '%s' is not supported", p, t->valuestring);
     return 0;
 }
 
-static int cfg_rope(const cJSON *r, const char *p, config *c, char *err) {
+/* llama3: the frequency factors rope_freqs holds, from these (with llama.cpp's defaults) */
+static int rope_llama3(const cJSON *rs, const char *p, config *c, char *err) {
+    if (conv_cfg_num(rs, p, "low_freq_factor", &c->low_freq, err) ||
+        conv_cfg_num(rs, p, "high_freq_factor", &c->high_freq, err) ||
+        conv_cfg_int(rs, p, "original_max_position_embeddings", 1, UINT32_MAX, 8192, &c->orig_ctx, err))
+        return -1;
+    if (!c->factor.set) c->factor = (opt_f64){1, 8.0};
+    if (!c->low_freq.set) c->low_freq = (opt_f64){1, 1.0};
+    if (!c->high_freq.set) c->high_freq = (opt_f64){1, 4.0};
+    if (c->low_freq.v == c->high_freq.v)
+        return fail(err,
+                    "%s: rope_scaling low_freq_factor equals high_freq_factor (the factors divide by their difference)",
+                    p);
+    return 0;
+}
+
+int conv_cfg_rope(const cJSON *r, const char *p, config *c, char *err) {
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(r, "rope_parameters");
     if (!cJSON_IsObject(rs)) rs = cJSON_GetObjectItemCaseSensitive(r, "rope_scaling");
-    if (cfg_num(r, p, "rope_theta", &c->rope_theta, err) != 0) return -1;
+    if (conv_cfg_num(r, p, "rope_theta", &c->rope_theta, err) != 0) return -1;
     if (!cJSON_IsObject(rs)) {
-        c->scaling = 0;
+        c->scaling = ROPE_NONE;
         return 0;
     }
-    if (rope_type(rs, p, c, err) || cfg_num(rs, p, "factor", &c->factor, err) ||
-        cfg_num(rs, p, "extrapolation_factor", &c->yarn_ext, err) || cfg_num(rs, p, "beta_fast", &c->beta_fast, err) ||
-        cfg_num(rs, p, "beta_slow", &c->beta_slow, err) || cfg_num(rs, p, "mscale_all_dim", &c->mscale_all, err) ||
-        cfg_num(rs, p, "attention_factor", &c->yarn_attn, err))
+    if (rope_type(rs, p, c, err) || conv_cfg_num(rs, p, "factor", &c->factor, err) ||
+        conv_cfg_num(rs, p, "extrapolation_factor", &c->yarn_ext, err) ||
+        conv_cfg_num(rs, p, "beta_fast", &c->beta_fast, err) || conv_cfg_num(rs, p, "beta_slow", &c->beta_slow, err) ||
+        conv_cfg_num(rs, p, "mscale_all_dim", &c->mscale_all, err) ||
+        conv_cfg_num(rs, p, "attention_factor", &c->yarn_attn, err))
         return -1;
-    if (!c->yarn_attn.set && cfg_num(rs, p, "attn_factor", &c->yarn_attn, err) != 0) return -1;
-    if (!c->rope_theta.set && cfg_num(rs, p, "rope_theta", &c->rope_theta, err) != 0) return -1;
-    if (c->scaling && !c->factor.set) c->scaling = 0; /* llama.cpp's converter writes no scaling without a factor */
-    if (c->scaling == 2 &&
-        cfg_int(rs, p, "original_max_position_embeddings", 1, UINT32_MAX, NO_DEFAULT, &c->orig_ctx, err) != 0)
+    if (!c->yarn_attn.set && conv_cfg_num(rs, p, "attn_factor", &c->yarn_attn, err) != 0) return -1;
+    if (!c->rope_theta.set && conv_cfg_num(rs, p, "rope_theta", &c->rope_theta, err) != 0) return -1;
+    if (c->scaling == ROPE_LLAMA3) return rope_llama3(rs, p, c, err);
+    if (c->scaling && !c->factor.set)
+        c->scaling = ROPE_NONE; /* llama.cpp's converter writes no scaling without a factor */
+    if (c->scaling == ROPE_YARN &&
+        conv_cfg_int(rs, p, "original_max_position_embeddings", 1, UINT32_MAX, NO_DEFAULT, &c->orig_ctx, err) != 0)
         return -1;
     return 0;
 }
@@ -467,6 +503,37 @@ static int cfg_special(const cJSON *r, const char *p, config *c, char *err) {
     return 0;
 }
 
+static int v2_read(const cJSON *root, const char *path, config *c, char *err) {
+    if (cfg_dims(root, path, c, err) || cfg_indexer(root, path, c, err) || cfg_moe(root, path, c, err) ||
+        conv_cfg_rope(root, path, c, err))
+        return -1;
+    if (c->scaling == ROPE_LLAMA3)
+        return fail(err, "%s: rope_scaling type 'llama3' is not supported for DeepSeek-V2/V3", path);
+    c->n_head_kv = c->n_head;
+    c->tie = conv_json_true(root, "tie_word_embeddings");
+    return 0;
+}
+
+/* generation_config.json, when there is one: the sampling defaults gguf-py's Metadata reads. */
+static int read_sampling(const char *hf_dir, sampling *s, char *err) {
+    char *path = join_path(hf_dir, "generation_config.json");
+    cJSON *g = NULL;
+    int rc = path ? 0 : fail(err, "out of memory");
+    if (rc == 0 && file_exists(path) && !(g = read_json(path, err))) rc = -1;
+    if (rc == 0 && g) {
+        s->top_k_set = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "top_k"));
+        rc = conv_cfg_int(g, path, "top_k", INT32_MIN, INT32_MAX, 0, &s->top_k, err) ||
+                     conv_cfg_num(g, path, "top_p", &s->top_p, err) || conv_cfg_num(g, path, "min_p", &s->min_p, err) ||
+                     conv_cfg_num(g, path, "temperature", &s->temp, err) ||
+                     conv_cfg_num(g, path, "repetition_penalty", &s->repeat, err)
+                 ? -1
+                 : 0;
+    }
+    cJSON_Delete(g);
+    free(path);
+    return rc;
+}
+
 static int read_config(const char *hf_dir, config *c, char *err) {
     char *path = join_path(hf_dir, "config.json");
     if (!path) return fail(err, "out of memory");
@@ -476,9 +543,9 @@ static int read_config(const char *hf_dir, config *c, char *err) {
     else if (root) {
         opt_f64 eps = {0, 0.0};
         memset(c, 0, sizeof *c);
-        rc = cfg_model_type(root, path, c, err) || cfg_dims(root, path, c, err) || cfg_indexer(root, path, c, err) ||
-                     cfg_moe(root, path, c, err) || cfg_rope(root, path, c, err) || cfg_block(root, path, c, err) ||
-                     cfg_special(root, path, c, err) || cfg_num(root, path, "rms_norm_eps", &eps, err)
+        rc = cfg_arch(root, path, c, err) || c->arch->read(root, path, c, err) || cfg_block(root, path, c, err) ||
+                     cfg_special(root, path, c, err) || conv_cfg_num(root, path, "rms_norm_eps", &eps, err) ||
+                     read_sampling(hf_dir, &c->samp, err)
                  ? -1
                  : 0;
         c->rms_eps = eps.set ? eps.v : 1e-6;
@@ -490,51 +557,25 @@ static int read_config(const char *hf_dir, config *c, char *err) {
 
 /* ================================================================== tensor plan */
 
-enum slot {
-    S_ATTN_NORM,
-    S_Q,
-    S_Q_A,
-    S_Q_A_NORM,
-    S_Q_B,
-    S_KV_A,
-    S_KV_A_NORM,
-    S_KV_B,
-    S_O,
-    S_IDX_Q_B,
-    S_IDX_K,
-    S_IDX_K_NORM,
-    S_IDX_K_NORM_B,
-    S_IDX_PROJ,
-    S_FFN_NORM,
-    S_GATE,
-    S_UP,
-    S_DOWN,
-    S_GATE_INP,
-    S_EXP_B,
-    S_GATE_SH,
-    S_UP_SH,
-    S_DOWN_SH,
-    S_NX_EH,
-    S_NX_EMBED,
-    S_NX_ENORM,
-    S_NX_HNORM,
-    S_NX_HEAD,
-    S_NX_HEAD_NORM,
-    S_COUNT
-};
-
 static const struct {
     const char *hf, *gguf;
     int mtp_only;
 } SLOTS[S_COUNT] = {
     [S_ATTN_NORM] = {"input_layernorm.weight", "attn_norm.weight", 0},
     [S_Q] = {"self_attn.q_proj.weight", "attn_q.weight", 0},
+    [S_Q_BIAS] = {"self_attn.q_proj.bias", "attn_q.bias", 0},
+    [S_K] = {"self_attn.k_proj.weight", "attn_k.weight", 0},
+    [S_K_BIAS] = {"self_attn.k_proj.bias", "attn_k.bias", 0},
+    [S_V] = {"self_attn.v_proj.weight", "attn_v.weight", 0},
+    [S_V_BIAS] = {"self_attn.v_proj.bias", "attn_v.bias", 0},
     [S_Q_A] = {"self_attn.q_a_proj.weight", "attn_q_a.weight", 0},
     [S_Q_A_NORM] = {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", 0},
     [S_Q_B] = {"self_attn.q_b_proj.weight", "attn_q_b.weight", 0},
     [S_KV_A] = {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", 0},
     [S_KV_A_NORM] = {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", 0},
     [S_KV_B] = {"self_attn.kv_b_proj.weight", "attn_kv_b.weight", 0},
+    [S_Q_NORM] = {"self_attn.q_norm.weight", "attn_q_norm.weight", 0},
+    [S_K_NORM] = {"self_attn.k_norm.weight", "attn_k_norm.weight", 0},
     [S_O] = {"self_attn.o_proj.weight", "attn_output.weight", 0},
     [S_IDX_Q_B] = {"self_attn.indexer.wq_b.weight", "indexer.attn_q_b.weight", 0},
     [S_IDX_K] = {"self_attn.indexer.wk.weight", "indexer.attn_k.weight", 0},
@@ -561,39 +602,9 @@ static const struct {
 static const char *const EXPERT_PROJ[3] = {"gate_proj", "up_proj", "down_proj"};
 static const char *const EXPERT_GGUF[3] = {"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"};
 
-typedef struct {
-    const safetensors_tensor *slot[S_COUNT];
-    const safetensors_tensor **experts; /* [3][n_expert]: gate, up, down */
-    int any;
-} layer_src;
-
-typedef enum { K_PLAIN, K_KB, K_VB, K_EXPERTS } src_kind;
-
-typedef struct {
-    char name[NAME_LEN];
-    ds_type type;
-    int n_dims;
-    int64_t ne[MAX_NE];
-    src_kind kind;
-    const safetensors_tensor *src;
-    const safetensors_tensor *const *experts;
-} out_tensor;
-
-typedef struct {
-    const options *opt;
-    const config *cfg;
-    safetensors_dir *st;
-    const safetensors_tensor *embd, *norm, *head;
-    layer_src *layers; /* n_layer + n_nextn */
-    int64_t n_layer_all, n_mtp;
-    size_t n_skipped;
-    out_tensor *out;
-    size_t n_out, cap_out;
-} plan;
-
 static int is_mtp_layer(const plan *p, int64_t il) { return il >= p->cfg->n_layer; }
 
-static int is_moe_layer(const plan *p, int64_t il) { return p->cfg->n_expert > 0 && il >= p->cfg->n_dense; }
+int conv_is_moe_layer(const plan *p, int64_t il) { return p->cfg->n_expert > 0 && il >= p->cfg->n_dense; }
 
 /* "12.rest" -> 12, rest; -1 when not digits followed by a dot. */
 static int64_t parse_layer(const char *s, const char **rest) {
@@ -617,7 +628,7 @@ static int add_expert(plan *p, layer_src *L, int64_t il, const char *rest, const
             strcmp(r2 + strlen(EXPERT_PROJ[k]), ".weight") == 0)
             proj = k;
     }
-    if (proj < 0 || !is_moe_layer(p, il) || e >= p->cfg->n_expert)
+    if (proj < 0 || !conv_is_moe_layer(p, il) || e >= p->cfg->n_expert)
         return fail(err, "%s: tensor '%s' is not an expert of this %s model", t->path, t->name,
                     p->cfg->n_expert ? "MoE" : "dense");
     if (!L->experts) {
@@ -676,50 +687,47 @@ static int place_tensor(plan *p, const safetensors_tensor *t, char *err) {
 
 /* ---- shape checks ---- */
 
-/* Expected PyTorch shape of a slot's source; returns n_dims. */
-/* A tensor's HF shape (outermost first) into sh; returns its dimension count. */
-static int shape1(int64_t *sh, int64_t a) {
-    sh[0] = a;
-    return 1;
-}
-static int shape2(int64_t *sh, int64_t a, int64_t b) {
-    sh[0] = a;
-    sh[1] = b;
-    return 2;
-}
-
-static int slot_shape(const config *c, int s, int64_t *sh) {
-    int64_t H = c->n_embd, nh = c->n_head, qk = c->nope + c->rope, R = c->kv_lora;
-    int64_t Fs = c->n_ff_exp * c->n_shared;
+int conv_ffn_shape(const config *c, int s, int64_t *sh) {
+    int64_t H = c->n_embd, Fs = c->n_ff_exp * c->n_shared;
     switch (s) {
     case S_ATTN_NORM:
-    case S_FFN_NORM:
+    case S_FFN_NORM: return conv_shape1(sh, H);
+    case S_GATE:
+    case S_UP: return conv_shape2(sh, c->n_ff, H);
+    case S_DOWN: return conv_shape2(sh, H, c->n_ff);
+    case S_GATE_INP: return conv_shape2(sh, c->n_expert, H);
+    case S_GATE_SH:
+    case S_UP_SH: return conv_shape2(sh, Fs, H);
+    case S_DOWN_SH: return conv_shape2(sh, H, Fs);
+    default: return -1;
+    }
+}
+
+/* MLA, V3's routing bias, V3.2's indexer and the MTP layer's own tensors */
+static int v2_shape(const config *c, int s, int64_t *sh) {
+    int64_t H = c->n_embd, nh = c->n_head, qk = c->nope + c->rope, R = c->kv_lora;
+    int nd = conv_ffn_shape(c, s, sh);
+    if (nd >= 0) return nd;
+    switch (s) {
     case S_NX_ENORM:
     case S_NX_HNORM:
-    case S_NX_HEAD_NORM: return shape1(sh, H);
-    case S_IDX_Q_B: return shape2(sh, c->idx_heads * c->idx_dim, c->q_lora);
-    case S_IDX_K: return shape2(sh, c->idx_dim, H);
+    case S_NX_HEAD_NORM: return conv_shape1(sh, H);
+    case S_IDX_Q_B: return conv_shape2(sh, c->idx_heads * c->idx_dim, c->q_lora);
+    case S_IDX_K: return conv_shape2(sh, c->idx_dim, H);
     case S_IDX_K_NORM:
-    case S_IDX_K_NORM_B: return shape1(sh, c->idx_dim);
-    case S_IDX_PROJ: return shape2(sh, c->idx_heads, H);
-    case S_Q: return shape2(sh, nh * qk, H);
-    case S_Q_A: return shape2(sh, c->q_lora, H);
-    case S_Q_A_NORM: return shape1(sh, c->q_lora);
-    case S_Q_B: return shape2(sh, nh * qk, c->q_lora);
-    case S_KV_A: return shape2(sh, R + c->rope, H);
-    case S_KV_A_NORM: return shape1(sh, R);
-    case S_KV_B: return shape2(sh, nh * (c->nope + c->vdim), R);
-    case S_O: return shape2(sh, H, nh * c->vdim);
-    case S_GATE:
-    case S_UP: return shape2(sh, c->n_ff, H);
-    case S_DOWN: return shape2(sh, H, c->n_ff);
-    case S_GATE_INP: return shape2(sh, c->n_expert, H);
-    case S_EXP_B: return shape1(sh, c->n_expert);
-    case S_GATE_SH:
-    case S_UP_SH: return shape2(sh, Fs, H);
-    case S_DOWN_SH: return shape2(sh, H, Fs);
-    case S_NX_EH: return shape2(sh, H, 2 * H);
-    default: return shape2(sh, c->n_vocab, H); /* S_NX_EMBED, S_NX_HEAD */
+    case S_IDX_K_NORM_B: return conv_shape1(sh, c->idx_dim);
+    case S_IDX_PROJ: return conv_shape2(sh, c->idx_heads, H);
+    case S_Q: return conv_shape2(sh, nh * qk, H);
+    case S_Q_A: return conv_shape2(sh, c->q_lora, H);
+    case S_Q_A_NORM: return conv_shape1(sh, c->q_lora);
+    case S_Q_B: return conv_shape2(sh, nh * qk, c->q_lora);
+    case S_KV_A: return conv_shape2(sh, R + c->rope, H);
+    case S_KV_A_NORM: return conv_shape1(sh, R);
+    case S_KV_B: return conv_shape2(sh, nh * (c->nope + c->vdim), R);
+    case S_O: return conv_shape2(sh, H, nh * c->vdim);
+    case S_EXP_B: return conv_shape1(sh, c->n_expert);
+    case S_NX_EH: return conv_shape2(sh, H, 2 * H);
+    default: return conv_shape2(sh, c->n_vocab, H); /* S_NX_EMBED, S_NX_HEAD */
     }
 }
 
@@ -739,23 +747,37 @@ static int check_shape(const safetensors_tensor *t, const int64_t *sh, int nd, c
                 t->n_dims > 4 ? ", ..." : "", want);
 }
 
-/* The slots a layer must have (1), may have (2) or must not have (0). */
-static int slot_need(const plan *p, int64_t il, int s) {
+/* A layer's slots: must have (1), may have (2), must not have (0), as the architecture says. */
+int conv_ffn_need(const plan *p, int64_t il, int s) {
+    int moe = conv_is_moe_layer(p, il);
+    switch (s) {
+    case S_ATTN_NORM:
+    case S_FFN_NORM: return 1;
+    case S_GATE:
+    case S_UP:
+    case S_DOWN: return !moe;
+    case S_GATE_INP: return moe;
+    case S_GATE_SH:
+    case S_UP_SH:
+    case S_DOWN_SH: return moe && p->cfg->n_shared > 0;
+    default: return -1;
+    }
+}
+
+static int v2_need(const plan *p, int64_t il, int s) {
     const config *c = p->cfg;
-    int moe = is_moe_layer(p, il), mtp = is_mtp_layer(p, il);
+    int moe = conv_is_moe_layer(p, il), mtp = is_mtp_layer(p, il), need = conv_ffn_need(p, il, s);
+    if (need >= 0) return need;
     switch (s) {
     case S_Q: return c->q_lora == 0;
     case S_Q_A:
     case S_Q_A_NORM:
     case S_Q_B: return c->q_lora > 0;
-    case S_GATE:
-    case S_UP:
-    case S_DOWN: return !moe;
-    case S_GATE_INP: return moe;
+    case S_KV_A:
+    case S_KV_A_NORM:
+    case S_KV_B:
+    case S_O: return 1;
     case S_EXP_B: return moe ? 2 : 0;
-    case S_GATE_SH:
-    case S_UP_SH:
-    case S_DOWN_SH: return moe && c->n_shared > 0;
     case S_NX_EH:
     case S_NX_ENORM:
     case S_NX_HNORM: return mtp;
@@ -767,14 +789,14 @@ static int slot_need(const plan *p, int64_t il, int s) {
     case S_IDX_K_NORM:
     case S_IDX_K_NORM_B:
     case S_IDX_PROJ: return c->v32; /* the MTP layer has its own indexer too */
-    default: return 1;
+    default: return 0;
     }
 }
 
 static int check_slots(const plan *p, int64_t il, char *err) {
     const layer_src *L = &p->layers[il];
     for (int s = 0; s < S_COUNT; s++) {
-        int need = slot_need(p, il, s);
+        int need = p->cfg->arch->need(p, il, s);
         if (need == 1 && !L->slot[s])
             return fail(err, "%s: layer %lld lacks model.layers.%lld.%s", p->opt->hf_dir, (long long)il, (long long)il,
                         SLOTS[s].hf);
@@ -783,7 +805,7 @@ static int check_slots(const plan *p, int64_t il, char *err) {
                         L->slot[s]->name, (long long)il,
                         s >= S_IDX_Q_B && s <= S_IDX_PROJ ? " (an indexer: V3.2 has model_type deepseek_v32)" : "");
         int64_t sh[2];
-        int nd = slot_shape(p->cfg, s, sh);
+        int nd = p->cfg->arch->shape(p->cfg, s, sh);
         if (L->slot[s] && check_shape(L->slot[s], sh, nd, err) != 0) return -1;
     }
     return 0;
@@ -792,7 +814,7 @@ static int check_slots(const plan *p, int64_t il, char *err) {
 static int check_experts(const plan *p, int64_t il, char *err) {
     const config *c = p->cfg;
     const layer_src *L = &p->layers[il];
-    if (!is_moe_layer(p, il)) return 0;
+    if (!conv_is_moe_layer(p, il)) return 0;
     for (int k = 0; k < 3; k++) {
         int64_t sh[2] = {k == 2 ? c->n_embd : c->n_ff_exp, k == 2 ? c->n_ff_exp : c->n_embd};
         for (int64_t e = 0; e < c->n_expert; e++) {
@@ -811,6 +833,9 @@ static int check_top(const plan *p, char *err) {
     int64_t vh[2] = {c->n_vocab, c->n_embd}, h[1] = {c->n_embd};
     if (!p->embd) return fail(err, "%s: no model.embed_tokens.weight", p->opt->hf_dir);
     if (!p->norm) return fail(err, "%s: no model.norm.weight", p->opt->hf_dir);
+    /* llama.cpp would take token_embd for the missing output: another model than this config's */
+    if (!p->head && !c->tie)
+        return fail(err, "%s: no lm_head.weight, and config.json's tie_word_embeddings is not true", p->opt->hf_dir);
     if (check_shape(p->embd, vh, 2, err) || check_shape(p->norm, h, 1, err) ||
         (p->head && check_shape(p->head, vh, 2, err)))
         return -1;
@@ -874,6 +899,7 @@ static int check_source(const plan *p, const safetensors_tensor *t, char *err) {
 static int check_sources(const plan *p, char *err) {
     for (size_t i = 0; i < p->n_out; i++) {
         const out_tensor *o = &p->out[i];
+        if (o->kind == K_ROPE_FREQS) continue; /* computed */
         if (o->kind != K_EXPERTS && check_source(p, o->src, err) != 0) return -1;
         for (int64_t e = 0; o->kind == K_EXPERTS && e < p->cfg->n_expert; e++) {
             if (check_source(p, o->experts[e], err) != 0) return -1;
@@ -968,26 +994,46 @@ static int emit_experts(plan *p, int64_t il, char *err) {
     return 0;
 }
 
+/* The heads whose q / k rows (and biases) the architecture reorders for ggml's rope; 0: none. */
+static int64_t permuted_heads(const config *c, int s) {
+    if (!c->arch->permute) return 0;
+    if (s == S_Q || s == S_Q_BIAS) return c->n_head;
+    if (s == S_K || s == S_K_BIAS) return c->n_head_kv;
+    return 0;
+}
+
+static int emit_permuted(plan *p, const char *name, const safetensors_tensor *t, int64_t heads, char *err) {
+    if (emit(p, name, K_PERMUTE, t, NULL, t->n_dims, t->shape, err) != 0) return -1;
+    p->out[p->n_out - 1].heads = heads;
+    return 0;
+}
+
 static int emit_layer(plan *p, int64_t il, char *err) {
     const layer_src *L = &p->layers[il];
     for (int s = 0; s < S_COUNT; s++) {
         char name[NAME_LEN];
         int rc = 0;
-        if (s == S_GATE_SH && is_moe_layer(p, il) && emit_experts(p, il, err) != 0) return -1;
+        int64_t heads = permuted_heads(p->cfg, s);
+        if (s == S_GATE_SH && conv_is_moe_layer(p, il) && emit_experts(p, il, err) != 0) return -1;
         if (!L->slot[s]) continue;
-        if (s == S_KV_B) {
-            rc = emit_kv_b(p, il, L->slot[s], err);
-        } else {
-            snprintf(name, sizeof name, "blk.%lld.%s", (long long)il, SLOTS[s].gguf);
-            rc = emit_plain(p, name, L->slot[s], err);
-        }
+        snprintf(name, sizeof name, "blk.%lld.%s", (long long)il, SLOTS[s].gguf);
+        if (s == S_KV_B) rc = emit_kv_b(p, il, L->slot[s], err);
+        else if (heads) rc = emit_permuted(p, name, L->slot[s], heads, err);
+        else rc = emit_plain(p, name, L->slot[s], err);
         if (rc != 0) return -1;
     }
     return 0;
 }
 
+/* llama3 rope scaling is a tensor of per-frequency factors (llama.cpp's generate_extra_tensors
+   yields it before the checkpoint's tensors), one per pair of rotated dimensions. */
+static int emit_rope_freqs(plan *p, char *err) {
+    int64_t n = p->cfg->head_dim / 2;
+    return p->cfg->scaling == ROPE_LLAMA3 ? emit(p, "rope_freqs.weight", K_ROPE_FREQS, NULL, NULL, 1, &n, err) : 0;
+}
+
 static int emit_all(plan *p, char *err) {
-    if (emit_plain(p, "token_embd.weight", p->embd, err) != 0) return -1;
+    if (emit_rope_freqs(p, err) != 0 || emit_plain(p, "token_embd.weight", p->embd, err) != 0) return -1;
     for (int64_t il = 0; il < p->cfg->n_layer + p->n_mtp; il++) {
         if (emit_layer(p, il, err) != 0) return -1;
     }
@@ -1006,13 +1052,16 @@ static int check_layers(plan *p, char *err) {
 static int apply_mix(plan *p, char *err) {
     const config *c = p->cfg;
     qmix_opts q;
-    qmix_model m = {c->n_expert, c->n_head, p->opt->mla_split ? 1 : c->n_head, c->n_layer + p->n_mtp};
+    /* absorbed MLA is one KV head */
+    int64_t kv = c->arch->mla && p->opt->mla_split ? 1 : c->n_head_kv;
+    qmix_model m = {c->n_expert, c->n_head, kv, c->n_layer + p->n_mtp};
     qmix_tensor *t = calloc(p->n_out + 1, sizeof *t);
     size_t *order = calloc(p->n_out + 1, sizeof *order);
     ds_type *types = calloc(p->n_out + 1, sizeof *types);
     out_tensor *sorted = calloc(p->n_out + 1, sizeof *sorted);
     int rc = t && order && types && sorted ? 0 : fail(err, "out of memory");
     qmix_opts_init(&q, p->opt->mix);
+    q.type_70b = qmix_type_70b(c->arch->name, c->n_layer, c->n_head, c->n_head_kv, c->n_expert);
     for (size_t i = 0; rc == 0 && i < p->n_out; i++) {
         t[i].name = p->out[i].name;
         t[i].type = p->out[i].type;
@@ -1454,7 +1503,7 @@ static int load_tokenizer(const options *o, const config *c, tokenizer *tk, char
 /* ================================================================== metadata */
 
 /* llama.cpp's architecture name: its keys are "<architecture>.<key>" (LLM_KV's "%s."). */
-static const char *arch_name(const config *c) { return c->v32 ? "deepseek32" : "deepseek2"; }
+static const char *arch_name(const config *c) { return c->arch->name; }
 
 #define KEY_LEN 128
 
@@ -1463,25 +1512,30 @@ static char *arch_key(char *k, const config *c, const char *key) {
     return k;
 }
 
-static void kv_u32(ds_gguf_writer *w, const config *c, const char *key, uint32_t v) {
+void conv_kv_u32(ds_gguf_writer *w, const config *c, const char *key, uint32_t v) {
     char k[KEY_LEN];
     ds_gguf_set_u32(w, arch_key(k, c, key), v);
 }
 
-static void kv_f32(ds_gguf_writer *w, const config *c, const char *key, float v) {
+void conv_kv_f32(ds_gguf_writer *w, const config *c, const char *key, float v) {
     char k[KEY_LEN];
     ds_gguf_set_f32(w, arch_key(k, c, key), v);
 }
 
-static void kv_str(ds_gguf_writer *w, const config *c, const char *key, const char *v) {
+void conv_kv_str(ds_gguf_writer *w, const config *c, const char *key, const char *v) {
     char k[KEY_LEN];
     ds_gguf_set_str(w, arch_key(k, c, key), v);
 }
 
-static void kv_bool(ds_gguf_writer *w, const config *c, const char *key, int v) {
+void conv_kv_bool(ds_gguf_writer *w, const config *c, const char *key, int v) {
     char k[KEY_LEN];
     ds_gguf_set_bool(w, arch_key(k, c, key), v);
 }
+
+#define kv_u32 conv_kv_u32
+#define kv_f32 conv_kv_f32
+#define kv_str conv_kv_str
+#define kv_bool conv_kv_bool
 
 static void meta_attention(ds_gguf_writer *w, const options *o, const config *c) {
     uint32_t R = (uint32_t)c->kv_lora;
@@ -1499,12 +1553,13 @@ static void meta_attention(ds_gguf_writer *w, const options *o, const config *c)
     }
 }
 
-static void meta_rope(ds_gguf_writer *w, const config *c) {
-    if (c->scaling) {
-        kv_str(w, c, "rope.scaling.type", c->scaling == 2 ? "yarn" : "linear");
+/* llama3 scaling is the rope_freqs tensor instead */
+void conv_meta_rope(ds_gguf_writer *w, const config *c) {
+    if (c->scaling == ROPE_LINEAR || c->scaling == ROPE_YARN) {
+        kv_str(w, c, "rope.scaling.type", c->scaling == ROPE_YARN ? "yarn" : "linear");
         kv_f32(w, c, "rope.scaling.factor", (float)c->factor.v);
     }
-    if (c->scaling == 2) {
+    if (c->scaling == ROPE_YARN) {
         kv_u32(w, c, "rope.scaling.original_context_length", (uint32_t)c->orig_ctx);
         if (c->yarn_ext.set) kv_f32(w, c, "rope.scaling.yarn_ext_factor", (float)c->yarn_ext.v);
         if (c->yarn_attn.set) kv_f32(w, c, "rope.scaling.yarn_attn_factor", (float)c->yarn_attn.v);
@@ -1532,10 +1587,8 @@ static void meta_indexer(ds_gguf_writer *w, const config *c) {
     kv_u32(w, c, "attention.indexer.top_k", (uint32_t)c->idx_topk);
 }
 
-static void meta_model(ds_gguf_writer *w, const options *o, const config *c, const plan *p, const char *name) {
-    ds_gguf_set_str(w, "general.architecture", arch_name(c));
-    ds_gguf_set_str(w, "general.type", "model");
-    ds_gguf_set_str(w, "general.name", name);
+/* DeepseekV2Model.set_gguf_parameters */
+static void v2_meta(ds_gguf_writer *w, const options *o, const config *c, const plan *p) {
     /* llama.cpp counts the MTP blocks in block_count and subtracts nextn_predict_layers */
     kv_u32(w, c, "block_count", (uint32_t)(c->n_layer + p->n_mtp));
     kv_u32(w, c, "context_length", (uint32_t)c->n_ctx);
@@ -1543,7 +1596,7 @@ static void meta_model(ds_gguf_writer *w, const options *o, const config *c, con
     kv_u32(w, c, "feed_forward_length", (uint32_t)c->n_ff);
     kv_u32(w, c, "attention.head_count", (uint32_t)c->n_head);
     kv_u32(w, c, "attention.head_count_kv", o->mla_split ? 1 : (uint32_t)c->n_head);
-    meta_rope(w, c);
+    conv_meta_rope(w, c);
     kv_f32(w, c, "attention.layer_norm_rms_epsilon", (float)c->rms_eps);
     if (!o->mix) /* llama-quantize moves it after general.quantization_version */
         ds_gguf_set_u32(w, "general.file_type", o->file_type);
@@ -1552,10 +1605,27 @@ static void meta_model(ds_gguf_writer *w, const options *o, const config *c, con
     meta_attention(w, o, c);
     meta_moe(w, c);
     kv_u32(w, c, "rope.dimension_count", (uint32_t)c->rope);
-    if (c->scaling == 2 && c->mscale_all.set) /* the loader divides by 0.1 again */
+    if (c->scaling == ROPE_YARN && c->mscale_all.set) /* the loader divides by 0.1 again */
         kv_f32(w, c, "rope.scaling.yarn_log_multiplier", (float)(0.1 * c->mscale_all.v));
     if (p->n_mtp > 0) kv_u32(w, c, "nextn_predict_layers", (uint32_t)p->n_mtp);
     if (c->v32) meta_indexer(w, c);
+}
+
+/* gguf-py's Metadata: generation_config.json's sampling defaults, before general.name */
+static void meta_sampling(ds_gguf_writer *w, const sampling *s) {
+    if (s->top_k_set) ds_gguf_set_i32(w, "general.sampling.top_k", (int32_t)s->top_k);
+    if (s->top_p.set) ds_gguf_set_f32(w, "general.sampling.top_p", (float)s->top_p.v);
+    if (s->min_p.set) ds_gguf_set_f32(w, "general.sampling.min_p", (float)s->min_p.v);
+    if (s->temp.set) ds_gguf_set_f32(w, "general.sampling.temp", (float)s->temp.v);
+    if (s->repeat.set) ds_gguf_set_f32(w, "general.sampling.penalty_repeat", (float)s->repeat.v);
+}
+
+static void meta_model(ds_gguf_writer *w, const options *o, const config *c, const plan *p, const char *name) {
+    ds_gguf_set_str(w, "general.architecture", arch_name(c));
+    ds_gguf_set_str(w, "general.type", "model");
+    meta_sampling(w, &c->samp);
+    ds_gguf_set_str(w, "general.name", name);
+    c->arch->meta(w, o, c, p);
 }
 
 static void meta_tokenizer(ds_gguf_writer *w, const tokenizer *tk) {
@@ -1700,9 +1770,51 @@ static int split_kv_b(const plan *p, const out_tensor *o, buffers *b, char *err)
     return rc;
 }
 
+/* Rows of a head [h][2][d/2] to [h][d/2][2] (llama.cpp's LlamaModel.permute): Hugging Face
+   rotates the two halves of a head, ggml's llama rope adjacent pairs. A bias is a column of
+   such rows; its whole column is read at once (scratch holds it). */
+static int permute_heads(const plan *p, const out_tensor *o, buffers *b, char *err) {
+    int mat = o->n_dims == 2;
+    int64_t unit = mat ? o->ne[0] : 1, rows = mat ? o->ne[1] : o->ne[0], hd = rows / o->heads, half = hd / 2;
+    source s;
+    int rc = source_open(&s, p, o->src, err);
+    if (rc == 0 && !mat) rc = source_rows(&s, 0, 1, b->scratch, err);
+    for (int64_t h = 0; rc == 0 && h < o->heads; h++) {
+        const float *src = mat ? b->scratch : b->scratch + h * hd;
+        if (mat) rc = source_rows(&s, h * hd, hd, b->scratch, err);
+        for (int64_t j = 0; rc == 0 && j < half; j++) {
+            memcpy(b->stage + (2 * j) * unit, src + j * unit, (size_t)unit * sizeof(float));
+            memcpy(b->stage + (2 * j + 1) * unit, src + (half + j) * unit, (size_t)unit * sizeof(float));
+        }
+        if (rc == 0) rc = emit_floats(b, o, b->stage, (size_t)(hd * unit), err);
+    }
+    source_close(&s);
+    return rc;
+}
+
+/* llama3 rope scaling (LlamaModel.generate_extra_tensors): per frequency of the head's rope,
+   1 above the high-frequency wavelength, the factor below the low one, and a smooth mix between.
+   In float32 as torch computes it there. */
+static int rope_freqs(const plan *p, const out_tensor *o, buffers *b, char *err) {
+    const config *c = p->cfg;
+    float base = c->rope_theta.set ? (float)c->rope_theta.v : 10000.0f, factor = (float)c->factor.v;
+    /* Python's own numbers (double) meet the tensor as float32 */
+    double lo = c->low_freq.v, hi = c->high_freq.v, old_ctx = (double)c->orig_ctx;
+    float lo_wave = (float)(old_ctx / lo), hi_wave = (float)(old_ctx / hi), dim = (float)c->head_dim;
+    for (int64_t i = 0; i < o->ne[0]; i++) {
+        float freq = 1.0f / powf(base, (float)(2 * i) / dim);
+        float wave = (float)(2 * M_PI) / freq;
+        float smooth = ((float)old_ctx / wave - (float)lo) / (float)(hi - lo);
+        b->scratch[i] = wave < hi_wave ? 1.0f : wave > lo_wave ? factor : 1.0f / ((1.0f - smooth) / factor + smooth);
+    }
+    return emit_floats(b, o, b->scratch, (size_t)o->ne[0], err);
+}
+
 static int produce(const plan *p, const out_tensor *o, buffers *b, char *err) {
     if (o->kind == K_PLAIN) return copy_source(p, o->src, o, b, err);
     if (o->kind == K_KB || o->kind == K_VB) return split_kv_b(p, o, b, err);
+    if (o->kind == K_PERMUTE) return permute_heads(p, o, b, err);
+    if (o->kind == K_ROPE_FREQS) return rope_freqs(p, o, b, err);
     for (int64_t e = 0; e < o->ne[2]; e++) {
         if (copy_source(p, o->experts[e], o, b, err) != 0) return -1;
     }
@@ -1725,13 +1837,15 @@ static int alloc_buffers(const plan *p, const out_tensor *o, buffers *b, char *e
     size_t cols = (size_t)(o->n_dims && o->ne[0] ? o->ne[0] : 1);
     size_t kv = (size_t)(c->kv_lora * (c->nope > c->vdim ? c->nope : c->vdim));
     size_t rows = CHUNK_ELEMS / cols;
+    size_t stage = o->kind == K_KB ? kv : 0;
     b->scratch_len = (rows ? rows : 1) * cols;
     if (o->kind == K_KB || o->kind == K_VB) b->scratch_len = kv;
+    if (o->kind == K_PERMUTE) /* one head of rows, or a whole bias */
+        b->scratch_len = stage = o->n_dims == 2 ? cols * (size_t)(o->ne[1] / o->heads) : cols;
     b->out = malloc(b->scratch_len * sizeof(float));
     b->scratch = malloc(b->scratch_len * sizeof(float));
-    b->stage = o->kind == K_KB ? malloc(kv * sizeof(float)) : NULL;
-    if (!b->out || !b->scratch || (o->kind == K_KB && !b->stage))
-        return fail(err, "out of memory for tensor %s", o->name);
+    b->stage = stage ? malloc(stage * sizeof(float)) : NULL;
+    if (!b->out || !b->scratch || (stage && !b->stage)) return fail(err, "out of memory for tensor %s", o->name);
     return 0;
 }
 
@@ -1811,13 +1925,15 @@ static int write_gguf(const options *o, const config *c, const plan *p, const to
 
 static void summary(const options *o, const plan *p, const tokenizer *tk) {
     uint64_t bytes = 0;
+    char mla[64] = "";
     for (size_t i = 0; i < p->n_out; i++) bytes += tensor_bytes(&p->out[i]);
+    if (p->cfg->arch->mla)
+        snprintf(mla, sizeof mla, ", %s MLA, %lld MTP layer(s)", o->mla_split ? "split" : "legacy",
+                 (long long)p->n_mtp);
     fprintf(stderr,
-            "deepseek-convert: wrote %s: %s %s, %zu tensors, %.2f MiB of data, %s MLA, %lld MTP "
-            "layer(s), %s; skipped %zu source tensors\n",
+            "deepseek-convert: wrote %s: %s %s, %zu tensors, %.2f MiB of data%s, %s; skipped %zu source tensors\n",
             o->out_path, arch_name(p->cfg), o->mix ? o->mix->name : ds_type_name(o->wtype), p->n_out,
-            (double)bytes / 1048576.0, o->mla_split ? "split" : "legacy", (long long)p->n_mtp,
-            tk->n ? "tokenizer included" : "no tokenizer", p->n_skipped);
+            (double)bytes / 1048576.0, mla, tk->n ? "tokenizer included" : "no tokenizer", p->n_skipped);
 }
 
 /* This project's runtime reads both MLA layouts; llama.cpp's deepseek32 loader only the split one. */
@@ -1850,6 +1966,7 @@ static int run(const options *o, char *err) {
 static int run_vocab_only(const options *o, char *err) {
     config cfg;
     memset(&cfg, 0, sizeof cfg);
+    cfg.arch = &DEEPSEEK2; /* the architecture named without a config */
     for (int i = 0; i < 7; i++) cfg.special_id[i] = -1;
     char *cfg_path = join_path(o->hf_dir, "config.json"), name_buf[256];
     int has_cfg = cfg_path && file_exists(cfg_path), rc = 0;
@@ -1869,7 +1986,7 @@ static int run_vocab_only(const options *o, char *err) {
         if (has_cfg) meta_model(w, o, &cfg, &none, name);
         if (has_cfg && o->mix) ds_gguf_set_u32(w, "general.file_type", o->file_type);
         else {
-            ds_gguf_set_str(w, "general.architecture", arch_name(&cfg)); /* deepseek2 without a config */
+            ds_gguf_set_str(w, "general.architecture", arch_name(&cfg));
             ds_gguf_set_str(w, "general.name", name);
         }
         ds_gguf_set_str(w, "general.type", "vocab");
