@@ -256,6 +256,12 @@ DS_API const char *ds_pre_tokenizer_name(const char *const *regex, int n, int nf
 /* 1 for a control token (BOS, EOS, pad, ...): those are dropped when decoding with
    skip_special. Chat markers are not control tokens in DeepSeek's files. */
 DS_API int ds_token_is_control(const ds_model *m, int32_t id);
+/* 1 for a token that ends generation, as llama.cpp derives the set from a GGUF: the file's EOS,
+   tokenizer.ggml.eot_token_id and eom_token_id, and the tokens of these texts: <|im_end|>,
+   <|endoftext|> (Qwen), <|eot_id|>, <|eom_id|>, <|end_of_text|> (Llama 3), <｜end▁of▁sentence｜>
+   (DeepSeek), <|EOT|> (DeepSeek Coder), <|end|>, <end_of_turn>, <EOT>, and Qwen's FIM tokens
+   <|fim_pad|>, <|repo_name|>, <|file_sep|>. 0 for any other id, negative or out of range. */
+DS_API int ds_token_is_eog(const ds_model *m, int32_t id);
 /* Decode ids as Hugging Face does: the tokens' bytes concatenated, each maximal invalid UTF-8
    subpart replaced by U+FFFD. Returns the length of the text; writes at most cap bytes
    including a terminating NUL. */
