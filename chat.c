@@ -64,7 +64,13 @@ static int chat_has_think_prompt(const char *t) {
 }
 
 /* Distinctive substrings, as llama.cpp's llm_chat_detect_template does:
-   - V2: "'Assistant: ' + message['content'] + eos_token" (DeepSeek LLM / V2 / V2-Lite chat).
+   - V2: "'Assistant: ' + message['content'] + eos_token" (DeepSeek LLM chat, V2 / V2-Lite chat,
+     Coder-V2 / V2-Lite instruct: one template).
+   - DeepSeek Coder instruct: "### Instruction:" and "<|EOT|>" (llama.cpp's test).
+   - <|im_start|> templates: Qwen3's hybrid one, which alone finds the last query
+     (ns.last_query_index) and reads enable_thinking; and plain ChatML, a template that names
+     neither system prompts, tools nor thinking (llama.cpp's own, for one). Other ChatML-based
+     templates (Qwen2.5's default system prompt, tools) would render differently: unknown.
    - The <｜User｜>/<｜Assistant｜> family splits into:
      * V3.2-style templates, which spell out DSML tool calls (｜DSML｜ and function_calls; V4 names
        its block tool_calls and is another format): rendered as DeepSeek's V3.2 encoder, which
@@ -72,42 +78,65 @@ static int chat_has_think_prompt(const char *t) {
      * V3.1-style hybrid templates, which open answers with "<｜Assistant｜></think>" (DeepSeek's
        V3.1 and V3.1-Terminus, unsloth's edits of it, V3.2-Exp's) or "<｜Assistant｜><think></think>"
        (llama.cpp's edit) and switch on a `thinking` variable: rendered as DeepSeek's V3.1 text.
+     * The R1 distills' template, the one that keeps only the last system message
+       ("ns.system_prompt = message['content']", where V3 and R1 join them all): V3's tool calls,
+       R1's reasoning drop and <think>\n. Its first revision (neither) is rendered as the latest.
      * R1, which differs from V3 in that earlier answers lose their reasoning
        (content.split('</think>')[-1]) and, since the 2025-02 revision, the generation prompt
        opens a think block ('<｜Assistant｜><think>\n'); either mark means R1. Its tool calls also
-       differ (see chat_r1_assistant). R1's earlier revision (no <think>\n) and the R1 distills'
-       template (V3's tool calls, <think>\n) are rendered as that latest R1 template, which is
-       what DeepSeek recommends for the model but not their exact text.
+       differ (see chat_r1_assistant). R1's earlier revision (no <think>\n) is rendered as that
+       latest R1 template, which is what DeepSeek recommends for the model but not its exact text.
      * V3: the rest of the family, which must also name <｜end▁of▁sentence｜>. */
-ds_chat_style ds_chat_detect(const char *t) {
-    if (!t) return DS_CHAT_UNKNOWN;
-    if (chat_has(t, "'Assistant: ' + message['content'] + eos_token")) return DS_CHAT_DEEPSEEK2;
-    if (!chat_has(t, CHAT_USER) || !chat_has(t, CHAT_ASSISTANT)) return DS_CHAT_UNKNOWN;
+static ds_chat_style chat_detect_im(const char *t) {
+    if (chat_has(t, "last_query_index") && chat_has(t, "enable_thinking")) return DS_CHAT_QWEN3;
+    if (chat_has(t, "<|im_end|>") && !chat_has(t, "system") && !chat_has(t, "tool") && !chat_has(t, "think"))
+        return DS_CHAT_CHATML;
+    return DS_CHAT_UNKNOWN;
+}
+
+static ds_chat_style chat_detect_deepseek(const char *t) {
     if (chat_has(t, CHAT_DSML)) return chat_has(t, "function_calls") ? DS_CHAT_DEEPSEEK3_2 : DS_CHAT_UNKNOWN;
     if (chat_has(t, CHAT_ASSISTANT CHAT_THINK_END) || chat_has(t, CHAT_ASSISTANT CHAT_THINK CHAT_THINK_END))
         return DS_CHAT_DEEPSEEK3_1;
+    if (chat_has(t, "ns.system_prompt = message['content']")) return DS_CHAT_DEEPSEEK_R1_DISTILL;
     if (chat_has(t, "split('</think>')[-1]") || chat_has_think_prompt(t)) return DS_CHAT_DEEPSEEK_R1;
     if (chat_has(t, CHAT_EOS)) return DS_CHAT_DEEPSEEK3;
     return DS_CHAT_UNKNOWN;
 }
 
-const char *ds_chat_style_name(ds_chat_style s) {
-    switch (s) {
-    case DS_CHAT_UNKNOWN: return "unknown";
-    case DS_CHAT_DEEPSEEK3: return "deepseek3";
-    case DS_CHAT_DEEPSEEK_R1: return "deepseek-r1";
-    case DS_CHAT_DEEPSEEK2: return "deepseek2";
-    case DS_CHAT_DEEPSEEK3_1: return "deepseek3.1";
-    case DS_CHAT_DEEPSEEK3_2: return "deepseek3.2";
-    }
-    return "unknown";
+ds_chat_style ds_chat_detect(const char *t) {
+    if (!t) return DS_CHAT_UNKNOWN;
+    if (chat_has(t, "'Assistant: ' + message['content'] + eos_token")) return DS_CHAT_DEEPSEEK2;
+    if (chat_has(t, "### Instruction:") && chat_has(t, "<|EOT|>")) return DS_CHAT_DEEPSEEK_CODER;
+    if (chat_has(t, "<|im_start|>")) return chat_detect_im(t);
+    if (chat_has(t, CHAT_USER) && chat_has(t, CHAT_ASSISTANT)) return chat_detect_deepseek(t);
+    return DS_CHAT_UNKNOWN;
 }
 
-int ds_chat_opens_think(ds_chat_style s) { return s == DS_CHAT_DEEPSEEK_R1; }
+/* In ds_chat_style order: the enum indexes it. */
+static const char *const chat_names[] = {"unknown",     "deepseek3",           "deepseek-r1",    "deepseek2",
+                                         "deepseek3.1", "deepseek3.2",         "deepseek-r1-distill",
+                                         "deepseek-coder", "qwen3",            "chatml",         NULL};
+enum { CHAT_N_STYLES = (int)(sizeof chat_names / sizeof *chat_names) - 1 };
+_Static_assert(CHAT_N_STYLES == DS_CHAT_CHATML + 1, "chat_names lists every ds_chat_style");
 
-int ds_chat_has_thinking_switch(ds_chat_style s) { return s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2; }
+const char *ds_chat_style_name(ds_chat_style s) { return (unsigned)s < CHAT_N_STYLES ? chat_names[s] : "unknown"; }
 
-ds_chat_params ds_chat_default_params(void) { return (ds_chat_params){1, 0, NULL}; }
+const char *const *ds_chat_template_names(void) { return chat_names + 1; }
+
+ds_chat_style ds_chat_style_from_name(const char *name) {
+    for (int s = 1; name && s < CHAT_N_STYLES; s++)
+        if (!strcmp(chat_names[s], name)) return (ds_chat_style)s;
+    return DS_CHAT_UNKNOWN;
+}
+
+int ds_chat_opens_think(ds_chat_style s) { return s == DS_CHAT_DEEPSEEK_R1 || s == DS_CHAT_DEEPSEEK_R1_DISTILL; }
+
+int ds_chat_has_thinking_switch(ds_chat_style s) {
+    return s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2 || s == DS_CHAT_QWEN3;
+}
+
+ds_chat_params ds_chat_default_params(void) { return (ds_chat_params){1, -1, NULL, DS_CHAT_UNKNOWN}; }
 
 /* ---- output ---- */
 
@@ -141,6 +170,9 @@ static void chat_put(chat_buf *o, const char *s) {
     else chat_fail(o, NULL);
 }
 
+/* A value written by {{ }}: Jinja prints None as "None" where concatenation would fail. */
+static void chat_put_py(chat_buf *o, const char *s) { chat_put(o, s ? s : "None"); }
+
 static int chat_is_role(const ds_chat_message *m, const char *role) { return m->role && strcmp(m->role, role) == 0; }
 
 /* All system messages, joined by a blank line, go first whatever their position. */
@@ -160,7 +192,9 @@ static const char *chat_after_first_think(const char *s) {
     return p ? p + strlen(CHAT_THINK_END) : s;
 }
 
-/* ---- DeepSeek V3 and R1 ---- */
+/* ---- DeepSeek V3, R1 and the R1 distills ---- */
+
+typedef enum { CHAT_V3, CHAT_R1, CHAT_DISTILL } chat_v3_kind;
 
 typedef struct {
     int is_first;        /* a first tool call was written: never reset, as in the template */
@@ -178,11 +212,18 @@ static void chat_put_call(chat_buf *o, const ds_tool_call *c) {
     chat_put(o, "\n```" CHAT_CALL_END);
 }
 
+/* The text after the last "</think>" (Jinja's content.split('</think>')[-1]). */
+static const char *chat_after_reasoning(const char *s) {
+    for (const char *p = strstr(s, "</think>"); p; p = strstr(s, "</think>")) s = p + 8;
+    return s;
+}
+
 /* V3 takes the tool-call path on content None alone (text with calls loses the calls). Every
    call but the conversation's very first is followed by <｜tool▁calls▁end｜><｜end▁of▁sentence｜>,
    so a lone call gets neither; and as is_first is never reset, every later call-only turn
-   starts with "\n<｜tool▁call▁begin｜>" and no <｜Assistant｜>. */
-static void chat_v3_assistant(chat_buf *o, chat_v3_state *st, const ds_chat_message *m) {
+   starts with "\n<｜tool▁call▁begin｜>" and no <｜Assistant｜>. The distills' template is V3's
+   but for dropping the reasoning of answers that do not follow tool outputs. */
+static void chat_v3_assistant(chat_buf *o, chat_v3_state *st, const ds_chat_message *m, int drop_reasoning) {
     if (!m->content) {
         st->is_tool = 0;
         for (int i = 0; i < m->n_tool_calls; i++) {
@@ -200,15 +241,9 @@ static void chat_v3_assistant(chat_buf *o, chat_v3_state *st, const ds_chat_mess
     }
     /* after tool outputs the answer continues them: no <｜Assistant｜> */
     chat_put(o, st->is_tool ? CHAT_OUTPUTS_END : CHAT_ASSISTANT);
-    chat_put(o, m->content);
+    chat_put(o, drop_reasoning && !st->is_tool ? chat_after_reasoning(m->content) : m->content);
     chat_put(o, CHAT_EOS);
     st->is_tool = 0;
-}
-
-/* The text after the last "</think>" (Jinja's content.split('</think>')[-1]). */
-static const char *chat_after_reasoning(const char *s) {
-    for (const char *p = strstr(s, "</think>"); p; p = strstr(s, "</think>")) s = p + 8;
-    return s;
 }
 
 /* R1 tests for a 'tool_calls' key; text before the calls is kept (reasoning included) only in
@@ -252,10 +287,20 @@ static void chat_v3_tool(chat_buf *o, chat_v3_state *st, const ds_chat_message *
     chat_put(o, CHAT_OUTPUT_END);
 }
 
-static void chat_render_v3(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n, int add_gen, int r1) {
+/* The distills keep the last system message alone, and print None as Jinja does. */
+static void chat_put_last_system(chat_buf *o, const ds_chat_message *msgs, int n) {
+    const ds_chat_message *last = NULL;
+    for (int i = 0; i < n; i++)
+        if (chat_is_role(&msgs[i], "system")) last = &msgs[i];
+    if (last) chat_put_py(o, last->content);
+}
+
+static void chat_render_v3(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n, int add_gen,
+                           chat_v3_kind kind) {
     chat_v3_state st = {0, 0, 1};
+    int r1 = kind == CHAT_R1;
     chat_put(o, bos);
-    chat_put_system(o, msgs, n);
+    (kind == CHAT_DISTILL ? chat_put_last_system : chat_put_system)(o, msgs, n);
     for (int i = 0; i < n && !o->failed; i++) {
         const ds_chat_message *m = &msgs[i];
         if (chat_is_role(m, "user")) {
@@ -263,13 +308,14 @@ static void chat_render_v3(chat_buf *o, const char *bos, const ds_chat_message *
             chat_put(o, CHAT_USER);
             chat_put(o, m->content);
         } else if (chat_is_role(m, "assistant")) {
-            (r1 ? chat_r1_assistant : chat_v3_assistant)(o, &st, m);
+            if (r1) chat_r1_assistant(o, &st, m);
+            else chat_v3_assistant(o, &st, m, kind == CHAT_DISTILL);
         } else if (chat_is_role(m, "tool")) {
             chat_v3_tool(o, &st, m, r1);
         }
     }
     if (st.is_tool) chat_put(o, CHAT_OUTPUTS_END);
-    else if (add_gen) chat_put(o, r1 ? CHAT_ASSISTANT "<think>\n" : CHAT_ASSISTANT);
+    else if (add_gen) chat_put(o, kind == CHAT_V3 ? CHAT_ASSISTANT : CHAT_ASSISTANT "<think>\n");
 }
 
 /* ---- DeepSeek V3.1 and V3.1-Terminus ---- */
@@ -333,7 +379,7 @@ static void chat_render_v31(chat_buf *o, const char *bos, const ds_chat_message 
         }
     }
     if (p->add_generation_prompt && st.is_last_user && !st.is_tool)
-        chat_put(o, p->thinking ? CHAT_ASSISTANT CHAT_THINK : CHAT_ASSISTANT CHAT_THINK_END);
+        chat_put(o, p->thinking > 0 ? CHAT_ASSISTANT CHAT_THINK : CHAT_ASSISTANT CHAT_THINK_END);
 }
 
 /* ---- JSON as Python's json module reads and writes it (V3.2) ----
@@ -949,22 +995,26 @@ static void chat_v32_assistant(chat_buf *o, const chat_v32 *c, int i) {
     chat_put(o, CHAT_EOS);
 }
 
-/* params->tools parsed: an array of objects each with a "function" (its schema); [] is none. */
-static void chat_v32_parse_tools(chat_buf *o, chat_v32 *c, const char *tools) {
-    c->tools_root = -1;
-    if (!tools) return;
-    int root = js_parse(&c->tools, tools);
-    if (c->tools.nomem) o->nomem = 1;
-    if (root < 0 || c->tools.v[root].kind != JS_ARRAY) {
+/* params->tools parsed into d: the array's node, or -1 for none (NULL or []) or a failure. */
+static int chat_parse_tools(chat_buf *o, js_doc *d, const char *tools) {
+    if (!tools) return -1;
+    int root = js_parse(d, tools);
+    if (d->nomem) o->nomem = 1;
+    if (root < 0 || d->v[root].kind != JS_ARRAY) {
         chat_fail(o, "the tools are not a JSON array");
-        return;
+        return -1;
     }
-    for (int t = c->tools.v[root].first; t >= 0; t = c->tools.v[t].next)
+    return d->v[root].first >= 0 ? root : -1;
+}
+
+/* V3.2's tools: objects each with a "function" (its schema). */
+static void chat_v32_parse_tools(chat_buf *o, chat_v32 *c, const char *tools) {
+    c->tools_root = chat_parse_tools(o, &c->tools, tools);
+    for (int t = c->tools_root >= 0 ? c->tools.v[c->tools_root].first : -1; t >= 0; t = c->tools.v[t].next)
         if (c->tools.v[t].kind != JS_OBJECT || js_get(o, &c->tools, t, "function") < 0) {
             chat_fail(o, "a tool without a \"function\"");
             return;
         }
-    if (c->tools.v[root].first >= 0) c->tools_root = root;
 }
 
 /* DeepSeek's encode_messages(messages, thinking_mode, drop_thinking=True) with messages mapped
@@ -972,7 +1022,7 @@ static void chat_v32_parse_tools(chat_buf *o, chat_v32 *c, const char *tools) {
    system message put first when there is none. add_generation_prompt plays no part. Unknown
    roles fail, as the encoder raises on them. */
 static void chat_render_v32(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n, const ds_chat_params *p) {
-    chat_v32 c = {msgs, n, p->thinking != 0, -1, -1, {0}, -1};
+    chat_v32 c = {msgs, n, p->thinking > 0, -1, -1, {0}, -1};
     chat_v32_parse_tools(o, &c, p->tools);
     for (int i = 0; i < n; i++) {
         if ((chat_is_role(&msgs[i], "user") || chat_is_role(&msgs[i], "developer"))) c.last_user = i;
@@ -1016,19 +1066,232 @@ static void chat_render_v2(chat_buf *o, const char *bos, const char *eos, const 
     if (add_gen) chat_put(o, "Assistant:");
 }
 
+/* ---- DeepSeek Coder instruct (1.3B, 6.7B, 33B) ---- */
+
+#define CODER_SYSTEM                                                                                            \
+    "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek Company, " \
+    "and you only answer questions related to computer science. For politically sensitive questions, "         \
+    "security and privacy issues, and other non-computer science questions, you will refuse to answer\n"
+
+/* The default system prompt unless the conversation has a system message; system messages are
+   written bare where they stand, users as instructions and every other role, unknown ones
+   included, as a response closed by <|EOT|> (written as text: the template does not use
+   eos_token). */
+static void chat_render_coder(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n, int add_gen) {
+    int has_system = 0;
+    for (int i = 0; i < n; i++) has_system |= chat_is_role(&msgs[i], "system");
+    chat_put(o, bos);
+    if (!has_system) chat_put(o, CODER_SYSTEM);
+    for (int i = 0; i < n && !o->failed; i++) {
+        const ds_chat_message *m = &msgs[i];
+        if (chat_is_role(m, "system")) {
+            chat_put_py(o, m->content);
+        } else if (chat_is_role(m, "user")) {
+            chat_put(o, "### Instruction:\n");
+            chat_put(o, m->content);
+            chat_put(o, "\n");
+        } else {
+            chat_put(o, "### Response:\n");
+            chat_put(o, m->content);
+            chat_put(o, "\n<|EOT|>\n");
+        }
+    }
+    if (add_gen) chat_put(o, "### Response:\n");
+}
+
+/* ---- ChatML, llama.cpp's template for a model without one ---- */
+
+static void chat_render_chatml(chat_buf *o, const ds_chat_message *msgs, int n, int add_gen) {
+    for (int i = 0; i < n && !o->failed; i++) {
+        chat_put(o, "<|im_start|>");
+        chat_put(o, msgs[i].role);
+        chat_put(o, "\n");
+        chat_put(o, msgs[i].content);
+        chat_put(o, "<|im_end|>\n");
+    }
+    if (add_gen) chat_put(o, "<|im_start|>assistant\n");
+}
+
+/* ---- Qwen3 ---- */
+
+typedef struct {
+    const ds_chat_message *m;
+    int n;
+    int last_query; /* the last user message that is not a tool response */
+    js_doc tools;
+    int tools_root; /* -1 for none */
+} chat_qwen;
+
+static int chat_has_prefix(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
+
+static int chat_has_suffix(const char *s, const char *x) {
+    size_t n = strlen(s), k = strlen(x);
+    return n >= k && !strcmp(s + n - k, x);
+}
+
+/* The last user message, from the end, that is not wholly a <tool_response>; the last message
+   when there is none. */
+static void chat_qwen_last_query(chat_buf *o, chat_qwen *q) {
+    q->last_query = q->n - 1;
+    for (int i = q->n - 1; i >= 0; i--) {
+        const char *c = q->m[i].content;
+        if (!chat_is_role(&q->m[i], "user")) continue;
+        if (!c) {
+            chat_fail(o, "a user message without content (the template calls None.startswith)");
+            return;
+        }
+        if (!chat_has_prefix(c, "<tool_response>") || !chat_has_suffix(c, "</tool_response>")) {
+            q->last_query = i;
+            return;
+        }
+    }
+}
+
+static void chat_qwen_tools(chat_buf *o, const chat_qwen *q) {
+    chat_put(o, "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided "
+                "with function signatures within <tools></tools> XML tags:\n<tools>");
+    for (int t = q->tools.v[q->tools_root].first; t >= 0 && !o->failed; t = q->tools.v[t].next) {
+        chat_put(o, "\n");
+        js_put(o, &q->tools, t);
+    }
+    chat_put(o, "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+                "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+                "<args-json-object>}\n</tool_call><|im_end|>\n");
+}
+
+/* The first message, when it is a system message, opens the system turn; the tools follow it. */
+static void chat_qwen_system(chat_buf *o, const chat_qwen *q) {
+    if (!q->n) {
+        chat_fail(o, "no messages (the template reads messages[0])");
+        return;
+    }
+    int sys = chat_is_role(&q->m[0], "system");
+    if (q->tools_root < 0 && !sys) return;
+    chat_put(o, "<|im_start|>system\n");
+    if (sys) chat_put(o, q->m[0].content);
+    if (q->tools_root < 0) chat_put(o, "<|im_end|>\n");
+    else if (sys) chat_put(o, "\n\n");
+    if (q->tools_root >= 0) chat_qwen_tools(o, q);
+}
+
+/* s[0..n) without the given leading / trailing newlines (Python's lstrip / rstrip('\n')). */
+static chat_span chat_strip_nl(const char *s, size_t n, int left, int right) {
+    while (left && n && *s == '\n') s++, n--;
+    while (right && n && s[n - 1] == '\n') n--;
+    return (chat_span){s, n};
+}
+
+/* "R</think>A": content A after the last </think> (leading newlines dropped) and reasoning R,
+   before the first </think>, after its last <think>, without the newlines around it. */
+static void chat_qwen_split(const char *c, chat_span *reasoning, chat_span *content) {
+    const char *end = strstr(c, CHAT_THINK_END), *r = c;
+    size_t k = strlen(CHAT_THINK);
+    *reasoning = (chat_span){"", 0};
+    *content = (chat_span){c, strlen(c)};
+    if (!end) return;
+    const char *a = chat_after_reasoning(c);
+    *content = chat_strip_nl(a, strlen(a), 1, 0);
+    for (const char *p = strstr(r, CHAT_THINK); p && p + k <= end; p = strstr(r, CHAT_THINK)) r = p + k;
+    *reasoning = chat_strip_nl(r, (size_t)(end - r), 1, 1);
+}
+
+/* <tool_call>\n{"name": "NAME", "arguments": ARGS}\n</tool_call>, ARGS as given (None as null). */
+static void chat_qwen_calls(chat_buf *o, const ds_chat_message *m, size_t content_len) {
+    for (int k = 0; k < m->n_tool_calls; k++) {
+        if (k || content_len) chat_put(o, "\n");
+        chat_put(o, "<tool_call>\n{\"name\": \"");
+        chat_put_py(o, m->tool_calls[k].name);
+        chat_put(o, "\", \"arguments\": ");
+        chat_put(o, m->tool_calls[k].arguments ? m->tool_calls[k].arguments : "null");
+        chat_put(o, "}\n</tool_call>");
+    }
+}
+
+/* Answers after the last query keep their reasoning in a <think> block (the last message always,
+   an empty block then; others when they have reasoning); earlier ones lose it. */
+static void chat_qwen_assistant(chat_buf *o, const chat_qwen *q, int i) {
+    const ds_chat_message *m = &q->m[i];
+    if (!m->content) {
+        chat_fail(o, "an assistant message without content (the template tests '</think>' in None)");
+        return;
+    }
+    chat_span reasoning, content;
+    chat_qwen_split(m->content, &reasoning, &content);
+    chat_put(o, "<|im_start|>assistant\n");
+    if (i > q->last_query && (i == q->n - 1 || reasoning.n)) {
+        chat_put(o, "<think>\n");
+        chat_put_n(o, reasoning.s, reasoning.n);
+        chat_put(o, "\n</think>\n\n");
+        chat_span c = chat_strip_nl(content.s, content.n, 1, 0);
+        chat_put_n(o, c.s, c.n);
+    } else {
+        chat_put_n(o, content.s, content.n);
+    }
+    chat_qwen_calls(o, m, content.n);
+    chat_put(o, "<|im_end|>\n");
+}
+
+/* A run of tool outputs is one user turn of <tool_response> blocks. */
+static void chat_qwen_tool(chat_buf *o, const chat_qwen *q, int i) {
+    if (i == 0 || !chat_is_role(&q->m[i - 1], "tool")) chat_put(o, "<|im_start|>user");
+    chat_put(o, "\n<tool_response>\n");
+    chat_put_py(o, q->m[i].content);
+    chat_put(o, "\n</tool_response>");
+    if (i == q->n - 1 || !chat_is_role(&q->m[i + 1], "tool")) chat_put(o, "<|im_end|>\n");
+}
+
+/* Qwen3's template: no BOS; the tools (params->tools, each written as json.dumps writes it) in
+   the system turn; enable_thinking = params->thinking (-1: unset) only changes the generation
+   prompt, which thinking off closes with an empty <think> block. Unknown roles are skipped. */
+static void chat_render_qwen3(chat_buf *o, const ds_chat_message *msgs, int n, const ds_chat_params *p) {
+    chat_qwen q = {msgs, n, n - 1, {0}, -1};
+    q.tools_root = chat_parse_tools(o, &q.tools, p->tools);
+    if (!o->failed && !o->nomem) chat_qwen_system(o, &q);
+    if (!o->failed) chat_qwen_last_query(o, &q);
+    for (int i = 0; i < n && !o->failed && !o->nomem; i++) {
+        const ds_chat_message *m = &msgs[i];
+        if (chat_is_role(m, "user") || (i && chat_is_role(m, "system"))) {
+            chat_put(o, "<|im_start|>");
+            chat_put(o, m->role);
+            chat_put(o, "\n");
+            chat_put(o, m->content);
+            chat_put(o, "<|im_end|>\n");
+        } else if (chat_is_role(m, "assistant")) {
+            chat_qwen_assistant(o, &q, i);
+        } else if (chat_is_role(m, "tool")) {
+            chat_qwen_tool(o, &q, i);
+        }
+    }
+    if (p->add_generation_prompt) chat_put(o, p->thinking == 0 ? "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+                                                                : "<|im_start|>assistant\n");
+    free(q.tools.v);
+}
+
 static int chat_render_style(chat_buf *o, ds_chat_style s, const char *bos, const char *eos,
                              const ds_chat_message *msgs, int n, const ds_chat_params *p) {
+    int agp = p->add_generation_prompt;
     switch (s) {
-    case DS_CHAT_DEEPSEEK3:
-    case DS_CHAT_DEEPSEEK_R1:
-        chat_render_v3(o, bos, msgs, n, p->add_generation_prompt, s == DS_CHAT_DEEPSEEK_R1);
-        return 0;
-    case DS_CHAT_DEEPSEEK2: chat_render_v2(o, bos, eos, msgs, n, p->add_generation_prompt); return 0;
+    case DS_CHAT_DEEPSEEK3: chat_render_v3(o, bos, msgs, n, agp, CHAT_V3); return 0;
+    case DS_CHAT_DEEPSEEK_R1: chat_render_v3(o, bos, msgs, n, agp, CHAT_R1); return 0;
+    case DS_CHAT_DEEPSEEK_R1_DISTILL: chat_render_v3(o, bos, msgs, n, agp, CHAT_DISTILL); return 0;
+    case DS_CHAT_DEEPSEEK2: chat_render_v2(o, bos, eos, msgs, n, agp); return 0;
     case DS_CHAT_DEEPSEEK3_1: chat_render_v31(o, bos, msgs, n, p); return 0;
     case DS_CHAT_DEEPSEEK3_2: chat_render_v32(o, bos, msgs, n, p); return 0;
+    case DS_CHAT_DEEPSEEK_CODER: chat_render_coder(o, bos, msgs, n, agp); return 0;
+    case DS_CHAT_QWEN3: chat_render_qwen3(o, msgs, n, p); return 0;
+    case DS_CHAT_CHATML: chat_render_chatml(o, msgs, n, agp); return 0;
     case DS_CHAT_UNKNOWN: break;
     }
     return -1;
+}
+
+/* "a, b, c": the names of the styles, for messages. */
+static const char *chat_names_list(char *buf, size_t cap) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (const char *const *n = ds_chat_template_names(); *n && k < cap; n++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? ", " : "", *n);
+    return buf;
 }
 
 ds_status ds_chat_render_ex(ds_chat_style s, const char *bos, const char *eos, const ds_chat_message *msgs, int n_msgs,
@@ -1044,10 +1307,10 @@ ds_status ds_chat_render_ex(ds_chat_style s, const char *bos, const char *eos, c
         if (nc < 0 || (nc > 0 && !msgs[i].tool_calls))
             return fail(DS_ERR_ARG, err, err_size, "chat: message %d has %d tool calls and no array", i, nc);
     }
+    char names[256];
     if (chat_render_style(&o, s, bos ? bos : "", eos ? eos : "", msgs, n_msgs, &p))
-        return fail(DS_ERR_UNSUPPORTED, err, err_size,
-                    "chat: the model's chat template is not one this library renders (DeepSeek V2, V3, R1, V3.1, "
-                    "V3.2)");
+        return fail(DS_ERR_UNSUPPORTED, err, err_size, "chat: the chat template is not one this library renders (%s)",
+                    chat_names_list(names, sizeof names));
     if (o.nomem || o.failed) {
         if (o.cap) buf[0] = '\0';
         if (o.nomem) return fail(DS_ERR_NOMEM, err, err_size, "chat: out of memory");
@@ -1083,7 +1346,8 @@ static const char *token_text(const ds_model *m, int id, char *buf, size_t cap) 
 ds_status ds_chat_apply_ex(const ds_model *m, const ds_chat_message *msgs, int n_msgs, const ds_chat_params *params,
                            char *buf, size_t cap, size_t *len, char *err, size_t err_size) {
     char bos[128], eos[128];
-    return ds_chat_render_ex(ds_model_chat_style(m), token_text(m, ds_model_bos(m), bos, sizeof bos),
+    ds_chat_style style = params && params->style != DS_CHAT_UNKNOWN ? params->style : ds_model_chat_style(m);
+    return ds_chat_render_ex(style, token_text(m, ds_model_bos(m), bos, sizeof bos),
                              token_text(m, ds_model_eos(m), eos, sizeof eos), msgs, n_msgs, params, buf, cap, len, err,
                              err_size);
 }

@@ -3067,7 +3067,7 @@ int32_t ds_sampler_sample(ds_sampler *s, const float *logits) {
 
 enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER = 4, TOK_UNUSED = 5, TOK_BYTE = 6 };
 
-enum { MAX_PRE_STEPS = 8 };
+enum { MAX_PRE_STEPS = 8, MAX_EOG = 24 };
 
 typedef struct {
     const char *names[4];             /* tokenizer.ggml.pre values (llama.cpp's) meaning this entry */
@@ -3166,6 +3166,8 @@ struct ds_vocab {
     size_t whole_mask;
     bool add_bos;
     int bos, eos;
+    int32_t eog[MAX_EOG]; /* the end-of-generation tokens (vocab_eog) */
+    int n_eog;
     char pre[64];
     char *chat_template;
     char unusable[512]; /* why text cannot be tokenized (unknown pre-tokenizer); "" if it can */
@@ -3636,6 +3638,39 @@ static ds_status vocab_meta(vocab_loader *V) {
     return DS_OK;
 }
 
+/* Texts of tokens that end generation. GGUF names one EOS, but a chat model may end a turn with
+   another token (Llama 3: <|eot_id|>, <|eom_id|>; Qwen3: <|im_end|> or <|endoftext|>, as their
+   generation_config.json lists), so llama.cpp also stops at these texts (llama-vocab.cpp, the
+   special_eog_ids it builds); the ones of families this runtime does not run are left out, and
+   DeepSeek Coder's <|EOT|>, the EOS of its generation_config.json that a GGUF may not name, is
+   added. Qwen's FIM pad / repo / file-separator tokens end a FIM completion, as in llama.cpp. */
+static const char *const EOG_TEXTS[] = {
+    "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>", /* <｜end▁of▁sentence｜> */
+    "<|EOT|>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|end|>",
+    "<end_of_turn>", "<EOT>", "<|fim_pad|>", "<|fim_repo|>", "<|repo_name|>", "<|file_sep|>"};
+
+static void vocab_eog_add(ds_vocab *v, int id) {
+    if (id < 0) return;
+    for (int i = 0; i < v->n_eog; i++)
+        if (v->eog[i] == id) return;
+    if (v->n_eog < MAX_EOG) v->eog[v->n_eog++] = id;
+}
+
+/* The file's EOS, EOT and EOM ids, then the tokens of EOG_TEXTS (matched as the file spells them). */
+static ds_status vocab_eog(vocab_loader *V) {
+    static const char *const keys[] = {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"};
+    ds_vocab *v = V->v;
+    vocab_eog_add(v, v->eos);
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        int64_t x = -1;
+        TRY(meta_int(V->f, keys[k], false, 0, v->n - 1, &x, V->err, V->err_size));
+        vocab_eog_add(v, (int)x);
+    }
+    for (size_t k = 0; k < sizeof EOG_TEXTS / sizeof *EOG_TEXTS; k++)
+        vocab_eog_add(v, str_lookup(V, EOG_TEXTS[k], strlen(EOG_TEXTS[k])));
+    return DS_OK;
+}
+
 /* The file's tokenizer, or *out = NULL when it has none. A broken tokenizer fails the load; one
    whose pre-tokenizer is unknown loads (ids and decoding work) and refuses to encode. */
 static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_t err_size) {
@@ -3655,6 +3690,7 @@ static ds_status vocab_load(const gguf_file *f, ds_vocab **out, char *err, size_
     const gguf_kv *tokens = vocab_array(&V, "tokenizer.ggml.tokens", GGUF_STR, 0, true, &s);
     if (!s) s = vocab_tokens(&V, tokens);
     if (!s) s = vocab_meta(&V);
+    if (!s) s = vocab_eog(&V);
     if (!s && !v->unusable[0]) s = vocab_bytes(&V);
     if (!s && !v->unusable[0]) s = vocab_merges(&V);
     if (!s && !v->unusable[0]) s = vocab_trie(&V);
@@ -4183,6 +4219,14 @@ const char *ds_token_bytes(const ds_model *m, int32_t id, size_t *len) {
 int ds_token_is_control(const ds_model *m, int32_t id) {
     const ds_vocab *v = m->vocab;
     return v && id >= 0 && id < v->n && v->type[id] == TOK_CONTROL;
+}
+
+int ds_token_is_eog(const ds_model *m, int32_t id) {
+    const ds_vocab *v = m->vocab;
+    if (!v) return id >= 0 && id == ds_model_eos(m); /* token ids only: the file's EOS key */
+    for (int i = 0; i < v->n_eog; i++)
+        if (v->eog[i] == id) return 1;
+    return 0;
 }
 
 /* Append bytes to the decoded text: complete characters go out, invalid subparts become

@@ -256,6 +256,12 @@ DS_API const char *ds_pre_tokenizer_name(const char *const *regex, int n, int nf
 /* 1 for a control token (BOS, EOS, pad, ...): those are dropped when decoding with
    skip_special. Chat markers are not control tokens in DeepSeek's files. */
 DS_API int ds_token_is_control(const ds_model *m, int32_t id);
+/* 1 for a token that ends generation, as llama.cpp derives the set from a GGUF: the file's EOS,
+   tokenizer.ggml.eot_token_id and eom_token_id, and the tokens of these texts: <|im_end|>,
+   <|endoftext|> (Qwen), <|eot_id|>, <|eom_id|>, <|end_of_text|> (Llama 3), <｜end▁of▁sentence｜>
+   (DeepSeek), <|EOT|> (DeepSeek Coder), <|end|>, <end_of_turn>, <EOT>, and Qwen's FIM tokens
+   <|fim_pad|>, <|repo_name|>, <|file_sep|>. 0 for any other id, negative or out of range. */
+DS_API int ds_token_is_eog(const ds_model *m, int32_t id);
 /* Decode ids as Hugging Face does: the tokens' bytes concatenated, each maximal invalid UTF-8
    subpart replaced by U+FFFD. Returns the length of the text; writes at most cap bytes
    including a terminating NUL. */
@@ -299,25 +305,42 @@ typedef enum {
     DS_CHAT_DEEPSEEK_R1, /* DeepSeek-R1: as V3, earlier answers' reasoning dropped, ends in <think>\n */
     DS_CHAT_DEEPSEEK2,   /* DeepSeek-V2 / V2-Lite chat: "User: ...\n\nAssistant: ..." */
     DS_CHAT_DEEPSEEK3_1, /* DeepSeek-V3.1 / V3.1-Terminus: <think> or </think> after <｜Assistant｜> */
-    DS_CHAT_DEEPSEEK3_2  /* DeepSeek-V3.2: V3.1's markers, DSML tool calls, tools in the system prompt */
+    DS_CHAT_DEEPSEEK3_2, /* DeepSeek-V3.2: V3.1's markers, DSML tool calls, tools in the system prompt */
+    DS_CHAT_DEEPSEEK_R1_DISTILL, /* DeepSeek-R1-Distill-Qwen / -Llama: V3's tool calls, the last system
+                                    message only, R1's reasoning drop and <think>\n */
+    DS_CHAT_DEEPSEEK_CODER,      /* DeepSeek Coder instruct (1.3B-33B): "### Instruction:" / "### Response:",
+                                    <|EOT|>, a default system prompt */
+    DS_CHAT_QWEN3,               /* Qwen3: <|im_start|>role ...<|im_end|>, reasoning kept after the last
+                                    query, <tool_call> JSON, enable_thinking (ds_chat_params.thinking) */
+    DS_CHAT_CHATML               /* ChatML as llama.cpp writes it for a model without a template */
 } ds_chat_style;
 
-/* How to render: ds_chat_default_params() gives add_generation_prompt 1, thinking 0, tools NULL. */
+/* How to render: ds_chat_default_params() gives add_generation_prompt 1, thinking -1, tools NULL,
+   style DS_CHAT_UNKNOWN. */
 typedef struct {
     int add_generation_prompt; /* end with what opens the assistant's answer (V3.2's encoder always does) */
-    int thinking;              /* V3.1 / V3.2: 1 thinking mode, 0 chat mode (their templates' default) */
-    const char *tools;         /* V3.2: JSON array of OpenAI-style tools, [{"type": "function",
-                                  "function": {"name", "description", "parameters"}}], described
-                                  after the first system message (NULL or []: none); others ignore it */
+    int thinking;              /* the styles with a thinking switch: 1 thinking mode, 0 chat mode, -1 the
+                                  template's default (chat mode for V3.1 / V3.2, thinking for Qwen3, whose
+                                  enable_thinking is then left unset) */
+    const char *tools;         /* V3.2 and Qwen3: JSON array of OpenAI-style tools, [{"type": "function",
+                                  "function": {"name", "description", "parameters"}}], described in the
+                                  system prompt (NULL or []: none); others ignore it */
+    ds_chat_style style;       /* ds_chat_apply_ex: the format to render in place of the model's own
+                                  template (DS_CHAT_UNKNOWN: the model's); ds_chat_render_ex ignores it */
 } ds_chat_params;
 
 DS_API ds_chat_params ds_chat_default_params(void);
 DS_API ds_chat_style ds_chat_detect(const char *jinja_template); /* DS_CHAT_UNKNOWN for NULL */
 DS_API const char *ds_chat_style_name(ds_chat_style s);
+/* The style a name of ds_chat_style_name stands for; DS_CHAT_UNKNOWN for any other name. */
+DS_API ds_chat_style ds_chat_style_from_name(const char *name);
+/* The names of every style this library renders, in ds_chat_style order, NULL-terminated. */
+DS_API const char *const *ds_chat_template_names(void);
 /* 1 when the style's generation prompt leaves the model inside a <think> block with default
-   params (R1). Styles with a thinking switch do so exactly when params.thinking is set. */
+   params (R1 and its distills). V3.1 and V3.2 do so exactly when params.thinking is 1; Qwen3
+   never does (its model opens <think> itself, or the prompt holds an empty one). */
 DS_API int ds_chat_opens_think(ds_chat_style s);
-/* 1 for the styles where ds_chat_params.thinking chooses thinking or chat mode (V3.1, V3.2). */
+/* 1 for the styles where ds_chat_params.thinking chooses thinking or chat mode (V3.1, V3.2, Qwen3). */
 DS_API int ds_chat_has_thinking_switch(ds_chat_style s);
 /* Render messages as the template does. bos/eos are the token strings the template inserts.
    *len gets the text's length; at most cap bytes are written including a terminating NUL

@@ -7,9 +7,11 @@
                "-" for none: the rows are rendered with the style named STYLE (V3.2's encoder)
      ROWS      .jsonl of {"messages", "add_generation_prompt", "text"} rendered by that template
                ("-" for none: the detection alone is checked),
-               with "thinking" (V3.1, V3.2) and "tools" (V3.2: JSON text or null) where given;
+               with "thinking" (V3.1, V3.2, Qwen3; absent: the template's default) and "tools"
+               (V3.2, Qwen3: JSON text or null) where given;
                "text": null marks a conversation the template refuses (raises an error)
-   Rows are rendered with the style detected from TEMPLATE and DeepSeek-V3's BOS / EOS strings. */
+   Rows are rendered with the style detected from TEMPLATE and DeepSeek-V3's BOS / EOS strings
+   (DeepSeek Coder's EOS is <|EOT|>; Qwen3 and ChatML use neither). */
 #include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +31,13 @@
 
 #define BOS "<｜begin▁of▁sentence｜>"
 #define EOS "<｜end▁of▁sentence｜>"
+
+/* The styles from the first to the last (DS_CHAT_UNKNOWN excluded), in enum order. */
+static int n_styles(void) {
+    int n = 0;
+    for (const char *const *s = ds_chat_template_names(); *s; s++) n++;
+    return n;
+}
 
 typedef struct {
     const char *style, *template_path, *rows_path;
@@ -132,10 +141,12 @@ static int check_row(ds_chat_style style, const cJSON *row, int line) {
     const cJSON *expect = cJSON_GetObjectItemCaseSensitive(row, "text");
     ds_chat_params p = ds_chat_default_params();
     p.add_generation_prompt = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "add_generation_prompt"));
-    p.thinking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "thinking"));
+    const cJSON *thinking = cJSON_GetObjectItemCaseSensitive(row, "thinking");
+    if (thinking) p.thinking = cJSON_IsTrue(thinking);
     p.tools = str_or_null(cJSON_GetObjectItemCaseSensitive(row, "tools"));
     conversation c = to_conversation(cJSON_GetObjectItemCaseSensitive(row, "messages"));
-    long n = render_ex(style, BOS, EOS, c.msgs, c.n, &p, NULL, 0);
+    const char *eos = style == DS_CHAT_DEEPSEEK_CODER ? "<|EOT|>" : EOS;
+    long n = render_ex(style, BOS, eos, c.msgs, c.n, &p, NULL, 0);
     int bad = 0;
     if (!cJSON_IsString(expect)) {
         bad = n != -1;
@@ -146,7 +157,7 @@ static int check_row(ds_chat_style style, const cJSON *row, int line) {
     } else {
         char *buf = malloc((size_t)n + 1);
         assert_non_null(buf);
-        assert_int_equal(render_ex(style, BOS, EOS, c.msgs, c.n, &p, buf, (size_t)n + 1), n);
+        assert_int_equal(render_ex(style, BOS, eos, c.msgs, c.n, &p, buf, (size_t)n + 1), n);
         bad = memcmp(buf, expect->valuestring, (size_t)n + 1) != 0;
         if (bad) {
             fprintf(stderr, "line %d differs\n", line);
@@ -159,16 +170,10 @@ static int check_row(ds_chat_style style, const cJSON *row, int line) {
     return bad;
 }
 
-static ds_chat_style style_named(const char *name) {
-    for (int s = DS_CHAT_UNKNOWN; s <= DS_CHAT_DEEPSEEK3_2; s++)
-        if (!strcmp(ds_chat_style_name((ds_chat_style)s), name)) return (ds_chat_style)s;
-    return DS_CHAT_UNKNOWN;
-}
-
 static void test_golden(void **state) {
     const golden_set *g = *state;
     assert_non_null(g->template);
-    ds_chat_style style = *g->template ? ds_chat_detect(g->template) : style_named(g->style);
+    ds_chat_style style = *g->template ? ds_chat_detect(g->template) : ds_chat_style_from_name(g->style);
     assert_string_equal(ds_chat_style_name(style), g->style);
     if (!strcmp(g->rows_path, "-")) {
         printf("# %s: detected as %s\n", g->template_path, g->style);
@@ -217,9 +222,18 @@ static void test_detect_unknown(void **state) {
     (void)state;
     assert_int_equal(ds_chat_detect(NULL), DS_CHAT_UNKNOWN);
     expect_detect("", DS_CHAT_UNKNOWN);
+    /* a plain ChatML template is ChatML; one with more to it (a default system prompt) is not */
     expect_detect("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
                   "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_"
                   "prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+                  DS_CHAT_CHATML);
+    expect_detect("{% if messages[0]['role'] != 'system' %}{{'<|im_start|>system\\nYou are a helpful assistant."
+                  "<|im_end|>\\n'}}{% endif %}{% for message in messages %}{{'<|im_start|>' + message['role'] + "
+                  "'\\n' + message['content'] + '<|im_end|>\\n'}}{% endfor %}",
+                  DS_CHAT_UNKNOWN);
+    /* "### Instruction:" without DeepSeek Coder's <|EOT|> (Alpaca) */
+    expect_detect("{% for m in messages %}{{'### Instruction:\\n' + m['content'] + '\\n\\n### Response:\\n'}}"
+                  "{% endfor %}",
                   DS_CHAT_UNKNOWN);
     /* ASCII look-alikes of the markers are not DeepSeek's */
     expect_detect("{{'<|User|>' + m}}{{'<|Assistant|>' + m + '<|end_of_sentence|>'}}", DS_CHAT_UNKNOWN);
@@ -286,16 +300,35 @@ static void test_names(void **state) {
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK2), "deepseek2");
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK3_1), "deepseek3.1");
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK3_2), "deepseek3.2");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK_R1_DISTILL), "deepseek-r1-distill");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK_CODER), "deepseek-coder");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_QWEN3), "qwen3");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_CHATML), "chatml");
     assert_string_equal(ds_chat_style_name((ds_chat_style)99), "unknown");
-    for (int s = DS_CHAT_UNKNOWN; s <= DS_CHAT_DEEPSEEK3_2; s++) {
-        assert_int_equal(ds_chat_opens_think((ds_chat_style)s), s == DS_CHAT_DEEPSEEK_R1);
+    assert_string_equal(ds_chat_style_name((ds_chat_style)-1), "unknown");
+    /* the name list is the styles in order, and each name maps back */
+    const char *const *names = ds_chat_template_names();
+    assert_int_equal(n_styles(), DS_CHAT_CHATML);
+    for (int s = 1; s <= n_styles(); s++) {
+        assert_string_equal(names[s - 1], ds_chat_style_name((ds_chat_style)s));
+        assert_int_equal(ds_chat_style_from_name(names[s - 1]), s);
+    }
+    assert_null(names[n_styles()]);
+    assert_int_equal(ds_chat_style_from_name("unknown"), DS_CHAT_UNKNOWN);
+    assert_int_equal(ds_chat_style_from_name("DeepSeek3"), DS_CHAT_UNKNOWN);
+    assert_int_equal(ds_chat_style_from_name(""), DS_CHAT_UNKNOWN);
+    assert_int_equal(ds_chat_style_from_name(NULL), DS_CHAT_UNKNOWN);
+    for (int s = DS_CHAT_UNKNOWN; s <= n_styles(); s++) {
+        assert_int_equal(ds_chat_opens_think((ds_chat_style)s),
+                         s == DS_CHAT_DEEPSEEK_R1 || s == DS_CHAT_DEEPSEEK_R1_DISTILL);
         assert_int_equal(ds_chat_has_thinking_switch((ds_chat_style)s),
-                         s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2);
+                         s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2 || s == DS_CHAT_QWEN3);
     }
     ds_chat_params p = ds_chat_default_params();
     assert_int_equal(p.add_generation_prompt, 1);
-    assert_int_equal(p.thinking, 0);
+    assert_int_equal(p.thinking, -1);
     assert_null(p.tools);
+    assert_int_equal(p.style, DS_CHAT_UNKNOWN);
 }
 
 /* ---- the buffer contract ---- */
@@ -348,13 +381,32 @@ static void test_render_thinking(void **state) {
     assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
                                  "<｜User｜>Bye<｜Assistant｜><think>");
     /* the other styles ignore the switch */
-    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK2; s++) {
-        char a[512];
+    for (int s = DS_CHAT_DEEPSEEK3; s <= n_styles(); s++) {
+        char a[1024], b[1024];
+        if (ds_chat_has_thinking_switch((ds_chat_style)s)) continue;
         p.add_generation_prompt = 1;
         render_ex((ds_chat_style)s, BOS, EOS, chat, N_CHAT, &p, a, sizeof a);
-        render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, sizeof buf);
-        assert_string_equal(a, buf);
+        render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, b, sizeof b);
+        assert_string_equal(a, b);
     }
+    /* Qwen3: unset (its template's default) renders as on; off closes an empty <think> block */
+#define QWEN_HISTORY                                                                                              \
+    "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!"       \
+    "<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n"
+    char on[512];
+    p = ds_chat_default_params();
+    render_ex(DS_CHAT_QWEN3, NULL, NULL, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, QWEN_HISTORY "<|im_start|>assistant\n");
+    p.thinking = 1;
+    render_ex(DS_CHAT_QWEN3, NULL, NULL, chat, N_CHAT, &p, on, sizeof on);
+    assert_string_equal(buf, on);
+    p.thinking = 0;
+    render_ex(DS_CHAT_QWEN3, NULL, NULL, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, QWEN_HISTORY "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    p.add_generation_prompt = 0;
+    render_ex(DS_CHAT_QWEN3, NULL, NULL, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, QWEN_HISTORY);
+#undef QWEN_HISTORY
 }
 
 /* V3.2's tool arguments as Python's json module reads and writes them, and its refusals. */
@@ -433,14 +485,14 @@ static void test_v32_locale(void **state) {
    cap is touched. */
 static void test_truncation(void **state) {
     (void)state;
-    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK3_2; s++) {
-        char full[512];
+    for (int s = DS_CHAT_DEEPSEEK3; s <= n_styles(); s++) {
+        char full[1024];
         long n = render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, NULL, 0);
         assert_true(n > 0 && n < (long)sizeof full);
         assert_int_equal(render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, 0), n);
         assert_int_equal(render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, full, sizeof full), n);
         for (size_t cap = 1; cap <= (size_t)n + 2; cap++) {
-            char buf[520];
+            char buf[1040];
             memset(buf, 'X', sizeof buf);
             assert_int_equal(render((ds_chat_style)s, BOS, EOS, chat, N_CHAT, 1, buf, cap), n);
             size_t k = cap - 1 < (size_t)n ? cap - 1 : (size_t)n;
@@ -508,6 +560,32 @@ static void test_refusals(void **state) {
     }
     expect_refused(DS_CHAT_DEEPSEEK3_1, system_null, 2); /* V3.2 writes `content or ""` */
     assert_true(render(DS_CHAT_DEEPSEEK3_2, BOS, EOS, system_null, 2, 1, NULL, 0) > 0);
+    /* the distills, Coder, Qwen3 and ChatML: Jinja prints None where {{ }} writes a value alone */
+    for (int s = DS_CHAT_DEEPSEEK_R1_DISTILL; s <= n_styles(); s++) {
+        expect_refused((ds_chat_style)s, user_null, 1);
+        expect_refused((ds_chat_style)s, chat, -1);
+        expect_refused((ds_chat_style)s, NULL, 1);
+        expect_refused((ds_chat_style)s, calls_no_array, 1);
+        expect_refused((ds_chat_style)s, calls_negative, 1);
+    }
+    char buf[512];
+    render(DS_CHAT_DEEPSEEK_R1_DISTILL, BOS, EOS, system_null, 2, 0, buf, sizeof buf);
+    assert_string_equal(buf, BOS "None<｜User｜>x");
+    render(DS_CHAT_DEEPSEEK_CODER, BOS, EOS, system_null, 2, 0, buf, sizeof buf);
+    assert_string_equal(buf, BOS "None### Instruction:\nx\n");
+    expect_refused(DS_CHAT_QWEN3, system_null, 2);
+    expect_refused(DS_CHAT_CHATML, system_null, 2);
+    render(DS_CHAT_QWEN3, BOS, EOS, tool_null, 2, 0, buf, sizeof buf);
+    assert_string_equal(buf, "<|im_start|>user\nx<|im_end|>\n<|im_start|>user\n<tool_response>\nNone\n</tool_response>"
+                             "<|im_end|>\n");
+    expect_refused(DS_CHAT_DEEPSEEK_R1_DISTILL, tool_null, 2);
+    expect_refused(DS_CHAT_DEEPSEEK_CODER, tool_null, 2); /* a response, None + str */
+    expect_refused(DS_CHAT_CHATML, tool_null, 2);
+    assert_true(render(DS_CHAT_DEEPSEEK_R1_DISTILL, BOS, EOS, answer_null, 2, 1, NULL, 0) > 0); /* V3's loop */
+    for (int s = DS_CHAT_DEEPSEEK_CODER; s <= n_styles(); s++) expect_refused((ds_chat_style)s, answer_null, 2);
+    const ds_chat_message no_role[] = {{NULL, "x", NULL, 0}};
+    expect_refused(DS_CHAT_CHATML, no_role, 1);
+    expect_refused(DS_CHAT_QWEN3, NULL, 0); /* messages[0] of none */
     /* V3.2's tools: a JSON array of objects with a "function" */
     static const char *bad_tools[] = {"{}", "[1]", "[{\"type\": \"function\"}]", "[{\"function\": {}},]", "x"};
     for (size_t i = 0; i < sizeof bad_tools / sizeof *bad_tools; i++) {
@@ -525,10 +603,13 @@ static void test_unknown_roles(void **state) {
         {"User", "c", NULL, 0},      {"assistant", "Yes", NULL, 0},
     };
     const ds_chat_message without[] = {{"user", "Hi", NULL, 0}, {"assistant", "Yes", NULL, 0}};
-    for (int s = DS_CHAT_DEEPSEEK3; s <= DS_CHAT_DEEPSEEK3_1; s++) { /* V3.2's encoder refuses them */
+    /* V3.2's encoder refuses them; Coder writes them as responses, ChatML as turns */
+    static const ds_chat_style skipping[] = {DS_CHAT_DEEPSEEK3,   DS_CHAT_DEEPSEEK_R1,         DS_CHAT_DEEPSEEK2,
+                                             DS_CHAT_DEEPSEEK3_1, DS_CHAT_DEEPSEEK_R1_DISTILL, DS_CHAT_QWEN3};
+    for (size_t i = 0; i < sizeof skipping / sizeof *skipping; i++) {
         char a[256], b[256];
-        long na = render((ds_chat_style)s, BOS, EOS, with, 5, 1, a, sizeof a);
-        long nb = render((ds_chat_style)s, BOS, EOS, without, 2, 1, b, sizeof b);
+        long na = render(skipping[i], BOS, EOS, with, 5, 1, a, sizeof a);
+        long nb = render(skipping[i], BOS, EOS, without, 2, 1, b, sizeof b);
         assert_true(na > 0);
         assert_int_equal(na, nb);
         assert_string_equal(a, b);

@@ -4,11 +4,14 @@ golden rows test_chat checks ds_chat_render against (see README.md).
 
 usage: make_golden.py FIXTURES_DIR    (the folder holding tokenizer-deepseek-v3/, tokenizer-tiny/)
 
-Writes deepseek-r1.jsonl, deepseek-v2.jsonl, deepseek-v3.jsonl and deepseek-v3.1.jsonl next to
-this script. Every conversation is rendered with add_generation_prompt true and false, and V3.1's
-also with thinking true and false. A row whose "text" is null is one where the template raises an
-error (the renderer must refuse it too). It also renders the V3.1 rows through llama.cpp's copy of
-that template and says how many come out different (README.md explains why)."""
+Writes deepseek-r1.jsonl, deepseek-v2.jsonl, deepseek-v3.jsonl, deepseek-v3.1.jsonl,
+deepseek-r1-distill.jsonl, deepseek-coder.jsonl, qwen3.jsonl and chatml.jsonl next to this script.
+Every conversation is rendered with add_generation_prompt true and false, V3.1's also with thinking
+true and false, Qwen3's with enable_thinking unset, false and true (and some with tools). A row
+whose "text" is null is one where the template raises an error (the renderer must refuse it too).
+It also renders the V3.1 rows through llama.cpp's copy of that template, and the R1-distill rows
+through llama.cpp's reformatted copy of the Llama-8B distill's, and says how many come out
+different (README.md explains why)."""
 import json
 import os
 import sys
@@ -120,6 +123,44 @@ def v31_conversations():
     ]
 
 
+WEATHER_TOOL = ('[{"type": "function", "function": {"name": "get_weather", "description": '
+                '"Weather in a city, \u00e9t\u00e9 included", "parameters": {"type": "object", '
+                '"properties": {"city": {"type": "string"}, "days": {"type": "integer", "default": 1.50}},'
+                ' "required": ["city"]}}}]')
+
+
+def qwen3_conversations():
+    """Qwen3's own cases: reasoning after the last query, tool responses as user turns, tools."""
+    return [
+        # the reasoning of the answer after the last user message is kept, earlier ones dropped
+        [u("2+2?"), a("<think>\n2+2 is 4.\n</think>\n\n4.")],
+        [u("2+2?"), a("<think>\n2+2 is 4.\n</think>\n\n4."), u("3*3?")],
+        [u("2+2?"), a("\n\n4.")],
+        [u("Q"), a("<think>x<think>y</think>z</think>\nw")],
+        [u("Q"), a("no tags at all"), a("<think>r</think>second")],
+        # tool calls: after text on a new line, without text directly, arguments as written
+        [s("Sys."), u("Weather?"), calls("Checking.", weather, call("get_time", '{"tz":"UTC"}')),
+         t("18 C"), t("14:00"), a("<think>ok</think>18 C at 14:00.")],
+        [u("Weather?"), calls("", weather), t("18 C")],
+        [u("Weather?"), calls("<think>call</think>", weather), t("18 C"), u("Thanks")],
+        # a user turn made of a tool response does not count as the last query
+        [u("Weather?"), calls("", weather), u("<tool_response>\n18 C\n</tool_response>"),
+         a("<think>got it</think>18 C.")],
+        # a late system message is a turn of its own; a tool output first; None where printed
+        [u("Hi"), s("Late system."), a("Hello.")],
+        [t("first"), u("x")],
+        [u("x"), calls("", call(None, None)), t(None)],
+        [u("x"), calls(None, weather)],
+        # with tools: the system prompt gets the tool list, with or without a system message
+        ([s("Be useful."), u("Weather in Paris?")], WEATHER_TOOL),
+        ([u("Weather in Paris?")], WEATHER_TOOL),
+        ([u("Weather?"), calls("", weather), t("18 C")], WEATHER_TOOL + ""),
+        ([u("x")], "[]"),
+        ([s(None), u("x")], WEATHER_TOOL),
+        ([], WEATHER_TOOL),
+    ]
+
+
 def fixture_conversations(fixtures):
     seen, convs = set(), []
     for sub in ("tokenizer-deepseek-v3", "tokenizer-tiny"):
@@ -133,20 +174,30 @@ def fixture_conversations(fixtures):
     return convs
 
 
-def render_rows(template, conversations, thinking=(None,)):
-    """Rows for each conversation, add_generation_prompt and thinking (None: not passed)."""
+def render_rows(template, conversations, thinking=(None,), switch="thinking", bos=BOS, eos=EOS):
+    """Rows for each conversation, add_generation_prompt and thinking (None: not passed), the
+    template reading thinking as the variable named switch. A conversation is a message list or
+    a (messages, tools) pair, tools as JSON text (a "tools" key in the row)."""
     tmpl = environment().from_string(template)
     rows = []
-    for msgs in conversations:
+    for conv in conversations:
+        msgs, tools = conv if isinstance(conv, tuple) else (conv, None)
         for think in thinking:
             for agp in (True, False):
-                extra = {} if think is None else {"thinking": think}
+                extra = {} if think is None else {switch: think}
+                if tools is not None:
+                    extra["tools"] = json.loads(tools)
                 try:
-                    text = tmpl.render(messages=msgs, add_generation_prompt=agp, bos_token=BOS,
-                                       eos_token=EOS, pad_token=EOS, **extra)
+                    text = tmpl.render(messages=msgs, add_generation_prompt=agp, bos_token=bos,
+                                       eos_token=eos, pad_token=eos, **extra)
                 except Exception:  # noqa: BLE001 - any template error means "cannot render"
                     text = None
-                rows.append({"messages": msgs, "add_generation_prompt": agp, **extra, "text": text})
+                row = {"messages": msgs, "add_generation_prompt": agp}
+                if think is not None:
+                    row["thinking"] = think
+                if tools is not None:
+                    row["tools"] = tools
+                rows.append({**row, "text": text})
     return rows
 
 
@@ -178,6 +229,26 @@ def compare_llama_cpp_v31(rows):
     print(f"llama.cpp's V3.1 copy: {same} rows as DeepSeek's template, {differ} different")
 
 
+def compare_llama_cpp_distill(rows):
+    """How llama.cpp's reformatted copy of the R1 distills' template renders the same rows."""
+    with open(os.path.join(HERE, "llama.cpp-deepseek-r1-distill-llama-8b.jinja"), encoding="utf-8") as f:
+        tmpl = environment().from_string(f.read())
+    differ = 0
+    for r in rows:
+        try:
+            text = tmpl.render(messages=r["messages"], add_generation_prompt=r["add_generation_prompt"],
+                               bos_token=BOS, eos_token=EOS)
+        except Exception:  # noqa: BLE001
+            text = None
+        differ += text != r["text"]
+    print(f"llama.cpp's R1-Distill-Llama-8B copy: {len(rows) - differ} rows as DeepSeek's template, {differ} different")
+
+
+def template(name):
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
+        return f.read()
+
+
 def write_rows(name, rows):
     with open(os.path.join(HERE, name), "w", encoding="utf-8", newline="\n") as f:
         for r in rows:
@@ -200,6 +271,16 @@ def main():
         v31 = render_rows(f.read(), convs + v31_conversations(), thinking=(False, True))
     write_rows("deepseek-v3.1.jsonl", v31)
     compare_llama_cpp_v31(v31)
+    distill = render_rows(template("deepseek-r1-distill.jinja"), convs + v31_conversations())
+    write_rows("deepseek-r1-distill.jsonl", distill)
+    compare_llama_cpp_distill(distill)
+    # DeepSeek Coder's EOS is <|EOT|>, which its template also writes as text
+    write_rows("deepseek-coder.jsonl", render_rows(template("deepseek-coder.jinja"), convs, eos="<|EOT|>"))
+    # Qwen3 has no BOS (bos_token None) and ends turns with <|im_end|>
+    write_rows("qwen3.jsonl", render_rows(template("qwen3.jinja"), convs + v31_conversations() + qwen3_conversations(),
+                                          thinking=(None, False, True), switch="enable_thinking", bos=None,
+                                          eos="<|im_end|>"))
+    write_rows("chatml.jsonl", render_rows(template("llama.cpp-chatml.jinja"), convs))
 
 
 if __name__ == "__main__":
