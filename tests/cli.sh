@@ -62,6 +62,15 @@ mkdir -p "$tmp/r1tok"
 cp "$data/tokenizer-tiny/tokenizer.json" "$tmp/r1tok/"
 "$conv" "$fixture" -o "$tmp/plain.gguf" --tokenizer "$tmp/r1tok" >/dev/null 2>&1
 expect 1 "no chat template" sh -c 'echo Hi | "$0" -m "$1" -cnv' "$ds" "$tmp/plain.gguf"
+expect 1 "--chat-template NAME" sh -c 'echo Hi | "$0" -m "$1" -cnv' "$ds" "$tmp/plain.gguf"
+expect 0 "chatml template" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 2 --chat-template chatml' "$ds" "$tmp/plain.gguf"
+expect 0 "deepseek-r1-distill" "$ds" --chat-template list
+expect 1 "no template named 'zephyr'; the known ones: deepseek3" "$ds" -m "$model" -cnv --chat-template zephyr
+# a template this program does not know: said so, and one it knows picks up by name
+printf '{%% for m in messages %%}<%%= m.content %%>{%% endfor %%}' > "$tmp/r1tok/chat_template.jinja"
+"$conv" "$fixture" -o "$tmp/odd.gguf" --tokenizer "$tmp/r1tok" >/dev/null 2>&1
+expect 1 "its chat template is not one this program knows" sh -c 'echo Hi | "$0" -m "$1" -cnv' "$ds" "$tmp/odd.gguf"
+expect 0 "deepseek-r1 template" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 2 --chat-template deepseek-r1' "$ds" "$tmp/odd.gguf"
 cp "$data/chat-templates/deepseek-r1.jinja" "$tmp/r1tok/chat_template.jinja"
 "$conv" "$fixture" -o "$tmp/r1.gguf" --tokenizer "$tmp/r1tok" >/dev/null 2>&1
 expect 0 "deepseek-r1 template" sh -c 'echo Hi | "$0" -m "$1" -cnv -n 6 --temp 0 --reasoning hide --verbose-prompt' "$ds" "$tmp/r1.gguf"

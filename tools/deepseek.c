@@ -31,6 +31,7 @@ typedef struct {
     int n_reverse;
     int seed_given, chat, hide_reasoning, print_ids, ignore_eos, verbose, verbose_prompt, no_display_prompt;
     int thinking; /* --reasoning on (1) / off (0) for templates with a thinking switch; -1: not given */
+    ds_chat_style style; /* --chat-template NAME; DS_CHAT_UNKNOWN: the model's own */
 } cli_args;
 
 static void usage(FILE *fp) {
@@ -38,7 +39,7 @@ static void usage(FILE *fp) {
     fprintf(fp,
             "usage: deepseek -m MODEL.gguf (-p TEXT | -f FILE | --ids \"ID ...\" | -cnv) [options]\n"
             "\n"
-            "  -m, --model FILE        GGUF model (architecture deepseek2)\n"
+            "  -m, --model FILE        GGUF model (deepseek2, deepseek32, qwen2, llama, qwen3, deepseek)\n"
             "  -p, --prompt TEXT       prompt text (BOS added when the model asks for it)\n"
             "  -f, --file FILE         prompt text from a file\n"
             "      --ids \"...\"         prompt as token ids, separated by spaces or commas\n"
@@ -46,9 +47,12 @@ static void usage(FILE *fp) {
             "                          history; -p then is the first message. Ctrl-C stops an answer,\n"
             "                          Ctrl-D or /exit leaves; end a line with \\ to go on typing\n"
             "  -sys, --system TEXT     system prompt for the chat\n"
+            "      --chat-template NAME  chat in this format instead of the one the model's template is\n"
+            "                          recognised as (--chat-template list: the names)\n"
             "      --reasoning MODE    show (default: dimmed on a terminal) or hide the <think> part;\n"
-            "                          on or off: thinking mode for V3.1 / V3.2 templates (default off,\n"
-            "                          as theirs); give it twice for both, e.g. on and hide\n"
+            "                          on or off: thinking mode for V3.1, V3.2 and Qwen3 templates\n"
+            "                          (default: the template's, off for V3.1 / V3.2, on for Qwen3);\n"
+            "                          give it twice for both, e.g. on and hide\n"
             "  -n, --n-predict N       tokens to generate (default -1: until end of text or a full context)\n"
             "  -r, --reverse-prompt TEXT  stop where the generated text reaches TEXT, shown in full; in\n"
             "                          a chat, end the answer there. May repeat (at most %d)\n"
@@ -69,7 +73,7 @@ static void usage(FILE *fp) {
             "      --dump-logits F     write float32 logits [n_prompt][n_vocab] of every prompt position\n"
             "      --verbose-prompt    print the prompt's tokens on stderr\n"
             "      --no-display-prompt do not echo a -p / -f prompt before its continuation\n"
-            "      --ignore-eos        keep generating past the end-of-text token\n"
+            "      --ignore-eos        keep generating past the end-of-text and end-of-turn tokens\n"
             "  -v, --verbose           print the model description\n"
             "  -h, --help              this help\n"
             "      --version           the version and the kernel level of this CPU\n"
@@ -132,6 +136,25 @@ static void parse_reasoning(args_it *it, cli_args *a) {
     else args_fail(it, "--reasoning is show or hide, or on or off, got '%s'", v);
 }
 
+/* A style by name; "list" prints the names and ends the program, as --help does. */
+static void parse_chat_template(args_it *it, cli_args *a) {
+    const char *v = args_value(it);
+    if (!v) return;
+    a->style = ds_chat_style_from_name(v);
+    if (a->style != DS_CHAT_UNKNOWN) return;
+    const char *const *names = ds_chat_template_names();
+    char list[512];
+    size_t k = 0;
+    list[0] = 0;
+    for (int i = 0; names[i] && k < sizeof list; i++)
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
+    if (!strcmp(v, "list")) {
+        printf("%s\n", list);
+        exit(fflush(stdout) ? 1 : 0); /* as --help */
+    }
+    args_fail(it, "--chat-template: no template named '%s'; the known ones: %s", v, list);
+}
+
 /* 1 when o is one of the other options with a value (taken, or the mistake reported). */
 static int parse_value(args_it *it, const char *o, cli_args *a) {
     if (args_is(o, "-m|--model")) a->model = args_value(it);
@@ -145,6 +168,7 @@ static int parse_value(args_it *it, const char *o, cli_args *a) {
     else if (args_is(o, "-c|--ctx-size")) args_value_int(it, 1, 1 << 24, &a->n_ctx);
     else if (args_is(o, "-r|--reverse-prompt")) parse_reverse(it, a);
     else if (args_is(o, "--reasoning")) parse_reasoning(it, a);
+    else if (args_is(o, "--chat-template")) parse_chat_template(it, a);
     else return 0;
     return 1;
 }
@@ -318,7 +342,7 @@ static size_t reverse_end(const cli_args *a, const char *text, size_t from, size
    ids) streams to stdout and the text is also kept in *text (for the chat history). */
 static int generate(session *S, const float *logits, text_out *o, char **text, size_t *text_len) {
     const cli_args *a = S->a;
-    int eos = ds_model_eos(S->m), rc = 0;
+    int rc = 0;
     size_t stop = 0, cap = 256;
     ds_detok *d = NULL;
     ds_detok_new(S->m, 1, &d, NULL, 0);
@@ -334,7 +358,7 @@ static int generate(session *S, const float *logits, text_out *o, char **text, s
     for (int i = 0; a->n_predict < 0 || i < a->n_predict; i++) {
         if (interrupted) break;
         int32_t tok = ds_sampler_sample(S->smp, logits);
-        if (tok == eos && !a->ignore_eos) break;
+        if (ds_token_is_eog(S->m, tok) && !a->ignore_eos) break; /* EOS, or a chat model's end of turn */
         ds_sampler_accept(S->smp, tok);
         S->n_gen++;
         size_t n, from = *text_len;
@@ -559,26 +583,35 @@ static chat_mode chat_mode_for(const cli_args *a, ds_chat_style style) {
     chat_mode cm = {ds_chat_default_params(), ds_chat_opens_think(style)};
     if (a->thinking < 0) return cm;
     if (!ds_chat_has_thinking_switch(style)) {
-        fprintf(stderr, "deepseek: note: --reasoning %s: the %s template has no thinking switch (V3.1 and V3.2 have)\n",
+        fprintf(stderr, "deepseek: note: --reasoning %s: the %s template has no thinking switch (V3.1, V3.2 and Qwen3 have)\n",
                 a->thinking ? "on" : "off", ds_chat_style_name(style));
         return cm;
     }
     cm.params.thinking = a->thinking;
-    cm.opens_think = a->thinking;
+    cm.opens_think = style != DS_CHAT_QWEN3 && a->thinking; /* Qwen3's model opens <think> itself */
     return cm;
+}
+
+/* Whether the chat thinks: --reasoning, else the template's default (Qwen3 thinks unless told
+   not to; V3.1 and V3.2 chat unless told to think). */
+static int thinks(const chat_mode *cm, ds_chat_style style) {
+    return cm->params.thinking >= 0 ? cm->params.thinking : style == DS_CHAT_QWEN3;
 }
 
 static int run_chat(session *S) {
     const cli_args *a = S->a;
-    ds_chat_style style = ds_model_chat_style(S->m);
+    ds_chat_style style = a->style != DS_CHAT_UNKNOWN ? a->style : ds_model_chat_style(S->m);
     if (style == DS_CHAT_UNKNOWN) {
         fprintf(stderr,
-                "deepseek: %s has no chat template this program knows (DeepSeek V2, V3, R1, V3.1 or V3.2); use -p "
-                "for plain completion\n",
-                a->model);
+                "deepseek: %s: %s; pick one of the known formats with --chat-template NAME "
+                "(--chat-template list), or use -p for plain completion\n",
+                a->model,
+                ds_model_chat_template(S->m) ? "its chat template is not one this program knows"
+                                             : "the file has no chat template (tokenizer.chat_template)");
         return -1;
     }
     chat_mode cm = chat_mode_for(a, style);
+    cm.params.style = style;
     int tty = isatty(STDIN_FILENO), rc = 0;
     text_out o = {.hide = a->hide_reasoning, .dim = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"), .fp = stdout};
     history h = {0};
@@ -586,7 +619,7 @@ static int run_chat(session *S) {
     fprintf(stderr, "deepseek: chatting with the %s template%s; Ctrl-C stops an answer, Ctrl-D or /exit leaves\n",
             ds_chat_style_name(style),
             !ds_chat_has_thinking_switch(style) ? ""
-            : cm.params.thinking                ? " (thinking on)"
+            : thinks(&cm, style)                ? " (thinking on)"
                                                 : " (thinking off)");
     char *first = a->prompt ? strdup(a->prompt) : NULL;
     if (a->file) {
