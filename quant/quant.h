@@ -43,8 +43,9 @@ typedef struct {
        format needs an importance matrix (needs_imatrix) and has none. */
     size_t (*quantize)(const float *x, void *row, int64_t n, const float *imatrix);
     bool needs_imatrix;
-    /* activation formats (Q8_0, Q8_1, Q8_K): x[n] as ggml's generic CPU code quantizes an
-       activation row (its reference rounding) */
+    /* activation formats (Q8_0, Q8_1, Q8_K): x[n] as ggml's x86 CPU code quantizes an
+       activation row (Q8_0 / Q8_1: 127 / amax, ties to even; quantize() keeps the reference
+       rounding of weights) */
     void (*from_f32)(const float *x, void *row, int64_t n);
     /* dot(row, act) over n elements, act a row of vec_dot_type; ggml's generic vec_dot */
     float (*vec_dot)(const void *row, const void *act, int64_t n);

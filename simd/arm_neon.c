@@ -763,9 +763,10 @@ static void scalar_from_f32(ds_type t, const float *x, void *block, int64_t n) {
     ds_quant_scalar_traits(t)->from_f32(x, block, n);
 }
 
-/* Q8_0 / Q8_1: d = amax / 127, q = x / d rounded half away from zero (roundf, here FCVTAS),
-   narrowed to its low byte; what the scalar code's conversion leaves for |x / d| >= 2^31 or NaN
-   (an infinite 1 / d) is 0. Returns d, or NaN when the block holds a NaN. */
+/* Q8_0 / Q8_1 as q_legacy.c's q8_block (ggml's x86 rounding): q = x * (127 / amax) rounded half
+   to even (FCVTNS), narrowed with saturation; |x * id| >= 2^31 and NaN (an infinite x) become
+   INT32_MIN first, so -128, as x86's conversion gives. Returns d = amax / 127, or NaN when the
+   block holds a NaN. */
 static float q8_block(const float *x, int8_t qs[QK]) {
     float32x4_t v[8], m = vdupq_n_f32(0);
     for (int j = 0; j < 8; j++) {
@@ -774,20 +775,21 @@ static float q8_block(const float *x, int8_t qs[QK]) {
     }
     const float amax = vmaxvq_f32(m);
     if (amax != amax) return amax;
-    const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
     const float32x4_t big = vdupq_n_f32(2147483648.f);
+    const int32x4_t lowest = vdupq_n_s32(INT32_MIN);
     int16x8_t h[4];
     for (int j = 0; j < 4; j++) {
         int32x4_t q[2];
         for (int k = 0; k < 2; k++) {
             float32x4_t s = vmulq_n_f32(v[2 * j + k], id);
-            q[k] = vandq_s32(vcvtaq_s32_f32(s), vreinterpretq_s32_u32(vcaltq_f32(s, big)));
+            q[k] = vbslq_s32(vcaltq_f32(s, big), vcvtnq_s32_f32(s), lowest);
         }
-        h[j] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+        h[j] = vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]));
     }
-    vst1q_s8(qs, vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1])));
-    vst1q_s8(qs + 16, vcombine_s8(vmovn_s16(h[2]), vmovn_s16(h[3])));
-    return d;
+    vst1q_s8(qs, vcombine_s8(vqmovn_s16(h[0]), vqmovn_s16(h[1])));
+    vst1q_s8(qs + 16, vcombine_s8(vqmovn_s16(h[2]), vqmovn_s16(h[3])));
+    return amax / 127;
 }
 
 static void q8_0_act(const float *x, void *row, int64_t n) {

@@ -424,26 +424,22 @@ INLINE void sums16(__m256i q, int out[2]) {
     out[1] = _mm256_extract_epi32(s, 4) - 16 * 128;
 }
 
-/* roundf(v) for |v| < 2^23 and infinities: adding the float just below 0.5 (away from zero) and
-   truncating cannot round a value below the halfway point up, as adding 0.5 would. */
-INLINE __m256i round_away(__m256 v) {
-    const __m256 half = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(0.49999997f));
-    return _mm256_cvttps_epi32(_mm256_add_ps(v, half));
-}
-
-/* One block of 32 as q8_block in q_legacy.c: d = amax / 127, q = roundf(x / d) as trunc_i8. */
+/* One block of 32 as q8_block in q_legacy.c (ggml's x86 rounding): q = x * (127 / amax) rounded
+   half to even, narrowed with saturation (out of range and NaN: cvtps gives INT32_MIN, so -128). */
 INLINE float q8_block(const float *x, int8_t *qs) {
     __m256 v[4], m = _mm256_setzero_ps();
     for (int j = 0; j < 4; j++) {
         v[j] = _mm256_loadu_ps(x + 8 * j);
         m = _mm256_max_ps(m, abs8(v[j]));
     }
-    const float d = hmax8(m) / 127, id = d ? 1.0f / d : 0.0f;
+    const float amax = hmax8(m), id = amax != 0.0f ? 127.f / amax : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
-    for (int j = 0; j < 4; j++) q[j] = round_away(_mm256_mul_ps(v[j], vid));
-    _mm256_storeu_si256((__m256i *)qs, low_bytes(q[0], q[1], q[2], q[3]));
-    return d;
+    for (int j = 0; j < 4; j++)
+        q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i b16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)qs, _mm256_permutevar8x32_epi32(b16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    return amax / 127;
 }
 
 static void q8_0_act(const float *x, void *row, int64_t n) {

@@ -477,24 +477,22 @@ INLINE __m512 abs16(__m512 v) {
     return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff)));
 }
 
-/* roundf for |v| < 2^23 and infinities, as x86_avx2_quant.c's round_away. */
-INLINE __m512i round_away(__m512 v) {
-    const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u));
-    const __m512 half = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(0.49999997f))));
-    return _mm512_cvttps_epi32(_mm512_add_ps(v, half));
+/* x * id rounded half to even, to int8 with saturation (out of range and NaN: INT32_MIN first, as
+   x86_avx2_quant.c's q8_block). */
+INLINE __m128i q8_lanes(__m512 v, __m512 vid) {
+    return _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(_mm512_mul_ps(v, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
 /* One block of 32 as q8_block in q_legacy.c; returns d, and the sum of the quants in *sum. */
 INLINE float q8_block(const float *x, int8_t *qs, int *sum) {
     const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
-    const float d = _mm512_reduce_max_ps(_mm512_max_ps(abs16(v0), abs16(v1))) / 127, id = d ? 1.0f / d : 0.0f;
-    const __m512 vid = _mm512_set1_ps(id);
-    const __m128i q0 = _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(v0, vid)));
-    const __m128i q1 = _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(v1, vid)));
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(abs16(v0), abs16(v1)));
+    const __m512 vid = _mm512_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
+    const __m128i q0 = q8_lanes(v0, vid), q1 = q8_lanes(v1, vid);
     _mm_storeu_si128((__m128i *)qs, q0);
     _mm_storeu_si128((__m128i *)(qs + 16), q1);
     if (sum) *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(q0), _mm512_cvtepi8_epi32(q1)));
-    return d;
+    return amax / 127;
 }
 
 static void q8_0_act(const float *x, void *row, int64_t n) {

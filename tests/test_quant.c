@@ -4,7 +4,8 @@
    - dequantization of ggml's bytes gives ggml's floats bit for bit;
    - our quantizer gives ggml's bytes, without and with the importance matrix (the types that
      need one must refuse to quantize without it);
-   - activation rows quantize to the bytes of ggml's generic CPU code (act_q_generic);
+   - activation rows quantize to the bytes of ggml's x86 CPU code (act_q; Q8_K: the same as the
+     generic code's);
    - the dot products of ggml's weight bytes with those activation bytes agree with ggml's generic
      vec_dot (dot_generic), and on the AVX-512 variant's activation bytes (act_q) with the generic
      vec_dot of those (dot_generic_same_act) and with the float64 dot of the dequantized rows
@@ -131,7 +132,7 @@ static void activations_match_ggml(void **state) {
     (void)state;
     size_t rb = row_bytes(act_tt);
     float *x = need("act_f32", A * N * sizeof(float));
-    uint8_t *want = need("act_q_generic", A * rb), *got = malloc(rb);
+    uint8_t *want = need("act_q", A * rb), *got = malloc(rb);
     for (int a = 0; a < A; a++) {
         act_tt->from_f32(x + a * N, got, N);
         for (size_t b = 0; b < rb; b++)
