@@ -2090,6 +2090,79 @@ ds_status ds_context_rewind(ds_context *ctx, int n_past) {
 }
 const char *ds_context_error(const ds_context *ctx) { return ctx->err; }
 
+/* A context's cache as bytes (ds_context_state_get / _set): a header naming what the rows are,
+   so that bytes from another model, cache type or layer count are refused, then each cache
+   layer's first n rows (latent or K/V, then the indexer's keys). */
+typedef struct {
+    char magic[4]; /* "DSKV" */
+    uint32_t version, kv_type, n_layers, n;
+    uint64_t kv_row_bytes, idx_row_bytes, n_embd, n_vocab;
+} state_header;
+
+static state_header state_header_of(const ds_context *ctx, int n) {
+    state_header h = {{'D', 'S', 'K', 'V'}, 1, (uint32_t)ctx->kv_type, (uint32_t)(ctx->m->hp.n_layer + ctx->mtp),
+                      (uint32_t)n, ctx->kv_row_bytes, ctx->idx_row_bytes, (uint64_t)ctx->m->hp.n_embd,
+                      (uint64_t)ctx->m->hp.n_vocab};
+    return h;
+}
+
+size_t ds_context_state_size(const ds_context *ctx, int n) {
+    if (n < 0 || n > ctx->n_ctx) return 0;
+    return sizeof(state_header) +
+           (size_t)(ctx->m->hp.n_layer + ctx->mtp) * (size_t)n * (ctx->kv_row_bytes + ctx->idx_row_bytes);
+}
+
+ds_status ds_context_state_get(ds_context *ctx, int n, void *buf, size_t cap) {
+    if (n < 0 || n > ctx->n_past)
+        return ctx_fail(ctx, DS_ERR_ARG, "state of %d positions asked: the context holds %d", n, ctx->n_past);
+    if (cap < ds_context_state_size(ctx, n))
+        return ctx_fail(ctx, DS_ERR_SMALL_BUFFER, "the state of %d positions takes %zu bytes, %zu given", n,
+                        ds_context_state_size(ctx, n), cap);
+    state_header h = state_header_of(ctx, n);
+    uint8_t *p = memcpy(buf, &h, sizeof h);
+    p += sizeof h;
+    for (uint32_t il = 0; il < h.n_layers; il++) {
+        memcpy(p, kv_at(ctx, (int)il, 0), (size_t)n * ctx->kv_row_bytes);
+        p += (size_t)n * ctx->kv_row_bytes;
+        if (ctx->idx_row_bytes) memcpy(p, idx_at(ctx, (int)il, 0), (size_t)n * ctx->idx_row_bytes);
+        p += (size_t)n * ctx->idx_row_bytes;
+    }
+    return DS_OK;
+}
+
+ds_status ds_context_state_set(ds_context *ctx, const void *buf, size_t len, int *n_out) {
+    state_header h, want;
+    if (len < sizeof h) return ctx_fail(ctx, DS_ERR_FORMAT, "a cache state of %zu bytes is shorter than its header", len);
+    memcpy(&h, buf, sizeof h);
+    want = state_header_of(ctx, 0);
+    if (memcmp(h.magic, want.magic, 4) || h.version != want.version)
+        return ctx_fail(ctx, DS_ERR_FORMAT, "not a cache state (magic or version)");
+    if (h.kv_type != want.kv_type || h.n_layers != want.n_layers || h.kv_row_bytes != want.kv_row_bytes ||
+        h.idx_row_bytes != want.idx_row_bytes || h.n_embd != want.n_embd || h.n_vocab != want.n_vocab)
+        return ctx_fail(ctx, DS_ERR_FORMAT,
+                        "the cache state is of another model or cache type (%u layers of %llu-byte rows, type %u; "
+                        "this context: %u of %llu, type %u)",
+                        h.n_layers, (unsigned long long)h.kv_row_bytes, h.kv_type, want.n_layers,
+                        (unsigned long long)want.kv_row_bytes, want.kv_type);
+    if (h.n > (uint32_t)ctx->n_ctx)
+        return ctx_fail(ctx, DS_ERR_CONTEXT_FULL, "the cache state holds %u positions, the context %d", h.n, ctx->n_ctx);
+    if (len != ds_context_state_size(ctx, (int)h.n))
+        return ctx_fail(ctx, DS_ERR_FORMAT, "a cache state of %u positions takes %zu bytes, not %zu", h.n,
+                        ds_context_state_size(ctx, (int)h.n), len);
+    const uint8_t *p = (const uint8_t *)buf + sizeof h;
+    for (uint32_t il = 0; il < h.n_layers; il++) {
+        memcpy(kv_at(ctx, (int)il, 0), p, (size_t)h.n * ctx->kv_row_bytes);
+        p += (size_t)h.n * ctx->kv_row_bytes;
+        if (ctx->idx_row_bytes) memcpy(idx_at(ctx, (int)il, 0), p, (size_t)h.n * ctx->idx_row_bytes);
+        p += (size_t)h.n * ctx->idx_row_bytes;
+    }
+    ds_context_reset(ctx);
+    ctx->n_past = (int)h.n;
+    ctx->mtp_past = ctx->hid_pos0 = (int)h.n; /* no hidden states came with it: MTP starts after */
+    if (n_out) *n_out = (int)h.n;
+    return DS_OK;
+}
+
 /* ========================================================================================== */
 /* 5. Matmul dispatch: the one entry point for weights, y[t][r] = row_r . x[t]               */
 /* ========================================================================================== */

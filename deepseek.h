@@ -426,6 +426,14 @@ DS_API void ds_context_reset(ds_context *ctx); /* forget the sequence; keep the 
    chat's common prefix. */
 DS_API ds_status ds_context_rewind(ds_context *ctx, int n_past);
 DS_API const char *ds_context_error(const ds_context *ctx);
+/* The cache's first n positions as bytes, to keep (on disk, say) and give back to a context of
+   the same model and cache_type and mtp setting later: ds_context_state_size(ctx, n) bytes (0
+   for a bad n). ds_context_state_set replaces the context's sequence by the state's n positions
+   (*n_out, may be NULL); it refuses bytes of another model, cache type or length. The caller
+   keeps the positions' tokens itself. With MTP on, the MTP layer continues after them. */
+DS_API size_t ds_context_state_size(const ds_context *ctx, int n);
+DS_API ds_status ds_context_state_get(ds_context *ctx, int n, void *buf, size_t cap);
+DS_API ds_status ds_context_state_set(ds_context *ctx, const void *buf, size_t len, int *n_out);
 
 /* Physical cores of this machine (logical CPUs if unknown). */
 DS_API int ds_physical_cores(void);

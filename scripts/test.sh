@@ -2,8 +2,9 @@
 # Build the library, tools and tests, then run the test suite twice: a release build (with
 # OpenBLAS for prompt processing), and a build with AddressSanitizer + UndefinedBehaviorSanitizer
 # (leaks included) without OpenBLAS, so both matmul paths meet the reference logits. Installs missing
-# Debian packages first: the compiler and build tools, cJSON, cmocka, OpenBLAS, and the word list
-# (wamerican) the default model's test reads.
+# Debian packages first: the compiler and build tools, cJSON, cmocka, OpenBLAS, the word list
+# (wamerican) the default model's test reads, libmicrohttpd (deepseek-server), and for the server's
+# tests Node.js with npm and Chromium (its chat page, headless).
 #
 # Then the aarch64 kernels: the library and the kernel tests cross-built with Debian's cross gcc
 # and run under qemu-user, once per SIMD level (see cross_tests below). Needs the packages
@@ -14,7 +15,9 @@ set -eu
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 # shellcheck disable=SC2086
-need_pkgs $BUILD_PKGS libcmocka-dev libopenblas-dev wamerican
+need_pkgs $BUILD_PKGS libcmocka-dev libopenblas-dev wamerican libmicrohttpd-dev chromium
+# the server's tests drive it with the openai npm client (tests/server.sh installs it with npm)
+command -v node > /dev/null && command -v npm > /dev/null || need_pkgs nodejs npm
 
 build() { # dir, extra meson options...
     dir=$1

@@ -1,0 +1,53 @@
+#!/bin/sh
+# tests/server.sh SERVER MODEL SRCDIR OUT: deepseek-server driven by the official openai npm client
+# (tests/server/api.mjs) and its chat page in headless Chromium (tests/server/page.mjs, with
+# puppeteer-core). The npm packages are installed once into OUT/npm (npm's registry is needed
+# the first time); without node / npm, or when the install fails, the test is skipped (77), and
+# the page test is skipped alone when Chromium is missing (scripts/test.sh installs it).
+set -u
+server=$1 model=$2 src=$3 out=$4
+mkdir -p "$out"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "SKIP: node and npm are needed"
+    exit 77
+fi
+npmdir=$out/npm
+if [ ! -d "$npmdir/node_modules/openai" ] || [ ! -d "$npmdir/node_modules/puppeteer-core" ]; then
+    mkdir -p "$npmdir"
+    if ! (cd "$npmdir" && { [ -f package.json ] || npm init -y > /dev/null; } &&
+          npm install --ignore-scripts --no-audit --no-fund --loglevel=error openai@6 puppeteer-core@24 > npm.log 2>&1); then
+        cat "$npmdir/npm.log"
+        echo "SKIP: npm install openai puppeteer-core failed (no registry?)"
+        exit 77
+    fi
+fi
+export NODE_PATH="$npmdir/node_modules"
+rm -rf "$out/api"
+rc=0
+node "$src/api.mjs" "$server" "$model" "$out/api" || rc=1
+
+chromium=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium" ]; then
+    echo "# page test skipped: no Chromium at $chromium"
+    exit $rc
+fi
+log=$out/page-server.log
+"$server" -m "$model" --port 0 -t 1 > "$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null' EXIT
+port=""
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+if [ -z "$port" ]; then
+    cat "$log"
+    echo "not ok - the server for the page test did not start"
+    exit 1
+fi
+CHROMIUM=$chromium node "$src/page.mjs" "http://127.0.0.1:$port" "$out" || rc=1
+kill $pid
+wait $pid || { echo "not ok - the page test's server did not stop cleanly"; rc=1; }
+trap - EXIT
+exit $rc
