@@ -322,6 +322,11 @@ struct ds_context {
     float *hid, *mtp_in, *mtp_logits;
     size_t hid_cap, mtp_logits_cap;
     int hid_pos0, n_hid, mtp_past, n_mtp_logits;
+    /* a batch of several sequences (ds_eval_seqs): row t is position row_pos[t] of row_seq[t]'s
+       sequence, whose cache it reads and extends; NULL: one sequence, row t at pos0 + t */
+    ds_context *const *row_seq;
+    int *row_pos, *row_pos_buf;
+    int row_pos_cap;
     char err[256];
 };
 
@@ -362,6 +367,9 @@ typedef struct {
 static thread_scratch scratch_of(const ds_context *ctx, int tid);
 static size_t kv_row(const ds_hparams *hp);
 static uint8_t *kv_at(ds_context *ctx, int il, int pos);
+/* The context whose cache row t of the batch belongs to, and the row's position in it. */
+static ds_context *seq_of(ds_context *ctx, int t) { return ctx->row_seq ? ctx->row_seq[t] : ctx; }
+static int pos_of(const ds_context *ctx, int pos0, int t) { return ctx->row_pos ? ctx->row_pos[t] : pos0 + t; }
 static void kv_store(ds_context *ctx, int il, int pos, const float *row);
 static float kv_dot(const ds_context *ctx, const float *q, const uint8_t *c, float *wide);
 static const float *kv_floats(const ds_context *ctx, const uint8_t *c, float *wide);
@@ -509,12 +517,12 @@ static void mla_cache_latents(ds_context *ctx, const ds_layer *l, int il, int po
     const int H = hp->n_head, R = hp->kv_lora_rank, dr = hp->dr, qdim = hp->dn + hp->dr, row = (int)kv_row(hp);
     matmul(ctx, &l->kv_a, ctx->xn, hp->n_embd, T, ctx->kv_lat, row);
     for (int t = 0; t < T; t++) {
-        int pos = pos0 + t;
+        int pos = pos_of(ctx, pos0, t);
         const float *cs = ctx->rope + (size_t)pos * dr;
         float *lat = ctx->kv_lat + (size_t)t * row;
         rmsnorm(lat, lat, l->kv_a_norm, R, hp->rms_eps);
         rope(lat + R, cs, dr);
-        kv_store(ctx, il, pos, lat);
+        kv_store(seq_of(ctx, t), il, pos, lat);
         for (int h = 0; h < H; h++) {
             float *qpe = ctx->q_abs + ((size_t)t * H + h) * row + R;
             memcpy(qpe, ctx->q_heads + ((size_t)t * H + h) * qdim + hp->dn, (size_t)dr * sizeof *qpe);
@@ -552,11 +560,11 @@ static void mla_attend_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const int H = hp->n_head, R = hp->kv_lora_rank;
     const int64_t row = (int64_t)kv_row(hp);
     float *score = scratch_of(ctx, tid).f, *wide = score + ctx->n_ctx; /* a widened cache row */
-    const uint8_t *cache = kv_at(ctx, j->il, 0);
     const size_t rb = ctx->kv_row_bytes;
     for (int64_t i = i0; i < i1; i++) {
         int t = (int)(i / H), h = (int)(i % H);
-        int n = j->sparse ? ctx->n_sel[t] : j->pos0 + t + 1; /* dense: causal, positions 0..pos */
+        int n = j->sparse ? ctx->n_sel[t] : pos_of(ctx, j->pos0, t) + 1; /* dense: causal, positions 0..pos */
+        const uint8_t *cache = kv_at(seq_of(ctx, t), j->il, 0);
         const float *q = ctx->q_abs + ((size_t)t * H + h) * row;
         for (int s = 0; s < n; s++)
             score[s] = kv_dot(ctx, q, cache + (size_t)attn_key(j, t, s) * rb, wide) * ctx->kq_scale;
@@ -739,12 +747,13 @@ static void dsa_project(ds_context *ctx, const ds_layer *l, int il, int pos0, in
     matmul(ctx, &l->idx_k, ctx->xn, D, T, ctx->idx_k, Di);
     matmul(ctx, &l->idx_proj, ctx->xn, D, T, ctx->idx_w, Hi);
     for (int t = 0; t < T; t++) {
-        const float *cs = ctx->rope + (size_t)(pos0 + t) * dr;
+        const int pos = pos_of(ctx, pos0, t);
+        const float *cs = ctx->rope + (size_t)pos * dr;
         float *k = ctx->idx_k + (size_t)t * Di;
         layernorm(k, k, l->idx_k_norm, l->idx_k_bias, Di, 1e-6f);
         rope_half(k, cs, dr);
         hadamard(k, Di);
-        idx_store_key(idx_at(ctx, il, pos0 + t), k, Di);
+        idx_store_key(idx_at(seq_of(ctx, t), il, pos), k, Di);
         for (int h = 0; h < Hi; h++) {
             float *q = ctx->idx_q + ((size_t)t * Hi + h) * Di, *w = ctx->idx_w + (size_t)t * Hi + h;
             rope_half(q, cs, dr);
@@ -770,11 +779,11 @@ static void dsa_score_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const ds_hparams *hp = &ctx->m->hp;
     const int Hi = hp->idx_n_head, Di = hp->idx_dim;
     for (int64_t i = i0; i < i1; i++) {
-        int r = (int)(i / j->n_blocks), t = j->t0 + r, n = j->pos0 + t + 1;
+        int r = (int)(i / j->n_blocks), t = j->t0 + r, n = pos_of(ctx, j->pos0, t) + 1;
         if (n <= hp->idx_topk) continue; /* attends every key: no scores needed */
         int s0 = (int)(i % j->n_blocks) * DSA_KEY_BLOCK, s1 = s0 + DSA_KEY_BLOCK < n ? s0 + DSA_KEY_BLOCK : n;
         if (s1 > s0)
-            idx_key_scores(ctx, ctx->idx_qd + (size_t)t * Hi * Di, ctx->idx_w + (size_t)t * Hi, j->il, s0, s1 - s0,
+            idx_key_scores(seq_of(ctx, t), ctx->idx_qd + (size_t)t * Hi * Di, ctx->idx_w + (size_t)t * Hi, j->il, s0, s1 - s0,
                            ctx->idx_score + (size_t)r * ctx->n_ctx + s0);
     }
 }
@@ -811,7 +820,7 @@ static void dsa_select_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const int K = ctx->m->hp.idx_topk;
     float *tmp = scratch_of(ctx, tid).f;
     for (int64_t i = i0; i < i1; i++) {
-        int t = j->t0 + (int)i, n = j->pos0 + t + 1, m = 0; /* causal: keys 0..pos */
+        int t = j->t0 + (int)i, n = pos_of(ctx, j->pos0, t) + 1, m = 0; /* causal: keys 0..pos */
         int32_t *sel = ctx->sel + (size_t)t * K;
         const float *score = ctx->idx_score + (size_t)i * ctx->n_ctx;
         if (n <= K) {
@@ -834,7 +843,9 @@ static void dsa_index(ds_context *ctx, const ds_layer *l, int il, int pos0, int 
     dsa_project(ctx, l, il, pos0, T);
     for (int t0 = 0; t0 < T; t0 += ctx->idx_rows) {
         int rows = T - t0 < ctx->idx_rows ? T - t0 : ctx->idx_rows;
-        dsa_job j = {ctx, il, pos0, t0, rows, (pos0 + t0 + rows + DSA_KEY_BLOCK - 1) / DSA_KEY_BLOCK};
+        int keys = 0; /* the most keys a query of the group has */
+        for (int t = t0; t < t0 + rows; t++) keys = pos_of(ctx, pos0, t) + 1 > keys ? pos_of(ctx, pos0, t) + 1 : keys;
+        dsa_job j = {ctx, il, pos0, t0, rows, (keys + DSA_KEY_BLOCK - 1) / DSA_KEY_BLOCK};
         pool_run(ctx->pool, (int64_t)rows * j.n_blocks, dsa_score_task, &j);
         pool_run(ctx->pool, rows, dsa_select_task, &j);
     }
@@ -908,10 +919,11 @@ static void gqa_begin(ds_context *ctx, const ds_layer *l, int il, int pos0, int 
     gqa_project(ctx, l, T);
     for (int t = 0; t < T; t++) {
         float *row = ctx->qkv + (size_t)t * ld;
-        const float *cs = ctx->rope + (size_t)(pos0 + t) * hp->dr;
+        const int pos = pos_of(ctx, pos0, t);
+        const float *cs = ctx->rope + (size_t)pos * hp->dr;
         gqa_rotate(hp, row, hp->n_head, l->q_norm, cs);
         gqa_rotate(hp, row + nq, hp->n_head_kv, l->k_norm, cs);
-        kv_store(ctx, il, pos0 + t, row + nq);
+        kv_store(seq_of(ctx, t), il, pos, row + nq);
     }
 }
 
@@ -933,9 +945,9 @@ static void gqa_attend_task(void *arg, int64_t i0, int64_t i1, int tid) {
     const int H = hp->n_head, Hkv = hp->n_head_kv, G = H / Hkv, dk = hp->dk, dv = hp->dv;
     const size_t ld = (size_t)H * dk + hp->kv_row, nc = (size_t)ctx->n_ctx, rb = ctx->kv_row_bytes;
     float *score = scratch_of(ctx, tid).f, *wide = score + (size_t)G * nc;
-    const uint8_t *cache = kv_at(ctx, j->il, 0);
     for (int64_t i = i0; i < i1; i++) {
-        const int t = (int)(i / Hkv), g = (int)(i % Hkv), n = j->pos0 + t + 1;
+        const int t = (int)(i / Hkv), g = (int)(i % Hkv), n = pos_of(ctx, j->pos0, t) + 1;
+        const uint8_t *cache = kv_at(seq_of(ctx, t), j->il, 0);
         const float *q = ctx->qkv + (size_t)t * ld + (size_t)g * G * dk;
         for (int s = 0; s < n; s++) {
             const float *k = kv_slice(ctx, cache + (size_t)s * rb, (size_t)g * dk, dk, wide);
@@ -1193,15 +1205,21 @@ static void head(ds_context *ctx, int T, int n_out, float *out) {
 
 /* ---- the whole pass ---- */
 
-static void forward(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out) {
+/* The decoder over T tokens from position pos0 (or, in a batch of sequences, at the rows'
+   own positions: ctx->row_pos), and the logits of the last n_out. */
+static void decode(ds_context *ctx, const int32_t *tokens, int pos0, int T, int n_out, float *out) {
     const ds_model *m = ctx->m;
     embed(&m->tok_embd, tokens, T, ctx->x);
     for (int il = 0; il < m->hp.n_layer; il++) {
         const ds_layer *l = &m->layers[il];
-        l->attention(ctx, l, il, ctx->n_past, T);
+        l->attention(ctx, l, il, pos0, T);
         l->feed_forward(ctx, l, T);
     }
     head(ctx, T, n_out, out);
+}
+
+static void forward(ds_context *ctx, const int32_t *tokens, int T, int n_out, float *out) {
+    decode(ctx, tokens, ctx->n_past, T, n_out, out);
     ctx->n_past += T;
 }
 
@@ -1941,6 +1959,7 @@ void ds_context_free(ds_context *ctx) {
     pool_free(ctx->pool);
     atomic_fetch_sub(&threads_in_use, ctx->n_threads);
     free_buffers(ctx);
+    free(ctx->row_pos_buf);
     free(ctx);
 }
 
@@ -2032,6 +2051,61 @@ ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_
     ctx->n_hid = 0;
     in_batches(ctx, forward, tokens, n_tokens, all_logits, ctx->logits);
     ctx->n_logits = all_logits ? n_tokens : 1;
+    return DS_OK;
+}
+
+/* Every context must be of ctxs[0]'s model, size and cache type, with room for one more token;
+   reported on ctxs[0]. */
+static ds_status check_seqs(ds_context *const *ctxs, int n) {
+    ds_context *ctx = ctxs[0];
+    if (n > ctx->n_batch)
+        return ctx_fail(ctx, DS_ERR_ARG, "%d sequences in one batch: the first context's batch holds %d", n,
+                        ctx->n_batch);
+    for (int i = 0; i < n; i++) {
+        const ds_context *c = ctxs[i];
+        if (!c) return ctx_fail(ctx, DS_ERR_ARG, "sequence %d: no context", i);
+        if (c->m != ctx->m || c->n_ctx != ctx->n_ctx || c->kv_type != ctx->kv_type)
+            return ctx_fail(ctx, DS_ERR_ARG,
+                            "sequence %d: its context differs from the first in model, size or cache type", i);
+        if (c->mtp) return ctx_fail(ctx, DS_ERR_ARG, "sequence %d: MTP is on in its context (batches of sequences leave the MTP layer out)", i);
+        if (c->n_past >= c->n_ctx)
+            return ctx_fail(ctx, DS_ERR_CONTEXT_FULL, "sequence %d: its context's %d positions are used", i, c->n_ctx);
+        for (int k = 0; k < i; k++)
+            if (ctxs[k] == c) return ctx_fail(ctx, DS_ERR_ARG, "sequences %d and %d are the same context", k, i);
+    }
+    return DS_OK;
+}
+
+ds_status ds_eval_seqs(ds_context *const *ctxs, const int32_t *tokens, int n) {
+    if (!ctxs || !ctxs[0]) return DS_ERR_ARG;
+    ds_context *ctx = ctxs[0];
+    const int V = ctx->m->hp.n_vocab;
+    ctx->err[0] = 0;
+    if (n < 1 || !tokens) return ctx_fail(ctx, DS_ERR_ARG, "empty batch");
+    TRY(check_seqs(ctxs, n));
+    TRY(check_tokens(ctx, tokens, n));
+    for (int i = 0; i < n; i++)
+        if (grow(&ctxs[i]->logits, &ctxs[i]->logits_cap, (size_t)(i ? 1 : n) * (size_t)V))
+            return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for the logits of %d sequences", n);
+    if (n > ctx->row_pos_cap) {
+        int *p = realloc(ctx->row_pos, (size_t)n * sizeof *p);
+        if (!p) return ctx_fail(ctx, DS_ERR_NOMEM, "out of memory for a batch of %d sequences", n);
+        ctx->row_pos_cap = n;
+        ctx->row_pos_buf = p;
+    }
+    for (int i = 0; i < n; i++) ctx->row_pos_buf[i] = ctxs[i]->n_past;
+    ctx->row_seq = ctxs;
+    ctx->row_pos = ctx->row_pos_buf;
+    decode(ctx, tokens, 0, n, n, ctx->logits);
+    ctx->row_seq = NULL;
+    ctx->row_pos = NULL;
+    for (int i = 0; i < n; i++) {
+        if (i) memcpy(ctxs[i]->logits, ctx->logits + (size_t)i * V, (size_t)V * sizeof(float));
+        ctxs[i]->n_logits = 1;
+        ctxs[i]->n_past++;
+        ctxs[i]->n_hid = 0;
+        ctxs[i]->hid_pos0 = ctxs[i]->n_past;
+    }
     return DS_OK;
 }
 

@@ -409,6 +409,14 @@ DS_API void ds_context_free(ds_context *ctx);
 
 /* Evaluate n_tokens tokens at the next positions. See CONTEXTS above. */
 DS_API ds_status ds_eval(ds_context *ctx, const int32_t *tokens, int n_tokens, int all_logits);
+/* One token for each of n contexts of one model, in one pass: the weights are read once for
+   all of them, each token attends its own context's cache at that context's next position.
+   Afterwards ds_logits(ctxs[i], 0) is sequence i's. The contexts must be distinct, of the same
+   n_ctx and cache type, with MTP off and a free position each; ctxs[0]'s threads and buffers
+   run the pass (n <= its n_batch), and errors are reported on it. Each sequence's logits are
+   those ds_eval would give it alone, bit for bit while n < 32 (below that every matmul row is
+   the same dot product; 32 rows and more may go through OpenBLAS's sgemm). */
+DS_API ds_status ds_eval_seqs(ds_context *const *ctxs, const int32_t *tokens, int n);
 /* Logits of token i of the last batch (n_vocab floats), or NULL if not kept. */
 DS_API const float *ds_logits(const ds_context *ctx, int i);
 DS_API int ds_context_n_past(const ds_context *ctx); /* positions filled */

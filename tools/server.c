@@ -214,6 +214,9 @@ typedef struct {
     ds_chat_style style;
     uint64_t model_key; /* disk cache files name the model they are of */
     slot *slots;
+    slot **ready;       /* the slots decoding in this round, */
+    int32_t *ready_tok; /* their tokens, */
+    ds_context **batch; /* and their contexts, for ds_eval_seqs */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *queue_head, *queue_tail;
@@ -222,6 +225,7 @@ typedef struct {
     int n_disk;
     /* metrics, under mu */
     unsigned long long n_requests, n_prompt_tokens, n_predicted, n_cache_hit_tokens, n_disk_hits, n_errors;
+    unsigned long long n_batches, n_batch_rows; /* decode passes over several slots, and their rows */
     double s_prompt, s_predicted;
 } server;
 
@@ -620,13 +624,14 @@ static void step_prompt(slot *s) {
     if (S.o.cache_dir && j->n_prompt - j->n_cached >= 16) disk_save(s, j->n_prompt);
 }
 
-/* One token: sampled, checked against the ends, streamed, evaluated. */
-static void step_token(slot *s) {
+/* The slot's next token: sampled, checked against the ends, streamed. 1 when the request goes
+   on and the token is to be evaluated; 0 when it has ended. */
+static int step_sample(slot *s, int32_t *out) {
     job *j = s->job;
     int32_t tok = ds_sampler_sample(s->smp, ds_logits(s->ctx, 0));
     if (ds_token_is_eog(S.m, tok)) {
         slot_finish(s, "stop");
-        return;
+        return 0;
     }
     ds_sampler_accept(s->smp, tok);
     j->n_gen++;
@@ -637,22 +642,37 @@ static void step_token(slot *s) {
     if (cut < j->n_text) {
         j->text[j->n_text = cut] = 0;
         slot_finish(s, "stop");
-        return;
+        return 0;
     }
     if (j->stream) stream_progress(j, j->n_text - stop_partial(j->text, j->n_text, j->stop, j->n_stop), 0);
     if (j->n_gen >= j->max_tokens || ds_context_n_past(s->ctx) >= ds_context_n_ctx(s->ctx)) {
         const char *rest = ds_detok_flush(s->detok, &n);
         buf_put(&j->text, &j->n_text, &j->cap_text, rest, n);
         slot_finish(s, "length");
-        return;
+        return 0;
     }
-    if (slot_eval(s, &tok, 1)) slot_finish(s, "error");
+    *out = tok;
+    return 1;
 }
 
-static void slot_step(slot *s) {
-    if (hung_up(s->job)) slot_finish(s, "cancelled");
-    else if (s->n_done < s->job->n_prompt) step_prompt(s);
-    else step_token(s);
+/* The sampled tokens of n slots through the model in one pass (ds_eval_seqs): the weights,
+   the routed experts' included, are read once for all the slots decoding now. */
+static void step_decode(slot **ready, const int32_t *tok, int n) {
+    if (n == 1) {
+        if (slot_eval(ready[0], tok, 1)) slot_finish(ready[0], "error");
+        return;
+    }
+    for (int i = 0; i < n; i++) S.batch[i] = ready[i]->ctx;
+    if (ds_eval_seqs(S.batch, tok, n)) {
+        if (S.o.verbose) fprintf(stderr, PROG ": a batch of %d slots failed: %s\n", n, ds_context_error(S.batch[0]));
+        for (int i = 0; i < n; i++) slot_finish(ready[i], "error");
+        return;
+    }
+    for (int i = 0; i < n; i++) ready[i]->tokens[ready[i]->n_tokens++] = tok[i];
+    pthread_mutex_lock(&S.mu);
+    S.n_batches++;
+    S.n_batch_rows += (unsigned long long)n;
+    pthread_mutex_unlock(&S.mu);
 }
 
 /* Moves queued requests into free slots. Called under S.mu; returns the number of busy slots. */
@@ -689,12 +709,17 @@ static void *engine(void *arg) {
         while (!S.quit && !assign()) pthread_cond_wait(&S.cv, &S.mu);
         if (S.quit) break;
         pthread_mutex_unlock(&S.mu);
+        /* a round: each prompt one chunk further, then every decoding slot one token, together */
+        int n = 0, b = S.o.n_batch ? S.o.n_batch : 512;
         for (int i = 0; i < S.o.n_slots; i++) {
             slot *s = &S.slots[i];
+            if (s->job && !s->smp) slot_start(s);
             if (!s->job) continue;
-            if (!s->smp) slot_start(s);
-            if (s->job) slot_step(s);
+            if (hung_up(s->job)) slot_finish(s, "cancelled");
+            else if (s->n_done < s->job->n_prompt) step_prompt(s);
+            else if (step_sample(s, &S.ready_tok[n])) S.ready[n++] = s;
         }
+        for (int i = 0; i < n; i += b) step_decode(S.ready + i, S.ready_tok + i, n - i < b ? n - i : b);
         pthread_mutex_lock(&S.mu);
     }
     /* shutting down: the waiting and running requests end as cancelled */
@@ -1117,6 +1142,8 @@ static enum MHD_Result metrics(struct MHD_Connection *c) {
         {"prompt_cache_disk_hits_total", "counter", "Prompts that started from a --cache-dir file.", (double)S.n_disk_hits},
         {"prompt_cache_disk_entries", "gauge", "Files in --cache-dir.", S.n_disk},
         {"slots", "gauge", "Slots (-np).", S.o.n_slots},
+        {"decode_batches_total", "counter", "Decode passes that took several slots' tokens at once.", (double)S.n_batches},
+        {"decode_batch_tokens_total", "counter", "Tokens those passes took.", (double)S.n_batch_rows},
     };
     pthread_mutex_unlock(&S.mu);
     for (size_t i = 0; i < sizeof M / sizeof M[0]; i++) {
@@ -1296,7 +1323,10 @@ static int load(void) {
     const char *desc = ds_model_desc(S.m);
     S.model_key = fnv1a(fnv1a(1469598103934665603ull, desc, strlen(desc)), &st.st_size, sizeof st.st_size);
     S.slots = calloc((size_t)S.o.n_slots, sizeof *S.slots);
-    if (!S.slots) return -1;
+    S.ready = calloc((size_t)S.o.n_slots, sizeof *S.ready);
+    S.ready_tok = calloc((size_t)S.o.n_slots, sizeof *S.ready_tok);
+    S.batch = calloc((size_t)S.o.n_slots, sizeof *S.batch);
+    if (!S.slots || !S.ready || !S.ready_tok || !S.batch) return -1;
     ds_context_params cp = ds_context_default_params();
     cp.n_ctx = S.o.n_ctx;
     cp.n_threads = S.o.n_threads ? S.o.n_threads : ds_physical_cores();
@@ -1326,7 +1356,7 @@ static void unload(void) {
         ds_context_free(S.slots[i].ctx);
         free(S.slots[i].tokens);
     }
-    free(S.slots);
+    free(S.slots), free(S.ready), free(S.ready_tok), free(S.batch);
     for (int i = 0; i < S.n_disk; i++) free(S.disk[i].tokens);
     free(S.disk);
     ds_model_free(S.m);

@@ -719,7 +719,11 @@ try {
         assert(seq[i].length > 0, `empty answer to prompt ${i}`);
         eq(par[i], seq[i], `concurrent answer ${i}`);
       }
-      return `sequential ${t1 - t0} ms, concurrent ${t2 - t1} ms`;
+      // the concurrent streams' decode steps went through the model together (ds_eval_seqs)
+      const mt = (await metrics(s)).text;
+      const batches = metric(mt, 'deepseek_decode_batches_total'), rows = metric(mt, 'deepseek_decode_batch_tokens_total');
+      assert(batches > 0 && rows >= 2 * batches, `no batched decode steps (batches ${batches}, tokens ${rows})`);
+      return `sequential ${t1 - t0} ms, concurrent ${t2 - t1} ms; ${batches} batched decode passes, ${(rows / batches).toFixed(2)} slots each`;
     } finally { await stopServer(s); }
   });
 
