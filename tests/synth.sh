@@ -5,7 +5,7 @@
 # bad options end in one clear line and exit 1, worded as every tool words them (args.h).
 # usage: synth.sh DEEPSEEK_SYNTH DEEPSEEK_BENCH DEEPSEEK_QUANTIZE GGUF_CHECK VERSION
 set -u
-synth=$1 bench=$2 quant=$3 gguf_check=$4 version=$5
+synth=$1 bench=$2 quant=$3 gguf_check=$4 version=$5 tokenizer_model=${6:-}
 . "$(dirname "$0")/expect.sh" # tmp, pass / fail, expect, check
 
 # ---- the common words
@@ -78,6 +78,17 @@ check "another seed gives another file" sh -c '! cmp -s "$0" "$1"' "$tmp/v32.ggu
 expect 0 "tiny-v32 without its indexers (deepseek2)" "$synth" -o "$tmp/v3.gguf" --shape tiny-v32 --no-indexer --type bf16
 expect 0 "tiny-v2lite (deepseek2)" "$synth" -o "$tmp/v2.gguf" --shape tiny-v2lite --type f32 --layers 2 --experts 16
 expect 0 "top 40" "$synth" -o "$tmp/v32k.gguf" --shape tiny-v32 --top-k 40 --heads 2 --vocab 500
+# --tokenizer: another file's tokenizer and chat template, its token count as the vocabulary
+if [ -n "${tokenizer_model:-}" ]; then
+    expect 0 "vocab 4096" "$synth" -o "$tmp/v3tok.gguf" --shape tiny-v3 --tokenizer "$tokenizer_model"
+    "$gguf_check" dump "$tmp/v3tok.gguf" > "$tmp/v3tok.dump"
+    check "--tokenizer: the tokenizer's keys" grep -q "^tokenizer.ggml.model = gpt2" "$tmp/v3tok.dump"
+    check "--tokenizer: the chat template" grep -q "^tokenizer.chat_template = " "$tmp/v3tok.dump"
+    check "--tokenizer: the vocabulary fits the token list" grep -q "^token_embd.weight .*4096" "$tmp/v3tok.dump"
+    expect 1 "^deepseek-synth: --vocab 100: .* tokenizer has 4096 tokens\$" "$synth" -o "$tmp/x.gguf" --shape tiny-v3 \
+        --tokenizer "$tokenizer_model" --vocab 100
+    expect 1 "^deepseek-synth: --tokenizer: " "$synth" -o "$tmp/x.gguf" --shape tiny-v3 --tokenizer "$tmp/no-such.gguf"
+fi
 for f in v32 v3 v2 v32k; do
     expect 0 "| tg4 " "$bench" -m "$tmp/$f.gguf" -p 8 -n 4 -r 1 -t 1
 done

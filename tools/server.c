@@ -114,7 +114,7 @@ static int parse_args(int argc, char **argv, server_opts *o) {
    signals; the connection's thread sends it. */
 typedef struct job {
     /* what to do */
-    int chat, stream, include_usage, in_think, max_tokens;
+    int chat, stream, include_usage, in_think, max_tokens, ignore_eos;
     tool_syntax tools;
     int32_t *prompt;
     int n_prompt;
@@ -629,7 +629,7 @@ static void step_prompt(slot *s) {
 static int step_sample(slot *s, int32_t *out) {
     job *j = s->job;
     int32_t tok = ds_sampler_sample(s->smp, ds_logits(s->ctx, 0));
-    if (ds_token_is_eog(S.m, tok)) {
+    if (ds_token_is_eog(S.m, tok) && !j->ignore_eos) {
         slot_finish(s, "stop");
         return 0;
     }
@@ -829,6 +829,8 @@ static int parse_sampling(http_error *e, const cJSON *b, job *j) {
     if (r) j->max_tokens = (int)v;
     if (field(e, b, "stream", cJSON_True | cJSON_False, &f)) return -1;
     j->stream = cJSON_IsTrue(f);
+    if (field(e, b, "ignore_eos", cJSON_True | cJSON_False, &f)) return -1; /* llama-server's */
+    j->ignore_eos = cJSON_IsTrue(f);
     if (field(e, b, "stream_options", cJSON_Object, &f)) return -1;
     const cJSON *u = f ? cJSON_GetObjectItemCaseSensitive(f, "include_usage") : NULL;
     j->include_usage = cJSON_IsTrue(u);

@@ -2,6 +2,7 @@
 
    deepseek-synth -o OUT.gguf --shape NAME [--layers N] [--dense N] [--heads N] [--experts N]
                   [--vocab N] [--top-k N] [--no-indexer] [--type f16|bf16|f32] [--seed S]
+                  [--tokenizer FILE.gguf]
 
    Benchmarks at real dimensions need no real checkpoint (tens to hundreds of GB): a shape keeps
    one model's per-layer widths and lets the counts that only multiply the file's size (layers,
@@ -174,7 +175,7 @@ static const arch_info *arch_of(const shape *s) { return &ARCHS[s->arch]; }
 static const char *arch_name(const shape *s) { return s->indexer ? "deepseek32" : arch_of(s)->name; }
 
 typedef struct {
-    const char *out, *shape_name;
+    const char *out, *shape_name, *tokenizer;
     int layers, dense, heads, experts, vocab, top_k; /* -1: the shape's own */
     int type, seed, no_indexer, list;
 } options;
@@ -207,6 +208,8 @@ static void usage(FILE *fp) {
           "                      rope_freqs and the indexer's head weights are F32, as llama.cpp's\n"
           "                      converter writes them\n"
           "      --seed S        the weights' seed (default 1): the same seed, the same file\n"
+          "      --tokenizer F   the tokenizer (and chat template) of the GGUF F instead of none, so\n"
+          "                      that the model takes text (deepseek-server); the vocabulary is F's\n"
           "      --list          the shapes with their parameter counts and sizes (F16, and what\n"
           "                      deepseek-quantize's Q8_0 and Q4_K_M make of them)\n"
           "  -h, --help          this help\n"
@@ -249,6 +252,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (args_is(a, "--top-k")) args_value_int(&it, 1, 1 << 30, &o->top_k);
         else if (args_is(a, "--type")) parse_type(&it, &o->type);
         else if (args_is(a, "--seed")) args_value_int(&it, 0, 2147483647, &o->seed);
+        else if (args_is(a, "--tokenizer")) o->tokenizer = args_value(&it);
         else if (args_is(a, "--no-indexer")) o->no_indexer = 1;
         else if (args_is(a, "--list")) o->list = 1;
         else args_unknown(&it);
@@ -635,8 +639,42 @@ static void meta_qkv(const meta *m, const shape *s) {
     u32(m, "expert_shared_count", (uint32_t)s->n_shared);
 }
 
-/* No tokenizer: "none" is llama.cpp's word for it, and vocab_size its dummy tokens' count. */
-static void meta_vocab(const meta *m) { ds_gguf_set_str(m->w, "tokenizer.ggml.model", "none"); }
+/* --tokenizer: the GGUF whose tokenizer.* keys the model takes (NULL: none). */
+static ds_gguf *tokenizer_gguf;
+
+/* The tokenizer of --tokenizer's file, or none: "none" is llama.cpp's word for it, and
+   vocab_size its dummy tokens' count. */
+static void meta_vocab(const meta *m) {
+    if (!tokenizer_gguf) {
+        ds_gguf_set_str(m->w, "tokenizer.ggml.model", "none");
+        return;
+    }
+    for (size_t i = 0; i < ds_gguf_n_kv(tokenizer_gguf); i++)
+        if (!strncmp(ds_gguf_kv_key(tokenizer_gguf, i), "tokenizer.", 10)) ds_gguf_copy_kv(m->w, tokenizer_gguf, i);
+}
+
+/* Opens --tokenizer's file; the vocabulary is its token count unless --vocab asks for more. */
+static int open_tokenizer(options *o) {
+    char err[512];
+    ds_model *m = NULL;
+    if (ds_model_load(o->tokenizer, &m, err, sizeof err) || ds_gguf_open(o->tokenizer, &tokenizer_gguf, err, sizeof err)) {
+        fprintf(stderr, PROG ": --tokenizer: %s\n", err);
+        ds_model_free(m);
+        return -1;
+    }
+    int n = ds_model_n_tokens(m);
+    ds_model_free(m);
+    if (n < 1) {
+        fprintf(stderr, PROG ": --tokenizer %s: the file has no tokenizer\n", o->tokenizer);
+        return -1;
+    }
+    if (o->vocab < 0) o->vocab = n;
+    if (o->vocab < n) {
+        fprintf(stderr, PROG ": --vocab %d: %s's tokenizer has %d tokens\n", o->vocab, o->tokenizer, n);
+        return -1;
+    }
+    return 0;
+}
 
 static void meta_model(const meta *m, const shape *s, ds_type type) {
     meta_general(m, s, type);
@@ -855,6 +893,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     shape s;
-    if (resolve(&o, base, &s)) return 1;
-    return run(&o, &s);
+    if (o.tokenizer && open_tokenizer(&o)) return 1;
+    int rc = resolve(&o, base, &s) ? 1 : run(&o, &s);
+    ds_gguf_close(tokenizer_gguf);
+    return rc;
 }
