@@ -91,6 +91,16 @@ static void test_tool_calls(void **st) {
     expect_call(c, 0, "f", "{\"a\":[1,2]}");
     expect_call(c, 1, "g", "{}");
     cJSON_Delete(c);
+    const char *dsml = DSML_CALLS "\n" DSML_INVOKE "get_weather\">\n" DSML_PARAM "city\" string=\"true\">Paris, \"FR\""
+        DSML_PARAM_END "\n" DSML_PARAM "days\" string=\"false\">3" DSML_PARAM_END "\n" DSML_PARAM
+        "opts\" string=\"false\">{\"u\": [1]}" DSML_PARAM_END "\n" DSML_INVOKE_END "\n" DSML_INVOKE "now\">\n" DSML_INVOKE_END
+        "\n</｜DSML｜function_calls>";
+    assert_non_null(c = parse_tool_calls(TOOLS_DSML, dsml, strlen(dsml)));
+    assert_int_equal(cJSON_GetArraySize(c), 2);
+    expect_call(c, 0, "get_weather", "{\"city\":\"Paris, \\\"FR\\\"\",\"days\":3,\"opts\":{\"u\":[1]}}");
+    expect_call(c, 1, "now", "{}");
+    cJSON_Delete(c);
+    expect_split("Checking.\n\n" DSML_CALLS "x", 0, TOOLS_DSML, "", "Checking.\n\n", DSML_CALLS "x");
     /* not well formed: no calls (the text stays the answer) */
     const char *bad[] = {TOOL_CALLS_BEGIN, TOOL_CALLS_BEGIN TOOL_CALL_BEGIN "function" TOOL_SEP "f\n```json\n{}",
                          TOOL_CALLS_BEGIN TOOL_CALL_BEGIN "no separator" TOOL_CALL_END};

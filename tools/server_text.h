@@ -21,7 +21,10 @@ typedef enum {
     TOOLS_DEEPSEEK, /* <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```
                       <｜tool▁call▁end｜>...<｜tool▁calls▁end｜> (V3, R1 and its distills), or
                       <｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜> (V3.1) */
-    TOOLS_QWEN3     /* <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, one per call */
+    TOOLS_QWEN3,    /* <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, one per call */
+    TOOLS_DSML      /* V3.2: <｜DSML｜function_calls>\n<｜DSML｜invoke name="NAME">\n<｜DSML｜parameter
+                       name="K" string="true|false">V</｜DSML｜parameter>...</｜DSML｜invoke>...
+                       </｜DSML｜function_calls> (string="false": V is JSON) */
 } tool_syntax;
 
 #define TOOL_CALLS_BEGIN "<｜tool▁calls▁begin｜>"
@@ -29,9 +32,14 @@ typedef enum {
 #define TOOL_CALL_BEGIN "<｜tool▁call▁begin｜>"
 #define TOOL_CALL_END "<｜tool▁call▁end｜>"
 #define TOOL_SEP "<｜tool▁sep｜>"
+#define DSML_CALLS "<｜DSML｜function_calls>"
+#define DSML_INVOKE "<｜DSML｜invoke name=\""
+#define DSML_INVOKE_END "</｜DSML｜invoke>"
+#define DSML_PARAM "<｜DSML｜parameter name=\""
+#define DSML_PARAM_END "</｜DSML｜parameter>"
 
 static inline const char *tool_marker(tool_syntax t) {
-    return t == TOOLS_DEEPSEEK ? TOOL_CALLS_BEGIN : t == TOOLS_QWEN3 ? "<tool_call>" : NULL;
+    return t == TOOLS_DEEPSEEK ? TOOL_CALLS_BEGIN : t == TOOLS_QWEN3 ? "<tool_call>" : t == TOOLS_DSML ? DSML_CALLS : NULL;
 }
 
 /* The parts of text[0..len): [r0, r1) reasoning, [c0, c1) the answer, tools the offset of the tool
@@ -157,12 +165,71 @@ static inline int parse_qwen3_calls(cJSON *calls, const char *s, size_t n) {
     return cJSON_GetArraySize(calls) ? 0 : -1;
 }
 
+/* One DSML parameter, s[0..n) after <｜DSML｜parameter name=": K" string="true|false">V, into args. */
+static inline int parse_dsml_param(cJSON *args, const char *s, size_t n) {
+    const char *q = memchr(s, '"', n), *gt = q ? find_in(s, (size_t)(q - s), n, ">") : NULL;
+    if (!q || !gt) return -1;
+    char *k = strndup(s, (size_t)(q - s));
+    int is_str = find_in(s, (size_t)(q - s), (size_t)(gt - s), "string=\"true\"") != NULL;
+    size_t v0 = (size_t)(gt - s) + 1;
+    cJSON *v = is_str ? NULL : cJSON_ParseWithLength(s + v0, n - v0);
+    if (!v) { /* a string, or a value that is not JSON: kept as its text */
+        char *t = strndup(s + v0, n - v0);
+        v = t ? cJSON_CreateString(t) : NULL;
+        free(t);
+    }
+    if (!k || !v) {
+        free(k), cJSON_Delete(v);
+        return -1;
+    }
+    cJSON_AddItemToObject(args, k, v);
+    free(k);
+    return 0;
+}
+
+/* One <｜DSML｜invoke name="NAME">...</｜DSML｜invoke>, s[0..n) after its opening quote. */
+static inline int parse_dsml_invoke(cJSON *calls, const char *s, size_t n) {
+    const char *q = memchr(s, '"', n);
+    cJSON *args = cJSON_CreateObject();
+    if (!q || !args) {
+        cJSON_Delete(args);
+        return -1;
+    }
+    size_t at = (size_t)(q - s);
+    for (const char *p; (p = find_in(s, at, n, DSML_PARAM));) {
+        size_t from = (size_t)(p - s) + strlen(DSML_PARAM);
+        const char *e = find_in(s, from, n, DSML_PARAM_END);
+        if (!e || parse_dsml_param(args, s + from, (size_t)(e - s) - from)) {
+            cJSON_Delete(args);
+            return -1;
+        }
+        at = (size_t)(e - s) + strlen(DSML_PARAM_END);
+    }
+    char *a = cJSON_PrintUnformatted(args);
+    cJSON_Delete(args);
+    int rc = a ? add_call(calls, s, (size_t)(q - s), cJSON_CreateString(a)) : -1;
+    free(a);
+    return rc;
+}
+
+static inline int parse_dsml_calls(cJSON *calls, const char *s, size_t n) {
+    size_t at = 0;
+    for (const char *b; (b = find_in(s, at, n, DSML_INVOKE));) {
+        size_t from = (size_t)(b - s) + strlen(DSML_INVOKE);
+        const char *e = find_in(s, from, n, DSML_INVOKE_END);
+        if (!e || parse_dsml_invoke(calls, s + from, (size_t)(e - s) - from)) return -1;
+        at = (size_t)(e - s) + strlen(DSML_INVOKE_END);
+    }
+    return cJSON_GetArraySize(calls) ? 0 : -1;
+}
+
 /* The OpenAI tool_calls array of s[0..n) (which starts at the tool marker), or NULL where the
    calls are not well formed (the text then stays part of the answer). */
 static inline cJSON *parse_tool_calls(tool_syntax t, const char *s, size_t n) {
     cJSON *calls = cJSON_CreateArray();
     int rc = !calls ? -1 : t == TOOLS_DEEPSEEK ? parse_deepseek_calls(calls, s, n)
                          : t == TOOLS_QWEN3   ? parse_qwen3_calls(calls, s, n)
+                         : t == TOOLS_DSML    ? parse_dsml_calls(calls, s, n)
                                               : -1;
     if (rc) {
         cJSON_Delete(calls);
