@@ -421,13 +421,37 @@ static int hung_up(job *j) {
     return gone;
 }
 
-/* Puts the slot's cache to the longest prefix it (or the disk) shares with the prompt. */
+/* Where another slot (busy or not) holds a longer prefix of the prompt than this one's k
+   tokens, its rows are copied over; the prefix this slot now holds. */
+static int slot_borrow(slot *s, const job *j, int k) {
+    slot *from = NULL;
+    int best = k;
+    for (int i = 0; i < S.o.n_slots; i++) {
+        slot *o = &S.slots[i];
+        int c = o == s ? 0 : common_prefix(o->tokens, o->n_tokens, j->prompt, j->n_prompt);
+        if (c > best) from = o, best = c;
+    }
+    if (!from || best < k + 16) return k; /* a short gain is not worth the copy */
+    size_t sz = ds_context_state_size(from->ctx, best);
+    void *buf = malloc(sz);
+    if (buf && !ds_context_state_get(from->ctx, best, buf, sz) && !ds_context_state_set(s->ctx, buf, sz, NULL)) {
+        memcpy(s->tokens, from->tokens, (size_t)best * sizeof *s->tokens);
+        s->n_tokens = k = best;
+    }
+    free(buf);
+    return k;
+}
+
+/* Puts the slot's cache to the longest prefix that it, another slot or the disk shares with the
+   prompt. */
 static void slot_prepare(slot *s, job *j) {
-    int k = common_prefix(s->tokens, s->n_tokens, j->prompt, j->n_prompt), on_disk = 0;
+    int k = slot_borrow(s, j, common_prefix(s->tokens, s->n_tokens, j->prompt, j->n_prompt)), on_disk = 0;
     disk_entry *e = S.o.cache_dir ? disk_best(j->prompt, j->n_prompt, &on_disk) : NULL;
     if (e && on_disk > k && on_disk >= 16 && !disk_load(s, e)) {
         k = on_disk;
+        pthread_mutex_lock(&S.mu);
         S.n_disk_hits++;
+        pthread_mutex_unlock(&S.mu);
     }
     if (k >= j->n_prompt) k = j->n_prompt - 1; /* the last token is evaluated again for its logits */
     ds_context_rewind(s->ctx, k < ds_context_n_past(s->ctx) ? k : ds_context_n_past(s->ctx));

@@ -727,6 +727,32 @@ try {
     } finally { await stopServer(s); }
   });
 
+  // a prompt whose prefix another, busy slot holds: its rows are copied into the free slot
+  await test('-np 2: a busy slot\'s cached prefix is reused by the other slot', async () => {
+    const s = await startServer('borrow', ['-c', '4096', '-np', '2']);
+    try {
+      const ask = (q) => [{ role: 'user', content: LONG_PROMPT + '\n\n' + q }];
+      const ctl = new AbortController();
+      const busy = await client(s).chat.completions.create(
+        { model: MODEL_ID, messages: ask('First question?'), max_tokens: 3000, temperature: 0, stream: true,
+          ignore_eos: true }, { signal: ctl.signal });
+      const it = busy[Symbol.asyncIterator]();
+      await it.next(); // the first slot has evaluated the long prompt and is generating
+      let r;
+      try {
+        r = await client(s).chat.completions.create({ model: MODEL_ID, messages: ask('Second question?'), max_tokens: 8, temperature: 0 });
+      } finally { ctl.abort(); await it.return?.().catch(() => {}); }
+      const pt = r.usage.prompt_tokens, ct = cached(r.usage);
+      assert(ct >= 0.9 * pt, `cached_tokens ${ct} < 90% of prompt_tokens ${pt}`);
+      const alone = await startServer('borrow-alone', ['-c', '4096']);
+      try {
+        const a = await client(alone).chat.completions.create({ model: MODEL_ID, messages: ask('Second question?'), max_tokens: 8, temperature: 0 });
+        eq(r.choices[0].message.content, a.choices[0].message.content, 'the answer with the copied prefix');
+      } finally { await stopServer(alone); }
+      return `${pt} prompt tokens, ${ct} cached from the busy slot`;
+    } finally { await stopServer(s); }
+  });
+
   // 13. api key
   await test('--api-key: 401 without/wrong key, 200 with it, /health open', async () => {
     const s = await startServer('apikey', ['-c', '512', '--api-key', 'sekret']);
