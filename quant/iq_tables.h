@@ -12,5 +12,7 @@ extern const uint64_t ds_iq2xxs_grid[256];
 extern const uint64_t ds_iq1s_grid[2048];
 /* IQ4_NL / IQ4_XS: the 16 non-linear levels (kvalues_iq4nl) */
 extern const int8_t ds_iq4nl_values[16];
+/* MXFP4: the 16 FP4 (E2M1) values, doubled to be integers (ggml's kvalues_mxfp4) */
+extern const int8_t ds_mxfp4_values[16];
 
 #endif

@@ -1,5 +1,6 @@
 /* q_iq.c - ggml's IQ formats: IQ4_NL and IQ4_XS (16 non-linear levels), IQ2_XXS (2.06 bits per
-   weight) and IQ1_S (1.56 bits), the types of the popular 1.58-2.5 bit DeepSeek-R1 files.
+   weight) and IQ1_S (1.56 bits), the types of the popular 1.58-2.5 bit DeepSeek-R1 files; and
+   MXFP4 (16 FP4 levels under a power-of-two scale), which shares IQ4_NL's nibble layout.
 
    IQ2_XXS and IQ1_S store, per group of 8 weights, an index into a fixed codebook of 8-value
    points (iq_tables.c). Their quantizers need an importance matrix (ggml refuses without one)
@@ -89,15 +90,27 @@ static void iq4_pack(uint8_t *qs, const uint8_t *L, int n) {
         for (int j = 0; j < 16; j++) qs[16 * i + j] = (uint8_t)(L[32 * i + j] | L[32 * i + 16 + j] << 4);
 }
 
+/* A block of 32 levels, element j in the low nibble of qs[j], j + 16 in its high nibble
+   (IQ4_NL, MXFP4): widened with scale d, and its dot with a Q8_0 block's integers. */
+static void nibbles_to_f32(const uint8_t *qs, const int8_t *values, float d, float *y) {
+    for (int j = 0; j < QK / 2; j++) {
+        y[j] = d * values[qs[j] & 0xf];
+        y[j + QK / 2] = d * values[qs[j] >> 4];
+    }
+}
+
+static int nibbles_dot(const uint8_t *qs, const int8_t *values, const int8_t *y) {
+    int sumi1 = 0, sumi2 = 0;
+    for (int j = 0; j < QK / 2; j++) {
+        sumi1 += y[j] * values[qs[j] & 0xf];
+        sumi2 += y[j + QK / 2] * values[qs[j] >> 4];
+    }
+    return sumi1 + sumi2;
+}
+
 static void iq4_nl_to_f32(const void *row, float *y, int64_t n) {
     const block_iq4_nl *b = row;
-    for (int64_t i = 0; i < n / QK; i++, y += QK) {
-        const float d = f16(b[i].d);
-        for (int j = 0; j < QK / 2; j++) {
-            y[j] = d * ds_iq4nl_values[b[i].qs[j] & 0xf];
-            y[j + QK / 2] = d * ds_iq4nl_values[b[i].qs[j] >> 4];
-        }
-    }
+    for (int64_t i = 0; i < n / QK; i++, y += QK) nibbles_to_f32(b[i].qs, ds_iq4nl_values, f16(b[i].d), y);
 }
 
 /* One scale per 32: the block scale in F16, quants redone against the unrounded scale. */
@@ -118,15 +131,58 @@ static float iq4_nl_dot(const void *row, const void *act, int64_t n) {
     const block_iq4_nl *x = row;
     const block_q8_0 *y = act;
     float sumf = 0;
-    for (int64_t i = 0; i < n / QK; i++) {
-        const float d = f16(y[i].d) * f16(x[i].d);
-        int sumi1 = 0, sumi2 = 0;
-        for (int j = 0; j < QK / 2; j++) {
-            sumi1 += y[i].qs[j] * ds_iq4nl_values[x[i].qs[j] & 0xf];
-            sumi2 += y[i].qs[j + QK / 2] * ds_iq4nl_values[x[i].qs[j] >> 4];
-        }
-        sumf += d * (sumi1 + sumi2);
+    for (int64_t i = 0; i < n / QK; i++) sumf += f16(y[i].d) * f16(x[i].d) * nibbles_dot(x[i].qs, ds_iq4nl_values, y[i].qs);
+    return sumf;
+}
+
+/* ---- MXFP4 (OCP microscaling FP4: DeepSeek-V4's and gpt-oss's routed experts) ----
+
+   32 FP4 (E2M1) values sharing a power-of-two scale: x = 2^(e - 127) * fp4. The levels are
+   stored doubled (0, 1, 2, 3, 4, 6, 8, 12 and their negatives) with the scale halved. */
+
+static void mxfp4_to_f32(const void *row, float *y, int64_t n) {
+    const block_mxfp4 *b = row;
+    for (int64_t i = 0; i < n / QK; i++, y += QK) nibbles_to_f32(b[i].qs, ds_mxfp4_values, e8m0_half(b[i].e), y);
+}
+
+/* ggml's best_index_mxfp4: the first level of least |level * d - x| */
+static uint8_t mxfp4_index(float x, float d) {
+    int best = 0;
+    float best_err = fabsf(ds_mxfp4_values[0] * d - x);
+    for (int i = 1; i < 16; i++) {
+        float err = fabsf(ds_mxfp4_values[i] * d - x);
+        if (err < best_err) best = i, best_err = err;
     }
+    return (uint8_t)best;
+}
+
+/* ggml's quantize_row_mxfp4_ref: the scale puts the block's largest magnitude in [4, 8) (the
+   top levels 6 and 12 halved), each value to its nearest level. ggml casts floor(log2(amax)) +
+   125 to a byte unchecked; on x86 that keeps its low 8 bits, so a block whose magnitudes are all
+   below 2^-125 gets a huge scale (e -1 -> 255) and quantizes to zeros: the same here, for ggml's
+   bytes (an infinity, where the cast has no value at all, gives 254). An importance matrix changes
+   nothing, as in ggml. */
+static size_t mxfp4_quantize(const float *x, void *row, int64_t n, const float *imatrix) {
+    block_mxfp4 *b = row;
+    (void)imatrix;
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = 0;
+        for (int j = 0; j < QK; j++)
+            if (amax < fabsf(x[j])) amax = fabsf(x[j]);
+        float e = amax > 0 ? floorf(log2f(amax)) - 2 + 127 : 0;
+        b[i].e = e > 254 ? 254 : (uint8_t)((int)e & 0xff);
+        const float d = e8m0_half(b[i].e);
+        for (int j = 0; j < QK / 2; j++)
+            b[i].qs[j] = (uint8_t)(mxfp4_index(x[j], d) | mxfp4_index(x[j + QK / 2], d) << 4);
+    }
+    return (size_t)(n / QK) * sizeof *b;
+}
+
+static float mxfp4_dot(const void *row, const void *act, int64_t n) {
+    const block_mxfp4 *x = row;
+    const block_q8_0 *y = act;
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) sumf += f16(y[i].d) * e8m0_half(x[i].e) * nibbles_dot(x[i].qs, ds_mxfp4_values, y[i].qs);
     return sumf;
 }
 
@@ -707,6 +763,11 @@ void ds_quant_init_iq(ds_type_traits *t) {
     t[DS_TYPE_IQ4_NL].quantize = iq4_nl_quantize;
     t[DS_TYPE_IQ4_NL].vec_dot = iq4_nl_dot;
     t[DS_TYPE_IQ4_NL].vec_dot_type = DS_TYPE_Q8_0;
+
+    t[DS_TYPE_MXFP4].to_f32 = mxfp4_to_f32;
+    t[DS_TYPE_MXFP4].quantize = mxfp4_quantize;
+    t[DS_TYPE_MXFP4].vec_dot = mxfp4_dot;
+    t[DS_TYPE_MXFP4].vec_dot_type = DS_TYPE_Q8_0;
 
     t[DS_TYPE_IQ4_XS].to_f32 = iq4_xs_to_f32;
     t[DS_TYPE_IQ4_XS].quantize = iq4_xs_quantize;

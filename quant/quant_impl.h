@@ -37,6 +37,7 @@ typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_
 typedef struct { uint16_t d; uint16_t qs[QK_K / 8]; } block_iq2_xxs;
 typedef struct { uint16_t d; uint8_t qs[QK_K / 8]; uint16_t qh[QK_K / 32]; } block_iq1_s;
 typedef struct { uint16_t d; uint8_t qs[QK / 2]; } block_iq4_nl;
+typedef struct { uint8_t e; uint8_t qs[QK / 2]; } block_mxfp4; /* e: E8M0, a power of two */
 typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; } block_iq4_xs;
 
 /* clang-format on */
@@ -55,6 +56,7 @@ static_assert(sizeof(block_q8_K) == 292, "Q8_K block");
 static_assert(sizeof(block_iq2_xxs) == 66, "IQ2_XXS block");
 static_assert(sizeof(block_iq1_s) == 50, "IQ1_S block");
 static_assert(sizeof(block_iq4_nl) == 18, "IQ4_NL block");
+static_assert(sizeof(block_mxfp4) == 17, "MXFP4 block");
 static_assert(sizeof(block_iq4_xs) == 136, "IQ4_XS block");
 
 /* Each file fills its formats' entries of the type table. */
@@ -64,6 +66,15 @@ void ds_quant_init_iq(ds_type_traits *traits);
 
 static inline float f16(uint16_t h) { return ds_fp16_to_fp32(h); }
 static inline uint16_t to_f16(float f) { return ds_fp32_to_fp16(f); }
+
+/* MXFP4's scale, E8M0 (2^(e - 127)), halved: its levels are the FP4 values doubled (ggml's
+   ggml_e8m0_to_fp32_half, bit for bit: e 0 and 1 are the subnormals 2^-128 and 2^-127). */
+static inline float e8m0_half(uint8_t e) {
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
 
 /* ggml's nearest_int: round half to even through the float adder (valid for |x| < 2^22; what
    it returns beyond that, e.g. for an infinite scale, is part of ggml's output too). */

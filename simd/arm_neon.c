@@ -282,12 +282,16 @@ static inline void q8_0_step(sum1 *s, const block_q8_0 *x, const w32 *w, const b
     s->sumf += sumi * (h2f(x->d) * h2f(y->d));
 }
 
-/* IQ4_NL / IQ4_XS: 16 bytes of 32 nibbles looked up in the 16 levels (-127 ... 113). */
-static inline void iq4_unpack(const uint8_t qs[16], int8x16_t *q0, int8x16_t *q1) {
-    int8x16_t values = vld1q_s8(ds_iq4nl_values);
+/* IQ4_NL / IQ4_XS / MXFP4: 16 bytes of 32 nibbles looked up in 16 levels (IQ4's -127 ... 113,
+   MXFP4's doubled FP4 values). */
+static inline void levels_unpack(const uint8_t qs[16], const int8_t *levels, int8x16_t *q0, int8x16_t *q1) {
+    int8x16_t values = vld1q_s8(levels);
     uint8x16_t v = vld1q_u8(qs);
     *q0 = vqtbl1q_s8(values, lo4(v));
     *q1 = vqtbl1q_s8(values, vshrq_n_u8(v, 4));
+}
+static inline void iq4_unpack(const uint8_t qs[16], int8x16_t *q0, int8x16_t *q1) {
+    levels_unpack(qs, ds_iq4nl_values, q0, q1);
 }
 
 static inline void iq4_nl_unpack(const block_iq4_nl *b, w32 *w) { iq4_unpack(b->qs, &w->q[0], &w->q[1]); }
@@ -303,6 +307,16 @@ DEFINE_DOTS(q5_0, block_q5_0, block_q8_0, w32, sum1, QK)
 DEFINE_DOTS(q5_1, block_q5_1, block_q8_1, w32, sum1, QK)
 DEFINE_DOTS(q8_0, block_q8_0, block_q8_0, w32, sum1, QK)
 DEFINE_DOTS(iq4_nl, block_iq4_nl, block_q8_0, w32, sum1, QK)
+
+static inline void mxfp4_unpack(const block_mxfp4 *b, w32 *w) { levels_unpack(b->qs, ds_mxfp4_values, &w->q[0], &w->q[1]); }
+
+static inline void mxfp4_step(sum1 *s, const block_mxfp4 *x, const w32 *w, const block_q8_0 *y) {
+    const float d = h2f(y->d) * e8m0_half(x->e);
+    s->sumf += d * sum32(w->q[0], w->q[1], y->qs);
+}
+#define mxfp4_finish sum1_finish
+
+DEFINE_DOTS(mxfp4, block_mxfp4, block_q8_0, w32, sum1, QK)
 
 /* ---- 256-element formats ---- */
 
@@ -636,6 +650,16 @@ DEQUANT32(q5_0, block_q5_0)
 DEQUANT32(q8_0, block_q8_0)
 DEQUANT32(iq4_nl, block_iq4_nl)
 DEQUANT32_MIN(q4_1, block_q4_1)
+
+static void mxfp4_dequant(const void *row, float *y, int64_t n) {
+    const block_mxfp4 *b = row;
+    for (int64_t i = 0; i < n / QK; i++, y += QK) {
+        w32 w;
+        mxfp4_unpack(&b[i], &w);
+        mul16(y, w.q[0], e8m0_half(b[i].e));
+        mul16(y + 16, w.q[1], e8m0_half(b[i].e));
+    }
+}
 DEQUANT32_MIN(q5_1, block_q5_1)
 
 static void q2_K_dequant(const void *row, float *y, int64_t n) {
@@ -929,6 +953,7 @@ static const ds_simd_kernels kernels = {
     BLOCK(DS_TYPE_Q5_1, q5_1),
     BLOCK(DS_TYPE_Q8_0, q8_0),
     BLOCK(DS_TYPE_IQ4_NL, iq4_nl),
+    BLOCK(DS_TYPE_MXFP4, mxfp4),
     BLOCK(DS_TYPE_Q2_K, q2_K),
     BLOCK(DS_TYPE_Q3_K, q3_K),
     BLOCK(DS_TYPE_Q4_K, q4_K),

@@ -138,9 +138,12 @@ INLINE __m256i q8_0_w(const block_q8_0 *b) { return load256(b->qs); }
 INLINE __m256i iq4_nl_w(const block_iq4_nl *b) {
     return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(ds_iq4nl_values)), nibbles32(b->qs));
 }
+INLINE __m256i mxfp4_w(const block_mxfp4 *b) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(ds_mxfp4_values)), nibbles32(b->qs));
+}
 
 /* The loop of the signed formats against Q8_0: four blocks a step, then the last few. */
-#define SIGNED32_DOTK(name, btype, decode)                                                                 \
+#define SIGNED32_DOTK(name, btype, decode, D4, D1)                                                         \
     INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
         const btype *x = row;                                                                              \
         const int64_t nb = n / QK;                                                                         \
@@ -150,9 +153,9 @@ INLINE __m256i iq4_nl_w(const block_iq4_nl *b) {
         for (; i + 4 <= nb; i += 4) {                                                                      \
             prefetch_ahead(x + i, 4 * sizeof *x, K);                                                       \
             const __m256i w[4] = {decode(&x[i]), decode(&x[i + 1]), decode(&x[i + 2]), decode(&x[i + 3])}; \
-            q8_0_quad(&a, w, f16x4(&x[i].d, sizeof *x), act, i, K);                                        \
+            q8_0_quad(&a, w, D4(x + i), act, i, K);                                                        \
         }                                                                                                  \
-        for (; i < nb; i++) q8_0_block(&a, decode(&x[i]), h2f(x[i].d), act, i, K);                         \
+        for (; i < nb; i++) q8_0_block(&a, decode(&x[i]), D1(x + i), act, i, K);                           \
         acc32_done(&a, out, K);                                                                            \
     }
 
@@ -173,10 +176,11 @@ INLINE __m256i iq4_nl_w(const block_iq4_nl *b) {
         acc32_done(&a, out, K);                                                                            \
     }
 
-SIGNED32_DOTK(q4_0, block_q4_0, q4_0_w)
-SIGNED32_DOTK(q5_0, block_q5_0, q5_0_w)
-SIGNED32_DOTK(q8_0, block_q8_0, q8_0_w)
-SIGNED32_DOTK(iq4_nl, block_iq4_nl, iq4_nl_w)
+SIGNED32_DOTK(q4_0, block_q4_0, q4_0_w, D16_4, D16_1)
+SIGNED32_DOTK(q5_0, block_q5_0, q5_0_w, D16_4, D16_1)
+SIGNED32_DOTK(q8_0, block_q8_0, q8_0_w, D16_4, D16_1)
+SIGNED32_DOTK(iq4_nl, block_iq4_nl, iq4_nl_w, D16_4, D16_1)
+SIGNED32_DOTK(mxfp4, block_mxfp4, mxfp4_w, E8_4, E8_1)
 MIN32_DOTK(q4_1, block_q4_1, q4_1_u)
 MIN32_DOTK(q5_1, block_q5_1, q5_1_u)
 
@@ -388,6 +392,7 @@ DOT_FNS(q5_0)
 DOT_FNS(q5_1)
 DOT_FNS(q8_0)
 DOT_FNS(iq4_nl)
+DOT_FNS(mxfp4)
 DOT_FNS(q2_K)
 DOT_FNS(q3_K)
 DOT_FNS(q4_K)

@@ -203,9 +203,13 @@ INLINE __m512i iq4_nl_w(const block_iq4_nl *b, int two) {
     const __m512i values = _mm512_broadcast_i32x4(load128(ds_iq4nl_values));
     return _mm512_shuffle_epi8(values, nibbles64(b[0].qs, two ? b[1].qs : NULL, two));
 }
+INLINE __m512i mxfp4_w(const block_mxfp4 *b, int two) {
+    const __m512i values = _mm512_broadcast_i32x4(load128(ds_mxfp4_values));
+    return _mm512_shuffle_epi8(values, nibbles64(b[0].qs, two ? b[1].qs : NULL, two));
+}
 
 /* The loop of the signed formats against Q8_0: four blocks a step, then a pair, then one. */
-#define SIGNED32_DOTK(name, btype, decode)                                                                 \
+#define SIGNED32_DOTK(name, btype, decode, D4, D1)                                                         \
     INLINE void name##_dotk(const void *row, const void *const *act, int64_t n, float *out, const int K) { \
         const btype *x = row;                                                                              \
         const int64_t nb = n / QK;                                                                         \
@@ -215,13 +219,13 @@ INLINE __m512i iq4_nl_w(const block_iq4_nl *b, int two) {
         for (; i + 4 <= nb; i += 4) {                                                                      \
             prefetch_ahead(x + i, 4 * sizeof *x, K);                                                       \
             const __m512i w[2] = {decode(x + i, 1), decode(x + i + 2, 1)};                                 \
-            q8_0_quad(&a, w, f16x4(&x[i].d, sizeof *x), act, i, K);                                        \
+            q8_0_quad(&a, w, D4(x + i), act, i, K);                                                        \
         }                                                                                                  \
         if (i + 2 <= nb) {                                                                                 \
-            q8_0_pair(&a, decode(x + i, 1), h2f(x[i].d), h2f(x[i + 1].d), act, i, 1, K);                   \
+            q8_0_pair(&a, decode(x + i, 1), D1(x + i), D1(x + i + 1), act, i, 1, K);                       \
             i += 2;                                                                                        \
         }                                                                                                  \
-        if (i < nb) q8_0_pair(&a, decode(x + i, 0), h2f(x[i].d), 0.0f, act, i, 0, K);                      \
+        if (i < nb) q8_0_pair(&a, decode(x + i, 0), D1(x + i), 0.0f, act, i, 0, K);                        \
         acc32_done(&a, out, K);                                                                            \
     }
 
@@ -246,10 +250,11 @@ INLINE __m512i iq4_nl_w(const block_iq4_nl *b, int two) {
         acc32_done(&a, out, K);                                                                                        \
     }
 
-SIGNED32_DOTK(q4_0, block_q4_0, q4_0_w)
-SIGNED32_DOTK(q5_0, block_q5_0, q5_0_w)
-SIGNED32_DOTK(q8_0, block_q8_0, q8_0_w)
-SIGNED32_DOTK(iq4_nl, block_iq4_nl, iq4_nl_w)
+SIGNED32_DOTK(q4_0, block_q4_0, q4_0_w, D16_4, D16_1)
+SIGNED32_DOTK(q5_0, block_q5_0, q5_0_w, D16_4, D16_1)
+SIGNED32_DOTK(q8_0, block_q8_0, q8_0_w, D16_4, D16_1)
+SIGNED32_DOTK(iq4_nl, block_iq4_nl, iq4_nl_w, D16_4, D16_1)
+SIGNED32_DOTK(mxfp4, block_mxfp4, mxfp4_w, E8_4, E8_1)
 MIN32_DOTK(q4_1, block_q4_1, q4_1_u)
 MIN32_DOTK(q5_1, block_q5_1, q5_1_u)
 
@@ -462,6 +467,7 @@ DOT_FNS(q5_0)
 DOT_FNS(q5_1)
 DOT_FNS(q8_0)
 DOT_FNS(iq4_nl)
+DOT_FNS(mxfp4)
 DOT_FNS(q2_K)
 DOT_FNS(q3_K)
 DOT_FNS(q4_K)

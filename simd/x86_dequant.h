@@ -101,14 +101,21 @@ static void q8_0_deq(const void *row, float *y, int64_t n) {
     for (int64_t i = 0; i < n / QK; i++, y += QK) dq_mul(y, load256(b[i].qs), _mm256_set1_ps(h2f(b[i].d)));
 }
 
-INLINE __m256i dq_iq4(__m256i idx) {
-    const __m256i table = _mm256_broadcastsi128_si256(load128(ds_iq4nl_values));
-    return _mm256_shuffle_epi8(table, idx);
+/* 32 nibbles looked up in a 16-level table (IQ4_NL's, MXFP4's) */
+INLINE __m256i dq_levels(__m256i idx, const int8_t *values) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(values)), idx);
 }
+INLINE __m256i dq_iq4(__m256i idx) { return dq_levels(idx, ds_iq4nl_values); }
 
 static void iq4_nl_deq(const void *row, float *y, int64_t n) {
     const block_iq4_nl *b = row;
     for (int64_t i = 0; i < n / QK; i++, y += QK) dq_mul(y, dq_iq4(dq_nibbles(b[i].qs)), _mm256_set1_ps(h2f(b[i].d)));
+}
+
+static void mxfp4_deq(const void *row, float *y, int64_t n) {
+    const block_mxfp4 *b = row;
+    for (int64_t i = 0; i < n / QK; i++, y += QK)
+        dq_mul(y, dq_levels(dq_nibbles(b[i].qs), ds_mxfp4_values), _mm256_set1_ps(e8m0_half(b[i].e)));
 }
 
 /* The four 2-bit fields of 32 bytes, field s at bits 2 s: Q2_K / Q3_K's quants 32 s + l. */

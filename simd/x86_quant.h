@@ -236,12 +236,22 @@ BLOCKS32_DOTK(iq1_s, block_iq1_s, iq1_s_shift, 0.125f)
         name##_dotk(row, act, n, out, 4);                                                         \
     }
 
+/* The float scales of blocks of 32 at p (p[0..3], or one): F16 d for most, E8M0 e for MXFP4. */
+#define D16_4(p) f16x4(&(p)->d, sizeof *(p))
+#define D16_1(p) h2f((p)->d)
+INLINE __m128 e8m0x4(const block_mxfp4 *b) {
+    return _mm_setr_ps(e8m0_half(b[0].e), e8m0_half(b[1].e), e8m0_half(b[2].e), e8m0_half(b[3].e));
+}
+#define E8_4(p) e8m0x4(p)
+#define E8_1(p) e8m0_half((p)->e)
+
 /* A level's block-format table: every level names its kernels alike, so the table is written
    once. */
 #define KERNEL_ENTRIES(suffix)                                                                              \
     {                                                                                                       \
         [DS_TYPE_Q4_0] = q4_0_##suffix, [DS_TYPE_Q4_1] = q4_1_##suffix, [DS_TYPE_Q5_0] = q5_0_##suffix,     \
         [DS_TYPE_Q5_1] = q5_1_##suffix, [DS_TYPE_Q8_0] = q8_0_##suffix, [DS_TYPE_IQ4_NL] = iq4_nl_##suffix, \
+        [DS_TYPE_MXFP4] = mxfp4_##suffix,                                                                  \
         [DS_TYPE_Q2_K] = q2_K_##suffix, [DS_TYPE_Q3_K] = q3_K_##suffix, [DS_TYPE_Q4_K] = q4_K_##suffix,     \
         [DS_TYPE_Q5_K] = q5_K_##suffix, [DS_TYPE_Q6_K] = q6_K_##suffix, [DS_TYPE_IQ4_XS] = iq4_xs_##suffix, \
         [DS_TYPE_IQ2_XXS] = iq2_xxs_##suffix, [DS_TYPE_IQ1_S] = iq1_s_##suffix,                             \

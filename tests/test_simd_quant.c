@@ -52,6 +52,7 @@
 static const ds_type dot_types[] = {
     DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q5_1, DS_TYPE_Q8_0,   DS_TYPE_IQ4_NL,  DS_TYPE_Q2_K,
     DS_TYPE_Q3_K, DS_TYPE_Q4_K, DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_IQ4_XS, DS_TYPE_IQ2_XXS, DS_TYPE_IQ1_S,
+    DS_TYPE_MXFP4,
 };
 static const ds_type act_types[] = {DS_TYPE_Q8_0, DS_TYPE_Q8_1, DS_TYPE_Q8_K};
 static const int block_counts[] = {1, 2, 3, 7, 16, 67};
@@ -117,6 +118,7 @@ static const layout layouts[] = {
     {DS_TYPE_IQ4_XS, 0, -1, 0, 0},
     {DS_TYPE_IQ2_XXS, 0, -1, 0, 0},
     {DS_TYPE_IQ1_S, 0, -1, 0, 0},
+    {DS_TYPE_MXFP4, -1, -1, 0, 0}, /* its scale is E8M0, one byte (scale_e8m0) */
 };
 
 static const layout *layout_of(ds_type t) {
@@ -150,6 +152,15 @@ static uint16_t scale_f16(int kind) {
     return ds_fp32_to_fp16(frand() * ldexpf(1.0f, (int)(rnd() % 16) - 10));
 }
 
+/* MXFP4's E8M0 scale bytes, as scale_f16's ranges: 2^-10 .. 2^5, 2^15, the two subnormals, or
+   any byte (2^127 at most: e 255 is not NaN in ggml). */
+static uint8_t scale_e8m0(int kind) {
+    if (kind == W_BYTES_MAX) return 127 + 15;
+    if (kind == W_BYTES_TINY) return (uint8_t)(rnd() % 2);
+    if (kind == W_BYTES_SPECIAL) return (uint8_t)rnd();
+    return (uint8_t)(117 + rnd() % 16);
+}
+
 static void make_weights(ds_type t, uint8_t *w, int n, int kind) {
     const ds_type_traits *tt = ds_quant_scalar_traits(t);
     const layout *l = layout_of(t);
@@ -159,7 +170,8 @@ static void make_weights(ds_type t, uint8_t *w, int n, int kind) {
         for (size_t b = 0; b < bytes; b++) w[b] = (uint8_t)rnd();
         for (int64_t b = 0; b < n / tt->block_size; b++) {
             uint8_t *blk = w + b * tt->type_size;
-            set_f16(blk + l->d, scale_f16(kind));
+            if (l->d < 0) blk[0] = scale_e8m0(kind);
+            else set_f16(blk + l->d, scale_f16(kind));
             if (l->dmin >= 0) set_f16(blk + l->dmin, scale_f16(kind));
         }
         return;

@@ -51,12 +51,14 @@ enum {
     FT_IQ1_S = 24,
     FT_IQ4_NL = 25,
     FT_IQ4_XS = 30,
-    FT_BF16 = 32
+    FT_BF16 = 32,
+    FT_MXFP4_MOE = 38
 };
 
 /* llama-quantize's list, in its order, less the types this build cannot write */
 static const qmix_ftype FTYPES[] = {
     {"Q4_0", FT_Q4_0, DS_TYPE_Q4_0, 0},          {"Q4_1", FT_Q4_1, DS_TYPE_Q4_1, 0},
+    {"MXFP4_MOE", FT_MXFP4_MOE, DS_TYPE_MXFP4, 0},
     {"Q5_0", FT_Q5_0, DS_TYPE_Q5_0, 0},          {"Q5_1", FT_Q5_1, DS_TYPE_Q5_1, 0},
     {"IQ2_XXS", FT_IQ2_XXS, DS_TYPE_IQ2_XXS, 1}, {"IQ1_S", FT_IQ1_S, DS_TYPE_IQ1_S, 1},
     {"Q2_K", FT_Q2_K, DS_TYPE_Q2_K, 0},          {"Q2_K_S", FT_Q2_K_S, DS_TYPE_Q2_K, 1},
@@ -347,6 +349,7 @@ static int is_iq_low(int ft) { return ft == FT_IQ2_XXS || ft == FT_IQ1_S; }
 
 static ds_type output_rule(state *s, ds_type t, const qmix_tensor *x) {
     if (s->o->output_type != DS_TYPE_COUNT) return s->o->output_type;
+    if (s->ft == FT_MXFP4_MOE) return DS_TYPE_Q8_0;
     if (x->ne[0] % block_of(t) != 0) return DS_TYPE_Q8_0;
     if (is_iq_low(s->ft)) return DS_TYPE_Q5_K;
     return t != DS_TYPE_Q8_0 ? DS_TYPE_Q6_K : t;
@@ -427,6 +430,7 @@ static ds_type qkv_rule(int ft, ds_type t) {
 static int mix_rule(state *s, ds_type *t, const qmix_tensor *x, category c) {
     int layer;
     if (c == C_OUTPUT || (s->tied && c == C_TOKEN_EMBD)) *t = output_rule(s, *t, x);
+    else if (s->ft == FT_MXFP4_MOE) *t = x->ne[2] > 1 ? DS_TYPE_MXFP4 : DS_TYPE_Q8_0; /* experts; the rest */
     else if (c == C_TOKEN_EMBD) {
         if (s->o->embd_type != DS_TYPE_COUNT) *t = s->o->embd_type;
         else if (is_iq_low(s->ft)) *t = DS_TYPE_Q2_K;
