@@ -1080,15 +1080,20 @@ static job *parse_request(http_error *e, const char *body, size_t n, int chat) {
 
 /* ---- HTTP ---- */
 
-static enum MHD_Result send_text(struct MHD_Connection *c, int status, const char *type, const char *s, size_t n,
-                                 enum MHD_ResponseMemoryMode mode) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)s, mode);
+/* Sends r (any origin may read it: the page and tools on other ports), then lets it go. */
+static enum MHD_Result queue_response(struct MHD_Connection *c, int status, struct MHD_Response *r) {
     if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, int status, const char *type, const char *s, size_t n,
+                                 enum MHD_ResponseMemoryMode mode) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)s, mode);
+    if (r) MHD_add_response_header(r, "Content-Type", type);
+    return queue_response(c, status, r);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, cJSON *o) {
@@ -1247,10 +1252,7 @@ static enum MHD_Result generate(struct MHD_Connection *c, const char *body, size
     }
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-    enum MHD_Result ret = MHD_queue_response(c, 200, r);
-    MHD_destroy_response(r);
-    return ret;
+    return queue_response(c, 200, r);
 }
 
 /* A request's body as it arrives. */
@@ -1274,12 +1276,9 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     if (!strcmp(method, "OPTIONS")) {
         struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
-        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        enum MHD_Result ret = MHD_queue_response(c, 204, r);
-        MHD_destroy_response(r);
-        return ret;
+        if (r) MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        if (r) MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        return queue_response(c, 204, r);
     }
     if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
         return get ? send_text(c, 200, "text/html; charset=utf-8", SERVER_PAGE, SERVER_PAGE_LEN, MHD_RESPMEM_PERSISTENT)
