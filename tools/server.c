@@ -221,8 +221,9 @@ typedef struct {
     pthread_cond_t cv;
     job *queue_head, *queue_tail;
     int n_queued, quit;
-    disk_entry *disk;
+    disk_entry *disk; /* the engine's (and the loader's, before it starts) */
     int n_disk;
+    atomic_int disk_entries; /* n_disk, for /metrics */
     /* metrics, under mu */
     unsigned long long n_requests, n_prompt_tokens, n_predicted, n_cache_hit_tokens, n_disk_hits, n_errors;
     unsigned long long n_batches, n_batch_rows; /* decode passes over several slots, and their rows */
@@ -282,6 +283,7 @@ static void disk_scan(void) {
         }
         S.disk = p;
         disk_entry *de = &S.disk[S.n_disk++];
+        atomic_store(&S.disk_entries, S.n_disk);
         snprintf(de->name, sizeof de->name, "%s", e->d_name);
         de->tokens = tok, de->n_tokens = (int)h.n_tokens, de->bytes = st.st_size;
         de->used = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9;
@@ -312,6 +314,7 @@ static void disk_drop(int i) {
     unlink(path);
     free(S.disk[i].tokens);
     S.disk[i] = S.disk[--S.n_disk];
+    atomic_store(&S.disk_entries, S.n_disk);
 }
 
 /* Least recently used first, until the files fit in --cache-size. */
@@ -370,6 +373,7 @@ static void disk_save(slot *s, int n) {
     S.disk = p;
     memcpy(tok, s->tokens, (size_t)n * sizeof *tok);
     disk_entry *e = &S.disk[S.n_disk++];
+    atomic_store(&S.disk_entries, S.n_disk);
     snprintf(e->name, sizeof e->name, "%s", name);
     e->tokens = tok, e->n_tokens = n, e->bytes = (off_t)(sizeof h + (size_t)n * sizeof *tok + sz), e->used = now_s();
     disk_trim();
@@ -1172,7 +1176,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c) {
         {"tokens_predicted_seconds_total", "counter", "Time spent generating.", S.s_predicted},
         {"prompt_cache_hit_tokens_total", "counter", "Prompt tokens reused from a cache.", (double)S.n_cache_hit_tokens},
         {"prompt_cache_disk_hits_total", "counter", "Prompts that started from a --cache-dir file.", (double)S.n_disk_hits},
-        {"prompt_cache_disk_entries", "gauge", "Files in --cache-dir.", S.n_disk},
+        {"prompt_cache_disk_entries", "gauge", "Files in --cache-dir.", atomic_load(&S.disk_entries)},
         {"slots", "gauge", "Slots (-np).", S.o.n_slots},
         {"decode_batches_total", "counter", "Decode passes that took several slots' tokens at once.", (double)S.n_batches},
         {"decode_batch_tokens_total", "counter", "Tokens those passes took.", (double)S.n_batch_rows},
