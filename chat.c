@@ -30,7 +30,9 @@
    (n_msgs < 0, msgs NULL with n_msgs > 0, n_tool_calls < 0 or > 0 with tool_calls NULL).
 
    V3.2 has no template: what is reproduced is DeepSeek's encoder, encode_messages() of
-   encoding_dsv32.py, with the mapping described at chat_render_v32. */
+   encoding_dsv32.py, with the mapping described at chat_render_v32. V4 has none either (DeepSeek
+   ships encoding_dsv4.py): what is reproduced is the template llama.cpp's converter writes into
+   V4 GGUFs, with V3.2's mapping of an answer's reasoning (chat_render_v4). */
 /* The markers, in UTF-8: ｜ is U+FF5C and ▁ is U+2581, not ASCII. */
 #define CHAT_USER "<｜User｜>"
 #define CHAT_ASSISTANT "<｜Assistant｜>"
@@ -72,9 +74,12 @@ static int chat_has_think_prompt(const char *t) {
      neither system prompts, tools nor thinking (llama.cpp's own, for one). Other ChatML-based
      templates (Qwen2.5's default system prompt, tools) would render differently: unknown.
    - The <｜User｜>/<｜Assistant｜> family splits into:
-     * V3.2-style templates, which spell out DSML tool calls (｜DSML｜ and function_calls; V4 names
-       its block tool_calls and is another format): rendered as DeepSeek's V3.2 encoder, which
-       is what such a template (llama.cpp's, for one) stands for but not its exact text.
+     * V3.2-style templates, which spell out DSML tool calls (｜DSML｜ and function_calls):
+       rendered as DeepSeek's V3.2 encoder, which is what such a template (llama.cpp's, for one)
+       stands for but not its exact text.
+     * V4's, DSML with the block named tool_calls ("tool_calls>", which V3.2's never writes):
+       llama.cpp's V4 and V4-Flash-0731 templates, what llama.cpp's converter puts in a V4 GGUF
+       (DeepSeek ships an encoder, no template), rendered as that text.
      * V3.1-style hybrid templates, which open answers with "<｜Assistant｜></think>" (DeepSeek's
        V3.1 and V3.1-Terminus, unsloth's edits of it, V3.2-Exp's) or "<｜Assistant｜><think></think>"
        (llama.cpp's edit) and switch on a `thinking` variable: rendered as DeepSeek's V3.1 text.
@@ -95,7 +100,10 @@ static ds_chat_style chat_detect_im(const char *t) {
 }
 
 static ds_chat_style chat_detect_deepseek(const char *t) {
-    if (chat_has(t, CHAT_DSML)) return chat_has(t, "function_calls") ? DS_CHAT_DEEPSEEK3_2 : DS_CHAT_UNKNOWN;
+    if (chat_has(t, CHAT_DSML))
+        return chat_has(t, "function_calls") ? DS_CHAT_DEEPSEEK3_2
+               : chat_has(t, "tool_calls>")  ? DS_CHAT_DEEPSEEK4
+                                             : DS_CHAT_UNKNOWN;
     if (chat_has(t, CHAT_ASSISTANT CHAT_THINK_END) || chat_has(t, CHAT_ASSISTANT CHAT_THINK CHAT_THINK_END))
         return DS_CHAT_DEEPSEEK3_1;
     if (chat_has(t, "ns.system_prompt = message['content']")) return DS_CHAT_DEEPSEEK_R1_DISTILL;
@@ -114,11 +122,11 @@ ds_chat_style ds_chat_detect(const char *t) {
 }
 
 /* In ds_chat_style order: the enum indexes it. */
-static const char *const chat_names[] = {"unknown",     "deepseek3",           "deepseek-r1",    "deepseek2",
-                                         "deepseek3.1", "deepseek3.2",         "deepseek-r1-distill",
-                                         "deepseek-coder", "qwen3",            "chatml",         NULL};
+static const char *const chat_names[] = {"unknown",     "deepseek3",   "deepseek-r1",         "deepseek2",
+                                         "deepseek3.1", "deepseek3.2", "deepseek-r1-distill", "deepseek-coder",
+                                         "qwen3",       "chatml",      "deepseek4",           NULL};
 enum { CHAT_N_STYLES = (int)(sizeof chat_names / sizeof *chat_names) - 1 };
-_Static_assert(CHAT_N_STYLES == DS_CHAT_CHATML + 1, "chat_names lists every ds_chat_style");
+_Static_assert(CHAT_N_STYLES == DS_CHAT_DEEPSEEK4 + 1, "chat_names lists every ds_chat_style");
 
 const char *ds_chat_style_name(ds_chat_style s) { return (unsigned)s < CHAT_N_STYLES ? chat_names[s] : "unknown"; }
 
@@ -133,7 +141,7 @@ ds_chat_style ds_chat_style_from_name(const char *name) {
 int ds_chat_opens_think(ds_chat_style s) { return s == DS_CHAT_DEEPSEEK_R1 || s == DS_CHAT_DEEPSEEK_R1_DISTILL; }
 
 int ds_chat_has_thinking_switch(ds_chat_style s) {
-    return s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2 || s == DS_CHAT_QWEN3;
+    return s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2 || s == DS_CHAT_QWEN3 || s == DS_CHAT_DEEPSEEK4;
 }
 
 ds_chat_params ds_chat_default_params(void) { return (ds_chat_params){1, -1, NULL, DS_CHAT_UNKNOWN}; }
@@ -1041,6 +1049,166 @@ static void chat_render_v32(chat_buf *o, const char *bos, const ds_chat_message 
     free(c.tools.v);
 }
 
+/* ---- DeepSeek V4: llama.cpp's template (deepseek-ai-DeepSeek-V4.jinja), DSML tool_calls ---- */
+
+#define CHAT_V4_TOOL_CALLS "<" CHAT_DSML "tool_calls>"
+
+/* The template's tools_header and tools_footer, around the schemas (one JSON line each). */
+static const char chat_v4_tools_head[] =
+    "## Tools\n\nYou have access to a set of tools to help answer the user's question. You can invoke tools by "
+    "writing a \"" CHAT_V4_TOOL_CALLS "\" block like the following:\n\n" CHAT_V4_TOOL_CALLS "\n<" CHAT_DSML
+    "invoke name=\"$TOOL_NAME\">\n<" CHAT_DSML "parameter name=\"$PARAMETER_NAME\" string=\"true|false\">"
+    "$PARAMETER_VALUE</" CHAT_DSML "parameter>\n...\n</" CHAT_DSML "invoke>\n<" CHAT_DSML
+    "invoke name=\"$TOOL_NAME2\">\n...\n</" CHAT_DSML "invoke>\n</" CHAT_DSML "tool_calls>\n\nString parameters "
+    "should be specified as is and set `string=\"true\"`. For all other types (numbers, booleans, arrays, "
+    "objects), pass the value in JSON format and set `string=\"false\"`.\n\nIf thinking_mode is enabled "
+    "(triggered by " CHAT_THINK "), you MUST output your complete reasoning inside " CHAT_THINK "..." CHAT_THINK_END
+    " BEFORE any tool calls or final response.\n\nOtherwise, output directly after " CHAT_THINK_END
+    " with tool calls or final response.\n\n### Available Tool Schemas\n\n";
+static const char chat_v4_tools_foot[] =
+    "\nYou MUST strictly follow the above defined tool name and parameter schemas to invoke tool calls.\n";
+
+typedef struct {
+    const ds_chat_message *m;
+    int n, thinking;
+    int last_user;     /* the last user, developer or tool message, -1 for none */
+    int has_tool_msgs; /* any tool message: then every answer keeps its reasoning (thinking mode) */
+    js_doc tools;      /* params->tools, parsed */
+    int tools_root;    /* its array, -1 for no tools (NULL or []) */
+} chat_v4;
+
+/* 1 when tool node t is {"type": "function", ...}: the template describes only those, each by
+   its "function" (which must then be there: tojson of Undefined raises); other entries, objects
+   or not, are skipped. */
+static int chat_v4_is_function(chat_buf *o, const js_doc *d, int t) {
+    if (d->v[t].kind != JS_OBJECT) return 0;
+    int type = js_get(o, d, t, "type");
+    return type >= 0 && d->v[type].kind == JS_STRING && js_equal(o, d, type, "function", 8);
+}
+
+static void chat_v4_parse_tools(chat_buf *o, chat_v4 *c, const char *tools) {
+    c->tools_root = chat_parse_tools(o, &c->tools, tools);
+    for (int t = c->tools_root >= 0 ? c->tools.v[c->tools_root].first : -1; t >= 0; t = c->tools.v[t].next)
+        if (chat_v4_is_function(o, &c->tools, t) && js_get(o, &c->tools, t, "function") < 0) {
+            chat_fail(o, "a tool of type \"function\" without a \"function\"");
+            return;
+        }
+}
+
+/* The system prompt: every system message's `content or ""`, joined by blank lines, then (when
+   there are tools) a blank line, the tools header, each function tool's schema as a JSON line and
+   the footer; the blank line only when the joined text is not empty. */
+static void chat_v4_system(chat_buf *o, const chat_v4 *c) {
+    int n_sys = 0, text = 0;
+    for (int i = 0; i < c->n; i++) {
+        const ds_chat_message *m = &c->m[i];
+        if (!chat_is_role(m, "system")) continue;
+        if (n_sys++) chat_put(o, "\n\n");
+        if (m->content) chat_put(o, m->content);
+        text |= m->content && *m->content;
+    }
+    if (c->tools_root < 0) return;
+    if (n_sys > 1 || text) chat_put(o, "\n\n");
+    chat_put(o, chat_v4_tools_head);
+    const js_doc *d = &c->tools;
+    for (int t = d->v[c->tools_root].first; t >= 0 && !o->failed; t = d->v[t].next) {
+        if (!chat_v4_is_function(o, d, t)) continue;
+        js_put(o, d, js_get(o, d, t, "function"));
+        chat_put(o, "\n");
+    }
+    chat_put(o, chat_v4_tools_foot);
+}
+
+/* <｜DSML｜invoke name="NAME">\n, a <｜DSML｜parameter> line per argument (strings as they are,
+   string="true"; other values as JSON, string="false"), an empty line for no arguments,
+   </｜DSML｜invoke>\n. The arguments are read as from_json (json.loads) reads them; they must be
+   an object (the template calls .items() on them). */
+static void chat_v4_invoke(chat_buf *o, const ds_tool_call *call) {
+    js_doc d = {0};
+    int root = call->arguments ? js_parse(&d, call->arguments) : -1;
+    if (!call->name) chat_fail(o, "a tool call without a name (the template adds None to a string)");
+    else if (d.nomem) o->nomem = 1;
+    else if (root < 0 || d.v[root].kind != JS_OBJECT) chat_fail(o, "tool call arguments that are not a JSON object");
+    if (!o->failed && !o->nomem) {
+        chat_put(o, "<" CHAT_DSML "invoke name=\"");
+        chat_put(o, call->name);
+        chat_put(o, "\">\n");
+        int value, any = 0;
+        for (int k = d.v[root].first; k >= 0 && !o->failed; k = d.v[d.v[k].next].next) {
+            if (!js_member(o, &d, root, k, &value)) continue;
+            int is_str = d.v[value].kind == JS_STRING;
+            any = 1;
+            chat_put(o, "<" CHAT_DSML "parameter name=\"");
+            js_put_raw(o, &d, k);
+            chat_put(o, is_str ? "\" string=\"true\">" : "\" string=\"false\">");
+            (is_str ? js_put_raw : js_put)(o, &d, value);
+            chat_put(o, "</" CHAT_DSML "parameter>\n");
+        }
+        if (!any) chat_put(o, "\n");
+        chat_put(o, "</" CHAT_DSML "invoke>\n");
+    }
+    free(d.v);
+}
+
+/* <｜Assistant｜>, then in thinking mode <think>reasoning</think> where the reasoning is kept (with
+   tools, with tool messages in the conversation, or after the last user / tool message) and
+   </think> elsewhere, then the answer, the tool calls and <｜end▁of▁sentence｜> (the text, not
+   eos). "R</think>A" is reasoning R and answer A as chat_v32_split says. */
+static void chat_v4_assistant(chat_buf *o, const chat_v4 *c, int i) {
+    const ds_chat_message *m = &c->m[i];
+    chat_span reasoning, answer;
+    chat_v32_split(m->content, &reasoning, &answer);
+    chat_put(o, CHAT_ASSISTANT);
+    if (c->thinking && (c->tools_root >= 0 || c->has_tool_msgs || i > c->last_user)) {
+        chat_put(o, CHAT_THINK);
+        chat_put_n(o, reasoning.s ? reasoning.s : "", reasoning.n);
+    }
+    chat_put(o, CHAT_THINK_END);
+    chat_put_n(o, answer.s, answer.n);
+    if (m->n_tool_calls > 0) {
+        chat_put(o, "\n\n" CHAT_V4_TOOL_CALLS "\n");
+        for (int k = 0; k < m->n_tool_calls && !o->failed && !o->nomem; k++) chat_v4_invoke(o, &m->tool_calls[k]);
+        chat_put(o, "</" CHAT_DSML "tool_calls>");
+    }
+    chat_put(o, CHAT_EOS);
+}
+
+/* llama.cpp's DeepSeek-V4 template (and V4-Flash-0731's, the same but for reasoning_effort,
+   which ds_chat_params does not carry) with thinking = params->thinking > 0 (-1: unset, chat
+   mode), drop_thinking left true, the tools as `tools`. A run of user, developer and tool
+   messages is one user turn, its parts joined by blank lines, tool results as
+   <tool_result>...</tool_result>; system messages (written first) and unknown roles are skipped
+   without ending the run. None contents are empty texts. */
+static void chat_render_v4(chat_buf *o, const char *bos, const ds_chat_message *msgs, int n, const ds_chat_params *p) {
+    chat_v4 c = {msgs, n, p->thinking > 0, -1, 0, {0}, -1};
+    chat_v4_parse_tools(o, &c, p->tools);
+    for (int i = 0; i < n; i++) {
+        int tool = chat_is_role(&msgs[i], "tool");
+        if (tool || chat_is_role(&msgs[i], "user") || chat_is_role(&msgs[i], "developer")) c.last_user = i;
+        c.has_tool_msgs |= tool;
+    }
+    chat_put(o, bos);
+    if (!o->failed && !o->nomem) chat_v4_system(o, &c);
+    int in_user = 0;
+    for (int i = 0; i < n && !o->failed && !o->nomem; i++) {
+        const ds_chat_message *m = &msgs[i];
+        int tool = chat_is_role(m, "tool");
+        if (tool || chat_is_role(m, "user") || chat_is_role(m, "developer")) {
+            chat_put(o, in_user ? "\n\n" : CHAT_USER);
+            in_user = 1;
+            if (tool) chat_put(o, "<tool_result>");
+            if (m->content) chat_put(o, m->content);
+            if (tool) chat_put(o, "</tool_result>");
+        } else if (chat_is_role(m, "assistant")) {
+            in_user = 0;
+            chat_v4_assistant(o, &c, i);
+        }
+    }
+    if (p->add_generation_prompt)
+        chat_put(o, p->thinking > 0 ? CHAT_ASSISTANT CHAT_THINK : CHAT_ASSISTANT CHAT_THINK_END);
+    free(c.tools.v);
+}
+
 /* ---- DeepSeek V2 ---- */
 
 /* Messages in order (a system message where it stands); tool calls and tool messages are not
@@ -1280,6 +1448,7 @@ static int chat_render_style(chat_buf *o, ds_chat_style s, const char *bos, cons
     case DS_CHAT_DEEPSEEK_CODER: chat_render_coder(o, bos, msgs, n, agp); return 0;
     case DS_CHAT_QWEN3: chat_render_qwen3(o, msgs, n, p); return 0;
     case DS_CHAT_CHATML: chat_render_chatml(o, msgs, n, agp); return 0;
+    case DS_CHAT_DEEPSEEK4: chat_render_v4(o, bos, msgs, n, p); return 0;
     case DS_CHAT_UNKNOWN: break;
     }
     return -1;

@@ -298,7 +298,7 @@ typedef struct {
 
 /* The chat formats this library renders. A GGUF's tokenizer.chat_template (Jinja) is not
    interpreted: it is recognised as one of these, which are rendered byte for byte as the
-   template (V3.2: DeepSeek's encoder) would be. */
+   template (V3.2: DeepSeek's encoder; V4: llama.cpp's template) would be. */
 typedef enum {
     DS_CHAT_UNKNOWN = 0,
     DS_CHAT_DEEPSEEK3,   /* DeepSeek-V3: <｜User｜>...<｜Assistant｜>..., tool calls */
@@ -312,7 +312,10 @@ typedef enum {
                                     <|EOT|>, a default system prompt */
     DS_CHAT_QWEN3,               /* Qwen3: <|im_start|>role ...<|im_end|>, reasoning kept after the last
                                     query, <tool_call> JSON, enable_thinking (ds_chat_params.thinking) */
-    DS_CHAT_CHATML               /* ChatML as llama.cpp writes it for a model without a template */
+    DS_CHAT_CHATML,              /* ChatML as llama.cpp writes it for a model without a template */
+    DS_CHAT_DEEPSEEK4            /* DeepSeek-V4 (and V4-Flash-0731): llama.cpp's template, V3.1's markers,
+                                    DSML tool calls in a tool_calls block, <tool_result> in the user turn,
+                                    tools in the system prompt, <think> or </think> by thinking */
 } ds_chat_style;
 
 /* How to render: ds_chat_default_params() gives add_generation_prompt 1, thinking -1, tools NULL,

@@ -237,9 +237,9 @@ static void test_detect_unknown(void **state) {
                   DS_CHAT_UNKNOWN);
     /* ASCII look-alikes of the markers are not DeepSeek's */
     expect_detect("{{'<|User|>' + m}}{{'<|Assistant|>' + m + '<|end_of_sentence|>'}}", DS_CHAT_UNKNOWN);
-    /* DSML without V3.2's function_calls block: DeepSeek-V4's tool_calls, another format */
+    /* DSML with neither V3.2's function_calls block nor V4's tool_calls block */
     expect_detect("{%- set dsml_token = '｜DSML｜' -%}{{'<｜User｜>' + m}}{{'<｜Assistant｜>'}}"
-                  "{{'<' + dsml_token + 'tool_calls>'}}",
+                  "{{'<' + dsml_token + 'invoke name=\"' + name + '\">'}}",
                   DS_CHAT_UNKNOWN);
 }
 
@@ -290,6 +290,25 @@ static void test_detect_hybrid(void **state) {
         v = replace(v31, "content.split('</think>', 1)[1]", "content.split('</think>')[1:] | join('</think>')"),
         DS_CHAT_DEEPSEEK3_1);
     free(v);
+    /* DSML: V3.2 names its block function_calls, V4 tool_calls (V3.2's templates test
+       message['tool_calls'] too, but never write "tool_calls>") */
+    expect_detect("{%- set dsml_token = '｜DSML｜' -%}{{'<｜User｜>' + m}}{{'<｜Assistant｜>'}}"
+                  "{{'<' + dsml_token + 'tool_calls>'}}",
+                  DS_CHAT_DEEPSEEK4);
+    expect_detect("{%- set dsml_token = '｜DSML｜' -%}{{'<｜User｜>' + m}}{{'<｜Assistant｜>'}}"
+                  "{%- if message['tool_calls'] -%}{{'<' + dsml_token + 'function_calls>'}}{%- endif -%}",
+                  DS_CHAT_DEEPSEEK3_2);
+    const char *v4 = template_of("deepseek4");
+    if (!v4) skip();
+    /* V4's template with its block renamed function_calls everywhere is V3.2's family */
+    char *w = replace(v4, "tool_calls>", "function_calls>"), *x;
+    assert_non_null(w);
+    while ((x = replace(w, "tool_calls>", "function_calls>"))) {
+        free(w);
+        w = x;
+    }
+    expect_detect(w, DS_CHAT_DEEPSEEK3_2);
+    free(w);
 }
 
 static void test_names(void **state) {
@@ -304,11 +323,12 @@ static void test_names(void **state) {
     assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK_CODER), "deepseek-coder");
     assert_string_equal(ds_chat_style_name(DS_CHAT_QWEN3), "qwen3");
     assert_string_equal(ds_chat_style_name(DS_CHAT_CHATML), "chatml");
+    assert_string_equal(ds_chat_style_name(DS_CHAT_DEEPSEEK4), "deepseek4");
     assert_string_equal(ds_chat_style_name((ds_chat_style)99), "unknown");
     assert_string_equal(ds_chat_style_name((ds_chat_style)-1), "unknown");
     /* the name list is the styles in order, and each name maps back */
     const char *const *names = ds_chat_template_names();
-    assert_int_equal(n_styles(), DS_CHAT_CHATML);
+    assert_int_equal(n_styles(), DS_CHAT_DEEPSEEK4);
     for (int s = 1; s <= n_styles(); s++) {
         assert_string_equal(names[s - 1], ds_chat_style_name((ds_chat_style)s));
         assert_int_equal(ds_chat_style_from_name(names[s - 1]), s);
@@ -322,7 +342,8 @@ static void test_names(void **state) {
         assert_int_equal(ds_chat_opens_think((ds_chat_style)s),
                          s == DS_CHAT_DEEPSEEK_R1 || s == DS_CHAT_DEEPSEEK_R1_DISTILL);
         assert_int_equal(ds_chat_has_thinking_switch((ds_chat_style)s),
-                         s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2 || s == DS_CHAT_QWEN3);
+                         s == DS_CHAT_DEEPSEEK3_1 || s == DS_CHAT_DEEPSEEK3_2 || s == DS_CHAT_QWEN3 ||
+                             s == DS_CHAT_DEEPSEEK4);
     }
     ds_chat_params p = ds_chat_default_params();
     assert_int_equal(p.add_generation_prompt, 1);
@@ -380,6 +401,28 @@ static void test_render_thinking(void **state) {
     render_ex(DS_CHAT_DEEPSEEK3_2, BOS, EOS, chat, N_CHAT, &p, buf, sizeof buf);
     assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
                                  "<｜User｜>Bye<｜Assistant｜><think>");
+    /* V4: </think> or <think> after <｜Assistant｜> in the prompt; in thinking mode an answer
+       keeps its reasoning only after the last user turn (no tools, no tool messages) */
+    p = ds_chat_default_params();
+    render_ex(DS_CHAT_DEEPSEEK4, BOS, EOS, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
+                                 "<｜User｜>Bye<｜Assistant｜></think>");
+    p.thinking = 1;
+    render_ex(DS_CHAT_DEEPSEEK4, BOS, EOS, chat, N_CHAT, &p, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜></think>Hello!" EOS
+                                 "<｜User｜>Bye<｜Assistant｜><think>");
+    render_ex(DS_CHAT_DEEPSEEK4, BOS, EOS, chat, N_CHAT - 1, &p, buf, sizeof buf);
+    assert_string_equal(buf, BOS "Be brief.<｜User｜>Hi<｜Assistant｜><think>greet</think>Hello!" EOS
+                                 "<｜Assistant｜><think>");
+    p.tools = "[{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]"; /* tools keep all reasoning */
+    p.add_generation_prompt = 0;
+    char big[4096];
+    render_ex(DS_CHAT_DEEPSEEK4, BOS, EOS, chat + 1, N_CHAT - 1, &p, big, sizeof big);
+    assert_non_null(strstr(big, BOS "## Tools\n\n"));
+    assert_non_null(strstr(big, "{\"name\": \"f\"}\n\nYou MUST"));
+    assert_non_null(strstr(big, "<｜User｜>Hi<｜Assistant｜><think>greet</think>Hello!" EOS "<｜User｜>Bye"));
+    p = ds_chat_default_params();
+    p.add_generation_prompt = 0;
     /* the other styles ignore the switch */
     for (int s = DS_CHAT_DEEPSEEK3; s <= n_styles(); s++) {
         char a[1024], b[1024];
@@ -561,7 +604,7 @@ static void test_refusals(void **state) {
     expect_refused(DS_CHAT_DEEPSEEK3_1, system_null, 2); /* V3.2 writes `content or ""` */
     assert_true(render(DS_CHAT_DEEPSEEK3_2, BOS, EOS, system_null, 2, 1, NULL, 0) > 0);
     /* the distills, Coder, Qwen3 and ChatML: Jinja prints None where {{ }} writes a value alone */
-    for (int s = DS_CHAT_DEEPSEEK_R1_DISTILL; s <= n_styles(); s++) {
+    for (int s = DS_CHAT_DEEPSEEK_R1_DISTILL; s <= DS_CHAT_CHATML; s++) {
         expect_refused((ds_chat_style)s, user_null, 1);
         expect_refused((ds_chat_style)s, chat, -1);
         expect_refused((ds_chat_style)s, NULL, 1);
@@ -582,7 +625,7 @@ static void test_refusals(void **state) {
     expect_refused(DS_CHAT_DEEPSEEK_CODER, tool_null, 2); /* a response, None + str */
     expect_refused(DS_CHAT_CHATML, tool_null, 2);
     assert_true(render(DS_CHAT_DEEPSEEK_R1_DISTILL, BOS, EOS, answer_null, 2, 1, NULL, 0) > 0); /* V3's loop */
-    for (int s = DS_CHAT_DEEPSEEK_CODER; s <= n_styles(); s++) expect_refused((ds_chat_style)s, answer_null, 2);
+    for (int s = DS_CHAT_DEEPSEEK_CODER; s <= DS_CHAT_CHATML; s++) expect_refused((ds_chat_style)s, answer_null, 2);
     const ds_chat_message no_role[] = {{NULL, "x", NULL, 0}};
     expect_refused(DS_CHAT_CHATML, no_role, 1);
     expect_refused(DS_CHAT_QWEN3, NULL, 0); /* messages[0] of none */
@@ -593,6 +636,42 @@ static void test_refusals(void **state) {
         p.tools = bad_tools[i];
         assert_int_equal(render_ex(DS_CHAT_DEEPSEEK3_2, BOS, EOS, chat, N_CHAT, &p, NULL, 0), -1);
     }
+    /* V4 writes `content or ''` everywhere and no call type; a call needs a name and object
+       arguments; its tools are an array (entries other than function tools skipped, a function
+       tool needs its "function") */
+    expect_refused(DS_CHAT_DEEPSEEK4, chat, -1);
+    expect_refused(DS_CHAT_DEEPSEEK4, NULL, 1);
+    expect_refused(DS_CHAT_DEEPSEEK4, calls_no_array, 1);
+    expect_refused(DS_CHAT_DEEPSEEK4, calls_negative, 1);
+    render(DS_CHAT_DEEPSEEK4, BOS, EOS, user_null, 1, 1, buf, sizeof buf);
+    assert_string_equal(buf, BOS "<｜User｜><｜Assistant｜></think>");
+    render(DS_CHAT_DEEPSEEK4, BOS, EOS, system_null, 2, 0, buf, sizeof buf);
+    assert_string_equal(buf, BOS "<｜User｜>x");
+    render(DS_CHAT_DEEPSEEK4, BOS, EOS, tool_null, 2, 0, buf, sizeof buf);
+    assert_string_equal(buf, BOS "<｜User｜>x\n\n<tool_result></tool_result>");
+    render(DS_CHAT_DEEPSEEK4, BOS, EOS, answer_null, 2, 0, buf, sizeof buf);
+    assert_string_equal(buf, BOS "<｜User｜>x<｜Assistant｜></think>" EOS);
+    for (int i = 0; i < 3; i++) {
+        const ds_chat_message m[] = {{"user", "x", NULL, 0}, {"assistant", NULL, bad[i], 1}};
+        if (bad[i] == &no_type) assert_true(render(DS_CHAT_DEEPSEEK4, BOS, EOS, m, 2, 1, NULL, 0) > 0);
+        else expect_refused(DS_CHAT_DEEPSEEK4, m, 2);
+    }
+    static const char *bad_v4_args[] = {"[]", "\"s\"", "null", "3", "{", "{\"a\": 1} x", "{\"a\": \"\\ud800\"}"};
+    for (size_t i = 0; i < sizeof bad_v4_args / sizeof *bad_v4_args; i++) {
+        const ds_tool_call c = {"function", "f", bad_v4_args[i]};
+        const ds_chat_message m[] = {{"user", "x", NULL, 0}, {"assistant", NULL, &c, 1}};
+        expect_refused(DS_CHAT_DEEPSEEK4, m, 2);
+    }
+    static const char *bad_v4_tools[] = {"{}", "x", "[1,]", "[{\"type\": \"function\"}]",
+                                         "[{\"type\": \"function\", \"function\": {\"d\": \"\\udc00\"}}]"};
+    for (size_t i = 0; i < sizeof bad_v4_tools / sizeof *bad_v4_tools; i++) {
+        ds_chat_params p = ds_chat_default_params();
+        p.tools = bad_v4_tools[i];
+        assert_int_equal(render_ex(DS_CHAT_DEEPSEEK4, BOS, EOS, chat, N_CHAT, &p, NULL, 0), -1);
+    }
+    ds_chat_params p = ds_chat_default_params();
+    p.tools = "[1, \"function\", {\"type\": \"other\"}, {\"function\": {}}]"; /* skipped: no schema */
+    assert_true(render_ex(DS_CHAT_DEEPSEEK4, BOS, EOS, chat, N_CHAT, &p, NULL, 0) > 0);
 }
 
 /* Roles a template does not test for are skipped, a NULL role too. */

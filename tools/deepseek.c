@@ -50,8 +50,8 @@ static void usage(FILE *fp) {
             "      --chat-template NAME  chat in this format instead of the one the model's template is\n"
             "                          recognised as (--chat-template list: the names)\n"
             "      --reasoning MODE    show (default: dimmed on a terminal) or hide the <think> part;\n"
-            "                          on or off: thinking mode for V3.1, V3.2 and Qwen3 templates\n"
-            "                          (default: the template's, off for V3.1 / V3.2, on for Qwen3);\n"
+            "                          on or off: thinking mode for V3.1, V3.2, V4 and Qwen3 templates\n"
+            "                          (default: the template's, off for V3.1 / V3.2 / V4, on for Qwen3);\n"
             "                          give it twice for both, e.g. on and hide\n"
             "  -n, --n-predict N       tokens to generate (default -1: until end of text or a full context)\n"
             "  -r, --reverse-prompt TEXT  stop where the generated text reaches TEXT, shown in full; in\n"
@@ -583,7 +583,7 @@ static chat_mode chat_mode_for(const cli_args *a, ds_chat_style style) {
     chat_mode cm = {ds_chat_default_params(), ds_chat_opens_think(style)};
     if (a->thinking < 0) return cm;
     if (!ds_chat_has_thinking_switch(style)) {
-        fprintf(stderr, "deepseek: note: --reasoning %s: the %s template has no thinking switch (V3.1, V3.2 and Qwen3 have)\n",
+        fprintf(stderr, "deepseek: note: --reasoning %s: the %s template has no thinking switch (V3.1, V3.2, V4 and Qwen3 have)\n",
                 a->thinking ? "on" : "off", ds_chat_style_name(style));
         return cm;
     }
@@ -593,7 +593,7 @@ static chat_mode chat_mode_for(const cli_args *a, ds_chat_style style) {
 }
 
 /* Whether the chat thinks: --reasoning, else the template's default (Qwen3 thinks unless told
-   not to; V3.1 and V3.2 chat unless told to think). */
+   not to; V3.1, V3.2 and V4 chat unless told to think). */
 static int thinks(const chat_mode *cm, ds_chat_style style) {
     return cm->params.thinking >= 0 ? cm->params.thinking : style == DS_CHAT_QWEN3;
 }
