@@ -101,6 +101,14 @@ static void test_tool_calls(void **st) {
     expect_call(c, 1, "now", "{}");
     cJSON_Delete(c);
     expect_split("Checking.\n\n" DSML_CALLS "x", 0, TOOLS_DSML, "", "Checking.\n\n", DSML_CALLS "x");
+    /* V4: the same invokes in a tool_calls block */
+    const char *v4 = "Sure.\n\n" DSML_CALLS_V4 "\n" DSML_INVOKE "get_weather\">\n" DSML_PARAM "city\" string=\"true\">Oslo"
+        DSML_PARAM_END "\n" DSML_INVOKE_END "\n</｜DSML｜tool_calls>";
+    text_parts p4 = text_split(v4, strlen(v4), 0, TOOLS_DSML_V4, 1);
+    assert_int_equal(p4.r1 - p4.r0, 0);
+    assert_non_null(c = parse_tool_calls(TOOLS_DSML_V4, v4 + p4.tools, strlen(v4) - p4.tools));
+    expect_call(c, 0, "get_weather", "{\"city\":\"Oslo\"}");
+    cJSON_Delete(c);
     /* not well formed: no calls (the text stays the answer) */
     const char *bad[] = {TOOL_CALLS_BEGIN, TOOL_CALLS_BEGIN TOOL_CALL_BEGIN "function" TOOL_SEP "f\n```json\n{}",
                          TOOL_CALLS_BEGIN TOOL_CALL_BEGIN "no separator" TOOL_CALL_END};

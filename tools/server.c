@@ -974,6 +974,7 @@ static tool_syntax tools_of(ds_chat_style s) {
     case DS_CHAT_DEEPSEEK_R1_DISTILL: return TOOLS_DEEPSEEK;
     case DS_CHAT_QWEN3: return TOOLS_QWEN3;
     case DS_CHAT_DEEPSEEK3_2: return TOOLS_DSML;
+    case DS_CHAT_DEEPSEEK4: return TOOLS_DSML_V4;
     default: return TOOLS_NONE;
     }
 }

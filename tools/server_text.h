@@ -22,9 +22,10 @@ typedef enum {
                       <｜tool▁call▁end｜>...<｜tool▁calls▁end｜> (V3, R1 and its distills), or
                       <｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜> (V3.1) */
     TOOLS_QWEN3,    /* <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, one per call */
-    TOOLS_DSML      /* V3.2: <｜DSML｜function_calls>\n<｜DSML｜invoke name="NAME">\n<｜DSML｜parameter
+    TOOLS_DSML,     /* V3.2: <｜DSML｜function_calls>\n<｜DSML｜invoke name="NAME">\n<｜DSML｜parameter
                        name="K" string="true|false">V</｜DSML｜parameter>...</｜DSML｜invoke>...
                        </｜DSML｜function_calls> (string="false": V is JSON) */
+    TOOLS_DSML_V4   /* V4: the same invokes in a <｜DSML｜tool_calls> ... </｜DSML｜tool_calls> block */
 } tool_syntax;
 
 #define TOOL_CALLS_BEGIN "<｜tool▁calls▁begin｜>"
@@ -33,13 +34,20 @@ typedef enum {
 #define TOOL_CALL_END "<｜tool▁call▁end｜>"
 #define TOOL_SEP "<｜tool▁sep｜>"
 #define DSML_CALLS "<｜DSML｜function_calls>"
+#define DSML_CALLS_V4 "<｜DSML｜tool_calls>"
 #define DSML_INVOKE "<｜DSML｜invoke name=\""
 #define DSML_INVOKE_END "</｜DSML｜invoke>"
 #define DSML_PARAM "<｜DSML｜parameter name=\""
 #define DSML_PARAM_END "</｜DSML｜parameter>"
 
 static inline const char *tool_marker(tool_syntax t) {
-    return t == TOOLS_DEEPSEEK ? TOOL_CALLS_BEGIN : t == TOOLS_QWEN3 ? "<tool_call>" : t == TOOLS_DSML ? DSML_CALLS : NULL;
+    switch (t) {
+    case TOOLS_DEEPSEEK: return TOOL_CALLS_BEGIN;
+    case TOOLS_QWEN3: return "<tool_call>";
+    case TOOLS_DSML: return DSML_CALLS;
+    case TOOLS_DSML_V4: return DSML_CALLS_V4;
+    default: return NULL;
+    }
 }
 
 /* The parts of text[0..len): [r0, r1) reasoning, [c0, c1) the answer, tools the offset of the tool
@@ -229,7 +237,7 @@ static inline cJSON *parse_tool_calls(tool_syntax t, const char *s, size_t n) {
     cJSON *calls = cJSON_CreateArray();
     int rc = !calls ? -1 : t == TOOLS_DEEPSEEK ? parse_deepseek_calls(calls, s, n)
                          : t == TOOLS_QWEN3   ? parse_qwen3_calls(calls, s, n)
-                         : t == TOOLS_DSML    ? parse_dsml_calls(calls, s, n)
+                         : t == TOOLS_DSML || t == TOOLS_DSML_V4 ? parse_dsml_calls(calls, s, n)
                                               : -1;
     if (rc) {
         cJSON_Delete(calls);
