@@ -5,8 +5,43 @@
 # the first time); without node / npm, or when the install fails, the test is skipped (77), and
 # the page test is skipped alone when Chromium is missing (scripts/test.sh installs it).
 set -u
-server=$1 model=$2 src=$3 out=$4
+server=$1 model=$2 src=$3 out=$4 version=${5:-}
 mkdir -p "$out"
+
+# ---- the command line, without a client: the tools' common words, and refusals before serving
+. "$(dirname "$0")/expect.sh"
+name=deepseek-server
+[ -n "$version" ] && expect 0 "^$name $version\$" "$server" --version
+"$server" --help > "$tmp/help" 2> "$tmp/help.err"
+check "--help: exit $?, usage on stdout, nothing on stderr" \
+    sh -c '[ "$0" -eq 0 ] && grep -q "^usage: deepseek-server " "$1" && [ ! -s "$2" ]' $? "$tmp/help" "$tmp/help.err"
+expect 1 "^$name: unknown option '--frobnicate' (see $name --help)\$" "$server" --frobnicate
+expect 1 "^$name: no model given (-m FILE; see $name --help)\$" "$server" --port 0
+expect 1 "^$name: --port needs an integer in \[0, 65535\], got '99999'\$" "$server" -m "$model" --port 99999
+expect 1 "^$name: -np needs an integer in \[1, 256\], got '0'\$" "$server" -m "$model" -np 0
+expect 1 "^$name: --host nothost: not an IPv4 or IPv6 address\$" "$server" -m "$model" --host nothost
+expect 1 "^$name: --chat-template: unknown format 'bogus'" "$server" -m "$model" --chat-template bogus
+expect 1 "^$name: $tmp/none.gguf: cannot open" "$server" -m "$tmp/none.gguf"
+# a port that is taken: one line, exit 1 (the first server holds it)
+"$server" -m "$model" --port 0 -t 1 > "$tmp/first.log" 2>&1 &
+first=$!
+port=""
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/first.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+if [ -n "$port" ]; then
+    expect 1 "^$name: cannot listen on 127.0.0.1 port $port: " "$server" -m "$model" --port "$port" -t 1
+else
+    fail=$((fail + 1))
+    echo "FAIL: the first server did not start"
+fi
+kill "$first" 2>/dev/null
+wait "$first"
+check "SIGTERM: the server stops with status 0" [ $? -eq 0 ]
+echo "# command line: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] || exit 1
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     echo "SKIP: node and npm are needed"
     exit 77
@@ -34,7 +69,7 @@ fi
 log=$out/page-server.log
 "$server" -m "$model" --port 0 -t 1 > "$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null' EXIT
+trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 port=""
 for _ in $(seq 1 100); do
     port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
@@ -50,4 +85,5 @@ CHROMIUM=$chromium node "$src/page.mjs" "http://127.0.0.1:$port" "$out" || rc=1
 kill $pid
 wait $pid || { echo "not ok - the page test's server did not stop cleanly"; rc=1; }
 trap - EXIT
+rm -rf "$tmp"
 exit $rc
