@@ -545,9 +545,16 @@ static void stream_chunk(job *j, const char *key, const char *s, size_t n, cJSON
     cJSON_Delete(o);
 }
 
+/* The parts of the first len bytes of the answer: a chat's reasoning, answer and tool calls; a
+   text completion's text, all of it. */
+static text_parts parts_of(const job *j, size_t len, int final) {
+    if (!j->chat) return (text_parts){0, 0, 0, len, len};
+    return text_split(j->text, len, j->in_think, j->tools, final);
+}
+
 /* Streams what became certain of the reasoning and the answer since the last call. */
 static void stream_progress(job *j, size_t len, int final) {
-    text_parts p = text_split(j->text, len, j->in_think, j->tools, final);
+    text_parts p = parts_of(j, len, final);
     if (p.r1 - p.r0 > j->sent_r) {
         stream_chunk(j, "reasoning_content", j->text + p.r0 + j->sent_r, p.r1 - p.r0 - j->sent_r, NULL, NULL);
         j->sent_r = p.r1 - p.r0;
@@ -561,7 +568,7 @@ static void stream_progress(job *j, size_t len, int final) {
 
 /* The answer's end: the streamed last chunks, or the whole JSON response. */
 static void finish_output(job *j) {
-    text_parts p = text_split(j->text, j->n_text, j->in_think, j->tools, 1);
+    text_parts p = parts_of(j, j->n_text, 1);
     cJSON *calls = p.tools < j->n_text ? parse_tool_calls(j->tools, j->text + p.tools, j->n_text - p.tools) : NULL;
     if (!calls) p.c1 = j->n_text; /* not well-formed calls stay part of the answer */
     else j->finish = "tool_calls";
