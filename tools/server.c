@@ -568,6 +568,12 @@ static void stream_progress(job *j, size_t len, int final) {
 
 /* The answer's end: the streamed last chunks, or the whole JSON response. */
 static void finish_output(job *j) {
+    if (!strcmp(j->finish, "error")) { /* nothing whole to send: a 500 (or, streaming, an error event) */
+        static const char ev[] = "data: {\"error\":{\"message\":\"generation failed\",\"type\":\"server_error\"}}\n\n"
+                                 "data: [DONE]\n\n";
+        if (j->stream) job_emit(j, ev, sizeof ev - 1);
+        return;
+    }
     text_parts p = parts_of(j, j->n_text, 1);
     cJSON *calls = p.tools < j->n_text ? parse_tool_calls(j->tools, j->text + p.tools, j->n_text - p.tools) : NULL;
     if (!calls) p.c1 = j->n_text; /* not well-formed calls stay part of the answer */
