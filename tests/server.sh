@@ -5,7 +5,7 @@
 # the first time); without node / npm, or when the install fails, the test is skipped (77), and
 # the page test is skipped alone when Chromium is missing (scripts/test.sh installs it).
 set -u
-server=$1 model=$2 src=$3 out=$4 version=${5:-}
+server=$1 model=$2 src=$3 out=$4 version=${5:-} reason_model=${6:-}
 mkdir -p "$out"
 
 # ---- the command line, without a client: the tools' common words, and refusals before serving
@@ -59,7 +59,7 @@ fi
 export NODE_PATH="$npmdir/node_modules"
 rm -rf "$out/api"
 rc=0
-node "$src/api.mjs" "$server" "$model" "$out/api" || rc=1
+node "$src/api.mjs" "$server" "$model" "$out/api" $reason_model || rc=1
 
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$chromium" ]; then

@@ -20,7 +20,7 @@ const START_MS = 60_000;
 const STOP_MS = 10_000;
 const REQ_MS = 60_000;
 
-const [BIN, MODEL, OUT_DIR] = process.argv.slice(2);
+const [BIN, MODEL, OUT_DIR, REASON_MODEL] = process.argv.slice(2); // REASON_MODEL: optional, any GGUF with a tokenizer
 if (!BIN || !MODEL || !OUT_DIR) {
   console.error('usage: node tests/server/api.mjs SERVER_BIN MODEL OUT_DIR');
   process.exit(2);
@@ -266,6 +266,7 @@ async function chatStream(c, params, opts) {
     if (out.first === undefined) out.first = c0.delta;
     if (c0.delta?.role && out.role === undefined) out.role = c0.delta.role;
     if (typeof c0.delta?.content === 'string') out.content += c0.delta.content;
+    if (typeof c0.delta?.reasoning_content === 'string') out.reasoning = (out.reasoning ?? '') + c0.delta.reasoning_content;
     if (c0.finish_reason) out.finish = c0.finish_reason;
   }
   return out;
@@ -750,6 +751,23 @@ try {
         eq(r.choices[0].message.content, a.choices[0].message.content, 'the answer with the copied prefix');
       } finally { await stopServer(alone); }
       return `${pt} prompt tokens, ${ct} cached from the busy slot`;
+    } finally { await stopServer(s); }
+  });
+
+  // reasoning: a template that leaves the model inside <think> (R1's distills) makes what it
+  // writes before </think> the reasoning_content; this random-weight model never closes it
+  if (REASON_MODEL) await test('reasoning_content: a thinking template\'s answer, plain and streamed', async () => {
+    const s = await startServer('reasoning', ['-m', REASON_MODEL, '--chat-template', 'deepseek-r1-distill', '-c', '512']);
+    try {
+      const p = { messages: [{ role: 'user', content: 'Why is the sky blue?' }], max_tokens: 24, temperature: 0 };
+      const a = await chat(client(s), p);
+      const m = a.r.choices[0].message;
+      assert(typeof m.reasoning_content === 'string' && m.reasoning_content.length > 0, `reasoning_content ${JSON.stringify(m.reasoning_content)}`);
+      eq(m.content, '', 'content (the model has not closed its reasoning)');
+      const b = await chatStream(client(s), p);
+      eq(b.reasoning, m.reasoning_content, 'streamed reasoning_content');
+      eq(b.content, '', 'streamed content');
+      return `${a.r.usage.completion_tokens} tokens of reasoning, streamed alike`;
     } finally { await stopServer(s); }
   });
 
