@@ -3,7 +3,8 @@
 
    usage: hfgen PRESET OUT_DIR TOKENIZER_DIR
 
-   PRESET is qwen2, llama, qwen3 or deepseek. OUT_DIR (created) receives config.json,
+   PRESET is qwen2, llama, qwen3, deepseek or deepseek-v4 (DeepSeek-V4's own layout and FP8 /
+   FP4 storage: see write_v4 below). OUT_DIR (created) receives config.json,
    generation_config.json, model.safetensors (BF16, as the releases store their weights),
    tokenizer.json and tokenizer_config.json. The tokenizer comes from TOKENIZER_DIR, its
    vocabulary cut to the preset's size so that the output layer stays small: ids below the cut
@@ -115,6 +116,23 @@ static const preset PRESETS[] = {
      .bos = DS_BOS,
      .eos = DS_EOS,
      .seed = 0x44534d4f45ULL},
+    /* DeepSeek-V4 (DeepseekV4ForCausalLM), its layout and storage: written by write_v4 below */
+    {.name = "deepseek-v4",
+     .hf_arch = "DeepseekV4ForCausalLM",
+     .model_type = "deepseek_v4",
+     .n_layer = 5,
+     .n_embd = 256,
+     .n_head = 4,
+     .n_kv = 1,
+     .head_dim = 128,
+     .n_expert = 4,
+     .n_used = 2,
+     .n_shared = 1,
+     .moe_ff = 128,
+     .vocab = 1152, /* tokenizer-tiny whole, as qwen3 takes it */
+     .bos = DS_BOS,
+     .eos = DS_EOS,
+     .seed = 0x44535634ULL},
 };
 
 /* ================================================================== small helpers */
@@ -567,14 +585,360 @@ static int write_generation_config(const preset *p, const char *out, int bos, in
     return rc;
 }
 
+/* ================================================================== DeepSeek-V4 */
+
+/* A tiny DeepseekV4ForCausalLM checkpoint in DeepSeek's own layout (no "model." prefix) and
+   storage, as llama.cpp's converter (conversion/deepseek.py DeepseekV4Model) reads it: FP8 e4m3
+   matrices with one E8M0 scale byte per 128 x 128 block in "<name>.scale"; routed experts FP4
+   (e2m1, two per byte, I8) with one E8M0 scale per 32 values; BF16 embeddings, head, norms,
+   router, compressors, the indexer's weights_proj and wo_a; F32 hyper-connection tensors,
+   attention sinks, compressor ape and router bias; the hash layers' tid2eid as I64. Which
+   tensors the release keeps in which dtype is our choice where llama.cpp decides by dtype
+   alone. Layers: 2 hash-routed, compress ratios 0 (sliding window), 4 (compressed sparse
+   attention with the indexer), 128 (heavily compressed), 4, 0; one MTP block (mtp.0.*), which
+   llama.cpp's converter leaves out of the model file. */
+enum {
+    V4_E = 256,
+    V4_H = 4,
+    V4_D = 128,
+    V4_ROPE = 64,
+    V4_QL = 128,
+    V4_OL = 64,
+    V4_G = 2,
+    V4_NE = 4,
+    V4_NU = 2,
+    V4_FF = 128,
+    V4_IH = 4,
+    V4_ID = 64,
+    V4_HC = 4,
+    V4_HASH = 2,
+    V4_LAYERS = 5
+};
+static const int V4_RATIOS[V4_LAYERS + 1] = {0, 4, 128, 4, 0, 0}; /* the last: the MTP block */
+
+typedef enum { D_BF16, D_F32, D_FP8, D_FP8_SCALE, D_FP4, D_FP4_SCALE, D_I64 } v4_dtype;
+
+typedef struct {
+    char name[96];
+    v4_dtype dt;
+    int n_dims;
+    int64_t shape[2];
+    unsigned char *data;
+    size_t n_bytes;
+} v4_tensor;
+
+typedef struct {
+    v4_tensor *t;
+    size_t n, cap;
+    const preset *p;
+} v4_list;
+
+static const char *const V4_DTYPE_NAME[] = {"BF16", "F32", "F8_E4M3", "F8_E8M0", "I8", "F8_E8M0", "I64"};
+
+static v4_tensor *v4_new(v4_list *L, v4_dtype dt, int64_t rows, int64_t cols, size_t esize, const char *fmt, ...) {
+    if (L->n == L->cap) {
+        L->cap = L->cap ? 2 * L->cap : 256;
+        L->t = realloc(L->t, L->cap * sizeof *L->t);
+        if (!L->t) abort();
+    }
+    v4_tensor *t = &L->t[L->n++];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->name, sizeof t->name, fmt, ap);
+    va_end(ap);
+    t->dt = dt;
+    t->n_dims = cols ? 2 : 1;
+    t->shape[0] = rows;
+    t->shape[1] = cols;
+    t->n_bytes = (size_t)rows * (size_t)(cols ? cols : 1) * esize;
+    t->data = calloc(t->n_bytes ? t->n_bytes : 1, 1);
+    if (!t->data) abort();
+    return t;
+}
+
+static float e4m3_value(int c) {
+    int e = (c >> 3) & 15, m = c & 7;
+    float v = e ? ldexpf(1.0f + (float)m / 8.0f, e - 7) : ldexpf((float)m / 8.0f, -6);
+    return c & 0x80 ? -v : v;
+}
+
+/* nearest e4m3fn code (0x7e = 448 at most; 0x7f is NaN), ties to the even code */
+static unsigned char e4m3_code(float x) {
+    float a = fabsf(x);
+    int best = 0;
+    float bd = a;
+    for (int c = 1; c <= 0x7e; c++) {
+        float d = fabsf(e4m3_value(c) - a);
+        if (d < bd || (d == bd && (c & 1) == 0)) bd = d, best = c;
+    }
+    return (unsigned char)(best | (x < 0 && best ? 0x80 : 0));
+}
+
+/* values in [-a, a) (plus 1 for norms), one stream per name */
+static void v4_floats(const preset *p, const char *name, float a, float base, float *x, size_t n) {
+    uint64_t s = name_seed(p->seed, name);
+    for (size_t i = 0; i < n; i++) x[i] = base + a * unit(&s);
+}
+
+static void v4_dense(v4_list *L, v4_dtype dt, float a, float base, int64_t rows, int64_t cols, const char *name) {
+    size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
+    float *x = malloc(n * sizeof *x);
+    if (!x) abort();
+    v4_floats(L->p, name, a, base, x, n);
+    v4_tensor *t = v4_new(L, dt, rows, cols, dt == D_F32 ? 4 : 2, "%s", name);
+    for (size_t i = 0; i < n; i++) {
+        if (dt == D_F32) memcpy(t->data + 4 * i, &x[i], 4);
+        else {
+            uint16_t b = to_bf16(x[i]);
+            memcpy(t->data + 2 * i, &b, 2);
+        }
+    }
+    free(x);
+}
+
+/* FP8 e4m3 with E8M0 block scales: each 128 x 128 block's scale the power of two that brings
+   its largest value within 448 */
+static void v4_fp8(v4_list *L, int64_t rows, int64_t cols, const char *name) {
+    size_t n = (size_t)(rows * cols);
+    float *x = malloc(n * sizeof *x);
+    if (!x) abort();
+    v4_floats(L->p, name, sqrtf(3.0f / (float)cols), 0.0f, x, n);
+    const int64_t br = (rows + 127) / 128, bc = (cols + 127) / 128;
+    char sname[96];
+    snprintf(sname, sizeof sname, "%.*s.scale", (int)(strlen(name) - 7), name); /* name ends in .weight */
+    v4_tensor *w = v4_new(L, D_FP8, rows, cols, 1, "%s", name);
+    v4_tensor *s = v4_new(L, D_FP8_SCALE, br, bc, 1, "%s", sname);
+    for (int64_t bi = 0; bi < br; bi++) {
+        for (int64_t bj = 0; bj < bc; bj++) {
+            float amax = 0;
+            for (int64_t r = bi * 128; r < rows && r < bi * 128 + 128; r++)
+                for (int64_t c = bj * 128; c < cols && c < bj * 128 + 128; c++)
+                    amax = fmaxf(amax, fabsf(x[r * cols + c]));
+            int e = amax > 0 ? (int)ceilf(log2f(amax / 448.0f)) : 0;
+            s->data[bi * bc + bj] = (unsigned char)(e + 127);
+            for (int64_t r = bi * 128; r < rows && r < bi * 128 + 128; r++)
+                for (int64_t c = bj * 128; c < cols && c < bj * 128 + 128; c++)
+                    w->data[r * cols + c] = e4m3_code(ldexpf(x[r * cols + c], -e));
+        }
+    }
+    free(x);
+}
+
+/* FP4 e2m1 codes, two per byte (element 2i low), with one E8M0 scale per 32 values */
+static void v4_fp4(v4_list *L, int64_t rows, int64_t cols, const char *wname, const char *sname) {
+    uint64_t s = name_seed(L->p->seed, wname);
+    v4_tensor *w = v4_new(L, D_FP4, rows, cols / 2, 1, "%s", wname);
+    v4_tensor *sc = v4_new(L, D_FP4_SCALE, rows, cols / 32, 1, "%s", sname);
+    for (size_t i = 0; i < w->n_bytes; i++) w->data[i] = (unsigned char)(splitmix(&s) & 0xff);
+    int e = 127 + (int)lroundf(log2f(sqrtf(3.0f / (float)cols) / 6.0f));
+    for (size_t i = 0; i < sc->n_bytes; i++) sc->data[i] = (unsigned char)(e - 1 + (int)(splitmix(&s) % 3));
+}
+
+static void v4_block(v4_list *L, const char *pre, int ratio, int hash) {
+    char n[96];
+    const float a = sqrtf(3.0f / V4_E);
+    const int mix = (2 + V4_HC) * V4_HC;
+#define N(...) (snprintf(n, sizeof n, __VA_ARGS__), n)
+    v4_dense(L, D_BF16, 0.2f, 1.0f, V4_E, 0, N("%sattn_norm.weight", pre));
+    v4_dense(L, D_F32, 0.5f, 0.0f, V4_H, 0, N("%sattn.attn_sink", pre));
+    v4_fp8(L, V4_QL, V4_E, N("%sattn.wq_a.weight", pre));
+    v4_dense(L, D_BF16, 0.2f, 1.0f, V4_QL, 0, N("%sattn.q_norm.weight", pre));
+    v4_fp8(L, V4_H * V4_D, V4_QL, N("%sattn.wq_b.weight", pre));
+    v4_fp8(L, V4_D, V4_E, N("%sattn.wkv.weight", pre));
+    v4_dense(L, D_BF16, 0.2f, 1.0f, V4_D, 0, N("%sattn.kv_norm.weight", pre));
+    v4_dense(L, D_BF16, sqrtf(3.0f * V4_G / (V4_H * V4_D)), 0.0f, V4_G * V4_OL, V4_H * V4_D / V4_G,
+             N("%sattn.wo_a.weight", pre));
+    v4_fp8(L, V4_E, V4_G * V4_OL, N("%sattn.wo_b.weight", pre));
+    static const char *const HC[2] = {"attn", "ffn"};
+    for (int k = 0; k < 2; k++) {
+        v4_dense(L, D_F32, sqrtf(3.0f / (V4_HC * V4_E)), 0.0f, mix, V4_HC * V4_E, N("%shc_%s_fn", pre, HC[k]));
+        v4_dense(L, D_F32, 0.5f, 0.0f, mix, 0, N("%shc_%s_base", pre, HC[k]));
+        v4_dense(L, D_F32, 0.25f, 0.75f, 3, 0, N("%shc_%s_scale", pre, HC[k]));
+    }
+    if (ratio) {
+        const int coff = ratio == 4 ? 2 : 1;
+        v4_dense(L, D_BF16, a, 0.0f, coff * V4_D, V4_E, N("%sattn.compressor.wkv.weight", pre));
+        v4_dense(L, D_BF16, a, 0.0f, coff * V4_D, V4_E, N("%sattn.compressor.wgate.weight", pre));
+        v4_dense(L, D_F32, 0.1f, 0.0f, ratio, coff * V4_D, N("%sattn.compressor.ape", pre));
+        v4_dense(L, D_BF16, 0.2f, 1.0f, V4_D, 0, N("%sattn.compressor.norm.weight", pre));
+    }
+    if (ratio == 4) {
+        v4_fp8(L, V4_IH * V4_ID, V4_QL, N("%sattn.indexer.wq_b.weight", pre));
+        v4_dense(L, D_BF16, a, 0.0f, V4_IH, V4_E, N("%sattn.indexer.weights_proj.weight", pre));
+        v4_dense(L, D_BF16, a, 0.0f, 2 * V4_ID, V4_E, N("%sattn.indexer.compressor.wkv.weight", pre));
+        v4_dense(L, D_BF16, a, 0.0f, 2 * V4_ID, V4_E, N("%sattn.indexer.compressor.wgate.weight", pre));
+        v4_dense(L, D_F32, 0.1f, 0.0f, 4, 2 * V4_ID, N("%sattn.indexer.compressor.ape", pre));
+        v4_dense(L, D_BF16, 0.2f, 1.0f, V4_ID, 0, N("%sattn.indexer.compressor.norm.weight", pre));
+    }
+    v4_dense(L, D_BF16, 3.0f * a, 0.0f, V4_NE, V4_E, N("%sffn.gate.weight", pre));
+    v4_dense(L, D_F32, 0.1f, 0.0f, V4_NE, 0, N("%sffn.gate.bias", pre));
+    if (hash) { /* two distinct experts per token id */
+        v4_tensor *t = v4_new(L, D_I64, L->p->vocab, V4_NU, 8, N("%sffn.gate.tid2eid", pre));
+        uint64_t s = name_seed(L->p->seed, t->name);
+        for (int64_t i = 0; i < L->p->vocab; i++) {
+            int64_t e0 = (int64_t)(splitmix(&s) % V4_NE), e1 = (e0 + 1 + (int64_t)(splitmix(&s) % (V4_NE - 1))) % V4_NE;
+            memcpy(t->data + 16 * i, &e0, 8);
+            memcpy(t->data + 16 * i + 8, &e1, 8);
+        }
+    }
+    v4_dense(L, D_BF16, 0.2f, 1.0f, V4_E, 0, N("%sffn_norm.weight", pre));
+    for (int e = 0; e < V4_NE; e++) {
+        char sn[96];
+        static const char *const W[3] = {"w1", "w2", "w3"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(sn, sizeof sn, "%sffn.experts.%d.%s.scale", pre, e, W[k]);
+            if (k == 1) v4_fp4(L, V4_E, V4_FF, N("%sffn.experts.%d.%s.weight", pre, e, W[k]), sn);
+            else v4_fp4(L, V4_FF, V4_E, N("%sffn.experts.%d.%s.weight", pre, e, W[k]), sn);
+        }
+    }
+    v4_fp8(L, V4_FF, V4_E, N("%sffn.shared_experts.w1.weight", pre));
+    v4_fp8(L, V4_E, V4_FF, N("%sffn.shared_experts.w2.weight", pre));
+    v4_fp8(L, V4_FF, V4_E, N("%sffn.shared_experts.w3.weight", pre));
+#undef N
+}
+
+static void v4_head(v4_list *L, const char *pre) {
+    char n[96];
+    snprintf(n, sizeof n, "%shc_head_fn", pre);
+    v4_dense(L, D_F32, sqrtf(3.0f / (V4_HC * V4_E)), 0.0f, V4_HC, V4_HC * V4_E, n);
+    snprintf(n, sizeof n, "%shc_head_base", pre);
+    v4_dense(L, D_F32, 0.5f, 0.0f, V4_HC, 0, n);
+    snprintf(n, sizeof n, "%shc_head_scale", pre);
+    v4_dense(L, D_F32, 0.25f, 0.75f, 1, 0, n);
+}
+
+static int v4_by_name(const void *a, const void *b) {
+    return strcmp(((const v4_tensor *)a)->name, ((const v4_tensor *)b)->name);
+}
+
+static int write_v4_safetensors(const preset *p, const char *path) {
+    v4_list L = {.p = p};
+    char pre[32];
+    v4_dense(&L, D_BF16, 1.0f, 0.0f, p->vocab, V4_E, "embed.weight");
+    for (int il = 0; il < V4_LAYERS; il++) {
+        snprintf(pre, sizeof pre, "layers.%d.", il);
+        v4_block(&L, pre, V4_RATIOS[il], il < V4_HASH);
+    }
+    v4_dense(&L, D_BF16, 0.2f, 1.0f, V4_E, 0, "norm.weight");
+    v4_dense(&L, D_BF16, 3.0f * sqrtf(3.0f / V4_E), 0.0f, p->vocab, V4_E, "head.weight");
+    v4_head(&L, "");
+    /* the MTP block, as DeepSeek's checkpoints name it */
+    v4_block(&L, "mtp.0.", V4_RATIOS[V4_LAYERS], 0);
+    v4_fp8(&L, V4_E, V4_E, "mtp.0.e_proj.weight");
+    v4_fp8(&L, V4_E, V4_E, "mtp.0.h_proj.weight");
+    v4_dense(&L, D_BF16, 0.2f, 1.0f, V4_E, 0, "mtp.0.enorm.weight");
+    v4_dense(&L, D_BF16, 0.2f, 1.0f, V4_E, 0, "mtp.0.hnorm.weight");
+    v4_dense(&L, D_BF16, 0.2f, 1.0f, V4_E, 0, "mtp.0.norm.weight");
+    v4_head(&L, "mtp.0.");
+    qsort(L.t, L.n, sizeof *L.t, v4_by_name);
+    size_t cap = 256 + L.n * 192, len = 0, off = 0;
+    char *h = malloc(cap);
+    if (!h) return die("out of memory");
+    len += (size_t)snprintf(h + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (size_t i = 0; i < L.n; i++) {
+        const v4_tensor *t = &L.t[i];
+        len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld", t->name,
+                                V4_DTYPE_NAME[t->dt], (long long)t->shape[0]);
+        if (t->n_dims == 2) len += (size_t)snprintf(h + len, cap - len, ",%lld", (long long)t->shape[1]);
+        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + t->n_bytes);
+        off += t->n_bytes;
+    }
+    len += (size_t)snprintf(h + len, cap - len, "}");
+    while (len % 8) h[len++] = ' ';
+    FILE *fp = fopen(path, "wb");
+    uint64_t hl = len;
+    int ok = fp && fwrite(&hl, 8, 1, fp) == 1 && fwrite(h, 1, len, fp) == len;
+    for (size_t i = 0; i < L.n; i++) {
+        ok = ok && fwrite(L.t[i].data, 1, L.t[i].n_bytes, fp) == L.t[i].n_bytes;
+        free(L.t[i].data);
+    }
+    if (fp && fclose(fp) != 0) ok = 0;
+    free(h);
+    free(L.t);
+    return ok ? 0 : die("%s: cannot write: %s", path, strerror(errno));
+}
+
+static int write_v4_config(const preset *p, const char *out, int bos, int eos) {
+    cJSON *c = cJSON_CreateObject(), *arch = cJSON_CreateArray(), *rs = cJSON_CreateObject(), *q = cJSON_CreateObject();
+    cJSON_AddItemToArray(arch, cJSON_CreateString(p->hf_arch));
+    cJSON_AddItemToObject(c, "architectures", arch);
+    num(c, "bos_token_id", bos);
+    cJSON_AddItemToObject(c, "compress_ratios", cJSON_CreateIntArray(V4_RATIOS, V4_LAYERS + 1));
+    num(c, "compress_rope_theta", 160000);
+    num(c, "eos_token_id", eos);
+    num(c, "hc_eps", 1e-6);
+    num(c, "hc_mult", V4_HC);
+    num(c, "hc_sinkhorn_iters", 20);
+    num(c, "head_dim", V4_D);
+    str(c, "hidden_act", "silu");
+    num(c, "hidden_size", V4_E);
+    num(c, "index_head_dim", V4_ID);
+    num(c, "index_n_heads", V4_IH);
+    num(c, "index_topk", 16);
+    num(c, "max_position_embeddings", 1048576);
+    str(c, "model_type", p->model_type);
+    num(c, "moe_intermediate_size", V4_FF);
+    num(c, "n_routed_experts", V4_NE);
+    num(c, "n_shared_experts", 1);
+    flag(c, "norm_topk_prob", 1);
+    num(c, "num_attention_heads", V4_H);
+    num(c, "num_experts_per_tok", V4_NU);
+    num(c, "num_hash_layers", V4_HASH);
+    num(c, "num_hidden_layers", V4_LAYERS);
+    num(c, "num_key_value_heads", 1);
+    num(c, "num_nextn_predict_layers", 1);
+    num(c, "o_groups", V4_G);
+    num(c, "o_lora_rank", V4_OL);
+    num(c, "q_lora_rank", V4_QL);
+    num(c, "qk_rope_head_dim", V4_ROPE);
+    str(q, "activation_scheme", "dynamic");
+    str(q, "fmt", "e4m3");
+    str(q, "quant_method", "fp8");
+    str(q, "scale_fmt", "ue8m0");
+    const int bs[2] = {128, 128};
+    cJSON_AddItemToObject(q, "weight_block_size", cJSON_CreateIntArray(bs, 2));
+    cJSON_AddItemToObject(c, "quantization_config", q);
+    num(c, "rms_norm_eps", 1e-6);
+    num(rs, "beta_fast", 32);
+    num(rs, "beta_slow", 1);
+    num(rs, "factor", 16);
+    num(rs, "original_max_position_embeddings", 65536);
+    str(rs, "type", "yarn");
+    cJSON_AddItemToObject(c, "rope_scaling", rs);
+    num(c, "rope_theta", 10000);
+    num(c, "routed_scaling_factor", 1.5);
+    str(c, "scoring_func", "sqrtsoftplus");
+    num(c, "sliding_window", 16);
+    num(c, "swiglu_limit", 7.5); /* not integral: JSON's 10 would be read back as an int */
+    flag(c, "tie_word_embeddings", 0);
+    str(c, "topk_method", "noaux_tc");
+    str(c, "torch_dtype", "bfloat16");
+    str(c, "transformers_version", "4.57.1");
+    num(c, "vocab_size", p->vocab);
+    char *json = cJSON_Print(c);
+    int rc = json ? write_text(path_in(out, "config.json"), json) : die("out of memory");
+    free(json);
+    cJSON_Delete(c);
+    return rc;
+}
+
+static int write_v4(const preset *p, const char *out, int bos, int eos) {
+    return write_v4_config(p, out, bos, eos) || write_generation_config(p, out, bos, eos) ||
+                   write_v4_safetensors(p, path_in(out, "model.safetensors"))
+               ? 1
+               : 0;
+}
+
 int main(int argc, char **argv) {
     const preset *p = NULL;
     for (size_t i = 0; argc == 4 && i < sizeof PRESETS / sizeof PRESETS[0]; i++) {
         if (strcmp(argv[1], PRESETS[i].name) == 0) p = &PRESETS[i];
     }
-    if (!p) return die("usage: hfgen qwen2|llama|qwen3|deepseek OUT_DIR TOKENIZER_DIR") + 1;
+    if (!p) return die("usage: hfgen qwen2|llama|qwen3|deepseek|deepseek-v4 OUT_DIR TOKENIZER_DIR") + 1;
     if (mkdir(argv[2], 0755) != 0 && errno != EEXIST) return die("%s: cannot create: %s", argv[2], strerror(errno));
     int n_ids = 0, bos = -1, eos = -1;
+    if (strcmp(p->name, "deepseek-v4") == 0)
+        return write_tokenizer(p, argv[3], argv[2], &n_ids, &bos, &eos) || write_v4(p, argv[2], bos, eos);
     if (write_tokenizer(p, argv[3], argv[2], &n_ids, &bos, &eos) || write_config(p, argv[2], bos, eos) ||
         write_generation_config(p, argv[2], bos, eos) ||
         write_safetensors(p, p->vocab, path_in(argv[2], "model.safetensors")))

@@ -284,7 +284,7 @@ static const conv_arch DEEPSEEK32 = {
 
 /* The architectures llama.cpp's converter would pick for architectures[0]. DeepSeek-V2/V3/V3.2
    share a class there and are told apart by model_type here (cfg_deepseek_v2). */
-static const conv_arch *const OTHER_ARCHS[] = {&conv_qwen2, &conv_llama, &conv_qwen3, &conv_deepseek};
+static const conv_arch *const OTHER_ARCHS[] = {&conv_qwen2, &conv_llama, &conv_qwen3, &conv_deepseek, &conv_deepseek4};
 
 /* llama.cpp picks its converter by architectures[0], this tool V2/V3 against V3.2 by model_type:
    a config where the two disagree about V3.2 would be written as a model it is not. */
@@ -1943,11 +1943,19 @@ static void warn_layout(const options *o, const config *c) {
                         "attn_k_b + attn_v_b; this attn_kv_b file is for this project's runtime\n");
 }
 
+static void v4_tokenizer(ds_gguf_writer *w, const void *tk) { meta_tokenizer(w, tk); }
+
 static int run(const options *o, char *err) {
     config cfg;
     plan p = {0};
     tokenizer tk = {0};
     int rc = read_config(o->hf_dir, &cfg, err);
+    if (rc == 0 && cfg.arch == &conv_deepseek4) { /* convert_v4.c */
+        rc = load_tokenizer(o, &cfg, &tk, err);
+        if (rc == 0) rc = conv_v4_write(o, &cfg, tk.n ? v4_tokenizer : NULL, &tk, err);
+        free_tokenizer(&tk);
+        return rc;
+    }
     p.opt = o;
     p.cfg = &cfg;
     if (rc == 0) rc = safetensors_dir_open(o->hf_dir, &p.st, err, ERR_LEN);

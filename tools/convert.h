@@ -162,6 +162,12 @@ struct conv_arch {
 
 extern const conv_arch conv_qwen2, conv_llama, conv_qwen3, conv_deepseek;
 
+/* DeepSeek-V4 (convert_v4.c, `deepseek4`): its own tensor plan and writer; tok writes the
+   driver's tokenizer keys (NULL: no tokenizer). */
+extern const conv_arch conv_deepseek4;
+int conv_v4_write(const options *o, const config *c, void (*tok)(ds_gguf_writer *w, const void *arg),
+                  const void *tok_arg, char *err);
+
 /* ---- config.json (convert.c) ---- */
 
 /* An integer in [lo, hi]; absent or null gives dflt (or an error when CONV_NO_DEFAULT). */

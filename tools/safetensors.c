@@ -56,6 +56,7 @@ static const struct {
     [SAFETENSORS_I32] = {"I32", 4},   [SAFETENSORS_I16] = {"I16", 2},         [SAFETENSORS_I8] = {"I8", 1},
     [SAFETENSORS_U8] = {"U8", 1},     [SAFETENSORS_BOOL] = {"BOOL", 1},       [SAFETENSORS_U16] = {"U16", 2},
     [SAFETENSORS_U32] = {"U32", 4},   [SAFETENSORS_U64] = {"U64", 8},         [SAFETENSORS_F8_E5M2] = {"F8_E5M2", 1},
+    [SAFETENSORS_F8_E8M0] = {"F8_E8M0", 1},
 };
 
 const char *safetensors_dtype_name(safetensors_dtype t) {
@@ -656,6 +657,7 @@ static float element_f32(safetensors_dtype t, const unsigned char *p) {
     case SAFETENSORS_BF16: return bits_to_f32((uint32_t)v << 16);
     case SAFETENSORS_F8_E4M3: return e4m3fn_to_f32((uint32_t)v);
     case SAFETENSORS_F8_E5M2: return half_to_f32((uint32_t)v << 8);
+    case SAFETENSORS_F8_E8M0: return bits_to_f32(v == 0xff ? 0x7fc00000u : v ? (uint32_t)v << 23 : 0x00400000u);
     case SAFETENSORS_BOOL: return v != 0;
     default: return is_signed_int(t) ? (float)sign_extend(v, sz) : (float)v;
     }

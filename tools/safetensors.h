@@ -38,6 +38,7 @@ typedef enum {
     SAFETENSORS_U32,
     SAFETENSORS_U64,
     SAFETENSORS_F8_E5M2,
+    SAFETENSORS_F8_E8M0, /* power-of-two scales (DeepSeek-V4's block scales): 2^(b - 127) */
     SAFETENSORS_DTYPE_COUNT
 } safetensors_dtype;
 
