@@ -948,10 +948,10 @@ static void chat_v32_tool(chat_buf *o, const chat_v32 *c, int i) {
 
 /* <｜DSML｜invoke name="NAME">, one <｜DSML｜parameter> line per argument (strings as they are,
    string="true"; other values as JSON, string="false"), </｜DSML｜invoke>. */
-static void chat_v32_invoke(chat_buf *o, const ds_tool_call *call) {
+static void chat_dsml_invoke(chat_buf *o, const ds_tool_call *call, const char *no_name) {
     js_doc d = {0};
     int root = call->arguments ? js_parse(&d, call->arguments) : -1;
-    if (!call->name) chat_fail(o, "a tool call without a name (Python would write None)");
+    if (!call->name) chat_fail(o, no_name);
     else if (d.nomem) o->nomem = 1;
     else if (root < 0 || d.v[root].kind != JS_OBJECT) chat_fail(o, "tool call arguments that are not a JSON object");
     if (!o->failed && !o->nomem) {
@@ -973,6 +973,10 @@ static void chat_v32_invoke(chat_buf *o, const ds_tool_call *call) {
         chat_put(o, "\n</" CHAT_DSML "invoke>");
     }
     free(d.v);
+}
+
+static void chat_v32_invoke(chat_buf *o, const ds_tool_call *call) {
+    chat_dsml_invoke(o, call, "a tool call without a name (Python would write None)");
 }
 
 /* [reasoning</think>] answer [\n\n<｜DSML｜function_calls>...] <｜end▁of▁sentence｜>; the reasoning
@@ -1119,35 +1123,10 @@ static void chat_v4_system(chat_buf *o, const chat_v4 *c) {
     chat_put(o, chat_v4_tools_foot);
 }
 
-/* <｜DSML｜invoke name="NAME">\n, a <｜DSML｜parameter> line per argument (strings as they are,
-   string="true"; other values as JSON, string="false"), an empty line for no arguments,
-   </｜DSML｜invoke>\n. The arguments are read as from_json (json.loads) reads them; they must be
-   an object (the template calls .items() on them). */
+/* V4's invoke: V3.2's (the same parameter lines, a blank line for no arguments), then a newline. */
 static void chat_v4_invoke(chat_buf *o, const ds_tool_call *call) {
-    js_doc d = {0};
-    int root = call->arguments ? js_parse(&d, call->arguments) : -1;
-    if (!call->name) chat_fail(o, "a tool call without a name (the template adds None to a string)");
-    else if (d.nomem) o->nomem = 1;
-    else if (root < 0 || d.v[root].kind != JS_OBJECT) chat_fail(o, "tool call arguments that are not a JSON object");
-    if (!o->failed && !o->nomem) {
-        chat_put(o, "<" CHAT_DSML "invoke name=\"");
-        chat_put(o, call->name);
-        chat_put(o, "\">\n");
-        int value, any = 0;
-        for (int k = d.v[root].first; k >= 0 && !o->failed; k = d.v[d.v[k].next].next) {
-            if (!js_member(o, &d, root, k, &value)) continue;
-            int is_str = d.v[value].kind == JS_STRING;
-            any = 1;
-            chat_put(o, "<" CHAT_DSML "parameter name=\"");
-            js_put_raw(o, &d, k);
-            chat_put(o, is_str ? "\" string=\"true\">" : "\" string=\"false\">");
-            (is_str ? js_put_raw : js_put)(o, &d, value);
-            chat_put(o, "</" CHAT_DSML "parameter>\n");
-        }
-        if (!any) chat_put(o, "\n");
-        chat_put(o, "</" CHAT_DSML "invoke>\n");
-    }
-    free(d.v);
+    chat_dsml_invoke(o, call, "a tool call without a name (the template adds None to a string)");
+    if (!o->failed && !o->nomem) chat_put(o, "\n");
 }
 
 /* <｜Assistant｜>, then in thinking mode <think>reasoning</think> where the reasoning is kept (with
