@@ -933,19 +933,7 @@ static int keep_f32(const char *name, int n_dims) {
 }
 
 static out_tensor *push_out(plan *p, char *err) {
-    if (p->n_out == p->cap_out) {
-        size_t cap = p->cap_out ? p->cap_out * 2 : 256;
-        out_tensor *o = realloc(p->out, cap * sizeof *o);
-        if (!o) {
-            fail(err, "out of memory");
-            return NULL;
-        }
-        p->out = o;
-        p->cap_out = cap;
-    }
-    out_tensor *o = &p->out[p->n_out++];
-    memset(o, 0, sizeof *o);
-    return o;
+    return conv_push(&p->out, &p->n_out, &p->cap_out, sizeof *p->out, err);
 }
 
 /* ne = the PyTorch shape reversed. */

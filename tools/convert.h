@@ -16,9 +16,31 @@
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define CONV_ERR_LEN 1024
 #define conv_fail(err, ...) tool_fail(err, CONV_ERR_LEN, __VA_ARGS__)
+/* Room for one more item of `size` bytes at the end of the growing array *items (*n of them,
+   capacity *cap, doubling from 256): the new item, zeroed, with *n counted; NULL (err says so)
+   when out of memory. */
+static inline void *conv_push(void *items, size_t *n, size_t *cap, size_t size, char *err) {
+    void **p = items;
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 256;
+        void *q = realloc(*p, c * size);
+        if (!q) {
+            conv_fail(err, "out of memory");
+            return NULL;
+        }
+        *p = q;
+        *cap = c;
+    }
+    void *item = (char *)*p + (*n)++ * size;
+    memset(item, 0, size);
+    return item;
+}
+
 /* conv_cfg_int: the key has no default, it must be there */
 #define CONV_NO_DEFAULT INT64_MIN
 

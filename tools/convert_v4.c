@@ -318,32 +318,13 @@ typedef struct {
 } v_plan;
 
 static int mark(v_plan *p, const safetensors_tensor *t, char *err) {
-    if (p->n_used == p->cap_used) {
-        size_t cap = p->cap_used ? 2 * p->cap_used : 256;
-        const safetensors_tensor **u = realloc(p->used, cap * sizeof *u);
-        if (!u) return conv_fail(err, "out of memory");
-        p->used = u;
-        p->cap_used = cap;
-    }
-    p->used[p->n_used++] = t;
+    const safetensors_tensor **u = conv_push(&p->used, &p->n_used, &p->cap_used, sizeof *p->used, err);
+    if (!u) return -1;
+    *u = t;
     return 0;
 }
 
-static v_out *push(v_plan *p, char *err) {
-    if (p->n_out == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 256;
-        v_out *o = realloc(p->out, cap * sizeof *o);
-        if (!o) {
-            conv_fail(err, "out of memory");
-            return NULL;
-        }
-        p->out = o;
-        p->cap = cap;
-    }
-    v_out *o = &p->out[p->n_out++];
-    memset(o, 0, sizeof *o);
-    return o;
-}
+static v_out *push(v_plan *p, char *err) { return conv_push(&p->out, &p->n_out, &p->cap, sizeof *p->out, err); }
 
 static int is_fp8(safetensors_dtype d) { return d == SAFETENSORS_F8_E4M3 || d == SAFETENSORS_F8_E5M2; }
 static int is_byte(safetensors_dtype d) {
