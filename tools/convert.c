@@ -1884,7 +1884,7 @@ static void declare_tensors(const plan *p, ds_gguf_writer *w) {
     }
 }
 
-static const char *default_name(const char *dir, char *buf, size_t size) {
+const char *conv_default_name(const char *dir, char *buf, size_t size) {
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') n--;
     size_t start = n;
@@ -1897,7 +1897,7 @@ static int write_gguf(const options *o, const config *c, const plan *p, const to
     char name_buf[256];
     ds_gguf_writer *w;
     if (ds_gguf_writer_new(&w, err, ERR_LEN)) return -1;
-    meta_model(w, o, c, p, o->name ? o->name : default_name(o->hf_dir, name_buf, sizeof name_buf));
+    meta_model(w, o, c, p, o->name ? o->name : conv_default_name(o->hf_dir, name_buf, sizeof name_buf));
     if (tk->n) meta_tokenizer(w, tk);
     ds_gguf_set_u32(w, "general.quantization_version", 2);
     if (o->mix) ds_gguf_set_u32(w, "general.file_type", o->file_type);
@@ -1975,7 +1975,7 @@ static int run_vocab_only(const options *o, char *err) {
     ds_gguf_writer *w = NULL;
     if (rc == 0 && ds_gguf_writer_new(&w, err, ERR_LEN)) rc = -1;
     if (rc == 0) {
-        const char *name = o->name ? o->name : default_name(o->hf_dir, name_buf, sizeof name_buf);
+        const char *name = o->name ? o->name : conv_default_name(o->hf_dir, name_buf, sizeof name_buf);
         plan none = {0};
         none.opt = o;
         none.cfg = &cfg;

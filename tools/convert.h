@@ -187,6 +187,8 @@ extern const conv_arch conv_qwen2, conv_llama, conv_qwen3, conv_deepseek;
 /* DeepSeek-V4 (convert_v4.c, `deepseek4`): its own tensor plan and writer; tok writes the
    driver's tokenizer keys (NULL: no tokenizer). */
 extern const conv_arch conv_deepseek4;
+/* general.name when --name is not given: the checkpoint folder's last component. */
+const char *conv_default_name(const char *dir, char *buf, size_t size);
 int conv_v4_write(const options *o, const config *c, void (*tok)(ds_gguf_writer *w, const void *arg),
                   const void *tok_arg, char *err);
 

@@ -702,14 +702,6 @@ static int write_one(ds_gguf_writer *w, const v_out *o, char *err) {
 
 /* ================================================================== the file */
 
-static const char *base_name(const char *dir, char *buf, size_t size) {
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
-    size_t start = n;
-    while (start > 0 && dir[start - 1] != '/') start--;
-    snprintf(buf, size, "%.*s", (int)(n - start), dir + start);
-    return buf;
-}
 
 int conv_v4_write(const options *o, const config *c, void (*tok)(ds_gguf_writer *w, const void *arg),
                   const void *tok_arg, char *err) {
@@ -726,7 +718,7 @@ int conv_v4_write(const options *o, const config *c, void (*tok)(ds_gguf_writer 
         char name[256];
         ds_gguf_set_str(w, "general.architecture", c->arch->name);
         ds_gguf_set_str(w, "general.type", "model");
-        ds_gguf_set_str(w, "general.name", o->name ? o->name : base_name(o->hf_dir, name, sizeof name));
+        ds_gguf_set_str(w, "general.name", o->name ? o->name : conv_default_name(o->hf_dir, name, sizeof name));
         v4_meta(w, o, c, NULL);
         if (tok) tok(w, tok_arg);
         ds_gguf_set_u32(w, "general.quantization_version", 2);
