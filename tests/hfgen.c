@@ -211,13 +211,21 @@ typedef struct {
     size_t n, cap;
 } tensor_list;
 
-static void add(tensor_list *L, kind k, int64_t rows, int64_t cols, const char *fmt, ...) {
-    if (L->n == L->cap) {
-        L->cap = L->cap ? 2 * L->cap : 64;
-        L->t = realloc(L->t, L->cap * sizeof *L->t);
-        if (!L->t) abort();
+/* A new zeroed item at the end of the growing array *items (*n of them, capacity *cap). */
+static void *push(void *items, size_t *n, size_t *cap, size_t size) {
+    void **p = items;
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        *p = realloc(*p, *cap * size);
+        if (!*p) abort();
     }
-    tensor *t = &L->t[L->n++];
+    void *item = (char *)*p + (*n)++ * size;
+    memset(item, 0, size);
+    return item;
+}
+
+static void add(tensor_list *L, kind k, int64_t rows, int64_t cols, const char *fmt, ...) {
+    tensor *t = push(&L->t, &L->n, &L->cap, sizeof *L->t);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(t->name, sizeof t->name, fmt, ap);
@@ -311,41 +319,75 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const tensor *)a)->name, ((const tensor *)b)->name);
 }
 
-/* The header names the tensors in sorted order, as Hugging Face's safetensors writes them. */
-static int write_safetensors(const preset *p, int vocab, const char *path) {
-    tensor_list L = {0};
-    all_tensors(p, vocab, &L);
-    qsort(L.t, L.n, sizeof *L.t, by_name);
-    size_t cap = 256 + L.n * 160, len = 0, off = 0;
+/* One tensor of a safetensors file: its name, dtype, 1 or 2 dimensions and bytes. */
+typedef struct {
+    const char *name, *dtype;
+    int n_dims;
+    const int64_t *shape;
+    size_t n_bytes;
+} st_entry;
+
+/* A safetensors file of n tensors, given in sorted order (as Hugging Face's writer orders the
+   header); emit(arg, i, fp) writes tensor i's bytes. */
+static int write_st(const char *path, const st_entry *e, size_t n, int (*emit)(void *arg, size_t i, FILE *fp),
+                    void *arg) {
+    size_t cap = 256, len = 0, off = 0;
+    for (size_t i = 0; i < n; i++) cap += strlen(e[i].name) + 96;
     char *h = malloc(cap);
     if (!h) return die("out of memory");
     len += (size_t)snprintf(h + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < L.n; i++) {
-        const tensor *t = &L.t[i];
-        size_t n = (size_t)t->shape[0] * (size_t)(t->n_dims == 2 ? t->shape[1] : 1) * 2;
-        len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"BF16\",\"shape\":[%lld", t->name,
-                                (long long)t->shape[0]);
-        if (t->n_dims == 2) len += (size_t)snprintf(h + len, cap - len, ",%lld", (long long)t->shape[1]);
-        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + n);
-        off += n;
+    for (size_t i = 0; i < n; i++) {
+        len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld", e[i].name, e[i].dtype,
+                                (long long)e[i].shape[0]);
+        if (e[i].n_dims == 2) len += (size_t)snprintf(h + len, cap - len, ",%lld", (long long)e[i].shape[1]);
+        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + e[i].n_bytes);
+        off += e[i].n_bytes;
     }
     len += (size_t)snprintf(h + len, cap - len, "}");
     while (len % 8) h[len++] = ' '; /* data aligned to 8 bytes, as the format's writer pads */
     FILE *fp = fopen(path, "wb");
     uint64_t hl = len;
     int ok = fp && fwrite(&hl, 8, 1, fp) == 1 && fwrite(h, 1, len, fp) == len;
-    for (size_t i = 0; ok && i < L.n; i++) {
-        size_t n = (size_t)L.t[i].shape[0] * (size_t)(L.t[i].n_dims == 2 ? L.t[i].shape[1] : 1);
-        uint16_t *buf = malloc(n * 2);
-        ok = buf != NULL;
-        if (ok) fill(p, &L.t[i], buf, n);
-        ok = ok && fwrite(buf, 2, n, fp) == n;
-        free(buf);
-    }
+    for (size_t i = 0; ok && i < n; i++) ok = emit(arg, i, fp) == 0;
     if (fp && fclose(fp) != 0) ok = 0;
     free(h);
-    free(L.t);
     return ok ? 0 : die("%s: cannot write: %s", path, strerror(errno));
+}
+
+typedef struct {
+    const preset *p;
+    const tensor *t;
+} bf16_source;
+
+/* Tensor i of the dense presets: its BF16 values, made now. */
+static int emit_bf16(void *arg, size_t i, FILE *fp) {
+    const bf16_source *src = arg;
+    const tensor *t = &src->t[i];
+    size_t n = (size_t)t->shape[0] * (size_t)(t->n_dims == 2 ? t->shape[1] : 1);
+    uint16_t *buf = malloc(n * 2);
+    int ok = buf != NULL;
+    if (ok) fill(src->p, t, buf, n);
+    ok = ok && fwrite(buf, 2, n, fp) == n;
+    free(buf);
+    return ok ? 0 : -1;
+}
+
+static int write_safetensors(const preset *p, int vocab, const char *path) {
+    tensor_list L = {0};
+    all_tensors(p, vocab, &L);
+    qsort(L.t, L.n, sizeof *L.t, by_name);
+    st_entry *e = calloc(L.n ? L.n : 1, sizeof *e);
+    if (!e) return die("out of memory");
+    for (size_t i = 0; i < L.n; i++) {
+        const tensor *t = &L.t[i];
+        e[i] = (st_entry){t->name, "BF16", t->n_dims, t->shape,
+                          (size_t)t->shape[0] * (size_t)(t->n_dims == 2 ? t->shape[1] : 1) * 2};
+    }
+    bf16_source src = {p, L.t};
+    int rc = write_st(path, e, L.n, emit_bf16, &src);
+    free(e);
+    free(L.t);
+    return rc;
 }
 
 /* ================================================================== tokenizer */
@@ -636,12 +678,7 @@ typedef struct {
 static const char *const V4_DTYPE_NAME[] = {"BF16", "F32", "F8_E4M3", "F8_E8M0", "I8", "F8_E8M0", "I64"};
 
 static v4_tensor *v4_new(v4_list *L, v4_dtype dt, int64_t rows, int64_t cols, size_t esize, const char *fmt, ...) {
-    if (L->n == L->cap) {
-        L->cap = L->cap ? 2 * L->cap : 256;
-        L->t = realloc(L->t, L->cap * sizeof *L->t);
-        if (!L->t) abort();
-    }
-    v4_tensor *t = &L->t[L->n++];
+    v4_tensor *t = push(&L->t, &L->n, &L->cap, sizeof *L->t);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(t->name, sizeof t->name, fmt, ap);
@@ -811,6 +848,12 @@ static int v4_by_name(const void *a, const void *b) {
     return strcmp(((const v4_tensor *)a)->name, ((const v4_tensor *)b)->name);
 }
 
+/* Tensor i of the V4 list: its bytes, made as it was added. */
+static int emit_v4(void *arg, size_t i, FILE *fp) {
+    const v4_tensor *t = (const v4_tensor *)arg + i;
+    return fwrite(t->data, 1, t->n_bytes, fp) == t->n_bytes ? 0 : -1;
+}
+
 static int write_v4_safetensors(const preset *p, const char *path) {
     v4_list L = {.p = p};
     char pre[32];
@@ -831,31 +874,15 @@ static int write_v4_safetensors(const preset *p, const char *path) {
     v4_dense(&L, D_BF16, 0.2f, 1.0f, V4_E, 0, "mtp.0.norm.weight");
     v4_head(&L, "mtp.0.");
     qsort(L.t, L.n, sizeof *L.t, v4_by_name);
-    size_t cap = 256 + L.n * 192, len = 0, off = 0;
-    char *h = malloc(cap);
-    if (!h) return die("out of memory");
-    len += (size_t)snprintf(h + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < L.n; i++) {
-        const v4_tensor *t = &L.t[i];
-        len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld", t->name,
-                                V4_DTYPE_NAME[t->dt], (long long)t->shape[0]);
-        if (t->n_dims == 2) len += (size_t)snprintf(h + len, cap - len, ",%lld", (long long)t->shape[1]);
-        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + t->n_bytes);
-        off += t->n_bytes;
-    }
-    len += (size_t)snprintf(h + len, cap - len, "}");
-    while (len % 8) h[len++] = ' ';
-    FILE *fp = fopen(path, "wb");
-    uint64_t hl = len;
-    int ok = fp && fwrite(&hl, 8, 1, fp) == 1 && fwrite(h, 1, len, fp) == len;
-    for (size_t i = 0; i < L.n; i++) {
-        ok = ok && fwrite(L.t[i].data, 1, L.t[i].n_bytes, fp) == L.t[i].n_bytes;
-        free(L.t[i].data);
-    }
-    if (fp && fclose(fp) != 0) ok = 0;
-    free(h);
+    st_entry *e = calloc(L.n ? L.n : 1, sizeof *e);
+    int rc = e ? 0 : die("out of memory");
+    for (size_t i = 0; e && i < L.n; i++)
+        e[i] = (st_entry){L.t[i].name, V4_DTYPE_NAME[L.t[i].dt], L.t[i].n_dims, L.t[i].shape, L.t[i].n_bytes};
+    if (e) rc = write_st(path, e, L.n, emit_v4, L.t);
+    for (size_t i = 0; i < L.n; i++) free(L.t[i].data);
+    free(e);
     free(L.t);
-    return ok ? 0 : die("%s: cannot write: %s", path, strerror(errno));
+    return rc;
 }
 
 static int write_v4_config(const preset *p, const char *out, int bos, int eos) {
