@@ -22,15 +22,21 @@ expect 1 "^$name: -np needs an integer in \[1, 256\], got '0'\$" "$server" -m "$
 expect 1 "^$name: --host nothost: not an IPv4 or IPv6 address\$" "$server" -m "$model" --host nothost
 expect 1 "^$name: --chat-template: unknown format 'bogus'" "$server" -m "$model" --chat-template bogus
 expect 1 "^$name: $tmp/none.gguf: cannot open" "$server" -m "$tmp/none.gguf"
+# listening_port LOG: the port a server started with --port 0 says it listens on (10 s at most;
+# empty when it did not start)
+listening_port() {
+    for _ in $(seq 1 100); do
+        p=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1")
+        [ -n "$p" ] && break
+        sleep 0.1
+    done
+    echo "$p"
+}
+
 # a port that is taken: one line, exit 1 (the first server holds it)
 "$server" -m "$model" --port 0 -t 1 > "$tmp/first.log" 2>&1 &
 first=$!
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/first.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
+port=$(listening_port "$tmp/first.log")
 if [ -n "$port" ]; then
     expect 1 "^$name: cannot listen on 127.0.0.1 port $port: " "$server" -m "$model" --port "$port" -t 1
 else
@@ -70,12 +76,7 @@ log=$out/page-server.log
 "$server" -m "$model" --port 0 -t 1 > "$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
+port=$(listening_port "$log")
 if [ -z "$port" ]; then
     cat "$log"
     echo "not ok - the server for the page test did not start"
